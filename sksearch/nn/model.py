@@ -1,0 +1,301 @@
+"""Selective Kernel networks (Li, Wang, Hu, Yang, CVPR 2019) and their ResNeXt / SE baselines.
+
+A network is built from a plain spec dict, the JSON form of ``sksearch.spec.ArchSpec``::
+
+    {"block": "sk", "stem": "imagenet", "stem_width": 64, "groups": 32, "se_reduction": 16,
+     "sk": {"branches": [[3, 1], [3, 2]], "reduction": 16, "min_dim": 32},
+     "stages": [{"depth": 3, "width": 128, "out_channels": 256, "stride": 1,
+                 "groups": null, "sk": null}, ...],
+     "num_classes": 1000, "in_channels": 3, "input_size": 224}
+
+This file is the whole model definition and is shipped verbatim as ``model.py`` in every
+export, so it imports only torch and the standard library. Validation of the spec lives in
+``sksearch.spec``; this file trusts the dict it is given.
+
+    >>> import torch
+    >>> net = build({"block": "sk", "stem": "cifar", "stem_width": 8, "groups": 2,
+    ...              "se_reduction": 4, "sk": {"branches": [[3, 1], [3, 2]],
+    ...              "reduction": 2, "min_dim": 4},
+    ...              "stages": [{"depth": 1, "width": 8, "out_channels": 16, "stride": 1,
+    ...                          "groups": None, "sk": None}],
+    ...              "num_classes": 10, "in_channels": 3, "input_size": 32})
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SKConv", "SEModule", "Bottleneck", "SKNet", "build", "load", "read_safetensors"]
+
+
+def conv_bn(
+    in_channels: int,
+    out_channels: int,
+    kernel: int = 1,
+    stride: int = 1,
+    groups: int = 1,
+    dilation: int = 1,
+    relu: bool = True,
+) -> nn.Sequential:
+    """Conv (no bias; 'same' padding for odd kernels), BatchNorm and optionally ReLU."""
+    padding = dilation * (kernel - 1) // 2
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, groups, bias=False),
+        nn.BatchNorm2d(out_channels),
+    ]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class SKConv(nn.Module):
+    """Selective Kernel convolution: Split, Fuse, Select.
+
+    * Split: M branches over the same input, branch i a ``groups``-group conv with kernel
+      ``branches[i][0]`` and dilation ``branches[i][1]`` (stride in every branch), BN, ReLU.
+    * Fuse: s = GAP(sum of branches); z = ReLU(BN(fc(s))) with d = max(C // reduction, min_dim).
+    * Select: fc from z to M*C logits, softmax over the M branches for every channel,
+      V = sum_i a_i * U_i.
+
+    With M = 1 the layer is a plain conv-BN-ReLU and has no attention. The attention
+    (batch x M x C) passes through ``self.attention``, an ``nn.Identity``: register a forward
+    hook on it (or use ``record_attention``) to read it; nothing is stored otherwise.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        stride: int = 1,
+        groups: int = 32,
+        branches: Sequence[Sequence[int]] = ((3, 1), (3, 2)),
+        reduction: float = 16,
+        min_dim: int = 32,
+        in_channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        in_channels = channels if in_channels is None else in_channels
+        self.channels = channels
+        self.kernels = [(int(k), int(d)) for k, d in branches]
+        self.branches = nn.ModuleList(
+            conv_bn(in_channels, channels, k, stride, groups, d) for k, d in self.kernels
+        )
+        self.attention = nn.Identity()
+        if len(self.kernels) > 1:
+            dim = max(int(channels // reduction), min_dim)
+            self.fuse = conv_bn(channels, dim, 1)
+            # One fc to M*C logits is the paper's M per-branch fcs side by side.
+            self.select = nn.Conv2d(dim, len(self.kernels) * channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [branch(x) for branch in self.branches]
+        if len(feats) == 1:
+            return feats[0]
+        batch = x.shape[0]
+        # GAP is linear, so pooling each branch and adding the pooled vectors equals pooling
+        # their sum without materialising the full-size sum U (one less B x C x H x W tensor).
+        pooled = feats[0].mean((2, 3), keepdim=True)
+        for f in feats[1:]:
+            pooled = pooled + f.mean((2, 3), keepdim=True)
+        logits = self.select(self.fuse(pooled)).view(batch, len(feats), self.channels)
+        attn = self.attention(torch.softmax(logits, dim=1))
+        weights = attn.view(batch, len(feats), self.channels, 1, 1)
+        # addcmul accumulates into one buffer: no stacked M x B x C x H x W tensor.
+        out = feats[0] * weights[:, 0]
+        for i in range(1, len(feats)):
+            out = torch.addcmul(out, feats[i], weights[:, i])
+        return out
+
+
+class SEModule(nn.Module):
+    """Squeeze-and-Excitation: channel gates from GAP -> fc -> ReLU -> fc -> sigmoid."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s), inplace=True)))
+
+
+class Bottleneck(nn.Module):
+    """ResNeXt bottleneck (1x1, grouped 3x3, 1x1); ``kind='se'`` adds SE on the output,
+    ``kind='sk'`` replaces the grouped 3x3 with an SK conv. Stride sits in the middle conv;
+    the projection shortcut is a strided 1x1 conv + BN."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        out_channels: int,
+        stride: int,
+        groups: int,
+        kind: str,
+        sk: dict[str, Any],
+        se_reduction: int,
+    ) -> None:
+        super().__init__()
+        self.conv1 = conv_bn(in_channels, width, 1)
+        if kind == "sk":
+            self.conv2: nn.Module = SKConv(
+                width, stride, groups, sk["branches"], sk["reduction"], sk["min_dim"]
+            )
+        else:
+            self.conv2 = conv_bn(width, width, 3, stride, groups)
+        self.conv3 = conv_bn(width, out_channels, 1, relu=False)
+        self.se = SEModule(out_channels, se_reduction) if kind == "se" else None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut: nn.Module = conv_bn(in_channels, out_channels, 1, stride, relu=False)
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        if self.se is not None:
+            out = self.se(out)
+        return F.relu(out + self.shortcut(x), inplace=True)
+
+
+class SKNet(nn.Module):
+    """Stem, stages of bottleneck units, global average pool, fc."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.spec = spec
+        width = spec["stem_width"]
+        if spec["stem"] == "imagenet":
+            self.stem = nn.Sequential(
+                conv_bn(spec["in_channels"], width, 7, stride=2),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
+        else:
+            self.stem = conv_bn(spec["in_channels"], width, 3)
+        stages = []
+        in_channels = width
+        for stage in spec["stages"]:
+            groups = stage["groups"] or spec["groups"]
+            sk = stage["sk"] or spec["sk"]
+            blocks = []
+            for i in range(stage["depth"]):
+                blocks.append(
+                    Bottleneck(
+                        in_channels,
+                        stage["width"],
+                        stage["out_channels"],
+                        stage["stride"] if i == 0 else 1,
+                        groups,
+                        spec["block"],
+                        sk,
+                        spec["se_reduction"],
+                    )
+                )
+                in_channels = stage["out_channels"]
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(in_channels, spec["num_classes"])
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Each residual branch starts as zero (last BN gamma = 0), so a fresh network is close
+        # to identity per unit: this trains faster in the few epochs a search trial has.
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.conv3[1].weight)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+    def sk_units(self) -> Iterator[tuple[str, SKConv]]:
+        """SK convs named as in the paper: ``SK_<stage>_<block>``, stages counted from 2
+        (ResNet's conv2_x is the first stage), blocks from 1."""
+        for s, stage in enumerate(self.stages):
+            for b, block in enumerate(stage):
+                if isinstance(block.conv2, SKConv):
+                    yield f"SK_{s + 2}_{b + 1}", block.conv2
+
+    @contextlib.contextmanager
+    def record_attention(self) -> Iterator[dict[str, list[torch.Tensor]]]:
+        """Collect every SK unit's attention (batch x M x C, detached) while the block runs."""
+        records: dict[str, list[torch.Tensor]] = {}
+        handles = []
+        for name, unit in self.sk_units():
+            if len(unit.kernels) < 2:
+                continue
+            records[name] = []
+            hook = lambda _m, _i, out, key=name: records[key].append(out.detach())  # noqa: E731
+            handles.append(unit.attention.register_forward_hook(hook))
+        try:
+            yield records
+        finally:
+            for h in handles:
+                h.remove()
+
+
+def build(spec: dict[str, Any]) -> SKNet:
+    """A freshly initialised network for a spec dict."""
+    return SKNet(spec)
+
+
+# safetensors stores a little-endian u64 header length, a JSON header and raw tensor bytes.
+# The format is small and documented; reading it here keeps exported models free of any
+# dependency but torch (``safetensors.torch.load_file`` gives the same tensors).
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+def read_safetensors(path: str) -> dict[str, torch.Tensor]:
+    """Tensors of a .safetensors file, on the CPU."""
+    with open(path, "rb") as fh:
+        (header_len,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(header_len))
+        data = bytearray(fh.read())
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+        chunk = data[start:end]
+        flat = torch.frombuffer(chunk, dtype=dtype) if chunk else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(info["shape"]).clone()
+    return tensors
+
+
+def load(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
+    """The network of an export folder (``spec.json`` + ``weights.safetensors``), in eval mode."""
+    with open(os.path.join(folder, "spec.json")) as fh:
+        spec = json.load(fh)
+    model = build(spec)
+    model.load_state_dict(read_safetensors(os.path.join(folder, "weights.safetensors")))
+    return model.to(map_location).eval()
