@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -81,6 +82,67 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _fraction_or_count(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs such as 1, 0.5 or 0.25, got {text!r}") from None
+    if value < 0 or (value > 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"expected 0, a fraction below 1 or a whole number of GPUs, got {text}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .search import RunOptions, apply_overrides, run
+    from .space import load_space
+
+    space = load_space(args.space)
+    space = apply_overrides(space, args.trials, args.max_epochs, args.cpus_per_trial, args.gpus_per_trial)
+    out = args.out or os.path.join("results", space.name)
+    return run(space, RunOptions(out=out, storage=args.storage, address=args.address))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .search import resume
+
+    return resume(args.folder, args.address)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .progress import clock
+    from .search import status
+
+    info = status(args.folder)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    c = info["counts"]
+    finished = c["completed"] + c["stopped_early"] + c["failed"]
+    print(f"study     {info['study']} ({info['folder']})")
+    print(f"trials    {finished} of {info['planned']} done, {c['running']} running, {c['rejected']} samples rejected")
+    for s in info["statuses"]:
+        print(f"  {s:<14}{c[s]:>5}")
+    best = info["best"]
+    if best:
+        print(f"best      trial {best['trial_id']}: accuracy {best['accuracy']:.2%}, {best['params']:,} params, "
+              f"{best['macs']:,} MACs")
+    else:
+        print("best      none yet (no trial has run its full budget)")
+    print(f"time      {clock(info['wall_s'])} wall (first start to last end), {clock(info['trial_s'])} in trials, "
+          f"{clock(info['train_s'])} training")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sksearch",
@@ -100,6 +162,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="device for --latency (default: cpu)")
     p.add_argument("--batch-size", type=_positive_int, default=1, help="batch size for --latency (default: 1)")
     p.set_defaults(handler=cmd_cost)
+
+    p = sub.add_parser("run", help="run a search described by a search-space file")
+    p.add_argument("space", metavar="SPACE.yaml", help="a search-space file (see search_spaces/)")
+    p.add_argument("--out", metavar="DIR", help="study folder (default: results/<space name>)")
+    p.add_argument("--trials", type=_positive_int, help="trials to train (default: the space's `trials`)")
+    p.add_argument("--max-epochs", type=_positive_int, help="epochs of a full-budget trial (default: the space's)")
+    p.add_argument("--address", metavar="ADDR", help="join an existing Ray cluster (host:port of `ray start --head`)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///DIR/optuna.db)")
+    p.add_argument("--gpus-per-trial", type=_fraction_or_count, metavar="F", help="GPUs per trial: 1, 0.5, 0.25, ...")
+    p.add_argument("--cpus-per-trial", type=_positive_float, metavar="N", help="CPUs per trial")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("resume", help="continue an interrupted search to its planned trial count")
+    p.add_argument("folder", metavar="DIR", help="the study folder of `sksearch run`")
+    p.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of the one the run used")
+    p.set_defaults(handler=cmd_resume)
+
+    p = sub.add_parser("status", help="trials by status, the best so far and the time spent")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_status)
     return parser
 
 

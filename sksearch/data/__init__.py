@@ -1,0 +1,126 @@
+"""Data sets for search trials: the embedded multi-scale digits, CIFAR-10/100, image folders.
+
+``DataSpec`` names a data set; ``load_data`` reads it (in-memory sets as ``ArrayData``, image
+folders as file lists); ``make_batches`` puts it on a device.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .arrays import ArrayData
+from .batches import DeviceBatches, LoaderBatches
+from .cifar import load_cifar
+from .digits import make_digits
+from .folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, scan
+
+NAMES = ("digits", "cifar10", "cifar100", "imagefolder")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data set and how to read it. ``root`` is needed by cifar10/cifar100/imagefolder;
+    ``train_size``/``val_size``/``canvas``/``min_scale``/``max_scale`` shape the digits;
+    ``train_limit``/``val_limit`` take class-balanced subsets of in-memory sets (short trials);
+    ``image_size`` and ``workers`` serve image folders."""
+
+    name: str = "digits"
+    root: str | None = None
+    download: bool = False
+    train_size: int = 4000
+    val_size: int = 1000
+    canvas: int = 24
+    min_scale: float = 1.0
+    max_scale: float = 2.5
+    seed: int = 0
+    train_limit: int | None = None
+    val_limit: int | None = None
+    image_size: int = 224
+    workers: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FolderData:
+    """An image folder, not in memory: paths and labels per split."""
+
+    name: str
+    train: ImageFolder
+    val: ImageFolder
+    num_classes: int
+    class_names: list[str]
+
+    @property
+    def in_channels(self) -> int:
+        return 3
+
+    @property
+    def input_size(self) -> int:
+        return self.train.size
+
+
+def balanced_subset(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of at most ``limit`` samples, as equal per class as the counts allow, in order."""
+    rng = np.random.RandomState(seed)
+    classes = np.unique(y)
+    per_class = max(1, limit // len(classes))
+    keep = []
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        keep.append(np.sort(rng.permutation(idx)[:per_class]))
+    return np.sort(np.concatenate(keep))
+
+
+def _subset(data: ArrayData, split: str, limit: int | None, seed: int) -> None:
+    if limit is None:
+        return
+    y = getattr(data, f"y_{split}")
+    if limit >= len(y):
+        return
+    idx = balanced_subset(y, limit, seed)
+    for attr in ("x", "y", "scales", "boxes"):
+        arr = getattr(data, f"{attr}_{split}")
+        if arr is not None:
+            setattr(data, f"{attr}_{split}", arr[idx])
+
+
+def load_data(spec: DataSpec) -> ArrayData | FolderData:
+    if spec.name == "digits":
+        data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed)
+    elif spec.name in ("cifar10", "cifar100"):
+        root = os.path.expanduser(spec.root or "~/.cache/sksearch/data")
+        data = load_cifar(spec.name, root, spec.download)
+    elif spec.name == "imagefolder":
+        if not spec.root:
+            raise UserError("data.root: an imagefolder data set needs root: a folder with train/ and val/ inside")
+        root = os.path.expanduser(spec.root)
+        tp, tl, classes = scan(root, "train")
+        vp, vl, vclasses = scan(root, "val")
+        if vclasses != classes:
+            raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
+        return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
+                          ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes)
+    else:
+        raise UserError(f"data.name: {spec.name!r} is not a data set; allowed: {', '.join(NAMES)}")
+    _subset(data, "train", spec.train_limit, spec.seed)
+    _subset(data, "val", spec.val_limit, spec.seed)
+    return data
+
+
+def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch_size: int, seed: int = 0,
+                 channels_last: bool = False, workers: int = 4) -> DeviceBatches | LoaderBatches:
+    if isinstance(data, ArrayData):
+        return DeviceBatches(data, device, batch_size, seed, channels_last)
+    return LoaderBatches(data.train, data.val, data.num_classes, device, batch_size, workers,
+                         IMAGENET_MEAN, IMAGENET_STD, seed, channels_last)
+
+
+__all__ = ["ArrayData", "DataSpec", "DeviceBatches", "FolderData", "LoaderBatches", "NAMES", "load_data",
+           "make_batches", "make_digits", "load_cifar"]

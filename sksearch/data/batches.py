@@ -1,0 +1,129 @@
+"""Batches on the trial's device.
+
+Small in-memory sets (the digits, CIFAR) are copied to the device once as uint8 and every
+batch is a slice of them: no loader workers, no host-to-device copy per step (airbench's
+recipe). Crops and flips are index arithmetic on the device. Image folders stream through
+a DataLoader with workers instead.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from .arrays import ArrayData
+from .folder import ImageFolder
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample random crop from a reflect-padded batch plus a random horizontal flip."""
+    b, c, h, w = x.shape
+    dev = x.device
+    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen, device=dev)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen, device=dev)
+    rows = dy + torch.arange(h, device=dev)
+    cols = dx + torch.arange(w, device=dev)
+    flip = torch.rand(b, 1, generator=gen, device=dev) < 0.5
+    cols = torch.where(flip, cols.flip(1), cols)
+    bi = torch.arange(b, device=dev)[:, None, None, None]
+    ci = torch.arange(c, device=dev)[None, :, None, None]
+    return xp[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class DeviceBatches:
+    """An ``ArrayData`` resident on ``device``; yields normalised float batches."""
+
+    def __init__(self, data: ArrayData, device: torch.device | str, batch_size: int, seed: int = 0,
+                 channels_last: bool = False, eval_batch_size: int | None = None) -> None:
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or max(batch_size, 512)
+        self.seed = seed
+        self.channels_last = channels_last
+        self.augment = data.augment
+        self.num_classes, self.in_channels, self.input_size = data.num_classes, data.in_channels, data.input_size
+        mean, std = data.mean_std()
+        self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
+        self.std = torch.from_numpy(std).to(self.device).view(1, -1, 1, 1)
+        self.x_train = torch.from_numpy(data.x_train).to(self.device)
+        self.y_train = torch.from_numpy(data.y_train).to(self.device)
+        self.x_val = torch.from_numpy(data.x_val).to(self.device)
+        self.y_val = torch.from_numpy(data.y_val).to(self.device)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.y_train)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, self.train_size // self.batch_size)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() / 255.0 - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def train(self, epoch: int) -> Iterator[Batch]:
+        """One epoch in a fixed order for (seed, epoch); the last partial batch is dropped."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(self.train_size, generator=gen, device=self.device)
+        for s in range(self.steps_per_epoch()):
+            idx = order[s * self.batch_size:(s + 1) * self.batch_size]
+            x = self._prepare(self.x_train[idx])
+            if self.augment == "crop_flip":
+                x = random_crop_flip(x, 4, gen)
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.y_train[idx]
+
+    def val(self) -> Iterator[Batch]:
+        for s in range(0, len(self.y_val), self.eval_batch_size):
+            yield self._prepare(self.x_val[s:s + self.eval_batch_size]), self.y_val[s:s + self.eval_batch_size]
+
+
+class LoaderBatches:
+    """Image-folder batches through DataLoader workers, normalised on ``device``."""
+
+    def __init__(self, train: ImageFolder, val: ImageFolder, num_classes: int, device: torch.device | str,
+                 batch_size: int, workers: int, mean: np.ndarray, std: np.ndarray, seed: int = 0,
+                 channels_last: bool = False) -> None:
+        self.device = torch.device(device)
+        self.batch_size, self.seed, self.channels_last = batch_size, seed, channels_last
+        self.num_classes, self.in_channels, self.input_size = num_classes, 3, train.size
+        self.train_set, self.val_set = train, val
+        self.workers = workers
+        self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
+        self.std = torch.from_numpy(std).to(self.device).view(1, -1, 1, 1)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_set)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, self.train_size // self.batch_size)
+
+    def _loader(self, dataset: ImageFolder, shuffle: bool, epoch: int) -> DataLoader:
+        gen = torch.Generator()
+        gen.manual_seed(self.seed * 100_003 + epoch)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=gen,
+                          num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                          drop_last=shuffle and len(dataset) >= self.batch_size)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        x = (x.float() / 255.0 - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def train(self, epoch: int) -> Iterator[Batch]:
+        for x, y in self._loader(self.train_set, True, epoch):
+            yield self._prepare(x), y.to(self.device, non_blocking=True)
+
+    def val(self) -> Iterator[Batch]:
+        for x, y in self._loader(self.val_set, False, 0):
+            yield self._prepare(x), y.to(self.device, non_blocking=True)

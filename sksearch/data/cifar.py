@@ -1,0 +1,153 @@
+"""CIFAR-10 and CIFAR-100 from their official python archives, read directly.
+
+torchvision is not used: its PyPI builds do not import beside a CPU torch, and the format
+is small and documented (pickled dicts of uint8 rows and label lists). The archives are
+unpickled with an allow-list that admits only numpy arrays and builtins, so a tampered file
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import sys
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from .arrays import ArrayData
+
+
+@dataclass(frozen=True)
+class CifarFormat:
+    name: str
+    url: str
+    md5: str
+    folder: str
+    train_files: tuple[str, ...]
+    test_file: str
+    label_key: bytes
+    meta_file: str
+    names_key: bytes
+
+
+CIFAR10 = CifarFormat(
+    "cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+    "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", b"labels",
+    "batches.meta", b"label_names",
+)
+CIFAR100 = CifarFormat(
+    "cifar100", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
+    "cifar-100-python", ("train",), "test", b"fine_labels", "meta", b"fine_label_names",
+)
+FORMATS = {"cifar10": CIFAR10, "cifar100": CIFAR100}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR archive")
+
+
+def _unpickle(path: str) -> dict:
+    with open(path, "rb") as fh:
+        return _ArrayUnpickler(fh, encoding="bytes").load()
+
+
+def _md5(path: str) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(fmt: CifarFormat, root: str, url: str | None = None, md5: str | None = None) -> None:
+    """Fetch and unpack the archive into ``root`` (skipped when already there)."""
+    if os.path.exists(os.path.join(root, fmt.folder, fmt.test_file)):
+        return
+    os.makedirs(root, exist_ok=True)
+    url = url or fmt.url
+    md5 = fmt.md5 if md5 is None else md5
+    archive = os.path.join(root, os.path.basename(url))
+    if not (os.path.exists(archive) and _md5(archive) == md5):
+        print(f"downloading {url} -> {archive}", file=sys.stderr, flush=True)
+        tmp = archive + ".part"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
+                shutil.copyfileobj(resp, out)
+        except OSError as exc:
+            raise UserError(f"data.download: could not fetch {url} ({exc}); place the archive in {root} instead") from None
+        os.replace(tmp, archive)
+        if _md5(archive) != md5:
+            raise UserError(f"{archive}: checksum mismatch (expected md5 {md5}); delete it and download again")
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(root, filter="data")
+
+
+def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayData:
+    fmt = FORMATS[name]
+    folder = os.path.join(root, fmt.folder)
+    if download_missing:
+        download(fmt, root)
+    needed = [os.path.join(folder, f) for f in (*fmt.train_files, fmt.test_file)]
+    missing = [p for p in needed if not os.path.exists(p)]
+    if missing:
+        raise UserError(
+            f"data.root: {name} not found: {missing[0]} is missing. Set data.download: true to fetch "
+            f"{fmt.url}, or unpack that archive into {root}"
+        )
+
+    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for path in files:
+            try:
+                batch = _unpickle(path)
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[fmt.label_key], dtype=np.int64))
+            except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+                raise UserError(f"{path}: not a {name} batch file ({exc})") from None
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x_train, y_train = read(needed[:-1])
+    x_val, y_val = read(needed[-1:])
+    meta_path = os.path.join(folder, fmt.meta_file)
+    num_classes = 10 if name == "cifar10" else 100
+    names = [str(i) for i in range(num_classes)]
+    if os.path.exists(meta_path):
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in _unpickle(meta_path)[fmt.names_key]]
+    return ArrayData(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                     num_classes=num_classes, class_names=names, augment="crop_flip")
+
+
+def write_archive(path: str, name: str, train: list[tuple[np.ndarray, list[int]]],
+                  test: tuple[np.ndarray, list[int]], names: list[str]) -> None:
+    """Write a CIFAR-format .tar.gz (for tests and for packing your own data in this format)."""
+    fmt = FORMATS[name]
+    files = dict(zip(fmt.train_files, train)) if len(train) == len(fmt.train_files) else None
+    if files is None:
+        raise ValueError(f"{name} has {len(fmt.train_files)} training batch files, got {len(train)}")
+    files[fmt.test_file] = test
+    with tarfile.open(path, "w:gz") as tar:
+        def add(member: str, obj: dict) -> None:
+            blob = pickle.dumps(obj, protocol=2)
+            info = tarfile.TarInfo(f"{fmt.folder}/{member}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+        for member, (x, y) in files.items():
+            add(member, {b"data": np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.uint8), fmt.label_key: list(y)})
+        add(fmt.meta_file, {fmt.names_key: [n.encode() for n in names]})

@@ -1,0 +1,170 @@
+"""Early stopping for Ray Tune: asynchronous successive halving (ASHA) that survives a restore.
+
+Lifecycle (the contract every scheduler here follows):
+
+1. A trial reports once per epoch with ``epoch`` and its objective values.
+2. When ``epoch`` is a rung (grace_period * eta^k below max_epochs), the trial's objective
+   vector is recorded in that rung, and the trial continues only if it is among the best
+   ``ceil(n / eta)`` of the ``n`` trials recorded there so far; otherwise it is stopped.
+3. What "best" means is the scheduler's ``rank``: one metric for ASHA.
+
+Ray Tune never saves a scheduler: a restored experiment gets the scheduler as it was built,
+with empty rungs, and the stock ASHA then cuts every resumed trial at its next rung. Here the
+rungs are rebuilt in ``on_trial_add``, which Tune calls for every trial of a restored
+experiment, from the trial's own ``result.json``: a resumed search decides as the
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+# Result keys of the objectives a trial reports.
+RESULT_KEYS = {"accuracy": "accuracy", "params": "params", "macs": "macs", "latency": "latency", "loss": "loss"}
+Objective = tuple[str, str]  # (name, "max" | "min")
+
+
+class SuccessiveHalving(FIFOScheduler):
+    """Asynchronous successive halving over rungs of ``epoch``; subclasses define ``rank``.
+
+    Args:
+        objectives: (name, "max" | "min") pairs; ASHA ranks by the first only.
+        max_epochs: a full-budget trial's epochs (no rung at or above it).
+        grace_period: epochs before the first rung.
+        reduction_factor: eta; 1/eta of a rung's trials continue.
+    """
+
+    # Each epoch's result must reach the scheduler on its own, or a rung can be skipped.
+    _supports_buffered_results = False
+
+    def __init__(self, objectives: Sequence[Objective], max_epochs: int, grace_period: int = 1,
+                 reduction_factor: int = 3) -> None:
+        super().__init__()
+        if grace_period < 1 or reduction_factor < 2 or max_epochs < 1:
+            raise ValueError("need grace_period >= 1, reduction_factor >= 2 and max_epochs >= 1")
+        self.objectives = [(name, mode) for name, mode in objectives]
+        self.max_epochs = max_epochs
+        self.grace_period = grace_period
+        self.reduction_factor = reduction_factor
+        self.rungs: dict[int, dict[str, tuple[float, ...]]] = {}
+        epoch = grace_period
+        while epoch < max_epochs:
+            self.rungs[epoch] = {}
+            epoch *= reduction_factor
+        self.decisions: dict[str, dict[int, str]] = {}
+
+    # ---- what subclasses define -----------------------------------------------------
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        """A sort key per trial id, smaller is better; trials with equal keys tie."""
+        raise NotImplementedError
+
+    # ---- Ray Tune hooks ---------------------------------------------------------------
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # the objectives come from the constructor; Tune's single metric is unused
+
+    def on_trial_add(self, tune_controller: Any, trial: "Trial") -> None:
+        self._replay(trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: "Trial", result: dict[str, Any]) -> str:
+        epoch = result.get("epoch")
+        if epoch not in self.rungs or "error" in result:
+            return TrialScheduler.CONTINUE
+        point = self._point(result)
+        if point is None:
+            return TrialScheduler.CONTINUE
+        self.rungs[epoch][trial.trial_id] = point
+        decision = self.decide(epoch, trial.trial_id)
+        self.decisions.setdefault(trial.trial_id, {})[epoch] = decision
+        return decision
+
+    def debug_string(self) -> str:
+        filled = ", ".join(f"{e}: {len(r)}" for e, r in self.rungs.items())
+        return f"{type(self).__name__}: trials recorded per rung epoch {{{filled}}}"
+
+    # ---- the algorithm ------------------------------------------------------------------
+
+    def quota(self, n: int) -> int:
+        """How many of ``n`` recorded trials continue past a rung."""
+        return max(1, math.ceil(n / self.reduction_factor))
+
+    def decide(self, epoch: int, trial_id: str) -> str:
+        """CONTINUE if fewer than ``quota(n)`` recorded trials rank strictly better."""
+        keys = self.rank(self.rungs[epoch])
+        mine = keys[trial_id]
+        better = sum(1 for tid, key in keys.items() if tid != trial_id and key < mine)
+        return TrialScheduler.CONTINUE if better < self.quota(len(keys)) else TrialScheduler.STOP
+
+    def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
+        values = []
+        for name, _mode in self.objectives:
+            value = result.get(RESULT_KEYS.get(name, name))
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            values.append(float(value))
+        return tuple(values)
+
+    def _replay(self, trial: "Trial") -> None:
+        """Record what a restored trial already reported at each rung."""
+        storage = getattr(trial, "storage", None)
+        if storage is None or getattr(storage, "trial_dir_name", None) is None:
+            return  # a brand-new trial: nothing reported yet
+        try:
+            path = os.path.join(trial.path, "result.json")
+        except RuntimeError:
+            return
+        for result in read_results(path):
+            epoch = result.get("epoch")
+            if epoch in self.rungs and "error" not in result:
+                point = self._point(result)
+                if point is not None:
+                    self.rungs[epoch][trial.trial_id] = point  # a re-reported epoch overwrites
+
+    def state(self) -> dict[str, Any]:
+        """The rung records (for tests and ``sksearch status``)."""
+        return {"rungs": {e: dict(r) for e, r in self.rungs.items()}}
+
+
+def read_results(path: str) -> list[dict[str, Any]]:
+    """The results a trial reported, one per line of its ``result.json``; a torn last line
+    (the driver was killed mid-write) is skipped."""
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+class ASHA(SuccessiveHalving):
+    """ASHA (Li et al. 2020): a rung ranks its trials by the first objective alone."""
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        sign = -1.0 if self.objectives[0][1] == "max" else 1.0
+        return {tid: (sign * p[0],) for tid, p in points.items()}
+
+
+def make_scheduler(name: str, objectives: Sequence[Objective], max_epochs: int, grace_period: int,
+                   reduction_factor: int) -> TrialScheduler:
+    """The scheduler a space file names: ``asha`` or ``none`` (every trial runs its budget)."""
+    if name == "none":
+        return FIFOScheduler()
+    if name == "asha":
+        return ASHA(objectives, max_epochs, grace_period, reduction_factor)
+    raise ValueError(f"unknown scheduler {name!r}")

@@ -1,0 +1,162 @@
+"""Searched values in a space file: ``{choice: [...]}``, ``{int: [lo, hi]}``, ``{float: [lo, hi]}``
+(with optional ``log: true`` and ``step``), each suggested through an Optuna trial."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+import optuna
+
+KINDS = ("choice", "int", "float")
+
+
+class SpaceError(ValueError):
+    """A bad search-space file: ``key`` is the dotted path of the offending entry."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        return trial.suggest_categorical(name, self.values)
+
+    def candidates(self) -> tuple[Any, ...]:
+        return self.values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": list(self.values)}
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def suggest(self, trial: optuna.Trial, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    def candidates(self) -> tuple[Any, ...]:
+        return (self.low, self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"int": [self.low, self.high]}
+        if self.step != 1:
+            out["step"] = self.step
+        if self.log:
+            out["log"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def candidates(self) -> tuple[Any, ...]:
+        return (self.low, self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"float": [self.low, self.high]}
+        if self.step is not None:
+            out["step"] = self.step
+        if self.log:
+            out["log"] = True
+        return out
+
+
+Distribution = Union[Choice, IntRange, FloatRange]
+Check = Callable[[str, Any], None]
+
+
+def is_distribution(node: Any) -> bool:
+    return isinstance(node, dict) and any(k in node for k in KINDS)
+
+
+def _number(key: str, value: Any, integer: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        value = parse_number(key, value)
+    if integer and float(value) != int(value):
+        raise SpaceError(key, f"must be an integer, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def parse_number(key: str, value: Any) -> float:
+    """A number, also from strings such as ``2e6``, ``1.5M``, ``300K`` or ``4G``."""
+    if isinstance(value, bool):
+        raise SpaceError(key, f"must be a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:].upper())
+        try:
+            number = float(text[:-1]) * scale if scale else float(text)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return int(number) if number == int(number) else number
+    raise SpaceError(key, f"must be a number (e.g. 2000000, 2e6 or 2M), got {value!r}")
+
+
+def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribution:
+    """Parse a distribution node; ``check(key, value)`` validates every value it can produce."""
+    kinds = [k for k in KINDS if k in node]
+    if len(kinds) != 1:
+        raise SpaceError(key, f"give exactly one of {', '.join(KINDS)}, got {', '.join(kinds)}")
+    kind = kinds[0]
+    allowed = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log"}}[kind]
+    extra = sorted(set(node) - allowed)
+    if extra:
+        raise SpaceError(f"{key}.{extra[0]}", f"unknown key for a {kind} distribution; allowed: {', '.join(sorted(allowed))}")
+    if kind == "choice":
+        values = node["choice"]
+        if not isinstance(values, list) or not values:
+            raise SpaceError(f"{key}.choice", f"must be a non-empty list, got {values!r}")
+        for i, v in enumerate(values):
+            if isinstance(v, (dict, list)):
+                raise SpaceError(f"{key}.choice[{i}]", f"choices must be plain values, got {v!r}")
+            check(f"{key}.choice[{i}]", v)
+        if len(set(map(repr, values))) != len(values):
+            raise SpaceError(f"{key}.choice", f"has duplicate values: {values!r}")
+        return Choice(tuple(values))
+    bounds = node[kind]
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise SpaceError(f"{key}.{kind}", f"must be [low, high], got {bounds!r}")
+    integer = kind == "int"
+    low = _number(f"{key}.{kind}[0]", bounds[0], integer)
+    high = _number(f"{key}.{kind}[1]", bounds[1], integer)
+    if low > high or (not integer and low == high):
+        raise SpaceError(f"{key}.{kind}", f"low must be below high, got [{low}, {high}]")
+    log = node.get("log", False)
+    if not isinstance(log, bool):
+        raise SpaceError(f"{key}.log", f"must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise SpaceError(f"{key}.log", f"a log scale needs low > 0, got {low}")
+    step = node.get("step")
+    if step is not None:
+        step = _number(f"{key}.step", step, integer)
+        if step <= 0:
+            raise SpaceError(f"{key}.step", f"must be > 0, got {step}")
+        if log:
+            raise SpaceError(f"{key}.step", "cannot be combined with log: true")
+    check(f"{key}.{kind}[0]", low)
+    check(f"{key}.{kind}[1]", high)
+    if integer:
+        return IntRange(int(low), int(high), int(step or 1), log)
+    return FloatRange(float(low), float(high), step, log)

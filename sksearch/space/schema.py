@@ -1,0 +1,393 @@
+"""The search-space file: its schema, its validation and its resolved form.
+
+Every entry under ``model:`` and ``train:`` is either a fixed value or a distribution
+(``{choice: [...]}``, ``{int: [lo, hi]}``, ``{float: [lo, hi], log: true}``). One table of
+per-field rules (``MODEL_FIELDS``, ``TRAIN_FIELDS``, ...) checks fixed values and every value a
+distribution can produce, so an error always names the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
+
+import yaml
+
+from ..data import NAMES as DATA_NAMES
+from ..data import DataSpec
+from ..errors import UserError
+from ..spec import BLOCKS, STEMS
+from ..train import OPTIMIZERS, SCHEDULES
+from .distributions import SpaceError, is_distribution, parse_distribution, parse_number
+
+Check = Callable[[str, Any], None]
+
+
+# ---- value rules -----------------------------------------------------------------------
+
+def one_of(*allowed: Any) -> Check:
+    def check(key: str, value: Any) -> None:
+        if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
+            raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return check
+
+
+def integer(minimum: int = 1, odd: bool = False) -> Check:
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (odd and value % 2 == 0):
+            what = "an odd positive integer (1, 3, 5, ...)" if odd else f"an integer >= {minimum}"
+            raise SpaceError(key, f"must be {what}, got {value!r}")
+    return check
+
+
+def number(low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
+    def check(key: str, value: Any) -> None:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float))
+        if ok:
+            ok = (value > low if low_open else value >= low) and (
+                high is None or (value < high if high_open else value <= high))
+        if not ok:
+            lo = f"{'>' if low_open else '>='} {low}"
+            hi = "" if high is None else f" and {'<' if high_open else '<='} {high}"
+            raise SpaceError(key, f"must be a number {lo}{hi}, got {value!r}")
+    return check
+
+
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpaceError(key, f"must be true or false, got {value!r}")
+
+
+def text(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise SpaceError(key, f"must be a non-empty string, got {value!r}")
+
+
+def optional(check: Check) -> Check:
+    def wrapped(key: str, value: Any) -> None:
+        if value is not None:
+            check(key, value)
+    return wrapped
+
+
+MODEL_FIELDS: dict[str, Check] = {
+    "block": one_of(*BLOCKS), "stem": one_of(*STEMS), "stem_width": integer(), "groups": integer(),
+    "se_reduction": integer(),
+}
+SK_FIELDS: dict[str, Check] = {"M": integer(), "reduction": number(0, low_open=True), "min_dim": integer()}
+BRANCH_FIELDS: dict[str, Check] = {"kernel": integer(odd=True), "dilation": integer()}
+STAGE_FIELDS: dict[str, Check] = {
+    "depth": integer(), "width": integer(), "width_per_group": integer(), "out_channels": integer(),
+    "stride": one_of(1, 2), "groups": integer(),
+}
+TRAIN_FIELDS: dict[str, Check] = {
+    "batch_size": integer(), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, low_open=True),
+    "momentum": number(0, 1, high_open=True), "weight_decay": number(0), "label_smoothing": number(0, 1, high_open=True),
+    "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0), "seed": integer(0),
+    "precision": one_of("auto", "bf16", "fp32"), "channels_last": one_of("auto", "on", "off"),
+}
+DATA_FIELDS: dict[str, Check] = {
+    "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10),
+    "val_size": integer(10), "canvas": integer(8), "min_scale": number(0, low_open=True),
+    "max_scale": number(0, low_open=True), "seed": integer(0), "train_limit": optional(integer(2)),
+    "val_limit": optional(integer(1)), "image_size": integer(8), "workers": integer(0),
+}
+
+# Objectives and their fixed goals: what a trial reports that a search may trade off.
+OBJECTIVES = {"accuracy": "max", "params": "min", "macs": "min", "latency": "min", "loss": "min"}
+CONSTRAINT_KEYS = ("params", "macs")
+SAMPLERS = ("tpe", "nsga2", "random")
+SCHEDULERS = ("asha", "none")
+TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
+            "scheduler", "resources", "concurrency", "trials")
+
+
+# ---- parsed structures -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    goal: str  # "max" | "min"
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.goal == "max" else "minimize"
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"
+    seed: int | None = 0
+    population_size: int = 20     # NSGA-II generation size
+    n_startup_trials: int = 8     # TPE: random trials before modelling
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str = "asha"
+    max_epochs: int = 10          # a full-budget trial's epochs
+    grace_period: int = 1         # epochs before the first rung
+    reduction_factor: int = 3     # eta: 1/eta of a rung continues
+
+    def rungs(self) -> list[int]:
+        """Epochs at which a trial is compared with its peers (below ``max_epochs``)."""
+        out, epoch = [], self.grace_period
+        while epoch < self.max_epochs:
+            out.append(epoch)
+            epoch *= self.reduction_factor
+        return out
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    source: str
+    data: DataSpec
+    model: dict[str, Any]
+    train: dict[str, Any]
+    objectives: tuple[Objective, ...]
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
+    resources: Resources = field(default_factory=Resources)
+    concurrency: int | None = None
+    trials: int = 20
+    description: str = ""
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved space: re-parses to an equal ``SearchSpace`` (written to each study)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": self.data.to_dict(),
+            "model": _unparse(self.model),
+            "train": _unparse(self.train),
+            "objectives": [{"name": o.name, "goal": o.goal} for o in self.objectives],
+            "constraints": self.constraints,
+            "sampler": asdict(self.sampler),
+            "scheduler": asdict(self.scheduler),
+            "resources": asdict(self.resources),
+            "concurrency": self.concurrency,
+            "trials": self.trials,
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _unparse(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _unparse(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unparse(v) for v in node]
+    if hasattr(node, "to_dict"):
+        return node.to_dict()
+    return node
+
+
+# ---- parsing ---------------------------------------------------------------------------
+
+def _mapping(key: str, node: Any) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        raise SpaceError(key, f"must be a mapping of keys to values, got {type(node).__name__}")
+    return node
+
+
+def _keys(key: str, node: dict[str, Any], allowed: tuple[str, ...] | list[str]) -> None:
+    for k in node:
+        if k not in allowed:
+            raise SpaceError(f"{key}.{k}" if key else str(k), f"unknown key; allowed: {', '.join(allowed)}")
+
+
+def _value(key: str, node: Any, check: Check) -> Any:
+    """A fixed value or a distribution, every producible value checked."""
+    if is_distribution(node):
+        return parse_distribution(key, node, check)
+    if isinstance(node, dict):
+        raise SpaceError(key, f"must be a value or a distribution ({{choice: [...]}}, {{int: [lo, hi]}}, "
+                              f"{{float: [lo, hi]}}), got {node!r}")
+    check(key, node)
+    return node
+
+
+def _fields(key: str, node: Any, rules: dict[str, Check], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    node = _mapping(key, node)
+    _keys(key, node, [*rules, *extra])
+    return {k: _value(f"{key}.{k}", v, rules[k]) for k, v in node.items() if k in rules}
+
+
+def _parse_sk(key: str, node: Any) -> dict[str, Any]:
+    node = _mapping(key, node)
+    out = _fields(key, node, SK_FIELDS, extra=("branches",))
+    branches = node.get("branches", [{"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": 2}])
+    if not isinstance(branches, list) or not branches:
+        raise SpaceError(f"{key}.branches", "must be a non-empty list of {kernel, dilation} entries")
+    out["branches"] = [_fields(f"{key}.branches[{i}]", b, BRANCH_FIELDS) for i, b in enumerate(branches)]
+    for i, b in enumerate(out["branches"]):
+        for required in BRANCH_FIELDS:
+            if required not in b:
+                raise SpaceError(f"{key}.branches[{i}].{required}", "is required")
+    m = out.get("M")
+    if m is not None:
+        most = max(m.candidates()) if hasattr(m, "candidates") else m
+        if most > len(out["branches"]):
+            raise SpaceError(f"{key}.M", f"can be at most the {len(out['branches'])} branches listed, got {most}")
+    return out
+
+
+def _parse_model(node: Any) -> dict[str, Any]:
+    node = _mapping("model", node)
+    out = _fields("model", node, MODEL_FIELDS, extra=("sk", "stages"))
+    out["sk"] = _parse_sk("model.sk", node.get("sk", {}))
+    stages = node.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise SpaceError("model.stages", "must be a non-empty list of stages ({depth, width, out_channels, stride})")
+    parsed = []
+    for i, s in enumerate(stages):
+        key = f"model.stages[{i}]"
+        stage = _fields(key, s, STAGE_FIELDS, extra=("sk",))
+        if ("width" in stage) == ("width_per_group" in stage):
+            raise SpaceError(key, "give exactly one of width and width_per_group")
+        for required in ("depth", "out_channels"):
+            if required not in stage:
+                raise SpaceError(f"{key}.{required}", "is required")
+        if "sk" in s:
+            stage["sk"] = _parse_sk(f"{key}.sk", s["sk"])
+        parsed.append(stage)
+    out["stages"] = parsed
+    return out
+
+
+def _parse_objectives(node: Any) -> tuple[Objective, ...]:
+    if node is None:
+        node = ["accuracy", "params"]
+    if not isinstance(node, list) or not node:
+        raise SpaceError("objectives", f"must be a non-empty list of names from {', '.join(OBJECTIVES)}")
+    out = []
+    for i, item in enumerate(node):
+        key = f"objectives[{i}]"
+        name, goal = item, None
+        if isinstance(item, dict):
+            _keys(key, item, ("name", "goal"))
+            name, goal = item.get("name"), item.get("goal")
+        if name not in OBJECTIVES:
+            raise SpaceError(key, f"must be one of {', '.join(OBJECTIVES)}; got {name!r}")
+        if goal is not None and goal != OBJECTIVES[name]:
+            raise SpaceError(f"{key}.goal", f"{name} is always {OBJECTIVES[name]}imised; got {goal!r}")
+        out.append(Objective(name, OBJECTIVES[name]))
+    names = [o.name for o in out]
+    if len(set(names)) != len(names):
+        raise SpaceError("objectives", f"lists an objective twice: {names}")
+    if "accuracy" not in names:
+        raise SpaceError("objectives", "must include accuracy (early stopping ranks trials by it)")
+    return tuple(out)
+
+
+def _parse_constraints(node: Any) -> dict[str, dict[str, float]]:
+    node = _mapping("constraints", node or {})
+    _keys("constraints", node, CONSTRAINT_KEYS)
+    out = {}
+    for name, bound in node.items():
+        key = f"constraints.{name}"
+        if not isinstance(bound, dict):
+            bound = {"max": bound}
+        _keys(key, bound, ("min", "max"))
+        if not bound:
+            raise SpaceError(key, "give min and/or max")
+        parsed = {k: parse_number(f"{key}.{k}", v) for k, v in bound.items()}
+        for k, v in parsed.items():
+            if v < 0:
+                raise SpaceError(f"{key}.{k}", f"must be >= 0, got {v}")
+        if "min" in parsed and "max" in parsed and parsed["min"] > parsed["max"]:
+            raise SpaceError(key, f"min {parsed['min']} is above max {parsed['max']}")
+        out[name] = parsed
+    return out
+
+
+def _dataclass_from(key: str, cls: type, node: Any, rules: dict[str, Check]) -> Any:
+    node = _mapping(key, node or {})
+    names = [f.name for f in fields(cls)]
+    _keys(key, node, names)
+    for k, v in node.items():
+        rules[k](f"{key}.{k}", v)
+    return cls(**node)
+
+
+SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0)),
+                                   "population_size": integer(2), "n_startup_trials": integer(0)}
+SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1), "grace_period": integer(1),
+                                     "reduction_factor": integer(2)}
+RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, low_open=True), "gpu": number(0)}
+
+
+def parse(raw: Any, source: str = "<space>") -> SearchSpace:
+    """A validated ``SearchSpace`` from the parsed YAML; ``SpaceError`` names the bad key."""
+    raw = _mapping("", raw) if raw is not None else {}
+    _keys("", raw, TOP_KEYS)
+    name = raw.get("name") or os.path.splitext(os.path.basename(source))[0]
+    text("name", name)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise SpaceError("description", "must be a string")
+    data = _dataclass_from("data", DataSpec, raw.get("data"), DATA_FIELDS)
+    if data.min_scale > data.max_scale:
+        raise SpaceError("data.min_scale", f"{data.min_scale} is above max_scale {data.max_scale}")
+    if data.name == "digits" and round(8 * data.max_scale) > data.canvas:
+        raise SpaceError("data.max_scale", f"{data.max_scale} makes digits of {round(8 * data.max_scale)} px, "
+                                           f"larger than the {data.canvas} px canvas; allowed: <= {data.canvas / 8}")
+    if data.name == "imagefolder" and not data.root:
+        raise SpaceError("data.root", "an imagefolder data set needs root: a folder with train/ and val/ inside")
+    if "model" not in raw:
+        raise SpaceError("model", "is required: the architecture to search (see search_spaces/quickstart.yaml)")
+    model = _parse_model(raw["model"])
+    train = _fields("train", raw.get("train") or {}, TRAIN_FIELDS)
+    scheduler = _dataclass_from("scheduler", SchedulerSpec, raw.get("scheduler"), SCHEDULER_RULES)
+    if scheduler.grace_period > scheduler.max_epochs:
+        raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
+    concurrency = raw.get("concurrency")
+    optional(integer())("concurrency", concurrency)
+    trials = raw.get("trials", 20)
+    integer()("trials", trials)
+    return SearchSpace(
+        name=name, source=source, description=description, data=data, model=model, train=train,
+        objectives=_parse_objectives(raw.get("objectives")), constraints=_parse_constraints(raw.get("constraints")),
+        sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
+        resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
+        concurrency=concurrency, trials=trials,
+    )
+
+
+def load_space(path: str) -> SearchSpace:
+    """Read and validate a space file; any problem is a ``UserError`` naming the file and key."""
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', exc)})") from None
+    try:
+        space = parse(raw, path)
+        from .sample import check_feasible  # a space with no valid architecture is a bad file too
+
+        check_feasible(space)
+        return space
+    except SpaceError as exc:
+        raise UserError(f"{path}: {exc}") from None
