@@ -33,15 +33,17 @@ METRIC_ATTRS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "trai
 MAX_CONSECUTIVE_REJECTIONS = 500
 
 
-def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSampler:
+    """The space's sampler; ``offset`` shifts its seed (used when a study is continued)."""
     spec = space.sampler
+    seed = None if spec.seed is None else spec.seed + offset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if spec.name == "nsga2":
-            return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=spec.seed)
+            return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
         if spec.name == "random":
-            return optuna.samplers.RandomSampler(seed=spec.seed)
-        return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=spec.seed,
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
                                           multivariate=True, constant_liar=True)
 
 
@@ -77,6 +79,7 @@ class OptunaSearcher(Searcher):
         self.live: set[str] = set()               # suggested, not yet complete
         self.reissue: list[int] = []              # Optuna numbers to hand out again
         self.last_results: dict[str, dict[str, Any]] = {}
+        self.known_trials = 0                     # study trials when the state was saved
         self._study: optuna.Study | None = None
         self._reconciled = False
 
@@ -96,12 +99,21 @@ class OptunaSearcher(Searcher):
         return self._study
 
     def _reconcile(self) -> None:
-        """Queue RUNNING Optuna trials that no Ray trial carries (lost in a crash)."""
+        """Queue RUNNING Optuna trials that no Ray trial carries (lost in a crash).
+
+        If the study holds trials this state never saw, the sampler's random state is older
+        than the study: left alone it would draw again the samples it drew after the snapshot
+        (duplicates of the reissued ones). It is re-seeded from the study size instead, which
+        keeps a seeded search reproducible."""
         assert self._study is not None
+        trials = self._study.get_trials(deepcopy=False)
         known = set(self.trial_map.values())
-        orphans = [t.number for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                   if t.number not in known]
+        orphans = [t.number for t in trials if t.state == TrialState.RUNNING and t.number not in known]
         self.reissue = sorted(set(self.reissue) | set(orphans))
+        if len(trials) > self.known_trials:
+            self.sampler = make_sampler(self.space, offset=len(trials))
+            self._study.sampler = self.sampler
+        self.known_trials = len(trials)
 
     def _counted(self) -> int:
         """Trials handed to Ray, ever (rejected samples do not count against the budget)."""
@@ -180,7 +192,8 @@ class OptunaSearcher(Searcher):
     # ---- Tune's experiment snapshots ----------------------------------------------------
 
     def save(self, checkpoint_path: str) -> None:
-        state = {k: getattr(self, k) for k in ("trial_map", "live", "reissue", "last_results", "sampler")}
+        self.known_trials = len(self.study.get_trials(deepcopy=False))
+        state = {k: getattr(self, k) for k in ("trial_map", "live", "reissue", "last_results", "sampler", "known_trials")}
         with open(checkpoint_path, "wb") as fh:
             pickle.dump(state, fh)
 

@@ -29,3 +29,40 @@ def spec() -> ArchSpec:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+TINY_SPACE = """
+name: tiny
+data: {name: digits, train_size: 400, val_size: 200, canvas: 12, min_scale: 1.0, max_scale: 1.5, seed: 0}
+model:
+  block: sk
+  stem: cifar
+  stem_width: 4
+  groups: 2
+  sk:
+    M: {choice: [1, 2]}
+    branches:
+      - {kernel: 3, dilation: 1}
+      - {kernel: 3, dilation: {choice: [2, 3]}}
+    reduction: 2
+    min_dim: 4
+  stages:
+    - {depth: 1, width_per_group: {choice: [2, 4]}, out_channels: 8, stride: 2}
+train: {batch_size: 16, lr: {float: [0.05, 0.2], log: true}, warmup_epochs: 0}
+objectives: [accuracy, params]
+sampler: {name: random, seed: 0}
+scheduler: {name: asha, max_epochs: 2, grace_period: 1, reduction_factor: 2}
+resources: {cpu: 1}
+concurrency: 1
+trials: 6
+"""
+
+
+def write_space(folder, text: str = TINY_SPACE, name: str = "tiny.yaml", **replace: str):
+    """A space file under ``folder``; ``replace`` swaps whole lines that start with a key."""
+    lines = text.strip("\n").splitlines()
+    for key, line in replace.items():
+        lines = [line if ln.startswith(f"{key}:") else ln for ln in lines]
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path

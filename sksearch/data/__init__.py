@@ -91,6 +91,13 @@ def _subset(data: ArrayData, split: str, limit: int | None, seed: int) -> None:
             setattr(data, f"{attr}_{split}", arr[idx])
 
 
+def _subset_paths(paths: list[str], labels: list[int], limit: int | None, seed: int) -> tuple[list[str], list[int]]:
+    if limit is None or limit >= len(paths):
+        return paths, labels
+    idx = balanced_subset(np.asarray(labels), limit, seed)
+    return [paths[i] for i in idx], [labels[i] for i in idx]
+
+
 def load_data(spec: DataSpec) -> ArrayData | FolderData:
     if spec.name == "digits":
         data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed)
@@ -105,6 +112,8 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
         vp, vl, vclasses = scan(root, "val")
         if vclasses != classes:
             raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
+        tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)
+        vp, vl = _subset_paths(vp, vl, spec.val_limit, spec.seed)
         return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
                           ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes)
     else:

@@ -1,0 +1,58 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from sksearch.data.cifar import CIFAR10, CIFAR100, _md5, download, load_cifar, write_archive
+from sksearch.errors import UserError
+
+
+def fake_batches(rng, n_files, n, classes):
+    return [(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, classes, n).tolist())
+            for _ in range(n_files)]
+
+
+@pytest.mark.parametrize("fmt,classes", [(CIFAR10, 10), (CIFAR100, 100)])
+def test_download_from_a_url_then_load(tmp_path, fmt, classes):
+    rng = np.random.default_rng(0)
+    train = fake_batches(rng, len(fmt.train_files), 6, classes)
+    test = fake_batches(rng, 1, 4, classes)[0]
+    archive = tmp_path / "served" / "archive.tar.gz"
+    archive.parent.mkdir()
+    write_archive(str(archive), fmt.name, train, test, [f"class{i}" for i in range(classes)])
+    root = tmp_path / "root"
+    download(fmt, str(root), url=archive.as_uri(), md5=_md5(str(archive)))
+    data = load_cifar(fmt.name, str(root))
+    assert data.x_train.shape == (6 * len(fmt.train_files), 3, 32, 32)
+    assert np.array_equal(data.x_train, np.concatenate([x for x, _ in train]))
+    assert data.y_train.tolist() == sum((y for _, y in train), [])
+    assert np.array_equal(data.x_val, test[0]) and data.y_val.tolist() == test[1]
+    assert data.num_classes == classes and data.class_names[3] == "class3"
+    assert data.augment == "crop_flip"
+
+
+def test_a_bad_checksum_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    archive = tmp_path / "a.tar.gz"
+    write_archive(str(archive), "cifar10", fake_batches(rng, 5, 2, 10), fake_batches(rng, 1, 2, 10)[0], ["x"] * 10)
+    with pytest.raises(UserError, match="checksum mismatch"):
+        download(CIFAR10, str(tmp_path / "root"), url=archive.as_uri(), md5="0" * 32)
+
+
+def test_missing_data_names_the_file_and_the_fix(tmp_path):
+    with pytest.raises(UserError, match=r"data.root: cifar10 not found: .*data_batch_1 is missing.*download: true"):
+        load_cifar("cifar10", str(tmp_path))
+
+
+def test_an_archive_cannot_run_code(tmp_path):
+    folder = tmp_path / CIFAR10.folder
+    folder.mkdir()
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    for f in (*CIFAR10.train_files, CIFAR10.test_file):
+        (folder / f).write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(UserError, match="not a cifar10 batch file.*not allowed"):
+        load_cifar("cifar10", str(tmp_path))

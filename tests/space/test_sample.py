@@ -1,0 +1,51 @@
+import optuna
+import pytest
+
+from sksearch.space import data_shape, evaluate_sample, load_space, sample, violations
+from sksearch.spec import ArchSpec
+from tests.conftest import write_space
+
+
+@pytest.fixture
+def space(tmp_path):
+    return load_space(str(write_space(tmp_path)))
+
+
+def test_define_by_run_skips_branches_beyond_m(space):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen_m = set()
+    for _ in range(30):
+        trial = study.ask()
+        s = sample(space, trial, data_shape(space))
+        m = s.params["sk.M"]
+        seen_m.add(m)
+        assert len(s.arch["sk"]["branches"]) == m
+        assert ("sk.branches.1.dilation" in s.params) == (m == 2)
+        assert s.arch["stages"][0]["width"] == 2 * s.params["stages.0.width_per_group"]
+        assert s.train.max_epochs == 2 and 0.05 <= s.train.lr <= 0.2
+        ArchSpec.from_dict(s.arch)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert seen_m == {1, 2}
+
+
+def test_the_data_sets_the_input_shape(space):
+    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    assert (s.arch["in_channels"], s.arch["input_size"], s.arch["num_classes"]) == (1, 12, 10)
+
+
+def test_non_sk_blocks_do_not_sample_sk_settings(tmp_path):
+    space = load_space(str(write_space(tmp_path, name="se.yaml")))
+    space.model["block"] = "se"
+    space.model["se_reduction"] = 2
+    s = sample(space, optuna.trial.FixedTrial({"stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    assert "sk.M" not in s.params and s.arch["block"] == "se" and s.arch["se_reduction"] == 2
+
+
+def test_budgets_reject_before_training(tmp_path):
+    space = load_space(str(write_space(tmp_path)))
+    space.constraints = {"params": {"max": 1000}, "macs": {"min": 10}}
+    s = sample(space, optuna.trial.FixedTrial({"sk.M": 2, "sk.branches.1.dilation": 2, "stages.0.width_per_group": 4,
+                                              "lr": 0.1}), data_shape(space))
+    spec, params, macs, reason = evaluate_sample(space, s)
+    assert params > 1000 and reason == f"params {params:,} > max 1,000"
+    assert violations(space, 500, 5) == ["macs 5 < min 10"]

@@ -1,0 +1,118 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sksearch.cli import main
+from sksearch.errors import UserError
+from sksearch.space import load_space, parse
+from tests.conftest import TINY_SPACE, write_space
+
+
+def test_tiny_space_parses_and_round_trips(tmp_path):
+    space = load_space(str(write_space(tmp_path)))
+    assert space.name == "tiny" and space.trials == 6 and space.metric_names == ["accuracy", "params"]
+    assert space.directions == ["maximize", "minimize"]
+    assert space.scheduler.rungs() == [1]
+    again = parse(yaml.safe_load(space.to_yaml()), "again")
+    assert again.to_dict() == space.to_dict()
+
+
+@pytest.mark.parametrize("path", ["quickstart", "cifar10_sknet29", "cifar100_sknet29", "imagenet_sknet50"])
+def test_shipped_spaces_are_valid(path):
+    space = load_space(f"search_spaces/{path}.yaml")
+    assert space.name == path and "accuracy" in space.metric_names
+
+
+def mutate(text: str, dotted: str, value) -> str:
+    raw = yaml.safe_load(text)
+    node = raw
+    *parents, last = dotted.split(".")
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if value is KeyError:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return yaml.safe_dump(raw)
+
+
+CASES = [
+    ("colour", "red", "colour: unknown key; allowed: name, description, data"),
+    ("model.block", "dense", "model.block: must be one of resnext, se, sk"),
+    ("model.groups", {"choice": [2, 0]}, "model.groups.choice[1]: must be an integer >= 1"),
+    ("model.sk.branches.1.kernel", {"choice": [3, 4]}, "model.sk.branches[1].kernel.choice[1]: must be an odd positive integer"),
+    ("model.sk.branches.1.dilation", {"int": [3, 1]}, "model.sk.branches[1].dilation.int: low must be below high"),
+    ("model.sk.branches.1.dilation", {"int": [1, 3], "float": [1, 2]}, "give exactly one of choice, int, float"),
+    ("model.sk.branches.1.dilation", {"choice": []}, "model.sk.branches[1].dilation.choice: must be a non-empty list"),
+    ("model.sk.M", {"choice": [1, 3]}, "model.sk.M: can be at most the 2 branches listed"),
+    ("model.sk.reduction", {"float": [0, 4], "log": True}, "model.sk.reduction.log: a log scale needs low > 0"),
+    ("model.sk.reduction", {"int": [1, 4], "colour": 1}, "model.sk.reduction.colour: unknown key for a int distribution"),
+    ("model.sk.branches.0.kernel", KeyError, "model.sk.branches[0].kernel: is required"),
+    ("model.stages.0.depth", KeyError, "model.stages[0].depth: is required"),
+    ("model.stages.0.width", 8, "model.stages[0]: give exactly one of width and width_per_group"),
+    ("model.stages.0.stride", 3, "model.stages[0].stride: must be one of 1, 2"),
+    ("model.stages", [], "model.stages: must be a non-empty list"),
+    ("model", KeyError, "model: is required"),
+    ("train.lr", {"float": [0.1, "fast"]}, "train.lr.float[1]: must be a number"),
+    ("train.optimizer", "lion", "train.optimizer: must be one of sgd, adamw"),
+    ("train.momentum", 1.0, "train.momentum: must be a number >= 0 and < 1"),
+    ("train.epochs", 3, "train.epochs: unknown key"),
+    ("objectives", ["params"], "objectives: must include accuracy"),
+    ("objectives", ["accuracy", "speed"], "objectives[1]: must be one of accuracy, params, macs, latency, loss"),
+    ("objectives", ["accuracy", {"name": "params", "goal": "max"}], "objectives[1].goal: params is always minimised"),
+    ("constraints", {"flops": 3}, "constraints.flops: unknown key; allowed: params, macs"),
+    ("constraints", {"params": {"max": "lots"}}, "constraints.params.max: must be a number (e.g. 2000000, 2e6 or 2M)"),
+    ("constraints", {"params": {"min": 5, "max": 2}}, "constraints.params: min 5 is above max 2"),
+    ("sampler", {"name": "cmaes"}, "sampler.name: must be one of tpe, nsga2, random"),
+    ("scheduler", {"name": "asha", "max_epochs": 2, "grace_period": 3}, "scheduler.grace_period: 3 exceeds max_epochs 2"),
+    ("scheduler", {"name": "hyperband"}, "scheduler.name: must be one of asha, none"),
+    ("resources", {"cpu": 0}, "resources.cpu: must be a number > 0"),
+    ("concurrency", 0, "concurrency: must be an integer >= 1"),
+    ("trials", "many", "trials: must be an integer >= 1"),
+    ("data.name", "mnist", "data.name: must be one of digits, cifar10, cifar100, imagefolder"),
+    ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
+    ("data.download", "yes", "data.download: must be true or false"),
+    ("constraints", {"params": {"max": 10}}, "constraints: none of 24 sampled architectures meets the budgets"),
+    ("model.stages.0", {"depth": 1, "width": 7, "out_channels": 8}, "model: none of 200 sampled architectures is valid, e.g. groups: 2 does not divide"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", CASES, ids=[c[0] + ":" + str(i) for i, c in enumerate(CASES)])
+def test_bad_spaces_name_the_file_and_the_key(tmp_path, capsys, key, value, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(mutate(TINY_SPACE, key, value))
+    with pytest.raises(UserError) as err:
+        load_space(str(path))
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written for a bad file
+
+
+def test_yaml_syntax_errors_give_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nmodel: [unclosed\n")
+    with pytest.raises(UserError, match=r"broken.yaml: not valid YAML at line 3"):
+        load_space(str(path))
+
+
+def test_cli_exit_code_and_no_traceback(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(mutate(TINY_SPACE, "model", 3))
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "model: must be a mapping" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(tmp_path / "none.yaml")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "none.yaml: cannot read" in proc.stderr
+
+
+def test_numbers_accept_suffixes(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(mutate(TINY_SPACE, "constraints", {"params": "1.5M", "macs": {"max": "2e9", "min": "1K"}}))
+    space = load_space(str(path))
+    assert space.constraints == {"params": {"max": 1_500_000}, "macs": {"max": 2_000_000_000, "min": 1000}}

@@ -1,0 +1,175 @@
+"""End-to-end searches on tiny settings: the CLI, the study folder, resume after SIGKILL and
+SIGINT, and a two-node Ray cluster on this machine."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from sksearch.schedulers import ASHA, read_results
+from sksearch.space import load_space
+from tests.conftest import write_space
+
+FINISHED = ("completed", "stopped_early", "failed")
+
+
+def run_cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def check_study(out, planned: int, max_epochs: int) -> pd.DataFrame:
+    """The invariants of every finished study folder."""
+    df = pd.read_csv(out / "trials.csv")
+    assert df.equals(pd.read_parquet(out / "trials.parquet").astype(df.dtypes.to_dict()))
+    tried = df[df.status != "rejected"]
+    assert len(tried) == planned and set(tried.status) <= set(FINISHED)
+    assert (tried[tried.status == "completed"].epochs == max_epochs).all()
+    assert (tried[tried.status == "stopped_early"].epochs < max_epochs).all()
+    study = optuna.load_study(study_name=json.loads((out / "run.json").read_text())["study_name"],
+                              storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(study.trials) == len(df)
+    for t in study.trials:
+        row = df[df.trial_id == t.number].iloc[0]
+        if row.status == "stopped_early":
+            assert t.state == optuna.trial.TrialState.PRUNED and t.values is None
+        elif row.status == "completed":
+            assert t.state == optuna.trial.TrialState.COMPLETE
+            assert t.values == [row.accuracy, row.params]
+        else:
+            assert t.state == optuna.trial.TrialState.FAIL
+    return df
+
+
+def test_end_to_end_search(tmp_path):
+    space = write_space(tmp_path)
+    out = tmp_path / "study"
+    proc = run_cli("run", str(space), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = check_study(out, planned=6, max_epochs=2)
+    assert (df.status == "stopped_early").any() and (df.status == "completed").any()
+    for col in ("trial_id", "status", "epochs", "accuracy", "params", "macs", "loss", "train_time", "sk.M", "lr",
+                "stages.0.width_per_group"):
+        assert col in df.columns
+    assert df.accuracy.between(0, 1).all() and (df.params > 0).all()
+    assert load_space(str(out / "space.yaml")).to_dict() == load_space(str(space)).to_dict()
+    trial_dirs = sorted(d for d in os.listdir(out / "ray") if d.startswith("trial_"))
+    assert [d[:10] for d in trial_dirs] == [f"trial_{i:04d}" for i in range(6)]
+    assert "6/6 trials done" in proc.stdout and "Traceback" not in proc.stderr
+    assert "WARNING" not in proc.stdout + proc.stderr
+
+    status = run_cli("status", str(out), "--json")
+    info = json.loads(status.stdout)
+    assert info["counts"]["completed"] == (df.status == "completed").sum() and info["planned"] == 6
+    best = df[df.status == "completed"].accuracy.max()
+    assert info["best"]["accuracy"] == best
+    text = run_cli("status", str(out)).stdout
+    assert "6 of 6 done" in text and f"accuracy {best:.2%}" in text
+
+    again = run_cli("run", str(space), "--out", str(out))
+    assert again.returncode == 2 and "already holds a study" in again.stderr
+
+
+def replay_asha(out, space) -> dict[int, str]:
+    """What one uninterrupted ASHA decides for these trials, run one at a time in order."""
+    sched = space.scheduler
+    asha = ASHA([(o.name, o.goal) for o in space.objectives], sched.max_epochs, sched.grace_period,
+                sched.reduction_factor)
+    outcome = {}
+    for name in sorted(os.listdir(out / "ray")):
+        if not name.startswith("trial_"):
+            continue
+        number = int(name.split("_")[1])
+        results = {r["epoch"]: r for r in read_results(str(out / "ray" / name / "result.json")) if "error" not in r}
+        outcome[number] = "completed"
+        for epoch in sorted(results):
+            fake = type("T", (), {"trial_id": name})()
+            if asha.on_trial_result(None, fake, results[epoch]) == TrialScheduler.STOP:
+                outcome[number] = "stopped_early"
+                break
+    return outcome
+
+
+def start(space, out) -> subprocess.Popen:
+    log = open(out.parent / "first_run.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_finished(out, n: int, proc: subprocess.Popen, timeout: float = 300) -> pd.DataFrame:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, "the search ended before it could be interrupted"
+        try:
+            df = pd.read_csv(out / "trials.csv")
+            if df.status.isin(FINISHED).sum() >= n:
+                return df
+        except (FileNotFoundError, pd.errors.EmptyDataError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no trials finished in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_resume_loses_and_reruns_nothing(tmp_path, sig):
+    # One trial at a time, three rungs' worth of epochs: decisions are reproducible.
+    space_file = write_space(tmp_path, trials="trials: 8",
+                             scheduler="scheduler: {name: asha, max_epochs: 4, grace_period: 1, reduction_factor: 2}")
+    out = tmp_path / "study"
+    proc = start(space_file, out)
+    before = wait_for_finished(out, 3, proc)
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+        proc.wait()
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+        assert "sksearch resume" in (tmp_path / "first_run.log").read_text()
+    done_before = before[before.status.isin(FINISHED)]
+
+    proc2 = run_cli("resume", str(out))
+    assert proc2.returncode == 0, proc2.stdout + proc2.stderr[-6000:]
+    df = check_study(out, planned=8, max_epochs=4)
+    for _, row in done_before.iterrows():
+        now = df[df.trial_id == row.trial_id].iloc[0]
+        assert (now.status, now.epochs, now.accuracy, now.finished) == (row.status, row.epochs, row.accuracy, row.finished)
+    for name in os.listdir(out / "ray"):
+        if name.startswith("trial_"):
+            epochs = [r["epoch"] for r in read_results(str(out / "ray" / name / "result.json"))]
+            number = int(name.split("_")[1])
+            if number in set(done_before.trial_id):
+                assert len(epochs) == len(set(epochs)), f"{name} re-ran epochs {epochs}"
+    # The restored scheduler knew the rungs it had: its decisions equal an uninterrupted run's.
+    replay = replay_asha(out, load_space(str(out / "space.yaml")))
+    assert {int(r.trial_id): r.status for _, r in df.iterrows()} == replay
+
+
+def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from sksearch.search import RunOptions, run
+
+    # Trials that outlast a worker's start on the second node (several seconds here), so the
+    # second trial runs there rather than waiting to reuse the first node's worker.
+    space = load_space(str(write_space(
+        tmp_path, trials="trials: 4", concurrency="concurrency: 2",
+        data="data: {name: digits, train_size: 6000, val_size: 200, canvas: 12, max_scale: 1.5}")))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        out = tmp_path / "study"
+        assert run(space, RunOptions(out=str(out), address=cluster.address)) == 0
+        df = check_study(out, planned=4, max_epochs=2)
+        nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        assert set(df.node) == nodes and len(nodes) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
