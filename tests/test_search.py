@@ -76,14 +76,18 @@ def test_end_to_end_search(tmp_path):
     assert again.returncode == 2 and "already holds a study" in again.stderr
 
 
-def replay_asha(out, space) -> dict[int, str]:
-    """What one uninterrupted ASHA decides for these trials, run one at a time in order."""
+def replay_asha(out, space, table: pd.DataFrame) -> dict[int, str]:
+    """What one uninterrupted ASHA decides for these trials, run one at a time in order.
+
+    A sample the driver started after Ray's last snapshot leaves a partial folder behind and
+    runs again under a new Ray id: only the folder of the table's ``ray_trial_id`` counts."""
     sched = space.scheduler
     asha = ASHA([(o.name, o.goal) for o in space.objectives], sched.max_epochs, sched.grace_period,
                 sched.reduction_factor)
     outcome = {}
+    current = {f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in table.iterrows()}
     for name in sorted(os.listdir(out / "ray")):
-        if not name.startswith("trial_"):
+        if name not in current:
             continue
         number = int(name.split("_")[1])
         results = {r["epoch"]: r for r in read_results(str(out / "ray" / name / "result.json")) if "error" not in r}
@@ -146,7 +150,7 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig):
             if number in set(done_before.trial_id):
                 assert len(epochs) == len(set(epochs)), f"{name} re-ran epochs {epochs}"
     # The restored scheduler knew the rungs it had: its decisions equal an uninterrupted run's.
-    replay = replay_asha(out, load_space(str(out / "space.yaml")))
+    replay = replay_asha(out, load_space(str(out / "space.yaml")), df)
     assert {int(r.trial_id): r.status for _, r in df.iterrows()} == replay
 
 

@@ -38,6 +38,43 @@ from torch import nn
 __all__ = ["SKConv", "SEModule", "Bottleneck", "SKNet", "build", "load", "read_safetensors"]
 
 
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and state dict) that computes dilated convolutions on
+    channels_last CPU tensors in polyphase form.
+
+    A 'same'-padded conv with dilation d reads only pixels d apart, so it equals an
+    undilated conv applied to each of the d x d polyphase components of the input (TF's
+    space-to-batch): same MACs, but oneDNN's dilated grouped convs on channels_last are
+    2-3.6x slower in backward than undilated ones on this CPU class (benchmarks/RESULTS.md).
+    With stride equal to the dilation only one component is read, and it is a plain slice.
+    Other cases (NCHW, CUDA, odd strides) take the stock path.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.dilation[0]
+        if (d == 1 or self.dilation[1] != d or x.device.type != "cpu" or self.padding_mode != "zeros"
+                or self.stride[0] != self.stride[1] or self.stride[0] not in (1, d)
+                or self.kernel_size[0] != self.kernel_size[1]
+                or self.padding != (d * (self.kernel_size[0] - 1) // 2,) * 2
+                or not x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
+        pad = (self.kernel_size[0] - 1) // 2
+        if self.stride[0] == d:
+            return F.conv2d(x[:, :, ::d, ::d], self.weight, self.bias, 1, pad, 1, self.groups)
+        b, c, h, w = x.shape
+        hp, wp = -(-h // d) * d, -(-w // d) * d
+        if (hp, wp) != (h, w):  # zeros past the edge are what the padded conv reads there too
+            x = F.pad(x, (0, wp - w, 0, hp - h))
+        # channels_last memory is (b, h, w, c): split rows and columns into d x d phases.
+        phases = (x.permute(0, 2, 3, 1).reshape(b, hp // d, d, wp // d, d, c)
+                  .permute(2, 4, 0, 1, 3, 5).reshape(d * d * b, hp // d, wp // d, c).permute(0, 3, 1, 2))
+        y = F.conv2d(phases, self.weight, self.bias, 1, pad, 1, self.groups)
+        o = y.shape[1]
+        y = (y.permute(0, 2, 3, 1).reshape(d, d, b, hp // d, wp // d, o)
+             .permute(2, 3, 0, 4, 1, 5).reshape(b, hp, wp, o).permute(0, 3, 1, 2))
+        return y[:, :, :h, :w] if (hp, wp) != (h, w) else y
+
+
 def conv_bn(
     in_channels: int,
     out_channels: int,
@@ -50,7 +87,7 @@ def conv_bn(
     """Conv (no bias; 'same' padding for odd kernels), BatchNorm and optionally ReLU."""
     padding = dilation * (kernel - 1) // 2
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, groups, bias=False),
+        Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, groups, bias=False),
         nn.BatchNorm2d(out_channels),
     ]
     if relu:
@@ -92,9 +129,11 @@ class SKConv(nn.Module):
         self.attention = nn.Identity()
         if len(self.kernels) > 1:
             dim = max(int(channels // reduction), min_dim)
-            self.fuse = conv_bn(channels, dim, 1)
+            # The fcs work on pooled (batch, C) vectors: as Linear + BatchNorm1d they cost what
+            # their MACs say, where 1x1 convs on 1x1 maps took milliseconds each in oneDNN.
+            self.fuse = nn.Sequential(nn.Linear(channels, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(inplace=True))
             # One fc to M*C logits is the paper's M per-branch fcs side by side.
-            self.select = nn.Conv2d(dim, len(self.kernels) * channels, 1, bias=False)
+            self.select = nn.Linear(dim, len(self.kernels) * channels, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [branch(x) for branch in self.branches]
@@ -103,9 +142,9 @@ class SKConv(nn.Module):
         batch = x.shape[0]
         # GAP is linear, so pooling each branch and adding the pooled vectors equals pooling
         # their sum without materialising the full-size sum U (one less B x C x H x W tensor).
-        pooled = feats[0].mean((2, 3), keepdim=True)
+        pooled = feats[0].mean((2, 3))
         for f in feats[1:]:
-            pooled = pooled + f.mean((2, 3), keepdim=True)
+            pooled = pooled + f.mean((2, 3))
         logits = self.select(self.fuse(pooled)).view(batch, len(feats), self.channels)
         attn = self.attention(torch.softmax(logits, dim=1))
         weights = attn.view(batch, len(feats), self.channels, 1, 1)
@@ -122,12 +161,12 @@ class SEModule(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
-        self.fc1 = nn.Conv2d(channels, hidden, 1)
-        self.fc2 = nn.Conv2d(hidden, channels, 1)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean((2, 3), keepdim=True)
-        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s), inplace=True)))
+        gate = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean((2, 3))), inplace=True)))
+        return x * gate[:, :, None, None]
 
 
 class Bottleneck(nn.Module):

@@ -40,9 +40,9 @@ def test_output_is_attention_weighted_sum_of_branches():
 
 
 def test_fuse_width_is_max_of_c_over_r_and_l():
-    assert sk(channels=64, reduction=16, min_dim=32).fuse[0].out_channels == 32
-    assert sk(channels=1024, reduction=16, min_dim=32, groups=32).fuse[0].out_channels == 64
-    assert sk(channels=64, reduction=4, min_dim=8).select.out_channels == 2 * 64
+    assert sk(channels=64, reduction=16, min_dim=32).fuse[0].out_features == 32
+    assert sk(channels=1024, reduction=16, min_dim=32, groups=32).fuse[0].out_features == 64
+    assert sk(channels=64, reduction=4, min_dim=8).select.out_features == 2 * 64
 
 
 def test_single_branch_is_a_plain_conv_bn_relu():
@@ -149,3 +149,33 @@ def test_safetensors_reader_matches_the_library(tmp_path):
     for k in theirs:
         assert ours[k].dtype == theirs[k].dtype and ours[k].shape == theirs[k].shape
         assert torch.equal(ours[k], theirs[k])
+
+
+@pytest.mark.parametrize("kernel,dilation,stride", [(3, 2, 1), (3, 2, 2), (3, 3, 1), (3, 3, 3), (5, 2, 1), (3, 2, 3), (3, 1, 2)])
+@pytest.mark.parametrize("size", [8, 9, 11])
+def test_polyphase_conv_equals_the_stock_conv(kernel, dilation, stride, size):
+    from sksearch.nn.model import Conv2d
+    pad = dilation * (kernel - 1) // 2
+    conv = Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
+    ref = nn.Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 8, size, size + 1)
+    xc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    xr = x.clone().requires_grad_()
+    out, expected = conv(xc), ref(xr)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(xc.grad, xr.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(conv.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-3)
+
+
+def test_polyphase_path_counts_the_same_macs():
+    from sksearch.cost import count_macs
+    net = build(tiny_spec().to_dict())
+    nchw = count_macs(net, (2, 3, 16, 16))
+    net_cl = net.to(memory_format=torch.channels_last)
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net_cl.eval()(torch.zeros(2, 3, 16, 16).contiguous(memory_format=torch.channels_last))
+    assert counter.get_total_flops() // 2 == nchw
