@@ -39,27 +39,33 @@ __all__ = ["SKConv", "SEModule", "Bottleneck", "SKNet", "build", "load", "read_s
 
 
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` (same parameters and state dict) that computes dilated convolutions on
-    channels_last CPU tensors in polyphase form.
+    """``nn.Conv2d`` (same parameters and state dict) with two rewrites for channels_last
+    tensors on the CPU, both exact:
 
-    A 'same'-padded conv with dilation d reads only pixels d apart, so it equals an
-    undilated conv applied to each of the d x d polyphase components of the input (TF's
-    space-to-batch): same MACs, but oneDNN's dilated grouped convs on channels_last are
-    2-3.6x slower in backward than undilated ones on this CPU class (benchmarks/RESULTS.md).
-    With stride equal to the dilation only one component is read, and it is a plain slice.
-    Other cases (NCHW, CUDA, odd strides) take the stock path.
+    * A 'same'-padded conv with dilation d reads only pixels d apart, so it equals an
+      undilated conv applied to each of the d x d polyphase components of the input (TF's
+      space-to-batch): same MACs, but oneDNN's dilated grouped convs on channels_last are
+      2-3.6x slower in backward than undilated ones on this CPU class (benchmarks/RESULTS.md).
+      With stride equal to the dilation only one component is read: a plain slice.
+    * A strided 1x1 conv reads every s-th pixel: it is a slice followed by a 1x1 conv. This
+      sidesteps a oneDNN bug in torch 2.13: the channels_last backward of a strided 1x1 conv
+      corrupts the heap with one thread (e.g. 4 -> 8 channels at 12x12).
+
+    Other cases (NCHW, CUDA) take the stock path.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.dilation[0]
-        if (d == 1 or self.dilation[1] != d or x.device.type != "cpu" or self.padding_mode != "zeros"
-                or self.stride[0] != self.stride[1] or self.stride[0] not in (1, d)
-                or self.kernel_size[0] != self.kernel_size[1]
-                or self.padding != (d * (self.kernel_size[0] - 1) // 2,) * 2
+        k, s, d = self.kernel_size[0], self.stride[0], self.dilation[0]
+        if (x.device.type != "cpu" or self.padding_mode != "zeros" or self.kernel_size[1] != k
+                or self.stride[1] != s or self.dilation[1] != d
                 or not x.is_contiguous(memory_format=torch.channels_last)):
             return super().forward(x)
-        pad = (self.kernel_size[0] - 1) // 2
-        if self.stride[0] == d:
+        if k == 1 and s > 1 and self.padding == (0, 0):
+            return F.conv2d(x[:, :, ::s, ::s], self.weight, self.bias, 1, 0, 1, self.groups)
+        if d == 1 or s not in (1, d) or self.padding != (d * (k - 1) // 2,) * 2:
+            return super().forward(x)
+        pad = (k - 1) // 2
+        if s == d:
             return F.conv2d(x[:, :, ::d, ::d], self.weight, self.bias, 1, pad, 1, self.groups)
         b, c, h, w = x.shape
         hp, wp = -(-h // d) * d, -(-w // d) * d

@@ -151,12 +151,14 @@ def test_safetensors_reader_matches_the_library(tmp_path):
         assert torch.equal(ours[k], theirs[k])
 
 
-@pytest.mark.parametrize("kernel,dilation,stride", [(3, 2, 1), (3, 2, 2), (3, 3, 1), (3, 3, 3), (5, 2, 1), (3, 2, 3), (3, 1, 2)])
+@pytest.mark.parametrize("kernel,dilation,stride", [(3, 2, 1), (3, 2, 2), (3, 3, 1), (3, 3, 3), (5, 2, 1), (3, 2, 3),
+                                                    (3, 1, 2), (1, 1, 2), (1, 1, 3)])
 @pytest.mark.parametrize("size", [8, 9, 11])
 def test_polyphase_conv_equals_the_stock_conv(kernel, dilation, stride, size):
     from sksearch.nn.model import Conv2d
     pad = dilation * (kernel - 1) // 2
     conv = Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
+    assert conv.padding == (pad, pad)
     ref = nn.Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
     ref.load_state_dict(conv.state_dict())
     x = torch.randn(2, 8, size, size + 1)
@@ -179,3 +181,23 @@ def test_polyphase_path_counts_the_same_macs():
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net_cl.eval()(torch.zeros(2, 3, 16, 16).contiguous(memory_format=torch.channels_last))
     assert counter.get_total_flops() // 2 == nchw
+
+
+def test_strided_pointwise_conv_survives_one_thread_in_channels_last():
+    """torch 2.13's oneDNN corrupts the heap in this backward with one thread; sksearch's
+    Conv2d takes a slice first. Run in a subprocess: the bug kills the process."""
+    import subprocess
+    import sys
+
+    code = """
+import torch
+torch.set_num_threads(1)
+from sksearch.nn.model import Conv2d
+conv = Conv2d(4, 8, 1, 2, bias=False)
+for _ in range(300):
+    x = torch.randn(16, 4, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_()
+    conv(x).square().sum().backward()
+print("survived")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "survived" in proc.stdout, proc.stderr[-2000:]
