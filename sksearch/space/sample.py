@@ -54,13 +54,17 @@ def _get(trial: optuna.Trial, name: str, value: Any) -> Any:
 def _sample_sk(trial: optuna.Trial, prefix: str, tree: dict[str, Any]) -> dict[str, Any]:
     branches = tree["branches"]
     m = _get(trial, f"{prefix}M", tree.get("M", len(branches)))
-    return {
-        "branches": [[_get(trial, f"{prefix}branches.{i}.kernel", b["kernel"]),
-                      _get(trial, f"{prefix}branches.{i}.dilation", b["dilation"])]
-                     for i, b in enumerate(branches[:m])],
-        "reduction": _get(trial, f"{prefix}reduction", tree.get("reduction", SK_DEFAULTS["reduction"])),
-        "min_dim": _get(trial, f"{prefix}min_dim", tree.get("min_dim", SK_DEFAULTS["min_dim"])),
-    }
+    out = {"branches": [[_get(trial, f"{prefix}branches.{i}.kernel", b["kernel"]),
+                         _get(trial, f"{prefix}branches.{i}.dilation", b["dilation"])]
+                        for i, b in enumerate(branches[:m])]}
+    # With one branch there is no attention: r and L mean nothing, so they are not sampled.
+    for key in ("reduction", "min_dim"):
+        value = tree.get(key, SK_DEFAULTS[key])
+        if m > 1:
+            out[key] = _get(trial, f"{prefix}{key}", value)
+        else:
+            out[key] = SK_DEFAULTS[key] if hasattr(value, "suggest") else value
+    return out
 
 
 def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:

@@ -22,10 +22,20 @@ def test_define_by_run_skips_branches_beyond_m(space):
         assert len(s.arch["sk"]["branches"]) == m
         assert ("sk.branches.1.dilation" in s.params) == (m == 2)
         assert s.arch["stages"][0]["width"] == 2 * s.params["stages.0.width_per_group"]
-        assert s.train.max_epochs == 2 and 0.05 <= s.train.lr <= 0.2
+        assert s.train.max_epochs == 2 and 0.01 <= s.train.lr <= 0.3
         ArchSpec.from_dict(s.arch)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert seen_m == {1, 2}
+
+
+def test_fuse_settings_are_only_sampled_with_attention(tmp_path):
+    space = load_space(str(write_space(tmp_path)))
+    space.model["sk"]["reduction"] = space.model["sk"]["M"]  # any distribution
+    one = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    assert "sk.reduction" not in one.params and one.arch["sk"]["reduction"] == 16
+    two = sample(space, optuna.trial.FixedTrial({"sk.M": 2, "sk.branches.1.dilation": 2, "sk.reduction": 2,
+                                                "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    assert two.params["sk.reduction"] == 2 and two.arch["sk"]["reduction"] == 2
 
 
 def test_the_data_sets_the_input_shape(space):
