@@ -123,6 +123,18 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
     return data
 
 
+def describe(data: ArrayData | FolderData) -> dict:
+    """What a model trained on ``data`` expects: input shape, classes and normalisation
+    (x = (pixel / 255 - mean) / std per channel)."""
+    if isinstance(data, ArrayData):
+        mean, std = data.mean_std()
+    else:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    return {"name": data.name, "in_channels": data.in_channels, "input_size": data.input_size,
+            "num_classes": data.num_classes, "class_names": list(data.class_names),
+            "mean": [float(m) for m in mean], "std": [float(v) for v in std]}
+
+
 def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch_size: int, seed: int = 0,
                  channels_last: bool = False, workers: int = 4) -> DeviceBatches | LoaderBatches:
     if isinstance(data, ArrayData):
@@ -131,5 +143,5 @@ def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch
                          IMAGENET_MEAN, IMAGENET_STD, seed, channels_last)
 
 
-__all__ = ["ArrayData", "DataSpec", "DeviceBatches", "FolderData", "LoaderBatches", "NAMES", "load_data",
+__all__ = ["ArrayData", "DataSpec", "describe", "DeviceBatches", "FolderData", "LoaderBatches", "NAMES", "load_data",
            "make_batches", "make_digits", "load_cifar"]
