@@ -1,6 +1,3 @@
-import pytest
-import torch
-
 from sksearch.cost import count_macs, count_params, measure_latency, params_and_macs
 from sksearch.nn.model import build
 from sksearch.spec import ArchSpec, SKSpec, StageSpec

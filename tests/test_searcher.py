@@ -5,7 +5,7 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from sksearch.searcher import OptunaSearcher, open_study
+from sksearch.searcher import OptunaSearcher
 from sksearch.space import data_shape, load_space
 from tests.conftest import write_space
 

@@ -1,7 +1,6 @@
 import math
 
 import pytest
-import torch
 
 from sksearch.data import make_batches, make_digits
 from sksearch.train import TrainSpec, TrialDiverged, lr_at, run_trial
