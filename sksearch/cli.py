@@ -143,6 +143,73 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _objectives(text: str | None, study) -> list[str]:  # noqa: ANN001 - a StudyFolder
+    from .pareto import GOALS
+
+    if not text:
+        return study.objectives
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if name not in GOALS:
+            raise UserError(f"--objectives: {name!r} is not an objective; allowed: {', '.join(GOALS)}")
+        if name not in study.table.columns or study.table[name].isna().all():
+            raise UserError(f"--objectives: {name!r} was not measured in {study.folder}")
+    if len(set(names)) != len(names) or not names:
+        raise UserError(f"--objectives: give distinct names, got {text!r}")
+    return names
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from .pareto import front_rows, print_front
+    from .study import open_folder
+
+    study = open_folder(args.folder)
+    objectives = _objectives(args.objectives, study)
+    study.require_completed()
+    rows = front_rows(study.table, objectives)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(f"Pareto front of {len(rows)} completed trials over {', '.join(objectives)}:")
+        print_front(rows, objectives)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .study import open_folder
+
+    study = open_folder(args.folder)
+    print(f"report: {write_report(study, args.out)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_front, export_trial
+    from .study import open_folder
+
+    if (args.trial is None) == (not args.front):
+        raise UserError("give exactly one of --trial ID and --front")
+    study = open_folder(args.folder)
+    if args.front:
+        objectives = _objectives(args.objectives, study)
+        written = export_front(study.folder, study.table, objectives, args.to, args.onnx)
+    else:
+        written = [export_trial(study.folder, study.table, args.trial, args.to, args.onnx)]
+    for path in written:
+        print(f"exported {path}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .arch import resolve
+    from .export import export_untrained
+
+    spec = resolve(args.model, input_size=args.input_size, num_classes=args.num_classes)
+    print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sksearch",
@@ -183,6 +250,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("pareto", help="print the Pareto front of a study's completed trials")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--objectives", metavar="LIST", help="comma-separated, e.g. accuracy,params (default: the study's)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.set_defaults(handler=cmd_pareto)
+
+    p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--out", metavar="PATH", help="where to write it (default: DIR/report.html)")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("export", help="export trials as standalone model definitions with their weights")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--trial", type=int, metavar="ID", help="the trial to export (trial_id in trials.csv)")
+    p.add_argument("--front", action="store_true", help="export every trial of the Pareto front, one folder each")
+    p.add_argument("--objectives", metavar="LIST", help="objectives of the front for --front (default: the study's)")
+    p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("build", help="export an untrained preset or spec as a standalone model folder")
+    p.add_argument("model", metavar="PRESET_OR_SPEC", help="a preset name or an ArchSpec JSON file")
+    p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
+    p.add_argument("--input-size", type=_positive_int, help="input height and width (default: the spec's)")
+    p.add_argument("--num-classes", type=_positive_int, help="classes (default: the spec's)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
+    p.set_defaults(handler=cmd_build)
     return parser
 
 

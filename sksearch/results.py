@@ -65,6 +65,12 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return df
 
 
+def param_columns(df: pd.DataFrame) -> list[str]:
+    """The searched-parameter columns of a trials table, in the order they were sampled."""
+    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, "front", "latency"}
+    return [c for c in df.columns if c not in fixed]
+
+
 def _atomic_write(path: str, write: Any) -> None:
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))

@@ -5,6 +5,7 @@ Study folder (``--out``)::
 
     space.yaml       the resolved search space (CLI overrides applied)
     run.json         study name, storage URL, cluster address, versions
+    data.json        input shape, class names and normalisation of the data set
     optuna.db        the Optuna study (SQLite), unless --storage names another database
     trials.csv       one row per trial, rewritten whenever a trial ends (and .parquet)
     ray/             the Ray Tune experiment (trial checkpoints, results, snapshots)
@@ -23,10 +24,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import __version__
-from .data import FolderData, load_data
+from .data import FolderData, describe, load_data
 from .errors import UserError
 from .results import STATUSES, summary, trials_table, write_table
 from .space import SearchSpace, data_shape, load_space
+from .study import open_folder, read_run
 
 EXPERIMENT = "ray"
 
@@ -167,6 +169,14 @@ def _finish(folder: str, storage_url: str, study_name: str, space: SearchSpace, 
               f"continue it with: sksearch resume {folder}", file=sys.stderr, flush=True)
         return 130
     print(f"trials table: {os.path.join(folder, 'trials.csv')}", flush=True)
+    if c["completed"]:
+        from .pareto import front_rows, print_front
+        from .report import write_report
+
+        study = open_folder(folder)
+        print(f"\nPareto front over {', '.join(space.metric_names)} (completed trials):", flush=True)
+        print_front(front_rows(study.table, space.metric_names), space.metric_names)
+        print(f"\nreport: {write_report(study)}", flush=True)
     return 0
 
 
@@ -185,6 +195,8 @@ def run(space: SearchSpace, options: RunOptions) -> int:
                 "sksearch": __version__}
     with open(os.path.join(folder, "run.json"), "w") as fh:
         json.dump(run_info, fh, indent=2)
+    with open(os.path.join(folder, "data.json"), "w") as fh:
+        json.dump(describe(data), fh, indent=2)
     init_ray(options.address)
     print(f"study {space.name}: {space.trials} trials of up to {space.scheduler.max_epochs} epochs, "
           f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "
@@ -192,14 +204,6 @@ def run(space: SearchSpace, options: RunOptions) -> int:
     started = time.time()
     _build_tuner(space, data, folder, storage_url, space.name).fit()
     return _finish(folder, storage_url, space.name, space, started)
-
-
-def read_run(folder: str) -> dict[str, Any]:
-    path = os.path.join(folder, "run.json")
-    if not os.path.exists(path):
-        raise UserError(f"{folder}: not a study folder (no run.json); start one with `sksearch run SPACE.yaml --out {folder}`")
-    with open(path) as fh:
-        return json.load(fh)
 
 
 def resume(folder: str, address: str | None = None) -> int:
@@ -228,19 +232,16 @@ def resume(folder: str, address: str | None = None) -> int:
 
 def status(folder: str) -> dict[str, Any]:
     """Counts by status, the best trial and the time spent, from the study itself."""
-    from .searcher import open_study
-
-    run_info = read_run(folder)
-    space = load_space(os.path.join(folder, "space.yaml"))
-    df = trials_table(open_study(run_info["storage"], run_info["study_name"], space))
+    study = open_folder(folder)
+    df = study.table
     info = summary(df)
     started = df["started"].dropna()
     finished = df["finished"].dropna()
-    info["planned"] = space.trials
+    info["planned"] = study.space.trials
     info["wall_s"] = float((finished.max() - started.min()).total_seconds()) if len(started) and len(finished) else 0.0
     info["trial_s"] = float(df["duration_s"].fillna(0).sum())
     info["train_s"] = float(df["train_time"].fillna(0).sum())
-    info["study"] = run_info["study_name"]
+    info["study"] = study.run["study_name"]
     info["folder"] = folder
     info["statuses"] = list(STATUSES)
     return info

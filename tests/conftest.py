@@ -48,10 +48,10 @@ model:
     min_dim: 4
   stages:
     - {depth: 1, width_per_group: {choice: [2, 4]}, out_channels: 8, stride: 2}
-train: {batch_size: 16, lr: {float: [0.05, 0.2], log: true}, warmup_epochs: 0}
+train: {batch_size: 16, lr: {float: [0.01, 0.3], log: true}, warmup_epochs: 0}
 objectives: [accuracy, params]
 sampler: {name: random, seed: 0}
-scheduler: {name: asha, max_epochs: 2, grace_period: 1, reduction_factor: 2}
+scheduler: {name: asha, max_epochs: 2, grace_period: 1, reduction_factor: 3}
 resources: {cpu: 1}
 concurrency: 1
 trials: 6
@@ -66,3 +66,42 @@ def write_space(folder, text: str = TINY_SPACE, name: str = "tiny.yaml", **repla
     path = folder / name
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def run_cli(*args: str, timeout: int = 400):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory):
+    """One real tiny search, run once per test session through the CLI; tests only read it."""
+    root = tmp_path_factory.mktemp("finished")
+    space = write_space(root)
+    out = root / "study"
+    proc = run_cli("run", str(space), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    return out, proc
+
+
+@pytest.fixture
+def unfinished_study(tmp_path):
+    """A real study folder whose only trial was stopped early (built without Ray)."""
+    import json
+
+    from sksearch.searcher import OptunaSearcher
+    from sksearch.space import data_shape, load_space
+
+    space_file = write_space(tmp_path)
+    out = tmp_path / "unfinished"
+    out.mkdir()
+    space = load_space(str(space_file))
+    (out / "space.yaml").write_text(space.to_yaml())
+    url = f"sqlite:///{out / 'optuna.db'}"
+    (out / "run.json").write_text(json.dumps({"study_name": "tiny", "storage": url, "address": None}))
+    searcher = OptunaSearcher(space, url, "tiny", data_shape(space), 6)
+    config = searcher.suggest("ray_a")
+    searcher.on_trial_complete("ray_a", {"epoch": 1, "accuracy": 0.2, "loss": 2.0, **config["cost"]})
+    return out

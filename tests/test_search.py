@@ -15,13 +15,9 @@ from ray.tune.schedulers import TrialScheduler
 
 from sksearch.schedulers import ASHA, read_results
 from sksearch.space import load_space
-from tests.conftest import write_space
+from tests.conftest import run_cli, write_space
 
 FINISHED = ("completed", "stopped_early", "failed")
-
-
-def run_cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def check_study(out, planned: int, max_epochs: int) -> pd.DataFrame:
@@ -30,6 +26,9 @@ def check_study(out, planned: int, max_epochs: int) -> pd.DataFrame:
     assert df.equals(pd.read_parquet(out / "trials.parquet").astype(df.dtypes.to_dict()))
     tried = df[df.status != "rejected"]
     assert len(tried) == planned and set(tried.status) <= set(FINISHED)
+    # Nothing in these tiny searches should fail: name the reasons when something does.
+    failed = tried[tried.status == "failed"]
+    assert failed.empty, failed[["trial_id", "reason"]].to_string()
     assert (tried[tried.status == "completed"].epochs == max_epochs).all()
     assert (tried[tried.status == "stopped_early"].epochs < max_epochs).all()
     study = optuna.load_study(study_name=json.loads((out / "run.json").read_text())["study_name"],
@@ -47,11 +46,9 @@ def check_study(out, planned: int, max_epochs: int) -> pd.DataFrame:
     return df
 
 
-def test_end_to_end_search(tmp_path):
-    space = write_space(tmp_path)
-    out = tmp_path / "study"
-    proc = run_cli("run", str(space), "--out", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_end_to_end_search(finished_study):
+    out, proc = finished_study
+    space = out.parent / "tiny.yaml"
     df = check_study(out, planned=6, max_epochs=2)
     assert (df.status == "stopped_early").any() and (df.status == "completed").any()
     for col in ("trial_id", "status", "epochs", "accuracy", "params", "macs", "loss", "train_time", "sk.M", "lr",
@@ -63,6 +60,7 @@ def test_end_to_end_search(tmp_path):
     assert [d[:10] for d in trial_dirs] == [f"trial_{i:04d}" for i in range(6)]
     assert "6/6 trials done" in proc.stdout and "Traceback" not in proc.stderr
     assert "WARNING" not in proc.stdout + proc.stderr
+    assert "Pareto front over accuracy, params" in proc.stdout and (out / "report.html").exists()
 
     status = run_cli("status", str(out), "--json")
     info = json.loads(status.stdout)
@@ -144,11 +142,14 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig):
         now = df[df.trial_id == row.trial_id].iloc[0]
         assert (now.status, now.epochs, now.accuracy, now.finished) == (row.status, row.epochs, row.accuracy, row.finished)
     for name in os.listdir(out / "ray"):
-        if name.startswith("trial_"):
-            epochs = [r["epoch"] for r in read_results(str(out / "ray" / name / "result.json"))]
-            number = int(name.split("_")[1])
-            if number in set(done_before.trial_id):
-                assert len(epochs) == len(set(epochs)), f"{name} re-ran epochs {epochs}"
+        if name.startswith("trial_") and int(name.split("_")[1]) in set(done_before.trial_id):
+            # A trial Ray's last snapshot still showed running is restored from its final
+            # checkpoint and reports the saved metrics again; it must not train again, so
+            # every report of an epoch carries the same accuracy and training time.
+            seen = {}
+            for r in read_results(str(out / "ray" / name / "result.json")):
+                key = (r["accuracy"], r["train_time"])
+                assert seen.setdefault(r["epoch"], key) == key, f"{name} trained epoch {r['epoch']} again"
     # The restored scheduler knew the rungs it had: its decisions equal an uninterrupted run's.
     replay = replay_asha(out, load_space(str(out / "space.yaml")), df)
     assert {int(r.trial_id): r.status for _, r in df.iterrows()} == replay
