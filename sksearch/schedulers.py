@@ -1,4 +1,5 @@
-"""Early stopping for Ray Tune: asynchronous successive halving (ASHA) that survives a restore.
+"""Early stopping for Ray Tune: asynchronous successive halving that survives a restore, with
+one objective (ASHA) or several (MO-ASHA).
 
 Lifecycle (the contract every scheduler here follows):
 
@@ -6,7 +7,8 @@ Lifecycle (the contract every scheduler here follows):
 2. When ``epoch`` is a rung (grace_period * eta^k below max_epochs), the trial's objective
    vector is recorded in that rung, and the trial continues only if it is among the best
    ``ceil(n / eta)`` of the ``n`` trials recorded there so far; otherwise it is stopped.
-3. What "best" means is the scheduler's ``rank``: one metric for ASHA.
+3. What "best" means is the scheduler's ``rank``: one metric for ASHA; non-dominated sorting
+   with a crowding-distance tie-break for MO-ASHA.
 
 Ray Tune never saves a scheduler: a restored experiment gets the scheduler as it was built,
 with empty rungs, and the stock ASHA then cuts every resumed trial at its next rung. Here the
@@ -22,7 +24,10 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from .pareto import nondominated_ranks
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -36,7 +41,7 @@ class SuccessiveHalving(FIFOScheduler):
     """Asynchronous successive halving over rungs of ``epoch``; subclasses define ``rank``.
 
     Args:
-        objectives: (name, "max" | "min") pairs; ASHA ranks by the first only.
+        objectives: (name, "max" | "min") pairs; ASHA ranks by accuracy only.
         max_epochs: a full-budget trial's epochs (no rung at or above it).
         grace_period: epochs before the first rung.
         reduction_factor: eta; 1/eta of a rung's trials continue.
@@ -153,18 +158,78 @@ def read_results(path: str) -> list[dict[str, Any]]:
 
 
 class ASHA(SuccessiveHalving):
-    """ASHA (Li et al. 2020): a rung ranks its trials by the first objective alone."""
+    """ASHA (Li et al. 2020): a rung ranks its trials by accuracy alone (by the first
+    objective when accuracy is not one of them)."""
 
     def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
-        sign = -1.0 if self.objectives[0][1] == "max" else 1.0
-        return {tid: (sign * p[0],) for tid, p in points.items()}
+        names = [name for name, _ in self.objectives]
+        j = names.index("accuracy") if "accuracy" in names else 0
+        sign = -1.0 if self.objectives[j][1] == "max" else 1.0
+        return {tid: (sign * p[j],) for tid, p in points.items()}
+
+
+class MOASHA(SuccessiveHalving):
+    """Multi-objective ASHA (Schmucker et al. 2021) with NSGA-II's ordering.
+
+    A rung's trials are sorted into non-dominated fronts over all objectives (the accuracy the
+    trial reached at the rung, its params, MACs, latency...); a trial ranks by its front, and
+    within a front by crowding distance, larger first: the trials at the ends of the front
+    (best in some objective, infinite distance) come first, then those in its sparsest parts,
+    so the survivors spread along the front instead of bunching where it is dense. A trial
+    continues if fewer than ceil(n / eta) recorded trials rank strictly better. With one
+    objective this is ASHA.
+
+    Crowding distance is written here because Optuna's (inside its NSGA-II sampler) works on
+    FrozenTrials, not on plain rung records.
+    """
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        ids = list(points)
+        values = np.array([points[t] for t in ids], dtype=float).reshape(len(ids), len(self.objectives))
+        fronts = nondominated_ranks(values, [mode for _, mode in self.objectives])
+        crowding = np.zeros(len(ids))
+        for f in np.unique(fronts):
+            members = np.flatnonzero(fronts == f)
+            crowding[members] = crowding_distance(values[members])
+        return {tid: (float(fronts[i]), -float(crowding[i])) for i, tid in enumerate(ids)}
+
+
+def crowding_distance(values: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point of one front (rows: points, columns:
+    objectives; the direction of each objective does not matter).
+
+    Per objective, the points at either end get infinity and the others the gap between
+    their two neighbours over the objective's range; the distance is the sum over
+    objectives. Identical points are treated as one, so copies share one distance.
+    """
+    values = np.asarray(values, dtype=float)
+    unique, inverse = np.unique(values, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    distance = np.zeros(len(unique))
+    if len(unique) <= 2:
+        distance[:] = np.inf
+        return distance[inverse]
+    for j in range(unique.shape[1]):
+        order = np.argsort(unique[:, j], kind="stable")
+        column = unique[order, j]
+        span = column[-1] - column[0]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[2:] - column[:-2]) / span
+    return distance[inverse]
+
+
+SCHEDULERS = ("asha", "mo_asha", "none")
 
 
 def make_scheduler(name: str, objectives: Sequence[Objective], max_epochs: int, grace_period: int,
                    reduction_factor: int) -> TrialScheduler:
-    """The scheduler a space file names: ``asha`` or ``none`` (every trial runs its budget)."""
+    """The scheduler a space file names: ``asha``, ``mo_asha`` or ``none`` (every trial runs
+    its budget)."""
     if name == "none":
         return FIFOScheduler()
     if name == "asha":
         return ASHA(objectives, max_epochs, grace_period, reduction_factor)
-    raise ValueError(f"unknown scheduler {name!r}")
+    if name == "mo_asha":
+        return MOASHA(objectives, max_epochs, grace_period, reduction_factor)
+    raise ValueError(f"unknown scheduler {name!r}; allowed: {', '.join(SCHEDULERS)}")

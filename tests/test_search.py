@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from sksearch.schedulers import ASHA, read_results
+from sksearch.schedulers import make_scheduler, read_results
 from sksearch.space import load_space
 from tests.conftest import run_cli, write_space
 
@@ -74,14 +74,14 @@ def test_end_to_end_search(finished_study):
     assert again.returncode == 2 and "already holds a study" in again.stderr
 
 
-def replay_asha(out, space, table: pd.DataFrame) -> dict[int, str]:
-    """What one uninterrupted ASHA decides for these trials, run one at a time in order.
+def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:
+    """What the space's scheduler, uninterrupted, decides for these trials run one at a time in order.
 
     A sample the driver started after Ray's last snapshot leaves a partial folder behind and
     runs again under a new Ray id: only the folder of the table's ``ray_trial_id`` counts."""
     sched = space.scheduler
-    asha = ASHA([(o.name, o.goal) for o in space.objectives], sched.max_epochs, sched.grace_period,
-                sched.reduction_factor)
+    scheduler = make_scheduler(sched.name, [(o.name, o.goal) for o in space.objectives], sched.max_epochs,
+                               sched.grace_period, sched.reduction_factor)
     outcome = {}
     current = {f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in table.iterrows()}
     for name in sorted(os.listdir(out / "ray")):
@@ -92,7 +92,7 @@ def replay_asha(out, space, table: pd.DataFrame) -> dict[int, str]:
         outcome[number] = "completed"
         for epoch in sorted(results):
             fake = type("T", (), {"trial_id": name})()
-            if asha.on_trial_result(None, fake, results[epoch]) == TrialScheduler.STOP:
+            if scheduler.on_trial_result(None, fake, results[epoch]) == TrialScheduler.STOP:
                 outcome[number] = "stopped_early"
                 break
     return outcome
@@ -118,11 +118,12 @@ def wait_for_finished(out, n: int, proc: subprocess.Popen, timeout: float = 300)
     raise AssertionError("no trials finished in time")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_resume_loses_and_reruns_nothing(tmp_path, sig):
+@pytest.mark.parametrize("sig,scheduler", [(signal.SIGKILL, "mo_asha"), (signal.SIGINT, "asha")],
+                         ids=["sigkill-mo_asha", "sigint-asha"])
+def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler):
     # One trial at a time, three rungs' worth of epochs: decisions are reproducible.
-    space_file = write_space(tmp_path, trials="trials: 8",
-                             scheduler="scheduler: {name: asha, max_epochs: 4, grace_period: 1, reduction_factor: 2}")
+    space_file = write_space(tmp_path, trials="trials: 8", scheduler=f"scheduler: {{name: {scheduler}, max_epochs: 4, "
+                                                                      "grace_period: 1, reduction_factor: 2}")
     out = tmp_path / "study"
     proc = start(space_file, out)
     before = wait_for_finished(out, 3, proc)
@@ -151,8 +152,11 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig):
                 key = (r["accuracy"], r["train_time"])
                 assert seen.setdefault(r["epoch"], key) == key, f"{name} trained epoch {r['epoch']} again"
     # The restored scheduler knew the rungs it had: its decisions equal an uninterrupted run's.
-    replay = replay_asha(out, load_space(str(out / "space.yaml")), df)
+    resolved = load_space(str(out / "space.yaml"))
+    assert resolved.scheduler.name == scheduler
+    replay = replay_scheduler(out, resolved, df)
     assert {int(r.trial_id): r.status for _, r in df.iterrows()} == replay
+    assert (df.status == "stopped_early").any()  # the scheduler did stop trials, in both runs
 
 
 def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):

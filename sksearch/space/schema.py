@@ -9,7 +9,7 @@ distribution can produce, so an error always names the key path and what is allo
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
 import yaml
@@ -98,7 +98,7 @@ DATA_FIELDS: dict[str, Check] = {
 OBJECTIVES = {"accuracy": "max", "params": "min", "macs": "min", "latency": "min", "loss": "min"}
 CONSTRAINT_KEYS = ("params", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
-SCHEDULERS = ("asha", "none")
+SCHEDULERS = ("asha", "mo_asha", "none")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
             "scheduler", "resources", "concurrency", "trials")
 
@@ -125,7 +125,7 @@ class SamplerSpec:
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    name: str = "asha"
+    name: str = "asha"            # a space file without a name gets mo_asha for several objectives
     max_epochs: int = 10          # a full-budget trial's epochs
     grace_period: int = 1         # epochs before the first rung
     reduction_factor: int = 3     # eta: 1/eta of a rung continues
@@ -357,6 +357,10 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     model = _parse_model(raw["model"])
     train = _fields("train", raw.get("train") or {}, TRAIN_FIELDS)
     scheduler = _dataclass_from("scheduler", SchedulerSpec, raw.get("scheduler"), SCHEDULER_RULES)
+    objectives = _parse_objectives(raw.get("objectives"))
+    if "name" not in (raw.get("scheduler") or {}):
+        # One accuracy ranking would stop the cheap models that belong on a multi-objective front.
+        scheduler = replace(scheduler, name="mo_asha" if len(objectives) > 1 else "asha")
     if scheduler.grace_period > scheduler.max_epochs:
         raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
     concurrency = raw.get("concurrency")
@@ -365,7 +369,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     integer()("trials", trials)
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
-        objectives=_parse_objectives(raw.get("objectives")), constraints=_parse_constraints(raw.get("constraints")),
+        objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
         concurrency=concurrency, trials=trials,

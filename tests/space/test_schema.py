@@ -19,6 +19,21 @@ def test_tiny_space_parses_and_round_trips(tmp_path):
     assert again.to_dict() == space.to_dict()
 
 
+@pytest.mark.parametrize("objectives,scheduler", [(["accuracy", "params"], "mo_asha"), (["accuracy"], "asha"),
+                                                  (["accuracy", "macs", "latency"], "mo_asha")])
+def test_the_default_scheduler_is_mo_asha_for_several_objectives(tmp_path, objectives, scheduler):
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["objectives"] = objectives
+    raw["scheduler"] = {"max_epochs": 4}
+    space = parse(raw, "x.yaml")
+    assert space.scheduler.name == scheduler and space.scheduler.max_epochs == 4
+    assert parse(raw | {"scheduler": {"name": "asha"}}, "x.yaml").scheduler.name == "asha"  # an explicit name wins
+    del raw["scheduler"]
+    assert parse(raw, "x.yaml").scheduler.name == scheduler
+    # The resolved name is written into the study's space.yaml, so a resume runs the same scheduler.
+    assert yaml.safe_load(space.to_yaml())["scheduler"]["name"] == scheduler
+
+
 @pytest.mark.parametrize("path", ["quickstart", "cifar10_sknet29", "cifar100_sknet29", "imagenet_sknet50"])
 def test_shipped_spaces_are_valid(path):
     space = load_space(f"search_spaces/{path}.yaml")
@@ -69,7 +84,7 @@ CASES = [
     ("constraints", {"params": {"min": 5, "max": 2}}, "constraints.params: min 5 is above max 2"),
     ("sampler", {"name": "cmaes"}, "sampler.name: must be one of tpe, nsga2, random"),
     ("scheduler", {"name": "asha", "max_epochs": 2, "grace_period": 3}, "scheduler.grace_period: 3 exceeds max_epochs 2"),
-    ("scheduler", {"name": "hyperband"}, "scheduler.name: must be one of asha, none"),
+    ("scheduler", {"name": "hyperband"}, "scheduler.name: must be one of asha, mo_asha, none"),
     ("resources", {"cpu": 0}, "resources.cpu: must be a number > 0"),
     ("concurrency", 0, "concurrency: must be an integer >= 1"),
     ("trials", "many", "trials: must be an integer >= 1"),
