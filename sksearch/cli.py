@@ -210,6 +210,46 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .attention import analysis_images, attention_units, collect, differences, parse_scales, table
+    from .attention_report import write_attention_report
+    from .export import load_trained
+
+    scales = parse_scales(args.scales)
+    trained = load_trained(args.target)
+    units = attention_units(trained.model)
+    if not units:
+        raise UserError(f"{args.target}: the model has no SK unit with attention (M = 1 everywhere, or no SK "
+                        f"blocks): there is nothing to analyse")
+    names = [u.name for u in units]
+    if args.unit is not None and args.unit not in names:
+        raise UserError(f"--unit {args.unit}: no such SK unit with attention; allowed: {', '.join(names)}")
+    images, mean, std, data_name = analysis_images(trained.spec.input_size, trained.spec.in_channels,
+                                                   trained.preprocess, args.data, args.data_root, args.limit)
+    out = args.out or trained.default_out
+    print(f"analysing {trained.title}: {len(units)} SK units, {len(images.y)} {data_name} validation images, "
+          f"scales {', '.join(f'x{s:g}' for s in scales)}{' and as recorded' if images.scales is not None else ''}",
+          flush=True)
+    att = collect(trained.model, images, scales, mean, std, batch_size=args.batch_size)
+    for (kind, scale), acc in att.accuracy.items():
+        print(f"  {'x' + format(scale, 'g') if kind == 'enlarged' else 'as recorded'}: accuracy {acc:.2%}")
+    df = table(att, per_class=args.per_class, bins=args.bins)
+    os.makedirs(out, exist_ok=True)
+    csv_path = os.path.join(out, "attention.csv")
+    df.to_csv(csv_path, index=False)
+    class_unit = next(u for u in units if u.name == (args.unit or units[0].name))
+    html_path = write_attention_report(att, df, os.path.join(out, "attention.html"), trained.title, data_name,
+                                       class_unit)
+    diff = differences(df, units)
+    grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
+        index="unit", columns="scale", values="difference", sort=False)
+    grid.columns = [f"x{c:g}" for c in grid.columns]
+    print("\nmean attention difference (widest receptive field minus narrowest):")
+    print(grid.to_string(float_format=lambda v: f"{v:+.3f}"))
+    print(f"\nwrote {csv_path}\nwrote {html_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sksearch",
@@ -278,6 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=_positive_int, help="classes (default: the spec's)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
     p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
+    p.add_argument("target", metavar="EXPORT_OR_STUDY_TRIAL",
+                   help="an export folder, or STUDY_DIR:TRIAL_ID (e.g. results/quickstart:3)")
+    p.add_argument("--data", choices=["digits", "cifar10", "cifar100", "imagefolder"],
+                   help="validation data to feed (default: the data the model was trained on)")
+    p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
+    p.add_argument("--scales", default="1.0,1.5,2.0", metavar="LIST",
+                   help="object enlargements, >= 1 (default: 1.0,1.5,2.0)")
+    p.add_argument("--out", metavar="DIR", help="where to write attention.csv and attention.html "
+                                                "(default: EXPORT/attention or STUDY/attention/trial_ID)")
+    p.add_argument("--per-class", action="store_true", help="also write per-class rows to attention.csv")
+    p.add_argument("--unit", metavar="NAME", help="the unit of the per-class figure, e.g. SK_3_1 (default: the first)")
+    p.add_argument("--bins", type=_positive_int, default=3, help="recorded-scale groups for the digits (default: 3)")
+    p.add_argument("--limit", type=_positive_int, help="analyse at most this many validation images (class-balanced)")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: 256)")
+    p.set_defaults(handler=cmd_analyze)
     return parser
 
 

@@ -247,3 +247,47 @@ def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
     model = build(spec.to_dict())
     model.load_state_dict(load_file(os.path.join(folder, "weights.safetensors")))
     return model.to(map_location).eval()
+
+
+@dataclass
+class Trained:
+    """A trained model to analyse, with what it was trained on."""
+
+    model: SKNet
+    spec: ArchSpec
+    preprocess: dict[str, Any] | None  # data.json / preprocess.json: shape, classes, normalisation, data spec
+    title: str
+    default_out: str  # where its analyses go unless told otherwise
+
+
+def load_trained(target: str) -> Trained:
+    """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
+    from safetensors.torch import load_file
+
+    if os.path.isfile(os.path.join(target, "spec.json")):
+        preprocess = None
+        path = os.path.join(target, "preprocess.json")
+        if os.path.exists(path):
+            with open(path) as fh:
+                preprocess = json.load(fh)
+        model = load_model(target)
+        return Trained(model, ArchSpec.from_dict(model.spec), preprocess, os.path.basename(os.path.normpath(target)) or target,
+                       os.path.join(target, "attention"))
+    if os.path.isfile(os.path.join(target, "run.json")):
+        raise UserError(f"{target} is a study folder: name a trial as {target}:ID (trial_id in trials.csv), "
+                        f"or export one first with `sksearch export {target} --trial ID --to OUT`")
+    study, sep, trial = target.rpartition(":")
+    if not sep or not study:
+        raise UserError(f"{target}: not an export folder (no spec.json), nor STUDY_DIR:TRIAL_ID")
+    try:
+        trial_id = int(trial)
+    except ValueError:
+        raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, e.g. results/quickstart:3") from None
+    from .study import open_folder
+
+    folder = open_folder(study)
+    art = trial_artifacts(folder.folder, folder.table, trial_id)
+    model = build(art.spec.to_dict())
+    model.load_state_dict(load_file(art.weights))
+    return Trained(model.eval(), art.spec, _preprocess(folder.folder), f"trial {trial_id} of {folder.run['study_name']}",
+                   os.path.join(folder.folder, "attention", f"trial_{trial_id:04d}"))

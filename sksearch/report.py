@@ -191,7 +191,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _json_block(name: str, fig: go.Figure) -> str:
+def json_block(name: str, fig: go.Figure) -> str:
     payload = json.dumps(_plain(fig.to_plotly_json()), cls=PlotlyJSONEncoder).replace("</", "<\\/")
     return (f'<div class="figure" id="plot-{name}"></div>\n'
             f'<script type="application/json" id="figure-{name}">{payload}</script>')
@@ -222,12 +222,12 @@ def write_report(study: Any, path: str | None = None) -> str:
                                       f"{best['macs']:,} MACs)"))
     table = front_table(df, objectives, param_columns(df))
     sections = [
-        ("Accuracy vs parameters", _json_block("front_params", figs["front_params"])),
-        ("Accuracy vs MACs", _json_block("front_macs", figs["front_macs"])),
-        ("How the search converged", _json_block("hypervolume", figs["hypervolume"])),
+        ("Accuracy vs parameters", json_block("front_params", figs["front_params"])),
+        ("Accuracy vs MACs", json_block("front_macs", figs["front_macs"])),
+        ("How the search converged", json_block("hypervolume", figs["hypervolume"])),
     ]
     if "parameters" in figs:
-        sections.append(("Accuracy and the searched parameters", _json_block("parameters", figs["parameters"])))
+        sections.append(("Accuracy and the searched parameters", json_block("parameters", figs["parameters"])))
     sections.append((f"The front over {', '.join(objectives)}",
                      table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-", border=0)
                      if len(table) else "<p>No completed trial yet.</p>"))

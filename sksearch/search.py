@@ -196,7 +196,7 @@ def run(space: SearchSpace, options: RunOptions) -> int:
     with open(os.path.join(folder, "run.json"), "w") as fh:
         json.dump(run_info, fh, indent=2)
     with open(os.path.join(folder, "data.json"), "w") as fh:
-        json.dump(describe(data), fh, indent=2)
+        json.dump(describe(data, space.data), fh, indent=2)
     init_ray(options.address)
     print(f"study {space.name}: {space.trials} trials of up to {space.scheduler.max_epochs} epochs, "
           f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "

@@ -105,3 +105,49 @@ def unfinished_study(tmp_path):
     config = searcher.suggest("ray_a")
     searcher.on_trial_complete("ray_a", {"epoch": 1, "accuracy": 0.2, "loss": 2.0, **config["cost"]})
     return out
+
+
+def assert_offline_page(page: str) -> None:
+    """A page written by sksearch loads nothing from the network: plotly.js is inline, once."""
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    library = get_plotlyjs()
+    assert page.count(library) == 1
+    # plotly.js holds URL strings in its code (map tiles, its logo's link) that 2D plots never
+    # fetch; the browser check blocks the network. The rest of the page has no URL at all.
+    rest = page.replace(library, "")
+    found = re.search(r"https?:.{0,60}|//[a-z0-9.-]+\.[a-z]{2,}/", rest, re.I)
+    assert found is None, found.group(0)
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", rest, re.I)
+    assert "Plotly.newPlot" in rest
+
+
+def find_browser():
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def assert_drawn_offline(path, figures: list[str], tmp_path) -> None:
+    """Headless Chromium, with every network request failing, draws each named figure."""
+    import subprocess
+
+    browser = find_browser()
+    offline = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]  # any request would fail
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *offline]
+    dom = subprocess.run([browser, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for name in figures:
+        block = dom.stdout.split(f'id="plot-{name}"', 1)[1].split('id="figure-', 1)[0]
+        assert 'class="main-svg"' in block, f"{name} was not drawn"
+    shot = tmp_path / "page.png"
+    subprocess.run([browser, *flags, "--window-size=1200,2400", f"--screenshot={shot}", path.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 50_000

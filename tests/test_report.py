@@ -1,10 +1,6 @@
 """The HTML report: the figures it embeds, that it needs no network, and that a real browser
 renders it (skipped where no browser is installed)."""
 
-import re
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +8,7 @@ import pytest
 from sksearch.pareto import front, hypervolume, reference_point
 from sksearch.report import GREY, read_figures, write_report
 from sksearch.study import open_folder
-from tests.conftest import run_cli
+from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -73,45 +69,16 @@ def test_parameter_figure_has_a_panel_per_searched_parameter(report):
 
 
 def test_the_report_needs_no_network(report):
-    from plotly.offline import get_plotlyjs
-
     _, path = report
     page = path.read_text()
-    library = get_plotlyjs()
-    assert page.count(library) == 1  # plotly.js itself is inline, once
-    # plotly.js holds URL strings in its code (map tiles, its logo's link) that 2D plots never
-    # fetch; the browser test below blocks the network. The rest of the page has no URL at all.
-    rest = page.replace(library, "")
-    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/", rest, re.I), re.search(r"https?:.{0,60}", rest).group(0)
-    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", rest, re.I)
-    assert "Plotly.newPlot" in rest
+    assert_offline_page(page)
     assert "<table" in page and "The front over accuracy, params" in page
-
-
-def find_browser():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
 def test_a_headless_browser_renders_every_figure_offline(report, tmp_path):
     _, path = report
-    browser = find_browser()
-    offline = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]  # any request would fail
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *offline]
-    dom = subprocess.run([browser, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    for name in ("front_params", "front_macs", "hypervolume", "parameters"):
-        block = dom.stdout.split(f'id="plot-{name}"', 1)[1].split('id="figure-', 1)[0]
-        assert 'class="main-svg"' in block, f"{name} was not drawn"
-    shot = tmp_path / "report.png"
-    subprocess.run([browser, *flags, "--window-size=1200,2400", f"--screenshot={shot}", path.as_uri()],
-                   capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 50_000
+    assert_drawn_offline(path, ["front_params", "front_macs", "hypervolume", "parameters"], tmp_path)
 
 
 def test_report_and_pareto_commands(finished_study, tmp_path):

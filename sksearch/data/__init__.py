@@ -123,16 +123,20 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
     return data
 
 
-def describe(data: ArrayData | FolderData) -> dict:
+def describe(data: ArrayData | FolderData, spec: DataSpec | None = None) -> dict:
     """What a model trained on ``data`` expects: input shape, classes and normalisation
-    (x = (pixel / 255 - mean) / std per channel)."""
+    (x = (pixel / 255 - mean) / std per channel), and the ``DataSpec`` that reads the data
+    again (for analyses of the trained model)."""
     if isinstance(data, ArrayData):
         mean, std = data.mean_std()
     else:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return {"name": data.name, "in_channels": data.in_channels, "input_size": data.input_size,
-            "num_classes": data.num_classes, "class_names": list(data.class_names),
-            "mean": [float(m) for m in mean], "std": [float(v) for v in std]}
+    out = {"name": data.name, "in_channels": data.in_channels, "input_size": data.input_size,
+           "num_classes": data.num_classes, "class_names": list(data.class_names),
+           "mean": [float(m) for m in mean], "std": [float(v) for v in std]}
+    if spec is not None:
+        out["data_spec"] = spec.to_dict()
+    return out
 
 
 def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch_size: int, seed: int = 0,
