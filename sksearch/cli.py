@@ -215,7 +215,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .attention_report import write_attention_report
     from .export import load_trained
 
+    import torch
+
     scales = parse_scales(args.scales)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
     trained = load_trained(args.target)
     units = attention_units(trained.model)
     if not units:
@@ -230,7 +235,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"analysing {trained.title}: {len(units)} SK units, {len(images.y)} {data_name} validation images, "
           f"scales {', '.join(f'x{s:g}' for s in scales)}{' and as recorded' if images.scales is not None else ''}",
           flush=True)
-    att = collect(trained.model, images, scales, mean, std, batch_size=args.batch_size)
+    att = collect(trained.model, images, scales, mean, std, batch_size=args.batch_size, device=device)
     for (kind, scale), acc in att.accuracy.items():
         print(f"  {'x' + format(scale, 'g') if kind == 'enlarged' else 'as recorded'}: accuracy {acc:.2%}")
     df = table(att, per_class=args.per_class, bins=args.bins)
@@ -334,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bins", type=_positive_int, default=3, help="recorded-scale groups for the digits (default: 3)")
     p.add_argument("--limit", type=_positive_int, help="analyse at most this many validation images (class-balanced)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: 256)")
+    p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.set_defaults(handler=cmd_analyze)
     return parser
 

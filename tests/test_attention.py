@@ -219,6 +219,8 @@ def test_a_headless_browser_draws_the_attention_page(finished_study, tmp_path):
     (["{study}:{trial}", "--scales", "0.5"], "--scales: '0.5': every scale must be a number >= 1"),
     (["{study}:{trial}", "--unit", "SK_9_9"], "--unit SK_9_9: no such SK unit with attention; allowed: SK_2_1"),
     (["/nonexistent/folder"], "not an export folder (no spec.json), nor STUDY_DIR:TRIAL_ID"),
+    pytest.param(["{study}:{trial}", "--device", "cuda"], "--device cuda: CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
 ])
 def test_bad_analyze_requests(finished_study, tmp_path, args, fragment):
     study, _ = finished_study
