@@ -31,6 +31,11 @@ COLUMNS = ["unit", "stage", "block", "kind", "scale", "scale_range", "class", "b
            "receptive_field", "samples", "mean_attention"]
 
 
+def receptive_field(kernel: int, dilation: int) -> int:
+    """The side of the window a dilated conv branch sees."""
+    return dilation * (kernel - 1) + 1
+
+
 @dataclass(frozen=True)
 class Unit:
     """An SK unit with attention: its paper-style name and its branches."""
@@ -42,7 +47,7 @@ class Unit:
 
     @property
     def receptive_fields(self) -> list[int]:
-        return [d * (k - 1) + 1 for k, d in self.branches]
+        return [receptive_field(k, d) for k, d in self.branches]
 
     @property
     def widest_and_narrowest(self) -> tuple[int, int] | None:
@@ -81,12 +86,16 @@ class Attention:
     accuracy: dict[tuple[str, float], float]
 
 
-def attention_units(model: SKNet) -> list[Unit]:
+def attention_units(model: SKNet, what: str = "the model") -> list[Unit]:
+    """The SK units with attention (M > 1); ``UserError`` naming ``what`` when there is none."""
     units = []
     for name, conv in model.sk_units():
         if len(conv.kernels) > 1:
             _, stage, block = name.split("_")
             units.append(Unit(name, int(stage), int(block), tuple(conv.kernels)))
+    if not units:
+        raise UserError(f"{what} has no SK unit with attention (M = 1 everywhere, or no SK blocks): "
+                        "there is nothing to analyse")
     return units
 
 
@@ -128,9 +137,6 @@ def collect(model: SKNet, images: Images, scales: Sequence[float], mean: Sequenc
             batch_size: int = 256, device: str | torch.device = "cpu") -> Attention:
     """Run the validation images through ``model`` at every scale, recording attention."""
     units = attention_units(model)
-    if not units:
-        raise UserError("the model has no SK unit with attention (M = 1 everywhere, or no SK blocks): "
-                        "there is nothing to analyse")
     model = model.to(device).eval()
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
@@ -196,10 +202,10 @@ def table(att: Attention, per_class: bool = False, bins: int = 3) -> pd.DataFram
                 continue
             for u in att.units:
                 means = per_unit[u.name][sel].mean(axis=0)
-                for i, (k, d) in enumerate(u.branches):
+                for i, ((k, d), rf) in enumerate(zip(u.branches, u.receptive_fields)):
                     rows.append({"unit": u.name, "stage": u.stage, "block": u.block, "kind": kind, "scale": scale,
                                  "scale_range": scale_range, "class": label, "branch": i, "kernel": k, "dilation": d,
-                                 "receptive_field": d * (k - 1) + 1, "samples": int(sel.sum()),
+                                 "receptive_field": rf, "samples": int(sel.sum()),
                                  "mean_attention": float(means[i])})
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -10,14 +10,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .attention import Attention, Unit, differences, per_class_differences
+from .attention import Attention, Unit, differences, per_class_differences, receptive_field
 from .report import json_block, render
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 
 def branch_label(kernel: int, dilation: int) -> str:
-    return f"{kernel}x{kernel} d{dilation} (RF {dilation * (kernel - 1) + 1})"
+    return f"{kernel}x{kernel} d{dilation} (RF {receptive_field(kernel, dilation)})"
 
 
 def branches_figure(df: pd.DataFrame, units: Sequence[Unit], kind: str) -> go.Figure:

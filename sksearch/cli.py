@@ -171,7 +171,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(f"Pareto front of {len(rows)} completed trials over {', '.join(objectives)}:")
-        print_front(rows, objectives)
+        print_front(rows)
     return 0
 
 
@@ -222,10 +222,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
     trained = load_trained(args.target)
-    units = attention_units(trained.model)
-    if not units:
-        raise UserError(f"{args.target}: the model has no SK unit with attention (M = 1 everywhere, or no SK "
-                        f"blocks): there is nothing to analyse")
+    units = attention_units(trained.model, args.target)
     names = [u.name for u in units]
     if args.unit is not None and args.unit not in names:
         raise UserError(f"--unit {args.unit}: no such SK unit with attention; allowed: {', '.join(names)}")

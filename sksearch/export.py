@@ -232,10 +232,17 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
                         {"params": f"{params:,}", "macs": f"{macs:,}"}, None, onnx)
 
 
-def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
-    """An exported model, built by this package (the spec validated), weights loaded, in eval mode."""
+def _with_weights(spec: ArchSpec, weights: str) -> SKNet:
+    """The network of ``spec`` with the safetensors ``weights``, in eval mode."""
     from safetensors.torch import load_file
 
+    model = build(spec.to_dict())
+    model.load_state_dict(load_file(weights))
+    return model.eval()
+
+
+def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
+    """An exported model, built by this package (the spec validated), weights loaded, in eval mode."""
     spec_path = os.path.join(folder, "spec.json")
     if not os.path.exists(spec_path):
         raise UserError(f"{folder}: not an export folder (no spec.json)")
@@ -244,9 +251,7 @@ def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
             spec = ArchSpec.from_json(fh.read())
         except SpecError as exc:
             raise UserError(f"{spec_path}: {exc}") from None
-    model = build(spec.to_dict())
-    model.load_state_dict(load_file(os.path.join(folder, "weights.safetensors")))
-    return model.to(map_location).eval()
+    return _with_weights(spec, os.path.join(folder, "weights.safetensors")).to(map_location)
 
 
 @dataclass
@@ -262,8 +267,6 @@ class Trained:
 
 def load_trained(target: str) -> Trained:
     """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
-    from safetensors.torch import load_file
-
     if os.path.isfile(os.path.join(target, "spec.json")):
         preprocess = None
         path = os.path.join(target, "preprocess.json")
@@ -287,7 +290,5 @@ def load_trained(target: str) -> Trained:
 
     folder = open_folder(study)
     art = trial_artifacts(folder.folder, folder.table, trial_id)
-    model = build(art.spec.to_dict())
-    model.load_state_dict(load_file(art.weights))
-    return Trained(model.eval(), art.spec, _preprocess(folder.folder), f"trial {trial_id} of {folder.run['study_name']}",
+    return Trained(_with_weights(art.spec, art.weights), art.spec, _preprocess(folder.folder), f"trial {trial_id} of {folder.run['study_name']}",
                    os.path.join(folder.folder, "attention", f"trial_{trial_id:04d}"))

@@ -128,30 +128,32 @@ def hypervolume_trace(df: pd.DataFrame, objectives: Sequence[str],
     return pd.DataFrame(rows, columns=["trial_id", "status", "trials_ended", "epochs_spent", "hypervolume"])
 
 
+def front_table(df: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
+    """The Pareto front's rows with trial_id, the metrics, epochs and the searched parameters."""
+    chosen = front(df, list(objectives))
+    cols = ["trial_id", *dict.fromkeys([*objectives, "accuracy", "params", "macs"]), "epochs", *param_columns(df)]
+    return chosen[[c for c in cols if c in chosen.columns]]
+
+
 def front_rows(df: pd.DataFrame, objectives: Sequence[str]) -> list[dict]:
-    """The Pareto front of a trials table as plain dicts: trial_id, the metrics, and the
-    trial's searched parameters under ``config`` (for printing and ``--json``)."""
-    chosen = front(df, objectives)
-    params = param_columns(df)
+    """``front_table`` as plain dicts: trial_id, the metrics, and the trial's searched
+    parameters under ``config`` (for printing and ``--json``)."""
+    table = front_table(df, objectives)
+    params = set(param_columns(df))
+
+    def plain(v: Any) -> Any:
+        return v.item() if hasattr(v, "item") else v
+
     rows = []
-    for _, r in chosen.iterrows():
-        row = {"trial_id": int(r["trial_id"])}
-        for key in dict.fromkeys([*objectives, "accuracy", "params", "macs", "epochs"]):
-            if key in r and not _isnan(r[key]):
-                row[key] = r[key].item() if hasattr(r[key], "item") else r[key]
-        row["config"] = {p: (r[p].item() if hasattr(r[p], "item") else r[p]) for p in params if not _isnan(r[p])}
+    for _, r in table.iterrows():
+        row: dict[str, Any] = {"trial_id": int(r["trial_id"])}
+        row.update({k: plain(v) for k, v in r.items() if k != "trial_id" and k not in params and not pd.isna(v)})
+        row["config"] = {k: plain(v) for k, v in r.items() if k in params and not pd.isna(v)}
         rows.append(row)
     return rows
 
 
-def _isnan(value: Any) -> bool:
-    try:
-        return bool(value != value) or value is None
-    except (TypeError, ValueError):
-        return False
-
-
-def print_front(rows: list[dict], objectives: Sequence[str]) -> None:
+def print_front(rows: list[dict]) -> None:
     if not rows:
         print("(empty front)")
         return

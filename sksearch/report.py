@@ -29,7 +29,7 @@ from plotly.utils import PlotlyJSONEncoder
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from .pareto import front, hypervolume_trace, reference_point
+from .pareto import front, front_table, hypervolume_trace, reference_point
 from .results import param_columns
 
 GREY = "rgba(150, 150, 150, 0.55)"
@@ -134,12 +134,6 @@ def parameters_figure(df: pd.DataFrame, params: Sequence[str]) -> go.Figure | No
     return fig
 
 
-def front_table(df: pd.DataFrame, objectives: Sequence[str], params: Sequence[str]) -> pd.DataFrame:
-    chosen = front(df, list(objectives)) if (df["status"] == "completed").any() else df.iloc[0:0]
-    cols = ["trial_id", *dict.fromkeys([*objectives, "accuracy", "params", "macs"]), "epochs", *params]
-    return chosen[[c for c in cols if c in chosen.columns]]
-
-
 def figures(df: pd.DataFrame, objectives: Sequence[str]) -> dict[str, go.Figure]:
     params = param_columns(df)
     out = {"front_params": front_figure(df, "params", params), "front_macs": front_figure(df, "macs", params)}
@@ -220,7 +214,7 @@ def write_report(study: Any, path: str | None = None) -> str:
     if best:
         rows.append(("best accuracy", f"{best['accuracy']:.2%} (trial {best['trial_id']}, {best['params']:,} params, "
                                       f"{best['macs']:,} MACs)"))
-    table = front_table(df, objectives, param_columns(df))
+    table = front_table(df, objectives)
     sections = [
         ("Accuracy vs parameters", json_block("front_params", figs["front_params"])),
         ("Accuracy vs MACs", json_block("front_macs", figs["front_macs"])),

@@ -28,7 +28,7 @@ from .data import FolderData, describe, load_data
 from .errors import UserError
 from .results import STATUSES, summary, trials_table, write_table
 from .space import SearchSpace, data_shape, load_space
-from .study import open_folder, read_run
+from .study import StudyFolder, open_folder, read_run
 
 EXPERIMENT = "ray"
 
@@ -173,9 +173,9 @@ def _finish(folder: str, storage_url: str, study_name: str, space: SearchSpace, 
         from .pareto import front_rows, print_front
         from .report import write_report
 
-        study = open_folder(folder)
+        study = StudyFolder(folder, read_run(folder), space, df)  # the table just built, not a second read
         print(f"\nPareto front over {', '.join(space.metric_names)} (completed trials):", flush=True)
-        print_front(front_rows(study.table, space.metric_names), space.metric_names)
+        print_front(front_rows(study.table, space.metric_names))
         print(f"\nreport: {write_report(study)}", flush=True)
     return 0
 
