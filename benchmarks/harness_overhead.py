@@ -50,15 +50,18 @@ def epoch_seconds(space_path: str) -> float:
     """One epoch of the benchmark's trial, timed on a single thread as a trial runs it."""
     import torch
 
-    from sksearch.data import load_data, make_batches
-    from sksearch.space import data_shape, load_space, sample
-    from sksearch.spec import ArchSpec
-    from sksearch.train import TrainSpec, run_trial
     import optuna
+
+    from sksearch.data.load import load_data, make_batches
+    from sksearch.model.spec import ArchSpec
+    from sksearch.space import load_space
+    from sksearch.space.sample import sample
+    from sksearch.train.loop import run_trial
+    from sksearch.train.spec import TrainSpec
 
     torch.set_num_threads(1)
     space = load_space(space_path)
-    s = sample(space, optuna.trial.FixedTrial({"lr": 0.1}), data_shape(space))
+    s = sample(space, optuna.trial.FixedTrial({"lr": 0.1}), space.data.shape())
     batches = make_batches(load_data(space.data), "cpu", 64, channels_last=True)
     times = []
     run_trial(ArchSpec.from_dict(s.arch), TrainSpec(max_epochs=2, batch_size=64), batches, "cpu",
@@ -73,9 +76,7 @@ def main() -> int:
     parser.add_argument("--trial-seconds", type=float, default=30.0, help="target length of a trial")
     args = parser.parse_args()
 
-    from sksearch.search import RunOptions, run
-    from sksearch.space import load_space
-    from sksearch.study import open_folder
+    import sksearch
 
     work = tempfile.mkdtemp(prefix="sksearch-harness-")
     space_path = os.path.join(work, "space.yaml")
@@ -87,15 +88,14 @@ def main() -> int:
                scheduler={"name": "none", "max_epochs": epochs, "grace_period": 1, "reduction_factor": 3})
     with open(space_path, "w") as fh:
         yaml.safe_dump(raw, fh)
-    space = load_space(space_path)
     out = os.path.join(work, "study")
     t0 = time.time()
-    code = run(space, RunOptions(out=out))
+    study = sksearch.run(space_path, out)
     wall = time.time() - t0
-    if code != 0:
-        print(f"the search failed with exit code {code}")
-        return code
-    df = open_folder(out).table.sort_values("started")
+    if not study.status()["finished"]:
+        print("the search did not finish")
+        return 1
+    df = study.table.sort_values("started")
     t_start, t_end = datetime.fromtimestamp(t0), datetime.fromtimestamp(t0 + wall)
     train = float(df["train_time"].sum())
     in_trials = float(df["duration_s"].sum())

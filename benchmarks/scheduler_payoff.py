@@ -41,9 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(raw: dict, seed: int, scheduler: str, trials: int, work: str, budget: dict) -> pd.DataFrame:
-    from sksearch.search import RunOptions, run
-    from sksearch.space import load_space
-    from sksearch.study import open_folder
+    import sksearch
 
     name = f"{scheduler}_seed{seed}"
     spec = dict(raw, name=name, trials=trials, sampler=dict(raw.get("sampler") or {}, seed=seed),
@@ -53,10 +51,10 @@ def run_one(raw: dict, seed: int, scheduler: str, trials: int, work: str, budget
         yaml.safe_dump(spec, fh)
     out = os.path.join(work, name)
     t0 = time.time()
-    code = run(load_space(path), RunOptions(out=out))
-    if code != 0:
-        raise SystemExit(f"the {name} search failed with exit code {code}")
-    df = open_folder(out).table
+    study = sksearch.run(path, out)
+    if not study.status()["finished"]:
+        raise SystemExit(f"the {name} search did not finish")
+    df = study.table
     print(f"--- {name}: {time.time() - t0:.0f} s", flush=True)
     return df
 
@@ -102,7 +100,7 @@ def main() -> int:
     parser.add_argument("--work", help="folder for the study folders (default: a new temporary one)")
     args = parser.parse_args()
 
-    from sksearch.pareto import hypervolume_trace, reference_point
+    from sksearch.study.pareto import hypervolume_trace, reference_point
 
     with open(args.space) as fh:
         raw = yaml.safe_load(fh)

@@ -50,10 +50,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.cost import params_and_macs  # noqa: E402
-from sksearch.nn.model import SKConv, build  # noqa: E402
-from sksearch.presets import imagenet, resnext29  # noqa: E402
-from sksearch.spec import ArchSpec  # noqa: E402
+from sksearch.model.cost import params_and_macs  # noqa: E402
+from sksearch.model.network import SKConv, build  # noqa: E402
+from sksearch.model.presets import imagenet, resnext29  # noqa: E402
+from sksearch.model.spec import ArchSpec  # noqa: E402
 
 
 class NaiveSK(SKConv):

@@ -1,13 +1,13 @@
-"""sksearch: multi-objective architecture and hyper-parameter search for Selective Kernel networks."""
+"""sksearch: multi-objective architecture and hyper-parameter search for Selective Kernel networks.
 
-__version__ = "0.1.0"
+The Python API (``sksearch.run``, ``sksearch.open``, ``sksearch.build_model``,
+``sksearch.cost``, ``sksearch.load_model``) lives in ``sksearch.api``; see its docstring.
+"""
 
+__version__ = "0.2.0"
 
-def load_model(folder: str, map_location: str = "cpu"):  # noqa: ANN201 - torch is imported lazily
-    """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
-    from .export import load_model as _load
+from .api import Study, build_model, cost, load_model, open, resume, run, spec  # noqa: E402
+from .errors import UserError  # noqa: E402
 
-    return _load(folder, map_location)
-
-
-__all__ = ["__version__", "load_model"]
+__all__ = ["Study", "UserError", "__version__", "build_model", "cost", "load_model", "open", "resume", "run",
+           "spec"]

@@ -1,19 +1,24 @@
-"""The ``sksearch`` command. Thin: parses arguments and calls the modules that do the work.
+"""The ``sksearch`` command: a thin layer over the Python API (``sksearch.api``) that parses
+arguments and prints.
 
 Bad input raises ``UserError`` anywhere below; ``main`` prints its message and exits with 2.
+Each command imports only what it needs, so the read commands answer without Ray or torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
+from . import __version__, api
 from .errors import UserError
 
-Handler = Callable[[argparse.Namespace], int]
+EXIT_ALL_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -34,18 +39,18 @@ def _giga(n: int) -> str:
     return f"{n / 1e9:.3f}G"
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from .cost import params_and_macs
-    from .presets import DESCRIPTIONS, PRESETS
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
 
-    rows = []
-    for name, factory in PRESETS.items():
-        spec = factory()
-        params, macs = params_and_macs(spec)
-        rows.append({"name": name, "params": params, "macs": macs, "input_size": spec.input_size,
-                     "description": DESCRIPTIONS[name]})
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .model.presets import DESCRIPTIONS, PRESETS, preset, stored_costs
+
+    costs = stored_costs()
+    rows = [{"name": name, **costs[name], "input_size": preset(name).input_size, "description": DESCRIPTIONS[name]}
+            for name in PRESETS]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        _print_json(rows)
         return 0
     width = max(len(r["name"]) for r in rows)
     print(f"{'name':<{width}}  {'params':>8}  {'MACs':>8}  input  description")
@@ -57,28 +62,26 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from .arch import resolve
-    from .cost import cost
+    spec = api.spec(args.model, input_size=args.input_size)
+    counted = api.cost(args.model, input_size=args.input_size)
+    latency = None
+    if args.latency:
+        from .analysis.analyze import pick_device
+        from .model.cost import spec_latency
 
-    spec = resolve(args.model, input_size=args.input_size)
-    if args.latency and args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {args.device}: CUDA is not available on this machine; use --device cpu")
-    result = cost(spec, latency=args.latency, device=args.device, batch_size=args.batch_size)
+        latency = spec_latency(spec, pick_device(args.device), args.batch_size)
     if args.json:
-        out = {"model": args.model, "input_size": spec.input_size, "params": result.params, "macs": result.macs}
-        if result.latency_ms is not None:
-            out.update(latency_ms=result.latency_ms, device=args.device, batch_size=args.batch_size)
+        out = {"model": args.model, "input_size": spec.input_size, **counted}
+        if latency is not None:
+            out.update(latency_ms=latency, device=args.device, batch_size=args.batch_size)
         print(json.dumps(out))
         return 0
     print(f"model       {args.model}")
     print(f"input       {spec.in_channels}x{spec.input_size}x{spec.input_size}")
-    print(f"params      {result.params:,} ({_millions(result.params)})")
-    print(f"MACs        {result.macs:,} ({_giga(result.macs)})")
-    if result.latency_ms is not None:
-        print(f"latency     {result.latency_ms:.2f} ms (median, batch {args.batch_size}, {args.device})")
+    print(f"params      {counted['params']:,} ({_millions(counted['params'])})")
+    print(f"MACs        {counted['macs']:,} ({_giga(counted['macs'])})")
+    if latency is not None:
+        print(f"latency     {latency:.2f} ms (median, batch {args.batch_size}, {args.device})")
     return 0
 
 
@@ -97,39 +100,65 @@ def _fraction_or_count(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of GPUs such as 1, 0.5 or 0.25, got {text!r}") from None
-    if value < 0 or (value > 1 and value != int(value)):
+    if not value >= 0 or (value > 1 and value != int(value)):
         raise argparse.ArgumentTypeError(f"expected 0, a fraction below 1 or a whole number of GPUs, got {text}")
     return value
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .search import RunOptions, apply_overrides, run
-    from .space import load_space
+def _run_outcome(study: api.Study, as_json: bool) -> int:
+    """Print the final summary as JSON if asked; the exit code: 130 interrupted, 1 when every
+    trial failed, 0 otherwise."""
+    info = study.status()
+    c = info["counts"]
+    if as_json:
+        from .study.pareto import front_rows
 
-    space = load_space(args.space)
-    space = apply_overrides(space, args.trials, args.max_epochs, args.cpus_per_trial, args.gpus_per_trial)
-    out = args.out or os.path.join("results", space.name)
-    return run(space, RunOptions(out=out, storage=args.storage, address=args.address))
+        info["front"] = front_rows(study.front()) if c["completed"] else []
+        report = study.layout.report_html
+        info["report"] = report if os.path.exists(report) else None
+        _print_json(info)
+    if not info["finished"]:
+        return EXIT_INTERRUPTED
+    if c["failed"] and c["failed"] == info["done"]:
+        reasons = study.table.loc[study.table["status"] == "failed", "reason"].dropna()
+        first = reasons.iloc[0].splitlines()[0] if len(reasons) else "no reason recorded"
+        print(f"sksearch: every trial failed (first reason: {first}); see the reason column of "
+              f"{study.layout.trials_csv}", file=sys.stderr)
+        return EXIT_ALL_FAILED
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .space.resolve import parse_assignment
+
+    overrides = dict(parse_assignment(text) for text in args.set or [])
+    if args.cpus_per_trial is not None:
+        overrides["resources.cpu"] = args.cpus_per_trial
+    if args.gpus_per_trial is not None:
+        overrides["resources.gpu"] = args.gpus_per_trial
+    # With --json, stdout carries the summary alone: progress goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
+                        address=args.address, overrides=overrides)
+    return _run_outcome(study, args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .search import resume
-
-    return resume(args.folder, args.address)
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        study = api.resume(args.folder, address=args.address)
+    return _run_outcome(study, args.json)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .progress import clock
-    from .search import status
+    from .study.summary import clock
 
-    info = status(args.folder)
+    info = api.open(args.folder).status()
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        _print_json(info)
         return 0
     c = info["counts"]
-    finished = c["completed"] + c["stopped_early"] + c["failed"]
     print(f"study     {info['study']} ({info['folder']})")
-    print(f"trials    {finished} of {info['planned']} done, {c['running']} running, {c['rejected']} samples rejected")
+    print(f"trials    {info['done']} of {info['planned']} done, {c['running']} running, {c['rejected']} samples rejected")
     for s in info["statuses"]:
         print(f"  {s:<14}{c[s]:>5}")
     best = info["best"]
@@ -143,112 +172,60 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _objectives(text: str | None, study) -> list[str]:  # noqa: ANN001 - a StudyFolder
-    from .pareto import GOALS
-
-    if not text:
-        return study.objectives
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for name in names:
-        if name not in GOALS:
-            raise UserError(f"--objectives: {name!r} is not an objective; allowed: {', '.join(GOALS)}")
-        if name not in study.table.columns or study.table[name].isna().all():
-            raise UserError(f"--objectives: {name!r} was not measured in {study.folder}")
-    if len(set(names)) != len(names) or not names:
-        raise UserError(f"--objectives: give distinct names, got {text!r}")
-    return names
-
-
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from .pareto import front_rows, print_front
-    from .study import open_folder
+    from .study.pareto import front_rows, print_front
 
-    study = open_folder(args.folder)
-    objectives = _objectives(args.objectives, study)
-    study.require_completed()
-    rows = front_rows(study.table, objectives)
+    table = api.open(args.folder).front(args.objectives)
+    rows = front_rows(table)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        _print_json(rows)
     else:
-        print(f"Pareto front of {len(rows)} completed trials over {', '.join(objectives)}:")
+        print(f"Pareto front of {len(rows)} completed trials over {', '.join(table.attrs['objectives'])}:")
         print_front(rows)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-    from .study import open_folder
-
-    study = open_folder(args.folder)
-    print(f"report: {write_report(study, args.out)}")
+    print(f"report: {api.open(args.folder).report(args.out)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_front, export_trial
-    from .study import open_folder
-
     if (args.trial is None) == (not args.front):
         raise UserError("give exactly one of --trial ID and --front")
-    study = open_folder(args.folder)
+    study = api.open(args.folder)
     if args.front:
-        objectives = _objectives(args.objectives, study)
-        written = export_front(study.folder, study.table, objectives, args.to, args.onnx)
+        written = study.export_front(args.to, args.objectives, args.onnx)
     else:
-        written = [export_trial(study.folder, study.table, args.trial, args.to, args.onnx)]
+        written = [study.export(args.trial, args.to, args.onnx)]
+    if args.json:
+        _print_json([{"folder": path, "files": sorted(os.listdir(path))} for path in written])
+        return 0
     for path in written:
         print(f"exported {path}")
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .arch import resolve
-    from .export import export_untrained
+    from .study.export import export_untrained
 
-    spec = resolve(args.model, input_size=args.input_size, num_classes=args.num_classes)
+    spec = api.spec(args.model, input_size=args.input_size, num_classes=args.num_classes)
     print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx)}")
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .attention import analysis_images, attention_units, collect, differences, parse_scales, table
-    from .attention_report import write_attention_report
-    from .export import load_trained
+    from .analysis.analyze import analyze
+    from .analysis.attention import parse_scales
 
-    import torch
-
-    scales = parse_scales(args.scales)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    trained = load_trained(args.target)
-    units = attention_units(trained.model, args.target)
-    names = [u.name for u in units]
-    if args.unit is not None and args.unit not in names:
-        raise UserError(f"--unit {args.unit}: no such SK unit with attention; allowed: {', '.join(names)}")
-    images, mean, std, data_name = analysis_images(trained.spec.input_size, trained.spec.in_channels,
-                                                   trained.preprocess, args.data, args.data_root, args.limit)
-    out = args.out or trained.default_out
-    print(f"analysing {trained.title}: {len(units)} SK units, {len(images.y)} {data_name} validation images, "
-          f"scales {', '.join(f'x{s:g}' for s in scales)}{' and as recorded' if images.scales is not None else ''}",
-          flush=True)
-    att = collect(trained.model, images, scales, mean, std, batch_size=args.batch_size, device=device)
-    for (kind, scale), acc in att.accuracy.items():
+    result = analyze(args.target, parse_scales(args.scales), data=args.data, data_root=args.data_root, out=args.out,
+                     per_class=args.per_class, unit=args.unit, bins=args.bins, limit=args.limit,
+                     batch_size=args.batch_size, device=args.device, log=lambda m: print(m, flush=True))
+    for (kind, scale), acc in result.accuracy.items():
         print(f"  {'x' + format(scale, 'g') if kind == 'enlarged' else 'as recorded'}: accuracy {acc:.2%}")
-    df = table(att, per_class=args.per_class, bins=args.bins)
-    os.makedirs(out, exist_ok=True)
-    csv_path = os.path.join(out, "attention.csv")
-    df.to_csv(csv_path, index=False)
-    class_unit = next(u for u in units if u.name == (args.unit or units[0].name))
-    html_path = write_attention_report(att, df, os.path.join(out, "attention.html"), trained.title, data_name,
-                                       class_unit)
-    diff = differences(df, units)
-    grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
-        index="unit", columns="scale", values="difference", sort=False)
-    grid.columns = [f"x{c:g}" for c in grid.columns]
     print("\nmean attention difference (widest receptive field minus narrowest):")
-    print(grid.to_string(float_format=lambda v: f"{v:+.3f}"))
-    print(f"\nwrote {csv_path}\nwrote {html_path}")
+    print(result.differences.to_string(float_format=lambda v: f"{v:+.3f}"))
+    print(f"\nwrote {result.csv}\nwrote {result.html}")
     return 0
 
 
@@ -257,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sksearch",
         description="Multi-objective architecture and hyper-parameter search for Selective Kernel networks.",
     )
+    parser.add_argument("--version", action="version", version=f"sksearch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list the preset networks with their params and MACs")
@@ -275,17 +253,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a search described by a search-space file")
     p.add_argument("space", metavar="SPACE.yaml", help="a search-space file (see search_spaces/)")
     p.add_argument("--out", metavar="DIR", help="study folder (default: results/<space name>)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                   help="override any key of the space file, the value read as YAML; repeatable "
+                        "(e.g. --set train.lr=0.05 --set model.stages[0].depth=2)")
     p.add_argument("--trials", type=_positive_int, help="trials to train (default: the space's `trials`)")
-    p.add_argument("--max-epochs", type=_positive_int, help="epochs of a full-budget trial (default: the space's)")
+    p.add_argument("--max-epochs", type=_positive_int,
+                   help="epochs of a full-budget trial (default: the space's; the grace period is clipped to it)")
     p.add_argument("--address", metavar="ADDR", help="join an existing Ray cluster (host:port of `ray start --head`)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///DIR/optuna.db)")
     p.add_argument("--gpus-per-trial", type=_fraction_or_count, metavar="F", help="GPUs per trial: 1, 0.5, 0.25, ...")
     p.add_argument("--cpus-per-trial", type=_positive_float, metavar="N", help="CPUs per trial")
+    p.add_argument("--json", action="store_true",
+                   help="print the final summary (status, front, report path) as JSON; progress goes to stderr")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("resume", help="continue an interrupted search to its planned trial count")
     p.add_argument("folder", metavar="DIR", help="the study folder of `sksearch run`")
     p.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of the one the run used")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON; progress goes to stderr")
     p.set_defaults(handler=cmd_resume)
 
     p = sub.add_parser("status", help="trials by status, the best so far and the time spent")
@@ -311,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", metavar="LIST", help="objectives of the front for --front (default: the study's)")
     p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("build", help="export an untrained preset or spec as a standalone model folder")
@@ -351,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("sksearch: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

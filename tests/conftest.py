@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sksearch.spec import ArchSpec, SKSpec, StageSpec
+from sksearch.model.spec import ArchSpec, SKSpec, StageSpec
 
 
 def tiny_spec(block: str = "sk", branches=((3, 1), (3, 2)), num_classes: int = 3, **kw) -> ArchSpec:
@@ -91,8 +91,8 @@ def unfinished_study(tmp_path):
     """A real study folder whose only trial was stopped early (built without Ray)."""
     import json
 
-    from sksearch.searcher import OptunaSearcher
-    from sksearch.space import data_shape, load_space
+    from sksearch.search.optuna_searcher import OptunaSearcher
+    from sksearch.space import load_space
 
     space_file = write_space(tmp_path)
     out = tmp_path / "unfinished"
@@ -101,7 +101,7 @@ def unfinished_study(tmp_path):
     (out / "space.yaml").write_text(space.to_yaml())
     url = f"sqlite:///{out / 'optuna.db'}"
     (out / "run.json").write_text(json.dumps({"study_name": "tiny", "storage": url, "address": None}))
-    searcher = OptunaSearcher(space, url, "tiny", data_shape(space), 6)
+    searcher = OptunaSearcher(space, url, "tiny", space.data.shape(), 6)
     config = searcher.suggest("ray_a")
     searcher.on_trial_complete("ray_a", {"epoch": 1, "accuracy": 0.2, "loss": 2.0, **config["cost"]})
     return out

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from sksearch.cli import main
-from sksearch.presets import PRESETS
+from sksearch.model.presets import PRESETS
 from tests.conftest import tiny_spec
 
 
@@ -72,3 +72,39 @@ def test_bad_spec_file_names_the_file_and_the_field(tmp_path):
     path.write_text("{not json")
     proc = run_cli("cost", str(path))
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+
+
+def test_version():
+    import sksearch
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"sksearch {sksearch.__version__}"
+
+
+def test_run_json_and_a_search_whose_every_trial_fails(tmp_path):
+    from tests.conftest import write_space
+
+    # An image folder whose images do not decode: every trial fails on its first batch.
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "images" / split / cls).mkdir(parents=True)
+            (tmp_path / "images" / split / cls / "x.png").write_bytes(b"not a png")
+    space = write_space(tmp_path, trials="trials: 2")
+    proc = run_cli("run", str(space), "--out", str(tmp_path / "s"), "--json", "--max-epochs", "1",
+                   "--set", f"data={{name: imagefolder, root: {tmp_path / 'images'}, image_size: 8}}")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    info = json.loads(proc.stdout)  # stdout holds the summary alone; progress went to stderr
+    assert info["counts"]["failed"] == 2 and info["finished"] and info["front"] == [] and info["best"] is None
+    assert "trials done" in proc.stderr and "every trial failed (first reason: UnidentifiedImageError" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_export_json_lists_what_was_written(finished_study, tmp_path):
+    study, _ = finished_study
+    rows = json.loads(run_cli("pareto", str(study), "--json").stdout)
+    proc = run_cli("export", str(study), "--front", "--to", str(tmp_path / "f"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads(proc.stdout)
+    assert [w["folder"] for w in written] == [str(tmp_path / "f" / f"trial_{r['trial_id']:04d}") for r in rows]
+    assert all(w["files"] == ["README.md", "model.py", "preprocess.json", "spec.json", "weights.safetensors"]
+               for w in written)

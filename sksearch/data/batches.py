@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .arrays import ArrayData
-from .folder import ImageFolder
+from .imagefolder import ImageFolder
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

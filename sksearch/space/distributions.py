@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
-import optuna
+if TYPE_CHECKING:  # reading a space file needs no Optuna; sampling one hands it a trial
+    import optuna
 
 KINDS = ("choice", "int", "float")
 

@@ -1,40 +1,23 @@
-"""From an Optuna trial to a concrete trial configuration: sample the space (define-by-run,
-so branch settings beyond the sampled M and SK settings of non-SK blocks are never sampled),
-build the ``ArchSpec``, and check the budgets before any epoch is spent."""
+"""From an Optuna trial to a checked trial configuration: sample the space (define-by-run, so
+branch settings beyond the sampled M and SK settings of non-SK blocks are never sampled),
+validate the ``ArchSpec``, count its cost and check the budgets before any epoch is spent.
+
+Counting needs torch (the FLOP counter); it is imported when a sample is first checked.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-
-from ..cost import params_and_macs
-from ..spec import ArchSpec, SpecError
-from ..train import TrainSpec
+from ..data.spec import DataShape
+from ..model.spec import ArchSpec, SKSpec, SpecError
+from ..train.spec import TrainSpec
 from .distributions import SpaceError
-from .schema import SearchSpace
+from .schema import MODEL_DEFAULTS, SK_DEFAULTS, SearchSpace
 
-SPEC_DEFAULTS = {"block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8, "se_reduction": 16}
-SK_DEFAULTS = {"reduction": 16, "min_dim": 32}
-
-
-@dataclass(frozen=True)
-class DataShape:
-    in_channels: int
-    input_size: int
-    num_classes: int
-
-
-def data_shape(space: SearchSpace, num_classes: int | None = None) -> DataShape:
-    """The input and label shape a data set gives, known without reading it (image folders
-    need their class count from the scan; 2 stands in for feasibility checks)."""
-    d = space.data
-    if d.name == "digits":
-        return DataShape(1, d.canvas, 10)
-    if d.name in ("cifar10", "cifar100"):
-        return DataShape(3, 32, 10 if d.name == "cifar10" else 100)
-    return DataShape(3, d.image_size, num_classes or 2)
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -45,6 +28,22 @@ class Sample:
     arch: dict[str, Any]
     train: TrainSpec
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A sample after its checks: the validated spec and its counted cost, and ``reason`` when
+    it must be rejected (no valid architecture, or a broken budget)."""
+
+    sample: Sample
+    spec: ArchSpec | None
+    params: int | None
+    macs: int | None
+    reason: str | None
+
+    @property
+    def cost(self) -> dict[str, int]:
+        return {"params": self.params, "macs": self.macs}
 
 
 def _get(trial: optuna.Trial, name: str, value: Any) -> Any:
@@ -69,11 +68,12 @@ def _sample_sk(trial: optuna.Trial, prefix: str, tree: dict[str, Any]) -> dict[s
 
 def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:
     model = space.model
-    top = {k: _get(trial, k, model.get(k, default)) for k, default in SPEC_DEFAULTS.items()
+    top = {k: _get(trial, k, model.get(k, default)) for k, default in MODEL_DEFAULTS.items()
            if k != "se_reduction"}
     block = top["block"]
-    se_reduction = _get(trial, "se_reduction", model.get("se_reduction", 16)) if block == "se" else 16
-    sk = _sample_sk(trial, "sk.", model["sk"]) if block == "sk" else {"branches": [[3, 1], [3, 2]], **SK_DEFAULTS}
+    se_reduction = (_get(trial, "se_reduction", model.get("se_reduction", MODEL_DEFAULTS["se_reduction"]))
+                    if block == "se" else MODEL_DEFAULTS["se_reduction"])
+    sk = _sample_sk(trial, "sk.", model["sk"]) if block == "sk" else SKSpec().to_dict()
     stages = []
     for i, st in enumerate(model["stages"]):
         p = f"stages.{i}."
@@ -107,22 +107,26 @@ def violations(space: SearchSpace, params: int, macs: int) -> list[str]:
     return found
 
 
-def evaluate_sample(space: SearchSpace, s: Sample) -> tuple[ArchSpec | None, int | None, int | None, str | None]:
-    """(spec, params, macs, None) for a valid sample within budget, else a reason to reject it."""
+def check_sample(space: SearchSpace, s: Sample) -> Checked:
+    """Validate a sample's architecture and count its cost; ``reason`` says why it is rejected."""
+    from ..model.cost import params_and_macs
+
     try:
         spec = ArchSpec.from_dict(s.arch)
     except SpecError as exc:
-        return None, None, None, f"invalid architecture: {exc}"
+        return Checked(s, None, None, None, f"invalid architecture: {exc}")
     params, macs = params_and_macs(spec)
     broken = violations(space, params, macs)
-    return spec, params, macs, ("; ".join(broken) if broken else None)
+    return Checked(s, spec, params, macs, "; ".join(broken) if broken else None)
 
 
 def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -> None:
     """Fail early on a space in which no sample is a valid architecture within budget."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    shape = data_shape(space)
+    shape = space.data.shape()
     first_reason, costed = None, 0
     smallest: dict[str, int] = {}
     for _ in range(tries):
@@ -130,16 +134,17 @@ def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -
         s = sample(space, trial, shape)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         try:
-            spec = ArchSpec.from_dict(s.arch)
+            ArchSpec.from_dict(s.arch)
         except SpecError as exc:
             first_reason = first_reason or str(exc)
             continue
         if not space.constraints:
             return
-        params, macs = params_and_macs(spec)
-        if not violations(space, params, macs):
+        checked = check_sample(space, s)
+        if checked.reason is None:
             return
-        smallest = {"params": min(params, smallest.get("params", params)), "macs": min(macs, smallest.get("macs", macs))}
+        smallest = {"params": min(checked.params, smallest.get("params", checked.params)),
+                    "macs": min(checked.macs, smallest.get("macs", checked.macs))}
         costed += 1
         if costed >= cost_tries:
             break

@@ -14,11 +14,13 @@ from typing import Any, Callable
 
 import yaml
 
-from ..data import NAMES as DATA_NAMES
-from ..data import DataSpec
+from ..data.spec import NAMES as DATA_NAMES
+from ..data.spec import DataSpec
 from ..errors import UserError
-from ..spec import BLOCKS, STEMS
-from ..train import OPTIMIZERS, SCHEDULES
+from ..model.spec import BLOCKS, DEFAULT_BRANCHES, STEMS, SKSpec
+from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
+from ..objectives import OBJECTIVES, REQUIRED, Objective
+from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
 from .distributions import SpaceError, is_distribution, parse_distribution, parse_number
 
 Check = Callable[[str, Any], None]
@@ -85,7 +87,7 @@ TRAIN_FIELDS: dict[str, Check] = {
     "batch_size": integer(), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, low_open=True),
     "momentum": number(0, 1, high_open=True), "weight_decay": number(0), "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0), "seed": integer(0),
-    "precision": one_of("auto", "bf16", "fp32"), "channels_last": one_of("auto", "on", "off"),
+    "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
 }
 DATA_FIELDS: dict[str, Check] = {
     "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10),
@@ -94,26 +96,32 @@ DATA_FIELDS: dict[str, Check] = {
     "val_limit": optional(integer(1)), "image_size": integer(8), "workers": integer(0),
 }
 
-# Objectives and their fixed goals: what a trial reports that a search may trade off.
-OBJECTIVES = {"accuracy": "max", "params": "min", "macs": "min", "latency": "min", "loss": "min"}
 CONSTRAINT_KEYS = ("params", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
             "scheduler", "resources", "concurrency", "trials")
 
+# What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
+# networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
+# default to those; ArchSpec's own defaults are the paper's ImageNet unit (7x7 stem, 64 wide,
+# G=32). The SK settings default to the paper's in both.
+MODEL_DEFAULTS = {"block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8, "se_reduction": 16}
+SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRANCHES],
+               "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim}
+
+
+def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:
+    """Epochs at which successive halving compares a trial with its peers: grace_period x
+    reduction_factor^k, below max_epochs."""
+    out, epoch = [], grace_period
+    while epoch < max_epochs:
+        out.append(epoch)
+        epoch *= reduction_factor
+    return out
+
 
 # ---- parsed structures -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    goal: str  # "max" | "min"
-
-    @property
-    def direction(self) -> str:
-        return "maximize" if self.goal == "max" else "minimize"
-
 
 @dataclass(frozen=True)
 class SamplerSpec:
@@ -131,12 +139,7 @@ class SchedulerSpec:
     reduction_factor: int = 3     # eta: 1/eta of a rung continues
 
     def rungs(self) -> list[int]:
-        """Epochs at which a trial is compared with its peers (below ``max_epochs``)."""
-        out, epoch = [], self.grace_period
-        while epoch < self.max_epochs:
-            out.append(epoch)
-            epoch *= self.reduction_factor
-        return out
+        return rung_epochs(self.grace_period, self.reduction_factor, self.max_epochs)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ def _fields(key: str, node: Any, rules: dict[str, Check], extra: tuple[str, ...]
 def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     node = _mapping(key, node)
     out = _fields(key, node, SK_FIELDS, extra=("branches",))
-    branches = node.get("branches", [{"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": 2}])
+    branches = node.get("branches", SK_DEFAULTS["branches"])
     if not isinstance(branches, list) or not branches:
         raise SpaceError(f"{key}.branches", "must be a non-empty list of {kernel, dilation} entries")
     out["branches"] = [_fields(f"{key}.branches[{i}]", b, BRANCH_FIELDS) for i, b in enumerate(branches)]
@@ -275,7 +278,7 @@ def _parse_model(node: Any) -> dict[str, Any]:
 
 def _parse_objectives(node: Any) -> tuple[Objective, ...]:
     if node is None:
-        node = ["accuracy", "params"]
+        node = list(DEFAULT_OBJECTIVES)
     if not isinstance(node, list) or not node:
         raise SpaceError("objectives", f"must be a non-empty list of names from {', '.join(OBJECTIVES)}")
     out = []
@@ -287,14 +290,14 @@ def _parse_objectives(node: Any) -> tuple[Objective, ...]:
             name, goal = item.get("name"), item.get("goal")
         if name not in OBJECTIVES:
             raise SpaceError(key, f"must be one of {', '.join(OBJECTIVES)}; got {name!r}")
-        if goal is not None and goal != OBJECTIVES[name]:
-            raise SpaceError(f"{key}.goal", f"{name} is always {OBJECTIVES[name]}imised; got {goal!r}")
-        out.append(Objective(name, OBJECTIVES[name]))
+        if goal is not None and goal != OBJECTIVES[name].goal:
+            raise SpaceError(f"{key}.goal", f"{name} is always {OBJECTIVES[name].goal}imised; got {goal!r}")
+        out.append(OBJECTIVES[name])
     names = [o.name for o in out]
     if len(set(names)) != len(names):
         raise SpaceError("objectives", f"lists an objective twice: {names}")
-    if "accuracy" not in names:
-        raise SpaceError("objectives", "must include accuracy (early stopping ranks trials by it)")
+    if REQUIRED not in names:
+        raise SpaceError("objectives", f"must include {REQUIRED} (early stopping ranks trials by it)")
     return tuple(out)
 
 
@@ -376,22 +379,27 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     )
 
 
-def load_space(path: str) -> SearchSpace:
-    """Read and validate a space file; any problem is a ``UserError`` naming the file and key."""
+def read_space_file(path: str) -> Any:
+    """The parsed YAML of a space file; unreadable files and YAML errors are ``UserError``s
+    naming the file."""
     try:
         with open(path) as fh:
-            raw = yaml.safe_load(fh)
+            return yaml.safe_load(fh)
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', exc)})") from None
-    try:
-        space = parse(raw, path)
-        from .sample import check_feasible  # a space with no valid architecture is a bad file too
 
-        check_feasible(space)
-        return space
+
+def load_space(path: str) -> SearchSpace:
+    """Read and validate a space file; any problem is a ``UserError`` naming the file and key.
+
+    This checks the file's schema only. Before a search runs, ``sample.check_feasible`` also
+    makes sure that some sample is a valid architecture within the budgets."""
+    raw = read_space_file(path)
+    try:
+        return parse(raw, path)
     except SpaceError as exc:
         raise UserError(f"{path}: {exc}") from None

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from sksearch.data import make_batches, make_digits
+from sksearch.data.digits import make_digits
+from sksearch.data.load import make_batches
 from sksearch.data.batches import random_crop_flip
 
 

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from sksearch.data import DataSpec, load_data, make_digits
+from sksearch.data.digits import make_digits
+from sksearch.data.load import load_data
+from sksearch.data.spec import DataSpec
 
 
 def test_same_seed_same_set_other_seed_other_set():

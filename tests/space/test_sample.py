@@ -1,8 +1,9 @@
 import optuna
 import pytest
 
-from sksearch.space import data_shape, evaluate_sample, load_space, sample, violations
-from sksearch.spec import ArchSpec
+from sksearch.model.spec import ArchSpec
+from sksearch.space import load_space
+from sksearch.space.sample import check_sample, sample, violations
 from tests.conftest import write_space
 
 
@@ -16,7 +17,7 @@ def test_define_by_run_skips_branches_beyond_m(space):
     seen_m = set()
     for _ in range(30):
         trial = study.ask()
-        s = sample(space, trial, data_shape(space))
+        s = sample(space, trial, space.data.shape())
         m = s.params["sk.M"]
         seen_m.add(m)
         assert len(s.arch["sk"]["branches"]) == m
@@ -31,15 +32,15 @@ def test_define_by_run_skips_branches_beyond_m(space):
 def test_fuse_settings_are_only_sampled_with_attention(tmp_path):
     space = load_space(str(write_space(tmp_path)))
     space.model["sk"]["reduction"] = space.model["sk"]["M"]  # any distribution
-    one = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    one = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
     assert "sk.reduction" not in one.params and one.arch["sk"]["reduction"] == 16
     two = sample(space, optuna.trial.FixedTrial({"sk.M": 2, "sk.branches.1.dilation": 2, "sk.reduction": 2,
-                                                "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+                                                "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
     assert two.params["sk.reduction"] == 2 and two.arch["sk"]["reduction"] == 2
 
 
 def test_the_data_sets_the_input_shape(space):
-    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
     assert (s.arch["in_channels"], s.arch["input_size"], s.arch["num_classes"]) == (1, 12, 10)
 
 
@@ -47,7 +48,7 @@ def test_non_sk_blocks_do_not_sample_sk_settings(tmp_path):
     space = load_space(str(write_space(tmp_path, name="se.yaml")))
     space.model["block"] = "se"
     space.model["se_reduction"] = 2
-    s = sample(space, optuna.trial.FixedTrial({"stages.0.width_per_group": 2, "lr": 0.1}), data_shape(space))
+    s = sample(space, optuna.trial.FixedTrial({"stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
     assert "sk.M" not in s.params and s.arch["block"] == "se" and s.arch["se_reduction"] == 2
 
 
@@ -55,7 +56,7 @@ def test_budgets_reject_before_training(tmp_path):
     space = load_space(str(write_space(tmp_path)))
     space.constraints = {"params": {"max": 1000}, "macs": {"min": 10}}
     s = sample(space, optuna.trial.FixedTrial({"sk.M": 2, "sk.branches.1.dilation": 2, "stages.0.width_per_group": 4,
-                                              "lr": 0.1}), data_shape(space))
-    spec, params, macs, reason = evaluate_sample(space, s)
-    assert params > 1000 and reason == f"params {params:,} > max 1,000"
+                                              "lr": 0.1}), space.data.shape())
+    checked = check_sample(space, s)
+    assert checked.params > 1000 and checked.reason == f"params {checked.params:,} > max 1,000"
     assert violations(space, 500, 5) == ["macs 5 < min 10"]

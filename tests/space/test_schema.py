@@ -7,6 +7,7 @@ import yaml
 from sksearch.cli import main
 from sksearch.errors import UserError
 from sksearch.space import load_space, parse
+from sksearch.space.resolve import prepare_space
 from tests.conftest import TINY_SPACE, write_space
 
 
@@ -101,7 +102,7 @@ def test_bad_spaces_name_the_file_and_the_key(tmp_path, capsys, key, value, mess
     path = tmp_path / "bad.yaml"
     path.write_text(mutate(TINY_SPACE, key, value))
     with pytest.raises(UserError) as err:
-        load_space(str(path))
+        prepare_space(str(path))  # what `run` checks before it writes anything
     assert str(err.value).startswith(f"{path}: ")
     assert message in str(err.value)
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2

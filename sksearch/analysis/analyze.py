@@ -1,0 +1,71 @@
+"""``sksearch analyze``: a trained model's SK attention against object scale, from loading the
+model to the files written."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..errors import UserError
+from .attention import analysis_images, attention_units, collect, differences, table
+from .attention_page import write_attention_report
+from .trained import load_trained
+
+
+@dataclass
+class Analysis:
+    """What an analysis found and wrote."""
+
+    title: str
+    csv: str
+    html: str
+    accuracy: dict[tuple[str, float], float]   # (kind, scale) -> top-1 accuracy
+    differences: pd.DataFrame                  # units x scales: widest minus narrowest branch
+
+
+def pick_device(device: str | None) -> str:
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+    return device
+
+
+def analyze(target: str, scales: Sequence[float], data: str | None = None, data_root: str | None = None,
+            out: str | None = None, per_class: bool = False, unit: str | None = None, bins: int = 3,
+            limit: int | None = None, batch_size: int = 256, device: str | None = None,
+            log=print) -> Analysis:  # noqa: ANN001 - a print-like function
+    """Feed the validation images of ``target`` (an export folder or STUDY_DIR:TRIAL_ID) at
+    each scale, record every SK unit's attention, and write ``attention.csv`` and
+    ``attention.html`` to ``out`` (default: beside the model)."""
+    device = pick_device(device)
+    trained = load_trained(target)
+    units = attention_units(trained.model, target)
+    names = [u.name for u in units]
+    if unit is not None and unit not in names:
+        raise UserError(f"--unit {unit}: no such SK unit with attention; allowed: {', '.join(names)}")
+    images, mean, std, data_name = analysis_images(trained.spec.input_size, trained.spec.in_channels,
+                                                   trained.preprocess, data, data_root, limit)
+    out = out or trained.default_out
+    log(f"analysing {trained.title}: {len(units)} SK units, {len(images.y)} {data_name} validation images, "
+        f"scales {', '.join(f'x{s:g}' for s in scales)}{' and as recorded' if images.scales is not None else ''}")
+    att = collect(trained.model, images, scales, mean, std, batch_size=batch_size, device=device)
+    df = table(att, per_class=per_class, bins=bins)
+    os.makedirs(out, exist_ok=True)
+    csv_path = os.path.join(out, "attention.csv")
+    df.to_csv(csv_path, index=False)
+    class_unit = next(u for u in units if u.name == (unit or units[0].name))
+    html_path = write_attention_report(att, df, os.path.join(out, "attention.html"), trained.title, data_name,
+                                       class_unit)
+    diff = differences(df, units)
+    grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
+        index="unit", columns="scale", values="difference", sort=False)
+    grid.columns = [f"x{c:g}" for c in grid.columns]
+    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid)

@@ -1,0 +1,54 @@
+"""A trained model to analyse: an export folder, or a trial of a study folder (its last
+checkpoint), with what it was trained on."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserError
+from ..model.spec import ArchSpec
+from ..study.export import load_model, read_export_spec, trial_artifacts, with_weights
+from ..study.folder import Layout, StudyFolder
+
+if TYPE_CHECKING:
+    from ..model.network import SKNet
+
+
+@dataclass
+class Trained:
+    """A trained model to analyse, with what it was trained on."""
+
+    model: SKNet
+    spec: ArchSpec
+    preprocess: dict[str, Any] | None  # data.json / preprocess.json: shape, classes, normalisation, data spec
+    title: str
+    default_out: str  # where its analyses go unless told otherwise
+
+
+def load_trained(target: str) -> Trained:
+    """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
+    if os.path.isfile(os.path.join(target, "spec.json")):
+        preprocess = None
+        path = os.path.join(target, "preprocess.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                preprocess = json.load(fh)
+        return Trained(load_model(target), read_export_spec(target), preprocess,
+                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"))
+    if os.path.isfile(Layout(target).run_json):
+        raise UserError(f"{target} is a study folder: name a trial as {target}:ID (trial_id in trials.csv), "
+                        f"or export one first with `sksearch export {target} --trial ID --to OUT`")
+    root, sep, trial = target.rpartition(":")
+    if not sep or not root:
+        raise UserError(f"{target}: not an export folder (no spec.json), nor STUDY_DIR:TRIAL_ID")
+    try:
+        trial_id = int(trial)
+    except ValueError:
+        raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, e.g. results/quickstart:3") from None
+    folder = StudyFolder.open(root)
+    art = trial_artifacts(folder, trial_id)
+    return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
+                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id))

@@ -1,0 +1,194 @@
+"""sksearch's Python API; the ``sksearch`` command is a thin layer over it.
+
+    import sksearch
+
+    study = sksearch.run("search_spaces/quickstart.yaml", trials=8, overrides={"train.lr": 0.1})
+    study.front()                    # the Pareto front's rows (a DataFrame)
+    net = study.load_model(3)        # trial 3's network, in eval mode
+    study.export(3, "exported/")     # a standalone folder: model.py, spec.json, weights
+
+    study = sksearch.open("results/quickstart")    # a study folder written earlier
+    sksearch.cost("sknet50")                        # {"params": 27479784, "macs": 4462710784}
+
+Bad input raises ``sksearch.UserError`` with the message the command-line tool prints.
+Nothing heavy is imported here: Ray only when a search runs, torch only when a network is
+built or counted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from .errors import UserError
+from .study.folder import StudyFolder
+
+if TYPE_CHECKING:
+    import optuna as optuna_lib  # Study.optuna is a property of that name
+    import pandas as pd
+
+    from .model.network import SKNet
+    from .model.spec import ArchSpec
+    from .space.schema import SearchSpace
+
+
+class Study(StudyFolder):
+    """A study folder: its trials, fronts, report, exports and trained models.
+
+    Beside what every study folder has (``root``, ``name``, ``space``, ``objectives``,
+    ``layout``: the paths of its files, ``run``: its run record), ``table`` is the trials
+    table, read from the study's database when first used; ``refresh()`` reads it again (a
+    search may still be running)."""
+
+    def __repr__(self) -> str:
+        return f"<sksearch.Study {self.name!r} at {self.root!r}>"
+
+    @property
+    def path(self) -> str:
+        """The study folder."""
+        return self.root
+
+    @property
+    def optuna(self) -> optuna_lib.Study:
+        """The Optuna study behind the folder (opened read-only where the storage allows)."""
+        return self.study
+
+    def refresh(self) -> Study:
+        super().refresh()
+        return self
+
+    def status(self) -> dict[str, Any]:
+        """What ``sksearch status --json`` prints: counts by status, the best trial, times."""
+        from .study.summary import status_info
+
+        return status_info(self)
+
+    def objectives_for(self, objectives: str | Sequence[str] | None) -> list[str]:
+        """Named objectives checked against the study ("accuracy,macs" or a list); the study's
+        own when none are named."""
+        from .study.pareto import choose_objectives
+
+        return choose_objectives(objectives, self.table, self.objectives, self.root)
+
+    def front(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The Pareto front of the completed trials over ``objectives`` (default: the study's):
+        the trials ``sksearch pareto --json`` lists, with their metrics and searched values
+        (``attrs["objectives"]`` names the objectives)."""
+        from .study.pareto import front_table
+
+        objectives = self.objectives_for(objectives)
+        self.require_completed()
+        return front_table(self.table, objectives)
+
+    def hypervolume_history(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The normalised hypervolume of the completed front after each trial ended:
+        ``trial_id, status, trials_ended, epochs_spent, hypervolume``."""
+        from .study.pareto import hypervolume_trace
+
+        return hypervolume_trace(self.table, self.objectives_for(objectives))
+
+    def report(self, path: str | None = None) -> str:
+        """Write the offline HTML report (default: ``report.html`` in the folder); its path."""
+        from .study.report import write_report
+
+        return write_report(self, path)
+
+    def export(self, trial: int, to: str, onnx: bool = False) -> str:
+        """Export a trial (completed, or stopped early with its last weights) as a standalone
+        folder; returns the folder."""
+        from .study.export import export_trial
+
+        return export_trial(self, int(trial), to, onnx)
+
+    def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False) -> list[str]:
+        """Export every trial of the front, one ``trial_NNNN`` folder each; the folders."""
+        from .study.export import export_front
+
+        return export_front(self, self.objectives_for(objectives), to, onnx)
+
+    def load_model(self, trial: int, map_location: str = "cpu") -> SKNet:
+        """A trial's network with its last weights, in eval mode."""
+        from .study.export import trial_artifacts, with_weights
+
+        art = trial_artifacts(self, int(trial))
+        return with_weights(art.spec, art.weights).to(map_location)
+
+
+def open(study_dir: str) -> Study:  # noqa: A001 - sksearch.open, as the API promises
+    """A study folder written by ``sksearch run``."""
+    return Study.open(study_dir)
+
+
+def _study(folder: StudyFolder) -> Study:
+    return Study(folder.root, folder.run, folder.space, folder.table)
+
+
+def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
+        max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
+        overrides: Mapping[str, Any] | None = None) -> Study:
+    """Run a search and return its study once it ends (finished or interrupted:
+    ``study.status()["finished"]`` says which).
+
+    ``space`` is a space file's path, a dict in the space-file schema or a parsed space;
+    ``overrides`` maps key paths to values (``{"train.lr": 0.05, "model.stages[0].depth": 2}``),
+    as ``run --set`` does; ``trials`` and ``max_epochs`` are shorthands for ``trials`` and
+    ``scheduler.max_epochs``. ``out`` defaults to ``results/<space name>``; ``storage`` is a
+    database URL (default: ``optuna.db`` in the folder); ``address`` joins a Ray cluster.
+    Blocks until the search ends, printing its progress."""
+    import os
+
+    from .space.resolve import prepare_space
+
+    changes = dict(overrides or {})
+    if trials is not None:
+        changes["trials"] = trials
+    if max_epochs is not None:
+        changes["scheduler.max_epochs"] = max_epochs
+    resolved = prepare_space(space, changes)
+    from .search.driver import run as run_search
+
+    return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address))
+
+
+def resume(study_dir: str, *, address: str | None = None) -> Study:
+    """Continue an interrupted search to its planned trial count; its study when it ends."""
+    from .search.driver import resume as resume_search
+
+    return _study(resume_search(study_dir, address))
+
+
+def spec(name_or_spec: str | ArchSpec | Mapping[str, Any], **changes: Any) -> ArchSpec:
+    """The ``ArchSpec`` of a preset name, a spec file, a spec dict or an ``ArchSpec``, with
+    ``changes`` (``input_size=64``, ``num_classes=100``...) applied."""
+    from .model.resolve import resolve
+
+    return resolve(name_or_spec, **changes)
+
+
+def build_model(name_or_spec: str | ArchSpec | Mapping[str, Any], **changes: Any) -> SKNet:
+    """A freshly initialised network of a preset, spec file, spec dict or ``ArchSpec``."""
+    from .model.network import build
+
+    return build(spec(name_or_spec, **changes).to_dict())
+
+
+def cost(name_or_spec: str | ArchSpec | Mapping[str, Any], input_size: int | None = None) -> dict[str, int]:
+    """Params and MACs (multiply-adds, batch 1) of a preset or spec; presets at their own
+    input size come from the stored table, without torch."""
+    from .model.presets import PRESETS, stored_costs
+
+    if isinstance(name_or_spec, str) and name_or_spec in PRESETS and input_size is None:
+        return dict(stored_costs()[name_or_spec])
+    from .model.cost import params_and_macs
+
+    params, macs = params_and_macs(spec(name_or_spec, input_size=input_size))
+    return {"params": params, "macs": macs}
+
+
+def load_model(folder: str, map_location: str = "cpu") -> SKNet:
+    """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
+    from .study.export import load_model as load
+
+    return load(folder, map_location)
+
+
+__all__ = ["Study", "UserError", "build_model", "cost", "load_model", "open", "resume", "run", "spec"]

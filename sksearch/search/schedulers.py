@@ -1,0 +1,223 @@
+"""Early stopping for Ray Tune: asynchronous successive halving that survives a restore, with
+one objective (ASHA) or several (MO-ASHA).
+
+Lifecycle (the contract every scheduler here follows):
+
+1. A trial reports once per epoch with ``epoch`` and its objective values.
+2. When ``epoch`` is a rung (grace_period * eta^k below max_epochs), the trial's objective
+   vector is recorded in that rung, and the trial continues only if it is among the best
+   ``ceil(n / eta)`` of the ``n`` trials recorded there so far; otherwise it is stopped.
+3. What "best" means is the scheduler's ``rank``: one metric for ASHA; non-dominated sorting
+   with a crowding-distance tie-break for MO-ASHA.
+
+Ray Tune never saves a scheduler: a restored experiment gets the scheduler as it was built,
+with empty rungs, and the stock ASHA then cuts every resumed trial at its next rung. Here the
+rungs are rebuilt in ``on_trial_add``, which Tune calls for every trial of a restored
+experiment, from the trial's own ``result.json``: a resumed search decides as the
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from ..objectives import REQUIRED, Objective
+from ..space.schema import SCHEDULERS, SchedulerSpec, rung_epochs
+from ..study.pareto import nondominated_ranks
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+Goal = tuple[str, str]  # (objective name, "max" | "min"); the name is the result key
+
+
+class SuccessiveHalving(FIFOScheduler):
+    """Asynchronous successive halving over rungs of ``epoch``; subclasses define ``rank``.
+
+    Args:
+        objectives: (name, "max" | "min") pairs, the name being the result key; ASHA ranks by
+            accuracy only.
+        max_epochs: a full-budget trial's epochs (no rung at or above it).
+        grace_period: epochs before the first rung.
+        reduction_factor: eta; 1/eta of a rung's trials continue.
+    """
+
+    # Each epoch's result must reach the scheduler on its own, or a rung can be skipped.
+    _supports_buffered_results = False
+
+    def __init__(self, objectives: Sequence[Goal], max_epochs: int, grace_period: int = 1,
+                 reduction_factor: int = 3) -> None:
+        super().__init__()
+        if grace_period < 1 or reduction_factor < 2 or max_epochs < 1:
+            raise ValueError("need grace_period >= 1, reduction_factor >= 2 and max_epochs >= 1")
+        self.objectives = [(name, mode) for name, mode in objectives]
+        self.max_epochs = max_epochs
+        self.grace_period = grace_period
+        self.reduction_factor = reduction_factor
+        self.rungs: dict[int, dict[str, tuple[float, ...]]] = {
+            epoch: {} for epoch in rung_epochs(grace_period, reduction_factor, max_epochs)}
+
+    # ---- what subclasses define -----------------------------------------------------
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        """A sort key per trial id, smaller is better; trials with equal keys tie."""
+        raise NotImplementedError
+
+    # ---- Ray Tune hooks ---------------------------------------------------------------
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # the objectives come from the constructor; Tune's single metric is unused
+
+    def on_trial_add(self, tune_controller: Any, trial: "Trial") -> None:
+        self._replay(trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: "Trial", result: dict[str, Any]) -> str:
+        epoch = result.get("epoch")
+        if epoch not in self.rungs or "error" in result:
+            return TrialScheduler.CONTINUE
+        point = self._point(result)
+        if point is None:
+            return TrialScheduler.CONTINUE
+        self.rungs[epoch][trial.trial_id] = point
+        return self.decide(epoch, trial.trial_id)
+
+    def debug_string(self) -> str:
+        filled = ", ".join(f"{e}: {len(r)}" for e, r in self.rungs.items())
+        return f"{type(self).__name__}: trials recorded per rung epoch {{{filled}}}"
+
+    # ---- the algorithm ------------------------------------------------------------------
+
+    def quota(self, n: int) -> int:
+        """How many of ``n`` recorded trials continue past a rung."""
+        return max(1, math.ceil(n / self.reduction_factor))
+
+    def decide(self, epoch: int, trial_id: str) -> str:
+        """CONTINUE if fewer than ``quota(n)`` recorded trials rank strictly better."""
+        keys = self.rank(self.rungs[epoch])
+        mine = keys[trial_id]
+        better = sum(1 for tid, key in keys.items() if tid != trial_id and key < mine)
+        return TrialScheduler.CONTINUE if better < self.quota(len(keys)) else TrialScheduler.STOP
+
+    def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
+        values = []
+        for name, _mode in self.objectives:
+            value = result.get(name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            values.append(float(value))
+        return tuple(values)
+
+    def _replay(self, trial: "Trial") -> None:
+        """Record what a restored trial already reported at each rung."""
+        storage = getattr(trial, "storage", None)
+        if storage is None or getattr(storage, "trial_dir_name", None) is None:
+            return  # a brand-new trial: nothing reported yet
+        try:
+            path = os.path.join(trial.path, "result.json")
+        except RuntimeError:
+            return
+        for result in read_results(path):
+            epoch = result.get("epoch")
+            if epoch in self.rungs and "error" not in result:
+                point = self._point(result)
+                if point is not None:
+                    self.rungs[epoch][trial.trial_id] = point  # a re-reported epoch overwrites
+
+
+def read_results(path: str) -> list[dict[str, Any]]:
+    """The results a trial reported, one per line of its ``result.json``; a torn last line
+    (the driver was killed mid-write) is skipped."""
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+class ASHA(SuccessiveHalving):
+    """ASHA (Li et al. 2020): a rung ranks its trials by accuracy alone (by the first
+    objective when accuracy is not one of them)."""
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        names = [name for name, _ in self.objectives]
+        j = names.index(REQUIRED) if REQUIRED in names else 0
+        sign = -1.0 if self.objectives[j][1] == "max" else 1.0
+        return {tid: (sign * p[j],) for tid, p in points.items()}
+
+
+class MOASHA(SuccessiveHalving):
+    """Multi-objective ASHA (Schmucker et al. 2021) with NSGA-II's ordering.
+
+    A rung's trials are sorted into non-dominated fronts over all objectives (the accuracy the
+    trial reached at the rung, its params, MACs, latency...); a trial ranks by its front, and
+    within a front by crowding distance, larger first: the trials at the ends of the front
+    (best in some objective, infinite distance) come first, then those in its sparsest parts,
+    so the survivors spread along the front instead of bunching where it is dense. A trial
+    continues if fewer than ceil(n / eta) recorded trials rank strictly better. With one
+    objective this is ASHA.
+
+    Crowding distance is written here because Optuna's (inside its NSGA-II sampler) works on
+    FrozenTrials, not on plain rung records.
+    """
+
+    def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        ids = list(points)
+        values = np.array([points[t] for t in ids], dtype=float).reshape(len(ids), len(self.objectives))
+        fronts = nondominated_ranks(values, [mode for _, mode in self.objectives])
+        crowding = np.zeros(len(ids))
+        for f in np.unique(fronts):
+            members = np.flatnonzero(fronts == f)
+            crowding[members] = crowding_distance(values[members])
+        return {tid: (float(fronts[i]), -float(crowding[i])) for i, tid in enumerate(ids)}
+
+
+def crowding_distance(values: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point of one front (rows: points, columns:
+    objectives; the direction of each objective does not matter).
+
+    Per objective, the points at either end get infinity and the others the gap between
+    their two neighbours over the objective's range; the distance is the sum over
+    objectives. Identical points are treated as one, so copies share one distance.
+    """
+    values = np.asarray(values, dtype=float)
+    unique, inverse = np.unique(values, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    distance = np.zeros(len(unique))
+    if len(unique) <= 2:
+        distance[:] = np.inf
+        return distance[inverse]
+    for j in range(unique.shape[1]):
+        order = np.argsort(unique[:, j], kind="stable")
+        column = unique[order, j]
+        span = column[-1] - column[0]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[2:] - column[:-2]) / span
+    return distance[inverse]
+
+
+def make_scheduler(spec: SchedulerSpec, objectives: Sequence[Objective]) -> TrialScheduler:
+    """The scheduler a space names: ``asha``, ``mo_asha`` or ``none`` (every trial runs its
+    budget)."""
+    goals = [(o.name, o.goal) for o in objectives]
+    if spec.name == "none":
+        return FIFOScheduler()
+    if spec.name == "asha":
+        return ASHA(goals, spec.max_epochs, spec.grace_period, spec.reduction_factor)
+    if spec.name == "mo_asha":
+        return MOASHA(goals, spec.max_epochs, spec.grace_period, spec.reduction_factor)
+    raise ValueError(f"unknown scheduler {spec.name!r}; allowed: {', '.join(SCHEDULERS)}")

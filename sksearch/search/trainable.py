@@ -1,0 +1,72 @@
+"""The Ray Tune trainable: one trial of a search, run in a Ray worker.
+
+Its config comes from ``OptunaSearcher.suggest``: the validated architecture spec's dict, the
+training recipe, the sampled values and the counted cost (trusted here, not counted again).
+The data set arrives through ``tune.with_parameters`` (held once in Ray's object store,
+shared by every trial on a node).
+
+A trial that raises (a NaN loss, an out-of-memory error, a bug) reports one last result with
+an ``error`` message and returns normally, so the search carries on and the trials table
+says why it failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import traceback
+from typing import Any
+
+import torch
+from ray import tune
+
+from ..data.load import make_batches
+from ..model.spec import ArchSpec
+from ..train.loop import run_trial, uses_channels_last
+from ..train.spec import TrainSpec
+
+
+def trial_device() -> torch.device:
+    # Ray sets CUDA_VISIBLE_DEVICES to the trial's GPUs (empty when it has none).
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, objectives: tuple[str, ...] = (),
+                workers: int = 0) -> None:
+    torch.set_num_threads(max(1, int(cpus)))
+    arch = ArchSpec.from_dict(config["arch"])
+    train = TrainSpec(**config["train"])
+    device = trial_device()
+    extra: dict[str, Any] = {"trial_number": config["trial_number"]}
+    try:
+        extra["node"] = __import__("ray").get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray (tests) there is no node
+        pass
+    last: dict[str, Any] = {"epoch": 0, **config["cost"]}
+
+    def report(metrics: dict[str, Any], folder: str | None) -> None:
+        last.update(metrics)
+        if folder is None:
+            tune.report(metrics)
+            return
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        shutil.rmtree(folder, ignore_errors=True)  # Tune has its own copy now
+
+    scratch = tempfile.mkdtemp(prefix="sksearch-trial-")
+    try:
+        batches = make_batches(data, device, train.batch_size, seed=train.seed,
+                               channels_last=uses_channels_last(device, train), workers=workers)
+        checkpoint = tune.get_checkpoint()
+        resume_from = None
+        if checkpoint is not None:
+            resume_from = checkpoint.to_directory(os.path.join(scratch, "restored"))
+        run_trial(arch, train, batches, device, report, checkpoint_dir=os.path.join(scratch, "epochs"),
+                  resume_from=resume_from, extra_metrics=extra, cost=config["cost"], latency="latency" in objectives)
+    except Exception as exc:  # noqa: BLE001 - any failure ends this trial alone, with its reason
+        message = f"{type(exc).__name__}: {exc}".strip()
+        if not isinstance(exc, (RuntimeError, ValueError)) or os.environ.get("SKSEARCH_TRACEBACKS"):
+            message += "\n" + traceback.format_exc(limit=-3)
+        tune.report({**last, **extra, "error": message[:2000]})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

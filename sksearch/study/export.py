@@ -1,0 +1,253 @@
+"""Export chosen architectures as standalone model definitions with their weights.
+
+An export folder holds:
+
+    model.py              sksearch's own torch-only network module, copied as it is:
+                          build(spec) and load(folder)
+    spec.json             the ArchSpec (input_size and in_channels included)
+    weights.safetensors   the weights (no pickle)
+    preprocess.json       what inputs the weights expect: normalisation, classes
+    README.md             the metrics, how to load it, how to train it further
+    model.onnx            with --onnx (checked with onnxruntime when it is installed)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..errors import UserError
+from ..model.spec import ArchSpec, SpecError
+from .folder import StudyFolder, latest_weights
+from .pareto import front
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..model.network import SKNet
+
+# The network module that exports ship, found without importing it (and so torch).
+MODEL_SOURCE = importlib.util.find_spec("sksearch.model.network").origin
+PARAMS_FILE = "params.json"  # Ray's record of a trial's config: the searcher's validated spec
+
+
+@dataclass
+class TrialArtifacts:
+    """What a study holds about one trial: its row, spec and last checkpoint's weights."""
+
+    row: pd.Series
+    spec: ArchSpec
+    weights: str
+    trial_dir: str
+
+
+def trial_artifacts(folder: StudyFolder, trial_id: int) -> TrialArtifacts:
+    table = folder.table
+    rows = table[table["trial_id"] == trial_id]
+    if rows.empty:
+        known = ", ".join(str(int(t)) for t in table["trial_id"].head(20))
+        raise UserError(f"--trial {trial_id}: no such trial in {folder.root} "
+                        f"(trials: {known}{'...' if len(table) > 20 else ''})")
+    row = rows.iloc[0]
+    if row["status"] not in ("completed", "stopped_early"):
+        raise UserError(f"--trial {trial_id}: it is {row['status']} and has no trained weights; "
+                        f"export a completed or stopped_early trial")
+    # The table's ray_trial_id names the folder: a sample reissued after a crash may leave a
+    # partial folder of an earlier Ray trial with the same number beside it.
+    trial_dir = folder.layout.trial_dir(trial_id, row["ray_trial_id"])
+    if not os.path.isdir(trial_dir):
+        raise UserError(f"{folder.root}: trial {trial_id} has no Ray folder {trial_dir}")
+    weights = latest_weights(trial_dir)
+    if weights is None:
+        raise UserError(f"{trial_dir}: no checkpoint with weights")
+    try:
+        with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
+            spec = ArchSpec.from_dict(json.load(fh)["arch"])
+    except (OSError, ValueError, KeyError, TypeError, SpecError) as exc:
+        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({exc})") from None
+    return TrialArtifacts(row, spec, weights, trial_dir)
+
+
+def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preprocess: dict[str, Any] | None,
+            origin: str) -> str:
+    lines = [f"# {title}", "", origin, ""]
+    if metrics:
+        lines += ["## Metrics", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in metrics.items()]
+        lines.append("")
+    branches = ", ".join(f"{k}x{k} d={d}" for k, d in spec.sk.branches)
+    stages = "; ".join(f"{s.depth} x ({s.width} wide, {s.out_channels} out, stride {s.stride})" for s in spec.stages)
+    lines += [
+        "## Architecture", "",
+        f"- block `{spec.block}`, stem `{spec.stem}` ({spec.stem_width} channels), groups G={spec.groups}",
+        f"- SK: M={spec.sk.M} ({branches}), r={spec.sk.reduction}, L={spec.sk.min_dim}" if spec.block == "sk" else
+        f"- SE reduction {spec.se_reduction}" if spec.block == "se" else "- plain ResNeXt bottlenecks",
+        f"- stages: {stages}",
+        f"- input {spec.in_channels}x{spec.input_size}x{spec.input_size}, {spec.num_classes} classes",
+        "- the full spec is `spec.json`; per-stage overrides live there too", "",
+        "## Load it", "",
+        "Only PyTorch is needed; `model.py` is the whole network definition.", "",
+        "```python",
+        "import sys; sys.path.insert(0, 'path/to/this/folder')",
+        "import model",
+        "net = model.load('path/to/this/folder')          # eval mode, on the CPU",
+        "logits = net(x)                                   # x: float, (batch, "
+        f"{spec.in_channels}, {spec.input_size}, {spec.input_size})",
+        "```", "",
+    ]
+    if preprocess:
+        lines += [
+            "## Inputs", "",
+            "Pixels scaled to [0, 1], then normalised per channel with `preprocess.json`:",
+            f"mean {[round(m, 4) for m in preprocess['mean']]}, std {[round(s, 4) for s in preprocess['std']]}.",
+            "",
+        ]
+    lines += [
+        "## Train it further", "",
+        "```python",
+        "import json, torch, model",
+        "net = model.load('path/to/this/folder').train()  # or model.build(json.load(open('spec.json'))) to start afresh",
+        "opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)",
+        "for x, y in loader:                               # your data, normalised as above",
+        "    loss = torch.nn.functional.cross_entropy(net(x), y)",
+        "    opt.zero_grad(); loss.backward(); opt.step()",
+        "torch.save(net.state_dict(), 'weights.pt')        # or safetensors.torch.save_file(net.state_dict(), ...)",
+        "```", "",
+        "Inside sksearch, `sksearch.load_model(folder)` gives the same network.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def export_onnx(model: SKNet, spec: ArchSpec, path: str) -> None:
+    """``model.onnx`` with a dynamic batch axis; checked against PyTorch with onnxruntime when
+    it is installed."""
+    import torch
+
+    try:
+        import onnxscript  # noqa: F401 - the exporter needs it
+    except ImportError:
+        raise UserError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript onnxruntime") from None
+    x = torch.randn(2, spec.in_channels, spec.input_size, spec.input_size)
+    quiet = io.StringIO()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        warnings.simplefilter("ignore")
+        # One file while it fits protobuf's 2 GB limit (SKNet-101 is under 200 MB in fp32).
+        big = sum(p.numel() * p.element_size() for p in model.parameters()) > 1.5e9
+        torch.onnx.export(model, (x,), path, dynamo=True, input_names=["input"], output_names=["logits"],
+                          dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), external_data=big)
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    probe = torch.randn(3, spec.in_channels, spec.input_size, spec.input_size)
+    with torch.no_grad():
+        expected = model(probe).numpy()
+    got = session.run(None, {"input": probe.numpy()})[0]
+    err = float(abs(got - expected).max())
+    if err > 1e-3 * max(1.0, float(abs(expected).max())):
+        raise RuntimeError(f"{path}: onnxruntime differs from PyTorch by {err}")
+
+
+def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | str, title: str, origin: str,
+                 metrics: dict[str, Any] | None = None, preprocess: dict[str, Any] | None = None,
+                 onnx: bool = False) -> str:
+    """Write an export folder; ``weights`` is a state dict or a safetensors file to copy."""
+    os.makedirs(out, exist_ok=True)
+    shutil.copyfile(MODEL_SOURCE, os.path.join(out, "model.py"))
+    with open(os.path.join(out, "spec.json"), "w") as fh:
+        fh.write(spec.to_json() + "\n")
+    target = os.path.join(out, "weights.safetensors")
+    if isinstance(weights, str):
+        shutil.copyfile(weights, target)
+    else:
+        from safetensors.torch import save_file
+
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, target)
+    if preprocess:
+        with open(os.path.join(out, "preprocess.json"), "w") as fh:
+            json.dump(preprocess, fh, indent=2)
+    with open(os.path.join(out, "README.md"), "w") as fh:
+        fh.write(_readme(spec, title, metrics, preprocess, origin))
+    if onnx:
+        export_onnx(load_model(out), spec, os.path.join(out, "model.onnx"))
+    return out
+
+
+def _metrics(row: pd.Series) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": row["status"], "epochs": int(row["epochs"])}
+    for key in ("accuracy", "loss"):
+        if pd.notna(row.get(key)):
+            out[key] = round(float(row[key]), 4)
+    for key in ("params", "macs"):
+        out[key] = f"{int(row[key]):,}"
+    if "latency" in row and pd.notna(row["latency"]):
+        out["latency_ms"] = round(float(row["latency"]), 3)
+    return out
+
+
+def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = False) -> str:
+    art = trial_artifacts(folder, trial_id)
+    row = art.row
+    origin = (f"Trial {trial_id} of the sksearch study in `{os.path.abspath(folder.root)}`"
+              f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
+    return write_export(out, art.spec, art.weights, f"sksearch trial {trial_id}", origin, _metrics(row),
+                        folder.data_info(), onnx)
+
+
+def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: bool = False) -> list[str]:
+    chosen = front(folder.table, objectives)
+    if chosen.empty:
+        raise UserError(f"{folder.root}: no completed trial yet, so there is no front to export")
+    return [export_trial(folder, int(t), os.path.join(out, f"trial_{int(t):04d}"), onnx) for t in chosen["trial_id"]]
+
+
+def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, seed: int = 0) -> str:
+    import torch
+
+    from ..model.cost import params_and_macs
+    from ..model.network import build
+
+    torch.manual_seed(seed)
+    model = build(spec.to_dict())
+    params, macs = params_and_macs(spec)
+    return write_export(out, spec, model.state_dict(), name, f"`{name}`, untrained (initialised with seed {seed}).",
+                        {"params": f"{params:,}", "macs": f"{macs:,}"}, None, onnx)
+
+
+def with_weights(spec: ArchSpec, weights: str) -> SKNet:
+    """The network of ``spec`` with the safetensors ``weights``, in eval mode."""
+    from safetensors.torch import load_file
+
+    from ..model.network import build
+
+    model = build(spec.to_dict())
+    model.load_state_dict(load_file(weights))
+    return model.eval()
+
+
+def read_export_spec(folder: str) -> ArchSpec:
+    spec_path = os.path.join(folder, "spec.json")
+    if not os.path.exists(spec_path):
+        raise UserError(f"{folder}: not an export folder (no spec.json)")
+    with open(spec_path, encoding="utf-8") as fh:
+        try:
+            return ArchSpec.from_json(fh.read())
+        except SpecError as exc:
+            raise UserError(f"{spec_path}: {exc}") from None
+
+
+def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
+    """An exported model, built by this package (the spec validated), weights loaded, in eval mode."""
+    return with_weights(read_export_spec(folder), os.path.join(folder, "weights.safetensors")).to(map_location)

@@ -1,0 +1,222 @@
+"""A study folder: every path and file name in it, its run record, and the folder opened for
+reading.
+
+    space.yaml        the resolved space (with command-line overrides); resume reads it
+    run.json          study name, storage URL (none: optuna.db here), cluster address, versions
+    data.json         input shape, class names, normalisation and the data spec
+    optuna.db         the Optuna study (unless the storage is another database)
+    trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
+    report.html       the report
+    ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
+                      params.json and checkpoint_*/model.safetensors
+    attention/        analyses of trained trials
+
+Nothing here imports Ray or torch: every read command starts from this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import UserError
+from ..space.schema import SearchSpace, load_space
+from ..train.spec import WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+EXPERIMENT = "ray"
+
+
+def trial_dirname(number: int | None, ray_trial_id: str) -> str:
+    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does."""
+    return f"trial_{number:04d}_{ray_trial_id}" if isinstance(number, int) else f"trial_{ray_trial_id}"
+
+
+# Layout's attributes and the files they name.
+FILES = {"run_json": "run.json", "space_yaml": "space.yaml", "data_json": "data.json", "optuna_db": "optuna.db",
+         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "report_html": "report.html"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of a study folder's files: ``Layout(root).run_json`` is ``root/run.json``."""
+
+    root: str
+    run_json: str = field(init=False)
+    space_yaml: str = field(init=False)
+    data_json: str = field(init=False)
+    optuna_db: str = field(init=False)
+    trials_csv: str = field(init=False)
+    trials_parquet: str = field(init=False)
+    report_html: str = field(init=False)
+    experiment: str = field(init=False)  # absolute: Ray wants an absolute storage path
+
+    def __post_init__(self) -> None:
+        for attr, name in FILES.items():
+            object.__setattr__(self, attr, os.path.join(self.root, name))
+        object.__setattr__(self, "experiment", os.path.abspath(os.path.join(self.root, EXPERIMENT)))
+
+    def trial_dir(self, number: int, ray_trial_id: str) -> str:
+        return os.path.join(self.experiment, trial_dirname(number, ray_trial_id))
+
+    def attention_dir(self, number: int) -> str:
+        return os.path.join(self.root, "attention", f"trial_{number:04d}")
+
+    def default_storage(self) -> str:
+        return f"sqlite:///{os.path.abspath(self.optuna_db)}"
+
+
+def latest_weights(trial_dir: str) -> str | None:
+    """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
+    if not os.path.isdir(trial_dir):
+        return None
+    for name in sorted((d for d in os.listdir(trial_dir) if d.startswith("checkpoint_")), reverse=True):
+        weights = os.path.join(trial_dir, name, WEIGHTS_FILE)
+        if os.path.exists(weights):
+            return weights
+    return None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """``run.json``: what a later command needs to find the study again."""
+
+    study_name: str
+    storage: str | None = None     # a database URL; None: the folder's own optuna.db
+    address: str | None = None     # the Ray cluster the run joined; None: a local one
+    source: str | None = None      # the space file the run started from
+    created: str | None = None
+    sksearch: str | None = None    # the version that made the study
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
+
+    def storage_url(self, layout: Layout) -> str:
+        return self.storage or layout.default_storage()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(out.pop("extra"))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "RunInfo":
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: must be a JSON object with study_name and storage, got {type(data).__name__}")
+        name = data.get("study_name")
+        if not isinstance(name, str) or not name:
+            raise UserError(f"{path}: study_name must be a non-empty string, got {name!r}")
+        known = {k: data.get(k) for k in ("storage", "address", "source", "created", "sksearch")}
+        for key, value in known.items():
+            if value is not None and not isinstance(value, str):
+                raise UserError(f"{path}: {key} must be a string or null, got {value!r}")
+        extra = {k: v for k, v in data.items() if k not in known and k != "study_name"}
+        return cls(study_name=name, extra=extra, **known)
+
+
+def read_run(root: str) -> RunInfo:
+    layout = Layout(root)
+    if not os.path.isdir(root):
+        if os.path.exists(root):
+            raise UserError(f"{root}: not a folder (a study folder holds run.json, space.yaml and optuna.db)")
+        raise UserError(f"{root}: no such folder")
+    if not os.path.exists(layout.run_json):
+        raise UserError(f"{root}: not a study folder (no run.json); start one with "
+                        f"`sksearch run SPACE.yaml --out {root}`")
+    try:
+        with open(layout.run_json, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{layout.run_json}: unreadable ({exc})") from None
+    return RunInfo.from_dict(data, layout.run_json)
+
+
+def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
+    """Write a file so that a reader sees the old one or the new one, never half: ``data`` is
+    the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+class StudyFolder:
+    """A study folder opened for reading: its layout, run record and space. The trials table
+    and the Optuna study are read on first use, without writing to the database."""
+
+    def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None) -> None:
+        self.root = root
+        self.layout = Layout(root)
+        self.run = run
+        self.space = space
+        if table is not None:
+            self.__dict__["table"] = table
+
+    @classmethod
+    def open(cls, root: str) -> StudyFolder:
+        """The study folder at ``root``, its run record and space read and checked."""
+        return cls(root, read_run(root), load_space(Layout(root).space_yaml))
+
+    @property
+    def name(self) -> str:
+        return self.run.study_name
+
+    @property
+    def objectives(self) -> list[str]:
+        return self.space.metric_names
+
+    @property
+    def storage_url(self) -> str:
+        return self.run.storage_url(self.layout)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The trials table, read from the study (the source of truth, current even when
+        ``trials.csv`` is not)."""
+        from .reader import read_table
+
+        return read_table(self.storage_url, self.run.study_name, self.root)
+
+    @cached_property
+    def study(self) -> optuna.Study:
+        """The Optuna study, opened read-only where the storage allows it."""
+        from .store import load_study
+
+        return load_study(self.storage_url, self.run.study_name, self.root)
+
+    def refresh(self) -> None:
+        """Forget the table read so far: the next use reads the study again."""
+        self.__dict__.pop("table", None)
+
+    def completed(self) -> pd.DataFrame:
+        return self.table[self.table["status"] == "completed"]
+
+    def require_completed(self) -> None:
+        if self.completed().empty:
+            raise UserError(f"{self.root}: no trial has completed its full budget yet, so there is no front; "
+                            f"see `sksearch status {self.root}`")
+
+    def data_info(self) -> dict[str, Any] | None:
+        """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
+        if not os.path.exists(self.layout.data_json):
+            return None
+        try:
+            with open(self.layout.data_json, encoding="utf-8") as fh:
+                return json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.layout.data_json}: unreadable ({exc})") from None

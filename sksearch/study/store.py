@@ -1,0 +1,91 @@
+"""The Optuna study behind a study folder: opened read-only for the read commands, created or
+loaded by a search.
+
+Read commands never create a database or a study: a missing, empty or foreign database is a
+``UserError`` that says what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from ..errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ..space.schema import SearchSpace
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (absolute as ``sqlite:////abs``); None for other
+    databases and in-memory SQLite."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    if path.startswith("file:"):
+        path = path[len("file:"):]
+    return path or None
+
+
+def check_sqlite(url: str, where: str) -> str | None:
+    """For a SQLite URL, the database file after checking that it exists and is not empty;
+    ``where`` names the study folder in the message."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise UserError(f"{where}: its study database {path} does not exist (run.json names {url}); "
+                        f"a moved folder keeps its optuna.db beside run.json")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{where}: its study database {path} is empty (0 bytes): the study's trials are lost; "
+                        f"restore optuna.db from a copy")
+    return path
+
+
+def read_only_url(url: str) -> str:
+    """A SQLite URL that opens the file read-only (SQLite's URI mode=ro); others unchanged."""
+    path = sqlite_file(url)
+    if path is None:
+        return url
+    return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&uri=true"
+
+
+def load_study(url: str, name: str, where: str) -> optuna.Study:
+    """The study ``name`` in the database at ``url``, opened for reading only."""
+    import optuna
+    import sqlalchemy.exc
+
+    check_sqlite(url, where)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        storage = optuna.storages.RDBStorage(read_only_url(url), skip_table_creation=True)
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise UserError(f"{where}: the database {url} holds no study named {name!r} (run.json's study_name)") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as exc:
+        raise UserError(f"{where}: cannot read the Optuna study in {url} ({str(exc).splitlines()[0]})") from None
+
+
+def open_for_search(url: str, name: str, space: SearchSpace,
+                    sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """The study a search writes: created on the first run, loaded on later ones; its
+    objectives must be the space's."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(url) if "://" in url else url
+    study = optuna.create_study(storage=storage, study_name=name, directions=space.directions,
+                                sampler=sampler, load_if_exists=True)
+    wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
+              for d in space.directions]
+    if study.directions != wanted:
+        raise UserError(f"study {name!r} in {url} has other objectives than {space.metric_names}")
+    if study.metric_names != space.metric_names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(space.metric_names)
+    return study

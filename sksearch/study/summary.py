@@ -1,0 +1,48 @@
+"""What ``sksearch status`` says about a study, and the small formats of times and counts that
+the status and progress lines share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .folder import StudyFolder
+from .table import STATUSES, summary
+
+ENDED = ("completed", "stopped_early", "failed")
+
+
+def clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def short(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(int(n))
+
+
+def ended(counts: dict[str, int]) -> int:
+    return sum(counts[s] for s in ENDED)
+
+
+def status_info(folder: StudyFolder) -> dict[str, Any]:
+    """Counts by status, the best trial and the time spent, from the study itself."""
+    df = folder.table
+    info = summary(df)
+    started = df["started"].dropna()
+    finished = df["finished"].dropna()
+    info["planned"] = folder.space.trials
+    info["done"] = ended(info["counts"])
+    info["finished"] = info["done"] >= info["planned"] and info["counts"]["running"] == 0
+    info["wall_s"] = float((finished.max() - started.min()).total_seconds()) if len(started) and len(finished) else 0.0
+    info["trial_s"] = float(df["duration_s"].fillna(0).sum())
+    info["train_s"] = float(df["train_time"].fillna(0).sum())
+    info["study"] = folder.name
+    info["folder"] = folder.root
+    info["objectives"] = folder.objectives
+    info["statuses"] = list(STATUSES)
+    return info

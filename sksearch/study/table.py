@@ -1,0 +1,122 @@
+"""The trials table: one row per trial of a study, built from the study's trials alone.
+
+Columns: ``trial_id`` (the Optuna trial number), ``status`` (completed, stopped_early,
+failed, rejected, running), ``epochs`` reached, the metrics (``accuracy``, ``loss``,
+``params``, ``macs``, ``latency`` when measured, ``train_time``), bookkeeping (``reason``,
+``node``, ``ray_trial_id``, ``started``, ``finished``, ``duration_s``), then one column per
+searched parameter, named as in the space file (``sk.M``, ``stages.0.depth``, ``lr``...).
+
+The rows come from ``TrialRecord``s, which ``reader.py`` reads from the database directly and
+``records_from_study`` takes from an ``optuna.Study``; both give the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import pandas as pd
+
+from .folder import Layout, atomic_write
+
+if TYPE_CHECKING:
+    import optuna
+
+STATUSES = ("completed", "stopped_early", "failed", "rejected", "running")
+# What a trial reports that the table keeps: the searcher stores these as user attributes.
+METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time")
+BOOKKEEPING = ("reason", "node", "ray_trial_id", "started", "finished", "duration_s")
+INTEGER_COLUMNS = ("epochs", "params", "macs")
+FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s")
+_STATE_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped_early", "FAIL": "failed", "RUNNING": "running",
+                 "WAITING": "running"}
+
+
+@dataclass
+class TrialRecord:
+    """What the table needs of one Optuna trial."""
+
+    number: int
+    state: str                                  # an Optuna TrialState name: COMPLETE, PRUNED, FAIL, RUNNING...
+    values: list[float] | None = None           # the objective values of a COMPLETE trial
+    params: dict[str, Any] = field(default_factory=dict)      # in the order they were sampled
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    datetime_start: datetime | None = None
+    datetime_complete: datetime | None = None
+
+
+def records_from_study(study: optuna.Study) -> list[TrialRecord]:
+    return [TrialRecord(t.number, t.state.name, t.values, dict(t.params), dict(t.user_attrs), t.datetime_start,
+                        t.datetime_complete) for t in study.get_trials(deepcopy=False)]
+
+
+def status_of(state: str, user_attrs: dict[str, Any]) -> str:
+    if state == "FAIL" and user_attrs.get("status") == "rejected":
+        return "rejected"
+    return _STATE_STATUS[state]
+
+
+def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    param_names: dict[str, None] = {}
+    for t in sorted(records, key=lambda r: r.number):
+        attrs = t.user_attrs
+        row: dict[str, Any] = {"trial_id": t.number, "status": status_of(t.state, attrs)}
+        for key in METRICS:
+            row[key] = attrs.get(key)
+        if t.state == "COMPLETE" and t.values is not None:
+            row.update(zip(metric_names, t.values))
+        for key in ("reason", "node", "ray_trial_id"):
+            row[key] = attrs.get(key)
+        row["started"] = t.datetime_start
+        row["finished"] = t.datetime_complete
+        for name, value in t.params.items():
+            param_names.setdefault(name)
+            row[name] = value
+        rows.append(row)
+    columns = ["trial_id", "status", *METRICS, *BOOKKEEPING, *param_names]
+    df = pd.DataFrame(rows, columns=columns)
+    df["started"] = pd.to_datetime(df["started"])
+    df["finished"] = pd.to_datetime(df["finished"])
+    df["duration_s"] = (df["finished"] - df["started"]).dt.total_seconds()
+    for col in INTEGER_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    for col in FLOAT_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    if df["latency"].isna().all():
+        df = df.drop(columns=["latency"])
+    return df
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    """The searched-parameter columns of a trials table, in the order they were sampled."""
+    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, "front"}
+    return [c for c in df.columns if c not in fixed]
+
+
+def write_table(df: pd.DataFrame, root: str) -> None:
+    """``trials.csv`` and ``trials.parquet``, each replaced atomically (a reader never sees half)."""
+    layout = Layout(root)
+    atomic_write(layout.trials_csv, lambda p: df.to_csv(p, index=False))
+    atomic_write(layout.trials_parquet, lambda p: df.to_parquet(p, index=False))
+
+
+def counts(df: pd.DataFrame) -> dict[str, int]:
+    return {s: int((df["status"] == s).sum()) for s in STATUSES}
+
+
+def best_trial(df: pd.DataFrame) -> dict[str, Any] | None:
+    """The most accurate completed trial: trial_id, accuracy, params, macs."""
+    done = df[df["status"] == "completed"].dropna(subset=["accuracy"])
+    if done.empty:
+        return None
+    row = done.loc[done["accuracy"].idxmax()]
+    return {"trial_id": int(row["trial_id"]), "accuracy": float(row["accuracy"]),
+            "params": int(row["params"]), "macs": int(row["macs"])}
+
+
+def summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Counts by status and the best completed trial (by accuracy)."""
+    return {"counts": counts(df), "total": int(len(df)), "best": best_trial(df)}
+

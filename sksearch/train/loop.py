@@ -1,0 +1,175 @@
+"""One trial's training: build the network from its spec, train for the trial's epochs,
+evaluate after each, report and checkpoint.
+
+Every training hyper-parameter lives in ``TrainSpec`` with its unit. The learning-rate
+schedule spans the search's full budget (``max_epochs``), not the epochs a trial happens to
+reach, so a trial stopped early at epoch e has exactly the state it would have had at
+epoch e of a full run: that is what lets successive halving compare trials fairly.
+Steps run in channels_last; on CUDA also under bf16 autocast (BatchNorm stays fp32).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ..model.cost import count_params, measure_latency, params_and_macs
+from ..model.network import SKNet, build
+from ..model.spec import ArchSpec
+from .spec import STATE_FILE, WEIGHTS_FILE, TrainSpec
+
+
+class TrialDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
+    """Learning rate for a 0-based global step."""
+    total = spec.max_epochs * steps_per_epoch
+    warm = spec.warmup_epochs * steps_per_epoch
+    if warm > 0 and step < warm:
+        return spec.lr * (step + 1) / warm
+    if spec.schedule == "constant":
+        return spec.lr
+    progress = min(1.0, (step - warm) / max(1.0, total - warm))
+    if spec.schedule == "linear":
+        return spec.lr * (1.0 - progress)
+    return spec.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=spec.lr, betas=(spec.momentum, 0.999))
+    return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.momentum > 0)
+
+
+def _autocast(device: torch.device, spec: TrainSpec):  # noqa: ANN202 - a context manager
+    bf16 = spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def uses_channels_last(device: torch.device, spec: TrainSpec) -> bool:
+    # auto = on: faster on CUDA, and on the CPU too since dilated convs go polyphase there
+    # (quickstart nets: 1.5-1.8x faster per epoch than NCHW; benchmarks/RESULTS.md).
+    return spec.channels_last != "off"
+
+
+def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec) -> tuple[float, float]:
+    """Top-1 accuracy and mean cross-entropy on the validation batches."""
+    model.eval()
+    correct, loss_sum, n = 0, 0.0, 0
+    with torch.no_grad(), _autocast(device, spec):
+        for x, y in batches.val():
+            logits = model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+    model.train()
+    return correct / max(n, 1), loss_sum / max(n, 1)
+
+
+def save_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
+                    metrics: dict[str, Any]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, os.path.join(folder, WEIGHTS_FILE))
+    torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics},
+               os.path.join(folder, STATE_FILE))
+
+
+def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    device: torch.device) -> tuple[int, dict[str, Any]]:
+    model.load_state_dict(load_file(os.path.join(folder, WEIGHTS_FILE), device=str(device)))
+    state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), dict(state["metrics"])
+
+
+Reporter = Callable[[dict[str, Any], str | None], None]
+
+
+def run_trial(
+    arch: ArchSpec,
+    train: TrainSpec,
+    batches: Any,
+    device: torch.device | str,
+    report: Reporter,
+    checkpoint_dir: str | None = None,
+    resume_from: str | None = None,
+    extra_metrics: dict[str, Any] | None = None,
+    cost: dict[str, int] | None = None,
+    latency: bool = False,
+) -> dict[str, Any]:
+    """Train ``arch`` to ``train.max_epochs``, calling ``report(metrics, checkpoint_folder)``
+    after every epoch. With ``resume_from`` (a checkpoint folder) training continues after the
+    saved epoch; a checkpoint already at the budget re-reports its metrics without training.
+
+    ``cost`` ({"params", "macs"}) is the count the searcher made before the trial; it is
+    counted here when not given. With ``latency`` the network's forward time (batch 1, eval
+    mode) is measured once before training, on the model that is then trained.
+    Returns the last metrics."""
+    device = torch.device(device)
+    torch.manual_seed(train.seed)
+    model = build(arch.to_dict()).to(device)
+    channels_last = uses_channels_last(device, train)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, train)
+    if cost is None:
+        params, macs = params_and_macs(arch)
+    else:
+        params, macs = int(cost["params"]), int(cost["macs"])
+    if params != count_params(model):
+        raise RuntimeError(f"the spec's counted params ({params:,}) differ from the built network's "
+                           f"({count_params(model):,})")
+    base = {"params": params, "macs": macs, **(extra_metrics or {})}
+    if latency:
+        base["latency"] = measure_latency(model, (1, arch.in_channels, arch.input_size, arch.input_size),
+                                          channels_last=channels_last)
+
+    start_epoch, metrics = 0, {}
+    if resume_from:
+        start_epoch, metrics = load_checkpoint(resume_from, model, optimizer, device)
+        if start_epoch >= train.max_epochs:
+            report(metrics, resume_from)
+            return metrics
+
+    steps = batches.steps_per_epoch()
+    train_time = float(metrics.get("train_time", 0.0))
+    for epoch in range(start_epoch + 1, train.max_epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        for i, (x, y) in enumerate(batches.train(epoch)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(train, (epoch - 1) * steps + i, steps)
+            with _autocast(device, train):
+                loss = F.cross_entropy(model(x), y, label_smoothing=train.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+        train_loss = loss_sum.item() / steps  # one sync per epoch, not per step
+        if not math.isfinite(train_loss):
+            raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
+        epoch_train_time = time.perf_counter() - t0
+        train_time += epoch_train_time
+        accuracy, val_loss = evaluate(model, batches, device, train)
+        metrics = {**base, "epoch": epoch, "accuracy": accuracy, "loss": val_loss, "train_loss": train_loss,
+                   "train_time": train_time, "epoch_time": time.perf_counter() - t0}
+        folder = None
+        if checkpoint_dir is not None:
+            folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")
+            save_checkpoint(folder, model, optimizer, epoch, metrics)
+        report(metrics, folder)
+    return metrics

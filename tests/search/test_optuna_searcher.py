@@ -1,0 +1,143 @@
+"""The Optuna searcher on its own (no Ray cluster): what it tells the study, and its restore."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from sksearch.search.optuna_searcher import OptunaSearcher
+from sksearch.space import load_space
+from tests.conftest import write_space
+
+
+@pytest.fixture
+def space(tmp_path):
+    return load_space(str(write_space(tmp_path)))
+
+
+def make(space, tmp_path, **kw):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    kw.setdefault("max_trials", 6)
+    return OptunaSearcher(space, url, "tiny", space.data.shape(), **kw), url
+
+
+def result(config, epoch, accuracy=0.5, **extra):
+    return {"epoch": epoch, "accuracy": accuracy, "loss": 1.0, "params": config["cost"]["params"],
+            "macs": config["cost"]["macs"], "train_time": 1.0, **extra}
+
+
+def states(url):
+    study = optuna.load_study(study_name="tiny", storage=url)
+    return [(t.state, t.user_attrs.get("status")) for t in study.trials], study
+
+
+def test_full_budget_is_complete_and_stopped_is_pruned(space, tmp_path):
+    s, url = make(space, tmp_path)
+    a, b = s.suggest("ray_a"), s.suggest("ray_b")
+    assert a["trial_number"] == 0 and b["trial_number"] == 1
+    assert set(a) == {"trial_number", "arch", "train", "params", "cost"}
+    s.on_trial_complete("ray_a", result(a, epoch=2, accuracy=0.7))
+    s.on_trial_complete("ray_b", result(b, epoch=1, accuracy=0.9))
+    got, study = states(url)
+    assert got == [(TrialState.COMPLETE, "completed"), (TrialState.PRUNED, "stopped_early")]
+    assert study.trials[0].values == [0.7, a["cost"]["params"]]
+    assert study.trials[1].values is None and study.trials[1].user_attrs["accuracy"] == 0.9
+    assert study.trials[1].user_attrs["epochs"] == 1
+    assert study.best_trials[0].number == 0  # the stopped trial is never on the front
+
+
+def test_errors_and_silent_ends_are_failures_with_reasons(space, tmp_path):
+    s, url = make(space, tmp_path)
+    a, b, c = (s.suggest(f"ray_{i}") for i in range(3))
+    s.on_trial_complete("ray_0", result(a, epoch=1, error="TrialDiverged: training loss is nan at epoch 1"))
+    s.on_trial_result("ray_1", result(b, epoch=1))
+    s.on_trial_complete("ray_1", None, error=True)
+    s.on_trial_complete("ray_2", None)
+    got, study = states(url)
+    assert got == [(TrialState.FAIL, "failed")] * 3
+    assert study.trials[0].user_attrs["reason"].startswith("TrialDiverged")
+    assert study.trials[1].user_attrs["reason"] == "the trial's worker died"
+    assert study.trials[1].user_attrs["epochs"] == 1  # the last result it reported is kept
+    assert study.trials[2].user_attrs["reason"] == "ended before reporting"
+
+
+def test_nothing_is_told_twice(space, tmp_path):
+    s, url = make(space, tmp_path)
+    a = s.suggest("ray_a")
+    s.on_trial_complete("ray_a", result(a, epoch=2, accuracy=0.6))
+    s.trial_map["ray_a_again"] = a["trial_number"]
+    s.on_trial_complete("ray_a_again", result(a, epoch=2, accuracy=0.1))
+    _, study = states(url)
+    assert study.trials[0].values[0] == 0.6
+
+
+def test_budget_violations_are_rejected_before_ray_sees_them(space, tmp_path):
+    space.constraints = {"params": {"max": 600}}
+    s, url = make(space, tmp_path, max_trials=3)
+    configs = [s.suggest(f"ray_{i}") for i in range(3)]
+    assert all(c["cost"]["params"] <= 600 for c in configs)
+    got, study = states(url)
+    rejected = [t for t in study.trials if t.user_attrs.get("status") == "rejected"]
+    assert rejected and all(t.state == TrialState.FAIL for t in rejected)
+    assert all(t.user_attrs["reason"].startswith("params ") and t.user_attrs["params"] > 600 for t in rejected)
+    assert s.suggest("ray_more") == Searcher.FINISHED  # rejected samples do not use up the budget
+
+
+def test_budget_and_concurrency(space, tmp_path):
+    s, _ = make(space, tmp_path, max_trials=2, max_concurrent=1)
+    a = s.suggest("ray_a")
+    assert s.suggest("ray_b") is None  # one at a time
+    s.on_trial_complete("ray_a", result(a, epoch=2))
+    assert s.suggest("ray_b")["trial_number"] == 1
+    s.on_trial_complete("ray_b", result(a, epoch=2))
+    assert s.suggest("ray_c") == Searcher.FINISHED
+
+
+def test_restore_reissues_samples_ray_never_recorded(space, tmp_path):
+    s, url = make(space, tmp_path)
+    a = s.suggest("ray_a")
+    s.on_trial_complete("ray_a", result(a, epoch=2))
+    b = s.suggest("ray_b")
+    s.save(str(tmp_path / "state.pkl"))           # Ray's last snapshot
+    c = s.suggest("ray_c")                          # suggested after it, then the driver dies
+    fresh, _ = make(space, tmp_path)
+    fresh.restore(str(tmp_path / "state.pkl"))
+    again = fresh.suggest("ray_c_new")
+    assert again["trial_number"] == c["trial_number"]
+    assert again["params"] == c["params"] and again["arch"] == c["arch"]
+    assert fresh.trial_map["ray_b"] == b["trial_number"] and "ray_b" in fresh.live
+    nxt = fresh.suggest("ray_d")
+    assert nxt["trial_number"] == 3
+    fresh.on_trial_complete("ray_c_new", result(again, epoch=2))
+    got, _ = states(url)
+    assert got[2] == (TrialState.COMPLETE, "completed") and got[1][0] == TrialState.RUNNING
+
+
+def test_the_sampler_state_survives_a_restore(space, tmp_path):
+    """Nothing lost since the snapshot: the restored sampler draws what the live one draws."""
+    import shutil
+
+    s, _ = make(space, tmp_path, max_trials=20)
+    for i in range(3):
+        s.on_trial_complete(f"r{i}", result(s.suggest(f"r{i}"), epoch=2))
+    s.save(str(tmp_path / "state.pkl"))
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    shutil.copy(tmp_path / "optuna.db", snapshot / "optuna.db")
+    expected = [s.suggest(f"x{i}")["params"] for i in range(3)]
+    r = OptunaSearcher(space, f"sqlite:///{snapshot / 'optuna.db'}", "tiny", space.data.shape(), 20)
+    r.restore(str(tmp_path / "state.pkl"))
+    assert [r.suggest(f"y{i}")["params"] for i in range(3)] == expected
+
+
+def test_samples_drawn_after_the_snapshot_are_not_drawn_again(space, tmp_path):
+    s, _ = make(space, tmp_path, max_trials=20)
+    s.save(str(tmp_path / "state.pkl"))
+    lost = [s.suggest(f"r{i}") for i in range(4)]  # the driver dies before the next snapshot
+    r, _ = make(space, tmp_path, max_trials=20)
+    r.restore(str(tmp_path / "state.pkl"))
+    again = [r.suggest(f"n{i}") for i in range(8)]
+    assert [c["trial_number"] for c in again[:4]] == [0, 1, 2, 3]  # the lost ones, reissued
+    assert [c["params"] for c in again[:4]] == [c["params"] for c in lost]
+    fresh = [c["params"] for c in again[4:]]
+    assert not any(p in [c["params"] for c in lost] for p in fresh)

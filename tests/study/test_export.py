@@ -1,0 +1,162 @@
+"""Export: standalone folders that load with torch alone and give the trial's own logits."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import sksearch
+import sksearch.model.network
+from sksearch.model.network import build
+from sksearch.model.spec import ArchSpec
+from tests.conftest import run_cli
+
+STANDALONE = """
+import json, sys
+import torch
+baseline = {m.split(".")[0] for m in sys.modules}
+sys.path.insert(0, sys.argv[1])
+import model
+net = model.load(sys.argv[1])
+spec = json.load(open(sys.argv[1] + "/spec.json"))
+torch.manual_seed(0)
+x = torch.randn(4, spec["in_channels"], spec["input_size"], spec["input_size"])
+torch.save(net(x).detach(), sys.argv[2])
+added = {m.split(".")[0] for m in sys.modules} - baseline - {"model"}
+third_party = sorted(m for m in added if m not in sys.stdlib_module_names and not m.startswith("_"))
+print(json.dumps({"params": sum(p.numel() for p in net.parameters()), "imported": third_party,
+                  "sksearch": "sksearch" in sys.modules}))
+"""
+
+
+def standalone_logits(folder, tmp_path):
+    """Logits from a fresh, isolated interpreter that only has torch."""
+    script = tmp_path / "standalone.py"
+    script.write_text(STANDALONE)
+    out = tmp_path / "logits.pt"
+    proc = subprocess.run([sys.executable, "-I", str(script), str(folder), str(out)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return torch.load(out), json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def probe_input(folder):
+    spec = json.loads((folder / "spec.json").read_text())
+    torch.manual_seed(0)
+    return torch.randn(4, spec["in_channels"], spec["input_size"], spec["input_size"])
+
+
+def best_completed(out) -> pd.Series:
+    df = pd.read_csv(out / "trials.csv")
+    done = df[df.status == "completed"]
+    return done.loc[done.accuracy.idxmax()]
+
+
+def test_export_a_trial_matches_the_trial_in_a_fresh_interpreter(finished_study, tmp_path):
+    study, _ = finished_study
+    row = best_completed(study)
+    dest = tmp_path / "export"
+    proc = run_cli("export", str(study), "--trial", str(int(row.trial_id)), "--to", str(dest), "--onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in dest.iterdir()} == {"model.py", "spec.json", "weights.safetensors", "README.md",
+                                                 "preprocess.json", "model.onnx"}
+    assert (dest / "model.py").read_text() == open(sksearch.model.network.__file__).read()  # shipped, not generated
+
+    standalone, info = standalone_logits(dest, tmp_path)
+    assert info["imported"] == [] and not info["sksearch"]  # beyond torch: the standard library only
+    assert info["params"] == row.params
+
+    inside = sksearch.load_model(str(dest))
+    x = probe_input(dest)
+    with torch.no_grad():
+        torch.testing.assert_close(inside(x), standalone, rtol=0, atol=0)
+        # The trial's own model: its spec from Ray's params.json, its last checkpoint's weights.
+        trial_dir = next((study / "ray").glob(f"trial_{int(row.trial_id):04d}_{row.ray_trial_id}"))
+        config = json.loads((trial_dir / "params.json").read_text())
+        own = build(config["arch"])
+        checkpoint = sorted(trial_dir.glob("checkpoint_*"))[-1]
+        own.load_state_dict(load_file(checkpoint / "model.safetensors"))
+        torch.testing.assert_close(own.eval()(x), standalone, rtol=0, atol=0)
+    spec = ArchSpec.from_json((dest / "spec.json").read_text())
+    assert spec.in_channels == 1 and spec.input_size == 12
+    readme = (dest / "README.md").read_text()
+    assert f"| accuracy | {round(row.accuracy, 4)} |" in readme and "model.load(" in readme and "opt.step()" in readme
+    pre = json.loads((dest / "preprocess.json").read_text())
+    assert len(pre["mean"]) == 1 and pre["num_classes"] == 10
+
+
+def test_export_the_front(finished_study, tmp_path):
+    study, _ = finished_study
+    proc = run_cli("export", str(study), "--front", "--to", str(tmp_path / "front"))
+    assert proc.returncode == 0, proc.stderr
+    front = json.loads(run_cli("pareto", str(study), "--json").stdout)
+    assert sorted(p.name for p in (tmp_path / "front").iterdir()) == [f"trial_{r['trial_id']:04d}" for r in
+                                                                    sorted(front, key=lambda r: r["trial_id"])]
+    for r in front:
+        net = sksearch.load_model(str(tmp_path / "front" / f"trial_{r['trial_id']:04d}"))
+        assert sum(p.numel() for p in net.parameters()) == r["params"]
+
+
+def test_build_a_preset_and_a_spec(tmp_path):
+    proc = run_cli("build", "resnext29_16x32d", "--to", str(tmp_path / "r29"), "--input-size", "16", "--num-classes", "7")
+    assert proc.returncode == 0, proc.stderr
+    net = sksearch.load_model(str(tmp_path / "r29"))
+    assert sum(p.numel() for p in net.parameters()) == 25_136_970 - (1024 * 10 + 10) + (1024 * 7 + 7)
+    logits, info = standalone_logits(tmp_path / "r29", tmp_path)
+    assert logits.shape == (4, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(net(probe_input(tmp_path / "r29")), logits, rtol=0, atol=0)
+    assert "untrained" in (tmp_path / "r29" / "README.md").read_text()
+
+
+def test_onnx_matches_pytorch(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    from tests.conftest import tiny_spec
+
+    spec_file = tmp_path / "tiny.json"
+    spec_file.write_text(tiny_spec().to_json())
+    proc = run_cli("build", str(spec_file), "--to", str(tmp_path / "t"), "--onnx")
+    assert proc.returncode == 0, proc.stderr
+    session = ort.InferenceSession(str(tmp_path / "t" / "model.onnx"))
+    x = torch.randn(5, 3, 16, 16)
+    with torch.no_grad():
+        expected = sksearch.load_model(str(tmp_path / "t"))(x).numpy()
+    got = session.run(None, {"input": x.numpy()})[0]
+    assert abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--trial", "999"], "--trial 999: no such trial"),
+    (["--trial", "0", "--front"], "give exactly one of --trial ID and --front"),
+    ([], "give exactly one of --trial ID and --front"),
+])
+def test_bad_export_requests(finished_study, tmp_path, args, fragment):
+    study, _ = finished_study
+    proc = run_cli("export", str(study), *args, "--to", str(tmp_path / "x"))
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_trial_without_weights_or_a_study_without_completed_trials(unfinished_study, tmp_path):
+    proc = run_cli("export", str(unfinished_study), "--front", "--to", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "no completed trial" in proc.stderr
+    for cmd in (["pareto", str(unfinished_study)], ["export", str(unfinished_study), "--front", "--to", "x"]):
+        proc = run_cli(*cmd)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_folder_that_is_not_a_study(tmp_path):
+    for cmd in ("pareto", "report", "status"):
+        proc = run_cli(cmd, str(tmp_path))
+        assert proc.returncode == 2 and "not a study folder (no run.json)" in proc.stderr
+    proc = run_cli("export", str(tmp_path / "nope"), "--front", "--to", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "no such folder" in proc.stderr
+
+
+def test_load_model_refuses_a_non_export(tmp_path):
+    with pytest.raises(sksearch.errors.UserError, match="not an export folder"):
+        sksearch.load_model(str(tmp_path))

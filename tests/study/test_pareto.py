@@ -1,0 +1,123 @@
+"""Fronts and hypervolume against brute force on random point sets, ties and duplicates included."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sksearch.objectives import GOALS
+from sksearch.study.pareto import front, hypervolume, hypervolume_trace, nondominated_ranks, normalise, reference_point
+
+
+def dominates(a, b, goals):
+    better_or_equal = all((x >= y) if g == "max" else (x <= y) for x, y, g in zip(a, b, goals))
+    strictly = any((x > y) if g == "max" else (x < y) for x, y, g in zip(a, b, goals))
+    return better_or_equal and strictly
+
+
+def brute_ranks(points, goals):
+    ranks = np.full(len(points), -1)
+    remaining = set(range(len(points)))
+    level = 0
+    while remaining:
+        layer = {i for i in remaining if not any(dominates(points[j], points[i], goals) for j in remaining if j != i)}
+        for i in layer:
+            ranks[i] = level
+        remaining -= layer
+        level += 1
+    return ranks
+
+
+def brute_hypervolume(points):
+    """Exact volume of the union of boxes [p, 1] (minimisation, reference all ones) on the
+    grid of distinct coordinates."""
+    points = [p for p in points if all(x < 1 for x in p)]
+    if not points:
+        return 0.0
+    k = len(points[0])
+    axes = [sorted({p[d] for p in points} | {1.0}) for d in range(k)]
+    total = 0.0
+    for cell in itertools.product(*[range(len(a) - 1) for a in axes]):
+        lo = [axes[d][cell[d]] for d in range(k)]
+        if any(all(p[d] <= lo[d] for d in range(k)) for p in points):
+            total += np.prod([axes[d][cell[d] + 1] - axes[d][cell[d]] for d in range(k)])
+    return total
+
+
+GOAL_SETS = [["max", "min"], ["min", "min"], ["max", "min", "min"], ["max", "max", "min", "min"], ["max"]]
+
+
+@pytest.mark.parametrize("goals", GOAL_SETS)
+@pytest.mark.parametrize("seed", range(6))
+def test_ranks_match_brute_force_with_ties_and_duplicates(goals, seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    points = rng.integers(0, 5, (n, len(goals))).astype(float)  # few levels: many ties
+    points = np.concatenate([points, points[: n // 4]])          # exact duplicates
+    assert nondominated_ranks(points, goals).tolist() == brute_ranks(points.tolist(), goals).tolist()
+
+
+def test_duplicates_share_a_front():
+    pts = np.array([[0.9, 10], [0.9, 10], [0.8, 5], [0.7, 20]])
+    assert nondominated_ranks(pts, ["max", "min"]).tolist() == [0, 0, 0, 1]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("seed", range(5))
+def test_hypervolume_matches_brute_force(k, seed):
+    rng = np.random.default_rng(seed)
+    objectives = ["accuracy", "params", "macs"][:k]
+    raw = np.column_stack([rng.random(12)] + [rng.integers(1, 100, 12) for _ in range(k - 1)]).astype(float)
+    raw[3] = raw[4]  # a duplicate
+    ref = {"accuracy": 0.0, "params": 110.0, "macs": 110.0}
+    expected = brute_hypervolume(normalise(raw, objectives, ref).tolist())
+    assert hypervolume(raw, objectives, ref) == pytest.approx(expected, rel=1e-9)
+
+
+def test_hypervolume_of_simple_fronts():
+    ref = {"accuracy": 0.0, "params": 100.0}
+    assert hypervolume(np.array([[1.0, 0.0]]), ["accuracy", "params"], ref) == pytest.approx(1.0)
+    assert hypervolume(np.array([[0.5, 50.0]]), ["accuracy", "params"], ref) == pytest.approx(0.25)
+    # Two points: 0.5*0.5 + 0.8*0.2 - overlap 0.5*0.2 = 0.31
+    assert hypervolume(np.array([[0.5, 50.0], [0.8, 80.0]]), ["accuracy", "params"], ref) == pytest.approx(0.31)
+    assert hypervolume(np.array([[0.5, 150.0]]), ["accuracy", "params"], ref) == 0.0  # beyond the reference
+
+
+def table(rows):
+    df = pd.DataFrame(rows, columns=["trial_id", "status", "epochs", "accuracy", "params", "finished"])
+    df["finished"] = pd.to_datetime(df["finished"])
+    return df
+
+
+def test_fronts_use_completed_trials_only():
+    df = table([
+        (0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"),
+        (1, "stopped_early", 1, 0.95, 10, "2026-01-01 00:00:02"),  # would dominate all: excluded
+        (2, "completed", 4, 0.90, 300, "2026-01-01 00:00:03"),
+        (3, "completed", 4, 0.70, 200, "2026-01-01 00:00:04"),     # dominated by 0
+        (4, "failed", 2, None, 50, "2026-01-01 00:00:05"),
+        (5, "rejected", 0, None, 9000, None),
+    ])
+    f = front(df, ["accuracy", "params"])
+    assert f.trial_id.tolist() == [0, 2] and (f.front == 0).all()
+    assert front(df, ["accuracy", "params"], rank=1).trial_id.tolist() == [3]
+    ranks = {t: r for r in range(3) for t in front(df, ["accuracy", "params"], rank=r).trial_id}
+    assert [ranks.get(t, -1) for t in df.trial_id] == [0, -1, 0, 1, -1, -1]
+    ref = reference_point(df, ["accuracy", "params"])
+    assert ref == {"accuracy": 0.0, "params": pytest.approx(330.0)}  # rejected samples are not trained
+
+
+def test_hypervolume_trace_grows_in_the_order_trials_ended():
+    df = table([
+        (0, "completed", 4, 0.80, 100, "2026-01-01 00:00:03"),
+        (1, "stopped_early", 1, 0.95, 10, "2026-01-01 00:00:01"),
+        (2, "completed", 4, 0.90, 300, "2026-01-01 00:00:05"),
+    ])
+    trace = hypervolume_trace(df, ["accuracy", "params"])
+    assert trace.trial_id.tolist() == [1, 0, 2] and trace.epochs_spent.tolist() == [1, 5, 9]
+    hv = trace.hypervolume.tolist()
+    assert hv[0] == 0.0 and 0 < hv[1] < hv[2]
+    ref = {"accuracy": 0.0, "params": 330.0}
+    assert hv[2] == pytest.approx(hypervolume(np.array([[0.8, 100], [0.9, 300]]), ["accuracy", "params"], ref))
+    assert set(GOALS) >= {"accuracy", "params", "macs", "latency", "loss"}

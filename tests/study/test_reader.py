@@ -1,0 +1,109 @@
+"""The SQL reader of Optuna's tables gives the table Optuna's own API gives, opens the database
+read-only, and refuses missing, empty and foreign databases with a clear message."""
+
+import hashlib
+import math
+import os
+import sqlite3
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from sksearch.errors import UserError
+from sksearch.study.reader import read_records, read_table
+from sksearch.study.store import load_study
+from sksearch.study.table import records_from_study, trials_table
+
+
+def via_optuna(url, name):
+    study = optuna.load_study(study_name=name, storage=url)
+    return trials_table(records_from_study(study), study.metric_names)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_the_table_equals_optunas_on_a_real_study(finished_study):
+    study_dir, _ = finished_study
+    url = f"sqlite:///{study_dir / 'optuna.db'}"
+    before = digest(study_dir / "optuna.db")
+    pd.testing.assert_frame_equal(read_table(url, "tiny", str(study_dir)), via_optuna(url, "tiny"))
+    assert digest(study_dir / "optuna.db") == before
+
+
+@pytest.fixture
+def varied(tmp_path):
+    """A study with every kind of parameter, value and state the reader must decode."""
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    study = optuna.create_study(study_name="v", storage=url, directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "params"])
+    dists = {"block": CategoricalDistribution(["sk", "se", None]), "flag": CategoricalDistribution([True, False]),
+             "M": CategoricalDistribution([1, 2, 3]), "lr": FloatDistribution(1e-3, 1.0, log=True),
+             "depth": IntDistribution(1, 9, step=2), "wd": FloatDistribution(0.0, 1.0, step=0.25)}
+    values = {"block": "se", "flag": False, "M": 3, "lr": 0.0123, "depth": 7, "wd": 0.75}
+    for i, state in enumerate([TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]):
+        trial = study.ask(dists if i != 2 else {"block": dists["block"]})
+        for key, value in {"epochs": i, "accuracy": 0.5 + i / 10, "reason": f"r{i}", "nested": {"a": [1, 2]},
+                           "status": "rejected" if i == 2 else None}.items():
+            if value is not None:
+                trial.set_user_attr(key, value)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, [0.9 if i == 0 else float("inf"), 1000.0 + i])
+        else:
+            study.tell(trial, state=state)
+    study.enqueue_trial(values)          # a WAITING trial
+    study.ask()                          # and a RUNNING one (the enqueued one is taken: ask again for RUNNING)
+    study.ask(dists)
+    return url
+
+
+def test_the_table_equals_optunas_for_every_kind_of_value(varied, tmp_path):
+    ours, theirs = read_table(varied, "v", str(tmp_path)), via_optuna(varied, "v")
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert ours.status.tolist()[:3] == ["completed", "stopped_early", "rejected"]
+    assert math.isinf(ours.accuracy[3])
+    records, names = read_records(varied, "v", str(tmp_path))
+    assert names == ["accuracy", "params"]
+    assert records[0].user_attrs["nested"] == {"a": [1, 2]}
+    assert type(records[0].params["depth"]) is int and type(records[0].params["flag"]) is bool
+
+
+def test_reading_writes_nothing_and_creates_nothing(varied, tmp_path):
+    path = tmp_path / "v.db"
+    before, mtime = digest(path), os.stat(path).st_mtime_ns
+    read_table(varied, "v", "here")
+    load_study(varied, "v", "here").trials
+    assert digest(path) == before and os.stat(path).st_mtime_ns == mtime
+    missing = tmp_path / "moved" / "optuna.db"
+    for read in (read_table, load_study):
+        with pytest.raises(UserError, match=f"here: its study database {missing} does not exist"):
+            read(f"sqlite:///{missing}", "v", "here")
+    assert not missing.parent.exists()
+
+
+def test_empty_foreign_and_wrong_databases_are_clear_errors(varied, tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="is empty"):
+        read_table(f"sqlite:///{empty}", "v", "here")
+    foreign = tmp_path / "foreign.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE notes (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(UserError, match="is not an Optuna study database"):
+        read_table(f"sqlite:///{foreign}", "v", "here")
+    with pytest.raises(UserError, match="cannot read the Optuna study"):
+        load_study(f"sqlite:///{foreign}", "v", "here")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(UserError, match="not a readable Optuna database"):
+        read_table(f"sqlite:///{junk}", "v", "here")
+    with pytest.raises(UserError, match="holds no study named 'w'.*it holds: v"):
+        read_table(varied, "w", "here")
+    with pytest.raises(UserError, match="holds no study named 'w'"):
+        load_study(varied, "w", "here")

@@ -1,0 +1,114 @@
+"""The Python API: what a notebook user gets from sksearch.run / open / build_model / cost, and
+that it says what the command line says."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+import sksearch
+from sksearch.model.cost import params_and_macs
+from sksearch.model.presets import preset
+from tests.conftest import TINY_SPACE, run_cli, tiny_spec
+
+
+def test_open_gives_the_table_front_and_history_the_cli_gives(finished_study):
+    study_dir, _ = finished_study
+    study = sksearch.open(str(study_dir))
+    assert isinstance(study, sksearch.Study) and study.name == "tiny" and study.objectives == ["accuracy", "params"]
+    csv = pd.read_csv(study_dir / "trials.csv")
+    assert study.table.trial_id.tolist() == csv.trial_id.tolist()
+    assert study.table.status.tolist() == csv.status.tolist()
+    assert study.table.accuracy.fillna(-1).tolist() == pytest.approx(csv.accuracy.fillna(-1).tolist())
+
+    rows = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
+    front = study.front()
+    assert front.trial_id.tolist() == [r["trial_id"] for r in rows]
+    assert front.accuracy.tolist() == [r["accuracy"] for r in rows]
+    assert front.attrs["objectives"] == ["accuracy", "params"]
+    by_macs = json.loads(run_cli("pareto", str(study_dir), "--objectives", "accuracy,macs", "--json").stdout)
+    assert study.front("accuracy,macs").trial_id.tolist() == [r["trial_id"] for r in by_macs]
+    assert study.front(["accuracy", "macs"]).trial_id.tolist() == [r["trial_id"] for r in by_macs]
+
+    history = study.hypervolume_history()
+    assert list(history.columns) == ["trial_id", "status", "trials_ended", "epochs_spent", "hypervolume"]
+    assert len(history) == csv.status.isin(["completed", "stopped_early", "failed"]).sum()
+    assert history.hypervolume.is_monotonic_increasing and history.hypervolume.iloc[-1] > 0
+
+    status = study.status()
+    assert json.loads(run_cli("status", str(study_dir), "--json").stdout)["counts"] == status["counts"]
+    assert status["finished"] and status["done"] == 6
+    assert len(study.optuna.trials) == len(csv)
+
+
+def test_report_export_and_load_model(finished_study, tmp_path):
+    study = sksearch.open(str(finished_study[0]))
+    path = study.report(str(tmp_path / "r.html"))
+    assert path == str(tmp_path / "r.html") and "Plotly.newPlot" in open(path).read()
+    best = study.front().sort_values("accuracy").trial_id.iloc[-1]
+    folder = study.export(int(best), str(tmp_path / "best"))
+    exported = sksearch.load_model(folder)
+    net = study.load_model(int(best))
+    assert not net.training
+    x = torch.randn(2, 1, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), exported(x), rtol=0, atol=0)
+    folders = study.export_front(str(tmp_path / "front"))
+    assert sorted(int(f.rsplit("_", 1)[1]) for f in folders) == sorted(study.front().trial_id)
+
+
+def test_bad_input_raises_the_messages_the_cli_prints(finished_study, tmp_path):
+    study = sksearch.open(str(finished_study[0]))
+    with pytest.raises(sksearch.UserError, match="'speed' is not an objective") as err:
+        study.front("accuracy,speed")
+    cli = run_cli("pareto", str(finished_study[0]), "--objectives", "accuracy,speed")
+    assert cli.returncode == 2 and str(err.value) in cli.stderr
+    with pytest.raises(sksearch.UserError, match="no such trial") as err:
+        study.export(999, str(tmp_path / "x"))
+    cli = run_cli("export", str(finished_study[0]), "--trial", "999", "--to", str(tmp_path / "x"))
+    assert str(err.value) in cli.stderr
+    with pytest.raises(sksearch.UserError, match="not a study folder") as err:
+        sksearch.open(str(tmp_path))
+    assert str(err.value) in run_cli("status", str(tmp_path)).stderr
+    with pytest.raises(sksearch.UserError, match="neither a preset nor a spec file"):
+        sksearch.cost("sknet51")
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["model"]["block"] = "dense"
+    with pytest.raises(sksearch.UserError, match="model.block: must be one of resnext, se, sk") as err:
+        sksearch.run(raw, str(tmp_path / "never"))
+    assert str(err.value).startswith("<space dict>: ") and not (tmp_path / "never").exists()
+
+
+def test_build_model_and_cost():
+    assert sksearch.cost("sknet50") == {"params": 27_479_784, "macs": 4_462_710_784}
+    small = sksearch.cost("resnext29_16x32d", input_size=16)
+    assert small["params"] == 25_136_970 and small["macs"] < sksearch.cost("resnext29_16x32d")["macs"] / 3.5
+    spec = tiny_spec()
+    assert sksearch.cost(spec) == dict(zip(("params", "macs"), params_and_macs(spec)))
+    assert sksearch.cost(spec.to_dict()) == sksearch.cost(spec)
+    net = sksearch.build_model("sknet29", num_classes=100)
+    assert net.fc.out_features == 100
+    assert sum(p.numel() for p in net.parameters()) == params_and_macs(preset("sknet29").replace(num_classes=100))[0]
+    with pytest.raises(sksearch.UserError, match="colour: not an ArchSpec field"):
+        sksearch.build_model("sknet29", colour="red")
+
+
+def test_run_returns_the_study_with_overrides_applied(tmp_path):
+    import ray
+
+    raw = yaml.safe_load(TINY_SPACE)
+    try:
+        study = sksearch.run(raw, str(tmp_path / "api"), trials=2, max_epochs=1,
+                             overrides={"train.lr": 0.05, "model.stages[0].width_per_group": 2})
+    finally:
+        ray.shutdown()
+    assert isinstance(study, sksearch.Study) and study.path == str(tmp_path / "api")
+    written = yaml.safe_load((tmp_path / "api" / "space.yaml").read_text())
+    assert written["trials"] == 2 and written["train"]["lr"] == 0.05
+    assert written["scheduler"]["max_epochs"] == 1 and written["scheduler"]["grace_period"] == 1
+    assert written["model"]["stages"][0]["width_per_group"] == 2
+    assert study.status()["finished"] and len(study.table) == 2
+    assert (study.table.status == "completed").all() and (study.table.epochs == 1).all()
+    assert "lr" not in study.table.columns  # fixed by the override: no longer searched

@@ -1,0 +1,89 @@
+"""The wings' boundaries: read commands answer without Ray (and the lightest without torch), and
+the package's layers import in one direction only."""
+
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import json, sys
+from sksearch.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "loaded": sorted(m for m in ("ray", "torch", "optuna") if m in sys.modules)}),
+      file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, timeout=300)
+    info = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert info["code"] == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return set(info["loaded"])
+
+
+def test_status_pareto_and_models_import_neither_ray_nor_torch(finished_study):
+    study, _ = finished_study
+    for args in (["status", str(study)], ["status", str(study), "--json"], ["pareto", str(study), "--json"],
+                 ["pareto", str(study)], ["models"], ["models", "--json"], ["cost", "sknet50", "--json"]):
+        loaded = loaded_by(*args)
+        assert not loaded & {"ray", "torch"}, (args, loaded)
+    assert "optuna" not in loaded_by("status", str(study))  # the table comes straight from the database
+
+
+def test_report_and_export_leave_ray_out(finished_study, tmp_path):
+    study, _ = finished_study
+    assert "ray" not in loaded_by("report", str(study), "--out", str(tmp_path / "r.html"))
+    trial = str(int(__import__("pandas").read_csv(study / "trials.csv").query("status == 'completed'").trial_id.iloc[0]))
+    loaded = loaded_by("export", str(study), "--trial", trial, "--to", str(tmp_path / "x"))
+    assert "ray" not in loaded and "torch" not in loaded  # copying weights needs no torch
+
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "sksearch"
+# Which wing may import which at module level (lazy imports inside functions follow the same
+# arrows, and are checked too). Arrows: search -> study -> model; analysis -> study, model.
+ALLOWED = {
+    "model": {"model", "errors"},
+    "data": {"data", "errors"},
+    "train": {"train", "model", "data", "errors"},
+    "space": {"space", "model", "data", "train", "objectives", "errors"},
+    "study": {"study", "space", "model", "data", "train", "objectives", "errors"},
+    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "__init__"},
+    "analysis": {"analysis", "study", "space", "model", "data", "train", "errors"},
+}
+
+
+def imported_wings(path: pathlib.Path) -> set[str]:
+    """The sksearch wings (first-level modules or packages) a module imports, lazily or not."""
+    wing = path.relative_to(PACKAGE).parts[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            parts = list(path.relative_to(PACKAGE).parts[:-1])
+            base = parts[: len(parts) - (node.level - 1)]
+            target = [*base, *(node.module.split(".") if node.module else [])]
+            out.add(target[0] if target else "__init__")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for name in names:
+                if name.startswith("sksearch."):
+                    out.add(name.split(".")[1])
+    out.discard(wing)
+    return out
+
+
+@pytest.mark.parametrize("wing", sorted(ALLOWED))
+def test_wings_import_in_one_direction(wing):
+    for path in (PACKAGE / wing).rglob("*.py"):
+        extra = imported_wings(path) - ALLOWED[wing]
+        assert not extra, f"{path.relative_to(PACKAGE)} imports {sorted(extra)}"
+
+
+def test_only_the_search_wing_imports_ray():
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if "import ray" in text or "from ray" in text:
+            assert path.relative_to(PACKAGE).parts[0] == "search", path
