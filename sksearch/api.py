@@ -92,18 +92,20 @@ class Study(StudyFolder):
 
         return write_report(self, path)
 
-    def export(self, trial: int, to: str, onnx: bool = False) -> str:
+    def export(self, trial: int, to: str, onnx: bool = False, force: bool = False) -> str:
         """Export a trial (completed, or stopped early with its last weights) as a standalone
-        folder; returns the folder."""
+        folder; returns the folder. ``to`` must be new, empty or an earlier export, unless
+        ``force``."""
         from .study.export import export_trial
 
-        return export_trial(self, int(trial), to, onnx)
+        return export_trial(self, int(trial), to, onnx, force)
 
-    def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False) -> list[str]:
+    def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False,
+                     force: bool = False) -> list[str]:
         """Export every trial of the front, one ``trial_NNNN`` folder each; the folders."""
         from .study.export import export_front
 
-        return export_front(self, self.objectives_for(objectives), to, onnx)
+        return export_front(self, self.objectives_for(objectives), to, onnx, force)
 
     def load_model(self, trial: int, map_location: str = "cpu") -> SKNet:
         """A trial's network with its last weights, in eval mode."""
@@ -124,7 +126,7 @@ def _study(folder: StudyFolder) -> Study:
 
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
-        overrides: Mapping[str, Any] | None = None) -> Study:
+        overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -133,7 +135,9 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     as ``run --set`` does; ``trials`` and ``max_epochs`` are shorthands for ``trials`` and
     ``scheduler.max_epochs``. ``out`` defaults to ``results/<space name>``; ``storage`` is a
     database URL (default: ``optuna.db`` in the folder); ``address`` joins a Ray cluster.
-    Blocks until the search ends, printing its progress."""
+    ``out`` must be new, empty or hold no files but sksearch's, unless ``force``; a trial that
+    no node of the cluster can host is refused unless ``wait_for_resources`` (an autoscaling
+    cluster). Blocks until the search ends, printing its progress."""
     import os
 
     from .space.resolve import prepare_space
@@ -146,14 +150,16 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     resolved = prepare_space(space, changes)
     from .search.driver import run as run_search
 
-    return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address))
+    return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
+                             wait_for_resources))
 
 
-def resume(study_dir: str, *, address: str | None = None) -> Study:
-    """Continue an interrupted search to its planned trial count; its study when it ends."""
+def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False) -> Study:
+    """Continue an interrupted search to its planned trial count; its study when it ends.
+    Resuming runs code from the folder (Ray's pickled snapshot): resume only folders you trust."""
     from .search.driver import resume as resume_search
 
-    return _study(resume_search(study_dir, address))
+    return _study(resume_search(study_dir, address, wait_for_resources))
 
 
 def spec(name_or_spec: str | ArchSpec | Mapping[str, Any], **changes: Any) -> ArchSpec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from typing import Any, Sequence
@@ -85,23 +86,14 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
+def _finite_number(text: str) -> float:
+    """A number for an option that overrides a space key; the space's rules check its range."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _fraction_or_count(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of GPUs such as 1, 0.5 or 0.25, got {text!r}") from None
-    if not value >= 0 or (value > 1 and value != int(value)):
-        raise argparse.ArgumentTypeError(f"expected 0, a fraction below 1 or a whole number of GPUs, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
 
 
@@ -139,13 +131,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # With --json, stdout carries the summary alone: progress goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
-                        address=args.address, overrides=overrides)
+                        address=args.address, overrides=overrides, force=args.force,
+                        wait_for_resources=args.wait_for_resources)
     return _run_outcome(study, args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        study = api.resume(args.folder, address=args.address)
+        study = api.resume(args.folder, address=args.address, wait_for_resources=args.wait_for_resources)
     return _run_outcome(study, args.json)
 
 
@@ -195,9 +188,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError("give exactly one of --trial ID and --front")
     study = api.open(args.folder)
     if args.front:
-        written = study.export_front(args.to, args.objectives, args.onnx)
+        written = study.export_front(args.to, args.objectives, args.onnx, args.force)
     else:
-        written = [study.export(args.trial, args.to, args.onnx)]
+        written = [study.export(args.trial, args.to, args.onnx, args.force)]
     if args.json:
         _print_json([{"folder": path, "files": sorted(os.listdir(path))} for path in written])
         return 0
@@ -210,7 +203,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .study.export import export_untrained
 
     spec = api.spec(args.model, input_size=args.input_size, num_classes=args.num_classes)
-    print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx)}")
+    print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx, force=args.force)}")
     return 0
 
 
@@ -229,8 +222,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported as every other user error is: one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sksearch",
         description="Multi-objective architecture and hyper-parameter search for Selective Kernel networks.",
     )
@@ -261,16 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs of a full-budget trial (default: the space's; the grace period is clipped to it)")
     p.add_argument("--address", metavar="ADDR", help="join an existing Ray cluster (host:port of `ray start --head`)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///DIR/optuna.db)")
-    p.add_argument("--gpus-per-trial", type=_fraction_or_count, metavar="F", help="GPUs per trial: 1, 0.5, 0.25, ...")
-    p.add_argument("--cpus-per-trial", type=_positive_float, metavar="N", help="CPUs per trial")
+    p.add_argument("--gpus-per-trial", type=_finite_number, metavar="F",
+                   help="GPUs per trial (resources.gpu): 1, 0.5, 0.25, ...")
+    p.add_argument("--cpus-per-trial", type=_finite_number, metavar="N", help="CPUs per trial (resources.cpu)")
     p.add_argument("--json", action="store_true",
                    help="print the final summary (status, front, report path) as JSON; progress goes to stderr")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out folder that is not a study")
+    p.add_argument("--wait-for-resources", action="store_true",
+                   help="start even if no node can host a trial yet (a cluster that autoscales)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("resume", help="continue an interrupted search to its planned trial count")
     p.add_argument("folder", metavar="DIR", help="the study folder of `sksearch run`")
     p.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of the one the run used")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON; progress goes to stderr")
+    p.add_argument("--wait-for-resources", action="store_true",
+                   help="start even if no node can host a trial yet (a cluster that autoscales)")
     p.set_defaults(handler=cmd_resume)
 
     p = sub.add_parser("status", help="trials by status, the best so far and the time spent")
@@ -297,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("build", help="export an untrained preset or spec as a standalone model folder")
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=_positive_int, help="input height and width (default: the spec's)")
     p.add_argument("--num-classes", type=_positive_int, help="classes (default: the spec's)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_build)
 
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
@@ -328,9 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.handler(args)
     except UserError as exc:
         print(f"sksearch: error: {exc}", file=sys.stderr)
@@ -338,6 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sksearch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`sksearch models | head -1`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ import pandas as pd
 import torch
 
 from ..errors import UserError
+from ..study.targets import check_folder_target
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import write_attention_report
 from .trained import load_trained
+
+FILES = ("attention.csv", "attention.html")
 
 
 @dataclass
@@ -46,6 +49,9 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
     each scale, record every SK unit's attention, and write ``attention.csv`` and
     ``attention.html`` to ``out`` (default: beside the model)."""
     device = pick_device(device)
+    if out is not None:
+        check_folder_target(out, "--out", ours=os.path.isdir(out) and set(os.listdir(out)) <= set(FILES),
+                            what="an attention analysis")
     trained = load_trained(target)
     units = attention_units(trained.model, target)
     names = [u.name for u in units]
@@ -59,10 +65,10 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
     att = collect(trained.model, images, scales, mean, std, batch_size=batch_size, device=device)
     df = table(att, per_class=per_class, bins=bins)
     os.makedirs(out, exist_ok=True)
-    csv_path = os.path.join(out, "attention.csv")
+    csv_path = os.path.join(out, FILES[0])
     df.to_csv(csv_path, index=False)
     class_unit = next(u for u in units if u.name == (unit or units[0].name))
-    html_path = write_attention_report(att, df, os.path.join(out, "attention.html"), trained.title, data_name,
+    html_path = write_attention_report(att, df, os.path.join(out, FILES[1]), trained.title, data_name,
                                        class_unit)
     diff = differences(df, units)
     grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(

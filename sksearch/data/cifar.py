@@ -118,7 +118,7 @@ def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayDat
                 batch = _unpickle(path)
                 xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 ys.append(np.asarray(batch[fmt.label_key], dtype=np.int64))
-            except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+            except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as exc:
                 raise UserError(f"{path}: not a {name} batch file ({exc})") from None
         return np.concatenate(xs), np.concatenate(ys)
 
@@ -128,7 +128,14 @@ def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayDat
     num_classes = 10 if name == "cifar10" else 100
     names = [str(i) for i in range(num_classes)]
     if os.path.exists(meta_path):
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in _unpickle(meta_path)[fmt.names_key]]
+        try:
+            meta = _unpickle(meta_path)
+            raw_names = meta[fmt.names_key]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw_names]
+        except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError, UnicodeDecodeError) as exc:
+            raise UserError(f"{meta_path}: not a {name} meta file ({exc})") from None
+        if len(names) != num_classes:
+            raise UserError(f"{meta_path}: names {len(names)} classes, {name} has {num_classes}")
     return ArrayData(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
                      num_classes=num_classes, class_names=names, augment="crop_flip")
 

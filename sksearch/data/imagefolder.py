@@ -22,8 +22,11 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-def scan(root: str, split: str) -> tuple[list[str], list[int], list[str]]:
-    """Image paths, labels and class names under ``root/split`` (classes sorted by name)."""
+def scan(root: str, split: str, follow_symlinks: bool = False) -> tuple[list[str], list[int], list[str]]:
+    """Image paths, labels and class names under ``root/split`` (classes sorted by name).
+
+    A class folder or image that is a symbolic link may lead anywhere on the machine, so it is
+    refused unless ``follow_symlinks`` (``data.follow_symlinks: true``) says to read it."""
     base = os.path.join(root, split)
     if not os.path.isdir(base):
         raise UserError(f"data.root: {base} is not a folder; expected {root}/train/<class>/... and {root}/val/<class>/...")
@@ -32,7 +35,13 @@ def scan(root: str, split: str) -> tuple[list[str], list[int], list[str]]:
         raise UserError(f"data.root: {base} holds no class folders")
     paths, labels = [], []
     for label, cls in enumerate(classes):
-        for dirpath, _, files in sorted(os.walk(os.path.join(base, cls))):
+        for dirpath, dirs, files in sorted(os.walk(os.path.join(base, cls), followlinks=follow_symlinks)):
+            if not follow_symlinks:
+                linked = [p for p in (dirpath, *(os.path.join(dirpath, n) for n in [*dirs, *files]))
+                          if os.path.islink(p)]
+                if linked:
+                    raise UserError(f"data.root: {linked[0]} is a symbolic link (to {os.path.realpath(linked[0])}); "
+                                    f"set data.follow_symlinks: true to read linked images and class folders")
             for f in sorted(files):
                 if f.lower().endswith(EXTENSIONS):
                     paths.append(os.path.join(dirpath, f))

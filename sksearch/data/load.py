@@ -79,8 +79,8 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
         if not spec.root:
             raise UserError("data.root: an imagefolder data set needs root: a folder with train/ and val/ inside")
         root = os.path.expanduser(spec.root)
-        tp, tl, classes = scan(root, "train")
-        vp, vl, vclasses = scan(root, "val")
+        tp, tl, classes = scan(root, "train", spec.follow_symlinks)
+        vp, vl, vclasses = scan(root, "val", spec.follow_symlinks)
         if vclasses != classes:
             raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
         tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)

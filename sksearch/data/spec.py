@@ -20,7 +20,7 @@ class DataSpec:
     """Which data set and how to read it. ``root`` is needed by cifar10/cifar100/imagefolder;
     ``train_size``/``val_size``/``canvas``/``min_scale``/``max_scale`` shape the digits;
     ``train_limit``/``val_limit`` take class-balanced subsets of in-memory sets (short trials);
-    ``image_size`` and ``workers`` serve image folders."""
+    ``image_size``, ``workers`` and ``follow_symlinks`` serve image folders."""
 
     name: str = "digits"
     root: str | None = None
@@ -35,6 +35,7 @@ class DataSpec:
     val_limit: int | None = None
     image_size: int = 224
     workers: int = 4
+    follow_symlinks: bool = False   # imagefolder: read class folders and images that are symlinks
 
     def to_dict(self) -> dict:
         return asdict(self)

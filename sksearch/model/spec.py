@@ -14,11 +14,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..errors import show
+
 BLOCKS = ("resnext", "se", "sk")
 STEMS = ("imagenet", "cifar")
 STRIDES = (1, 2)
 # The paper's SK unit: a 3x3 branch and a 3x3 branch with dilation 2 (a 5x5 receptive field).
 DEFAULT_BRANCHES: tuple[tuple[int, int], ...] = ((3, 1), (3, 2))
+# The largest value of each field that could ever run: a spec beyond one is refused before
+# anything is built or counted (a depth of a million would take hours just to count). The
+# paper's largest net, SKNet-101, uses 23 units in a stage and 2048 channels.
+LIMITS = {"depth": 256, "width": 65536, "out_channels": 65536, "stem_width": 4096, "groups": 4096,
+          "se_reduction": 4096, "num_classes": 100_000, "in_channels": 64, "input_size": 4096, "stages": 16,
+          "branches": 16, "kernel": 31, "dilation": 64, "min_dim": 65536, "reduction": 65536}
 
 
 class SpecError(ValueError):
@@ -30,10 +38,14 @@ class SpecError(ValueError):
 
 
 def _require_int(path: str, value: Any, minimum: int = 1) -> None:
+    """An integer from ``minimum`` to the field's limit (``LIMITS``, by the path's last name)."""
+    field_name = path.rsplit(".", 1)[-1].split("[")[0]
+    maximum = LIMITS.get(field_name)
+    allowed = f"an integer from {minimum} to {maximum:,}" if maximum else f"an integer >= {minimum}"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(path, f"must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise SpecError(path, f"must be an integer >= {minimum}, got {value}")
+        raise SpecError(path, f"must be {allowed}, got {show(value)}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise SpecError(path, f"must be {allowed}, got {value}")
 
 
 def _divisors(n: int) -> list[int]:
@@ -56,17 +68,22 @@ class SKSpec:
     def validate(self, path: str) -> None:
         if not isinstance(self.branches, tuple) or len(self.branches) < 1:
             raise SpecError(f"{path}.branches", "needs at least one (kernel, dilation) pair (M >= 1)")
+        if len(self.branches) > LIMITS["branches"]:
+            raise SpecError(f"{path}.branches", f"has {len(self.branches)} branches; at most {LIMITS['branches']}")
         for i, pair in enumerate(self.branches):
             bpath = f"{path}.branches[{i}]"
             if not isinstance(pair, tuple) or len(pair) != 2:
-                raise SpecError(bpath, f"must be a [kernel, dilation] pair, got {pair!r}")
+                raise SpecError(bpath, f"must be a [kernel, dilation] pair, got {show(pair)}")
             kernel, dilation = pair
-            if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
-                raise SpecError(f"{bpath}.kernel", f"must be an odd positive integer (1, 3, 5, 7, ...), got {kernel!r}")
+            if (isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0
+                    or kernel > LIMITS["kernel"]):
+                raise SpecError(f"{bpath}.kernel", f"must be an odd positive integer (1, 3, 5, 7, ... up to "
+                                                   f"{LIMITS['kernel']}), got {show(kernel)}")
             _require_int(f"{bpath}.dilation", dilation)
         r = self.reduction
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
-            raise SpecError(f"{path}.reduction", f"must be a number > 0, got {r!r}")
+        if (isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0
+                or r > LIMITS["reduction"]):
+            raise SpecError(f"{path}.reduction", f"must be a number > 0 and <= {LIMITS['reduction']}, got {show(r)}")
         _require_int(f"{path}.min_dim", self.min_dim)
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,7 +96,7 @@ class SKSpec:
         base = base or cls()
         branches = data.get("branches", base.branches)
         if not isinstance(branches, (list, tuple)):
-            raise SpecError(f"{path}.branches", f"must be a list of [kernel, dilation] pairs, got {branches!r}")
+            raise SpecError(f"{path}.branches", f"must be a list of [kernel, dilation] pairs, got {show(branches)}")
         pairs = tuple(tuple(b) if isinstance(b, (list, tuple)) else b for b in branches)
         spec = cls(pairs, data.get("reduction", base.reduction), data.get("min_dim", base.min_dim))
         spec.validate(path)
@@ -130,20 +147,22 @@ class ArchSpec:
 
     def validate(self) -> None:
         if self.block not in BLOCKS:
-            raise SpecError("block", f"must be one of {', '.join(BLOCKS)}; got {self.block!r}")
+            raise SpecError("block", f"must be one of {', '.join(BLOCKS)}; got {show(self.block)}")
         if self.stem not in STEMS:
-            raise SpecError("stem", f"must be one of {', '.join(STEMS)}; got {self.stem!r}")
+            raise SpecError("stem", f"must be one of {', '.join(STEMS)}; got {show(self.stem)}")
         for name in ("stem_width", "groups", "se_reduction", "num_classes", "in_channels", "input_size"):
             _require_int(name, getattr(self, name))
         self.sk.validate("sk")
         if not isinstance(self.stages, tuple) or not self.stages:
             raise SpecError("stages", "needs at least one stage")
+        if len(self.stages) > LIMITS["stages"]:
+            raise SpecError("stages", f"has {len(self.stages)} stages; at most {LIMITS['stages']}")
         for i, stage in enumerate(self.stages):
             path = f"stages[{i}]"
             for name in ("depth", "width", "out_channels"):
                 _require_int(f"{path}.{name}", getattr(stage, name))
             if stage.stride not in STRIDES or isinstance(stage.stride, bool):
-                raise SpecError(f"{path}.stride", f"must be 1 or 2, got {stage.stride!r}")
+                raise SpecError(f"{path}.stride", f"must be 1 or 2, got {show(stage.stride)}")
             if stage.groups is not None:
                 _require_int(f"{path}.groups", stage.groups)
             groups = self.groups_of(i)
@@ -195,7 +214,7 @@ class ArchSpec:
             raise SpecError("stages", "is required: a list of {depth, width, out_channels, stride} objects")
         sk_data = data.get("sk") or {}
         if not isinstance(sk_data, Mapping):
-            raise SpecError("sk", f"must be an object, got {sk_data!r}")
+            raise SpecError("sk", f"must be an object, got {show(sk_data)}")
         sk = SKSpec.from_dict(sk_data, "sk")
         raw_stages = data["stages"]
         if not isinstance(raw_stages, list):
@@ -204,14 +223,14 @@ class ArchSpec:
         for i, s in enumerate(raw_stages):
             path = f"stages[{i}]"
             if not isinstance(s, Mapping):
-                raise SpecError(path, f"must be an object, got {s!r}")
+                raise SpecError(path, f"must be an object, got {show(s)}")
             _check_keys(s, path, ("depth", "width", "out_channels", "stride", "groups", "sk"))
             for req in ("depth", "width", "out_channels"):
                 if req not in s:
                     raise SpecError(f"{path}.{req}", "is required")
             stage_sk = s.get("sk")
             if stage_sk is not None and not isinstance(stage_sk, Mapping):
-                raise SpecError(f"{path}.sk", f"must be an object or null, got {stage_sk!r}")
+                raise SpecError(f"{path}.sk", f"must be an object or null, got {show(stage_sk)}")
             stages.append(
                 StageSpec(
                     s["depth"], s["width"], s["out_channels"], s.get("stride", 1), s.get("groups"),

@@ -1,10 +1,14 @@
 """The search: Ray Tune runs the trials, an Optuna study proposes them, and everything lands
-in a study folder (``study/folder.py`` names its files) that survives a crash."""
+in a study folder (``study/folder.py`` names its files) that survives a crash.
+
+``run`` checks everything it can before it writes anything (the output folder, the storage,
+the data, the Ray cluster and whether it can host a trial), then holds the folder's lock for
+the search's life. A run that fails before its first trial leaves no half-made study behind.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import sys
@@ -17,58 +21,19 @@ from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..space.schema import SearchSpace, load_space
 from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, trial_dirname
-from ..study.reader import read_table
+from ..study.lock import LOCK_FILE, FolderLock
+from ..study.reader import read_records, read_table
 from ..study.store import open_for_search
 from ..study.summary import ended
 from ..study.table import summary, write_table
+from ..study.targets import check_folder_target
+from .ray_cluster import check_resources, init_ray
+from .trainable import sweep_scratch
 
-
-# ---- Ray -------------------------------------------------------------------------------
 
 def _ray_dirname(trial: Any) -> str:
     return trial_dirname((trial.config or {}).get("trial_number"), trial.trial_id)
 
-
-def _quiet_ray_env() -> None:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # With one checkpoint kept per trial Tune snapshots the experiment at every checkpoint,
-    # which is what a crash-safe search wants; silence its warning about doing so.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
-
-
-def init_ray(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    _quiet_ray_env()
-    for handler in logging.getLogger("ray").handlers:
-        handler.addFilter(_DropTokenNotice())
-    kwargs: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False)
-    try:
-        # "local" always starts a private instance; a plain init() would join any cluster
-        # that happens to run on this machine.
-        ray.init(address=address or "local", **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        if address:
-            raise UserError(f"--address {address}: cannot join the Ray cluster ({exc}). Is `ray start --head` "
-                            f"running there, with the same RAY_AUTH_MODE on both sides?") from None
-        raise
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
-    logging.getLogger("ray.train").setLevel(logging.WARNING)
-
-
-class _DropTokenNotice(logging.Filter):
-    """Ray announces on every local start that token authentication is on (it should be);
-    the notice is noise in a search's output."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Token authentication is enabled" not in record.getMessage()
-
-
-# ---- the search ------------------------------------------------------------------------
 
 def _trainable(space: SearchSpace, data: Any) -> Any:
     from ray import tune
@@ -81,7 +46,14 @@ def _trainable(space: SearchSpace, data: Any) -> Any:
     return tune.with_resources(fn, {"cpu": space.resources.cpu, "gpu": space.resources.gpu})
 
 
-def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str) -> Any:
+def _ended_trials(root: str, run: RunInfo) -> list[int]:
+    """The trials the study already holds as ended."""
+    table = read_table(run.storage_url(Layout(root)), run.study_name, root)
+    return [int(n) for n in table.loc[table["status"].isin(["completed", "stopped_early", "failed"]), "trial_id"]]
+
+
+def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
+                 replay: list[int] | None = None) -> Any:
     from ray import tune
 
     from .optuna_searcher import OptunaSearcher
@@ -90,12 +62,14 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
 
     shape = space.data.shape(getattr(data, "num_classes", None))
     searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency)
+    scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
+    layout = Layout(root)
     return tune.Tuner(
         _trainable(space, data),
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=make_scheduler(space.scheduler, space.objectives),
-                                    num_samples=-1, reuse_actors=True, trial_dirname_creator=_ray_dirname),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1, reuse_actors=True,
+                                    trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
-            name=os.path.basename(Layout(root).experiment), storage_path=os.path.abspath(root), verbose=0,
+            name=os.path.basename(layout.experiment), storage_path=os.path.dirname(layout.experiment), verbose=0,
             callbacks=[StudyCallback(root, storage_url, study_name, space)],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
@@ -134,51 +108,115 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     return folder
 
 
-def run(space: SearchSpace, root: str, storage: str | None = None, address: str | None = None) -> StudyFolder:
+def _check_storage(url: str, space: SearchSpace) -> None:
+    """A storage URL the user named: reachable, and not holding a study of this name with
+    other objectives (checked by opening the study there, as the search will)."""
+    import sqlalchemy.exc
+
+    from ..study.store import sqlite_file
+
+    path = sqlite_file(url)
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise UserError(f"--storage {url}: the folder of the SQLite file does not exist")
+    try:
+        open_for_search(url, space.name, space)
+    except UserError:
+        raise
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
+        raise UserError(f"--storage {url}: cannot open it as an Optuna storage ({str(exc).splitlines()[0]})") from None
+
+
+def run(space: SearchSpace, root: str, storage: str | None = None, address: str | None = None,
+        force: bool = False, wait_for_resources: bool = False) -> StudyFolder:
     """Run the search ``space`` describes into the study folder ``root``; returns the folder
-    when the search ends (all trials done, or interrupted: see its status)."""
+    when the search ends (all trials done, or interrupted: see its status).
+
+    ``force`` writes into a non-empty folder that is not a study; ``wait_for_resources``
+    skips the check that some node can host a trial (for a cluster that autoscales)."""
     layout = Layout(root)
     if os.path.exists(layout.run_json):
         raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}` "
                         f"or choose another --out")
+    check_folder_target(root, "--out", force=force, what="a study", ignore=frozenset({LOCK_FILE}))
+    if storage:
+        _check_storage(storage, space)
     data = _load_data(space)
-    os.makedirs(root, exist_ok=True)
-    run_info = RunInfo(study_name=space.name, storage=storage, address=address, source=space.source,
-                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"), sksearch=__version__)
-    atomic_write(layout.space_yaml, f"# resolved from {space.source}\n" + space.to_yaml())
-    atomic_write(layout.data_json, json.dumps(describe(data, space.data), indent=2))
-    atomic_write(layout.run_json, json.dumps(run_info.to_dict(), indent=2))
-    storage_url = run_info.storage_url(layout)
-    open_for_search(storage_url, space.name, space)  # the study exists before any trial reports
     init_ray(address)
-    print(f"study {space.name}: {space.trials} trials of up to {space.scheduler.max_epochs} epochs, "
-          f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "
-          f"{', '.join(f'{o.name} ({o.goal})' for o in space.objectives)}; folder {root}", flush=True)
-    started = time.time()
-    _build_tuner(space, data, root, storage_url, space.name).fit()
-    return _finish(root, run_info, space, started)
+    check_resources(space.resources, wait_for_resources)
+    created = not os.path.exists(root)
+    os.makedirs(root, exist_ok=True)
+    with FolderLock(root) as lock:
+        written: list[str] = []
+        try:
+            if os.path.exists(layout.run_json):  # another run won the race to this folder
+                raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}`")
+            run_info = RunInfo(study_name=space.name, storage=storage, address=address, source=space.source,
+                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"), sksearch=__version__)
+            for path, text in ((layout.space_yaml, f"# resolved from {space.source}\n" + space.to_yaml()),
+                               (layout.data_json, json.dumps(describe(data, space.data), indent=2)),
+                               (layout.run_json, json.dumps(run_info.to_dict(), indent=2))):
+                written.append(atomic_write(path, text))
+            storage_url = run_info.storage_url(layout)
+            if not storage:
+                written.append(layout.optuna_db)
+            open_for_search(storage_url, space.name, space)  # the study exists before any trial reports
+            tuner = _build_tuner(space, data, root, storage_url, space.name)
+        except BaseException:
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                for path in written + ([lock.path] if lock.created else []):
+                    if os.path.exists(path):
+                        os.remove(path)
+            raise
+        print(f"study {space.name}: {space.trials} trials of up to {space.scheduler.max_epochs} epochs, "
+              f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "
+              f"{', '.join(f'{o.name} ({o.goal})' for o in space.objectives)}; folder {root}", flush=True)
+        started = time.time()
+        try:
+            tuner.fit()
+        finally:
+            sweep_scratch()
+        return _finish(root, run_info, space, started)
 
 
-def resume(root: str, address: str | None = None) -> StudyFolder:
-    """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count."""
+def resume(root: str, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
+    """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count.
+
+    Nothing a finished trial left is ever deleted. Where Ray's experiment snapshot is gone (the
+    search died before Ray's first snapshot, or a copy of the folder lost ``tuner.pkl``), a new
+    Ray experiment continues the study beside the old trial folders, and the scheduler reads
+    its rungs from those folders."""
     from ray import tune
+
+    from .optuna_searcher import check_saved_state
 
     layout = Layout(root)
     run_info = read_run(root)
-    space = load_space(layout.space_yaml)
-    storage_url, study_name = run_info.storage_url(layout), run_info.study_name
-    data = _load_data(space)
-    init_ray(address or run_info.address)
-    experiment = layout.experiment
-    started = time.time()
-    if tune.Tuner.can_restore(experiment):
-        print(f"resuming study {study_name} from {experiment}", flush=True)
-        tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data), resume_errored=True)
-    else:
-        # Killed before Ray's first snapshot: start Ray afresh on the same study; the searcher
-        # hands out again the samples the study holds as RUNNING.
-        print(f"no Ray snapshot in {experiment}; continuing study {study_name} with a new experiment", flush=True)
-        shutil.rmtree(experiment, ignore_errors=True)
-        tuner = _build_tuner(space, data, root, storage_url, study_name)
-    tuner.fit()
-    return _finish(root, run_info, space, started)
+    with FolderLock(root):
+        space = load_space(layout.space_yaml)
+        storage_url, study_name = run_info.storage_url(layout), run_info.study_name
+        read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
+        experiment = layout.experiment
+        restorable = tune.Tuner.can_restore(experiment)
+        if restorable:
+            check_saved_state(experiment)
+        data = _load_data(space)
+        init_ray(address or run_info.address)
+        check_resources(space.resources, wait_for_resources)
+        started = time.time()
+        if restorable:
+            print(f"resuming study {study_name} from {experiment}", flush=True)
+            try:
+                tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data), resume_errored=True)
+            except ValueError as exc:
+                raise UserError(f"{root}: cannot restore the Ray experiment ({str(exc).splitlines()[0]})") from None
+        else:
+            print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
+                  f"beside the trial folders already there", flush=True)
+            tuner = _build_tuner(space, data, root, storage_url, study_name, replay=_ended_trials(root, run_info))
+        try:
+            tuner.fit()
+        finally:
+            sweep_scratch()
+        return _finish(root, run_info, space, started)

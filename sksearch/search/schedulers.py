@@ -30,11 +30,13 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ..objectives import REQUIRED, Objective
 from ..space.schema import SCHEDULERS, SchedulerSpec, rung_epochs
 from ..study.pareto import nondominated_ranks
+from ..study.table import CURVE
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 Goal = tuple[str, str]  # (objective name, "max" | "min"); the name is the result key
+StudyRef = tuple[str, str, str]  # (storage URL, study name, study folder)
 
 
 class SuccessiveHalving(FIFOScheduler):
@@ -52,7 +54,7 @@ class SuccessiveHalving(FIFOScheduler):
     _supports_buffered_results = False
 
     def __init__(self, objectives: Sequence[Goal], max_epochs: int, grace_period: int = 1,
-                 reduction_factor: int = 3) -> None:
+                 reduction_factor: int = 3, study: StudyRef | None = None) -> None:
         super().__init__()
         if grace_period < 1 or reduction_factor < 2 or max_epochs < 1:
             raise ValueError("need grace_period >= 1, reduction_factor >= 2 and max_epochs >= 1")
@@ -62,6 +64,25 @@ class SuccessiveHalving(FIFOScheduler):
         self.reduction_factor = reduction_factor
         self.rungs: dict[int, dict[str, tuple[float, ...]]] = {
             epoch: {} for epoch in rung_epochs(grace_period, reduction_factor, max_epochs)}
+        self.study = study
+        self._curves: dict[int, list[dict[str, Any]]] | None = None
+
+    # Tune pickles the scheduler into tuner.pkl when the search starts; the curves read later
+    # belong to the process that read them.
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_curves": None}
+
+    def curves(self) -> dict[int, list[dict[str, Any]]]:
+        """What each trial of the study (by number) has reported, read once per process from
+        the study's record (it survives a SIGKILL; Ray's result.json may miss the last lines)."""
+        if self._curves is None:
+            self._curves = {}
+            if self.study is not None:
+                from ..study.reader import read_records
+
+                records, _ = read_records(*self.study)
+                self._curves = {r.number: list(r.user_attrs.get(CURVE, [])) for r in records}
+        return self._curves
 
     # ---- what subclasses define -----------------------------------------------------
 
@@ -114,20 +135,29 @@ class SuccessiveHalving(FIFOScheduler):
         return tuple(values)
 
     def _replay(self, trial: "Trial") -> None:
-        """Record what a restored trial already reported at each rung."""
+        """Record what a restored trial already reported at each rung: from the study's record
+        of the trial when there is one, else from the trial folder's ``result.json``."""
+        number = (getattr(trial, "config", None) or {}).get("trial_number")
+        if self.curves().get(number):
+            self.replay(trial.trial_id, self.curves()[number])
+            return
         storage = getattr(trial, "storage", None)
         if storage is None or getattr(storage, "trial_dir_name", None) is None:
             return  # a brand-new trial: nothing reported yet
         try:
-            path = os.path.join(trial.path, "result.json")
+            path = trial.path
         except RuntimeError:
             return
-        for result in read_results(path):
+        self.replay(trial.trial_id, read_results(os.path.join(path, "result.json")))
+
+    def replay(self, trial_id: str, results: Sequence[dict[str, Any]]) -> None:
+        """Record at each rung what a trial reported (its results, in the order reported)."""
+        for result in results:
             epoch = result.get("epoch")
             if epoch in self.rungs and "error" not in result:
                 point = self._point(result)
                 if point is not None:
-                    self.rungs[epoch][trial.trial_id] = point  # a re-reported epoch overwrites
+                    self.rungs[epoch][trial_id] = point  # a re-reported epoch overwrites
 
 
 def read_results(path: str) -> list[dict[str, Any]]:
@@ -210,14 +240,19 @@ def crowding_distance(values: np.ndarray) -> np.ndarray:
     return distance[inverse]
 
 
-def make_scheduler(spec: SchedulerSpec, objectives: Sequence[Objective]) -> TrialScheduler:
+def make_scheduler(spec: SchedulerSpec, objectives: Sequence[Objective], study: StudyRef | None = None,
+                   replay: Sequence[int] = ()) -> TrialScheduler:
     """The scheduler a space names: ``asha``, ``mo_asha`` or ``none`` (every trial runs its
-    budget)."""
+    budget). ``study`` (storage URL, study name, folder) is where a restored scheduler reads
+    what the trials reported; ``replay``: trials whose records count at once (a new Ray
+    experiment continuing a study without Ray's snapshot)."""
     goals = [(o.name, o.goal) for o in objectives]
     if spec.name == "none":
         return FIFOScheduler()
-    if spec.name == "asha":
-        return ASHA(goals, spec.max_epochs, spec.grace_period, spec.reduction_factor)
-    if spec.name == "mo_asha":
-        return MOASHA(goals, spec.max_epochs, spec.grace_period, spec.reduction_factor)
-    raise ValueError(f"unknown scheduler {spec.name!r}; allowed: {', '.join(SCHEDULERS)}")
+    kinds = {"asha": ASHA, "mo_asha": MOASHA}
+    if spec.name not in kinds:
+        raise ValueError(f"unknown scheduler {spec.name!r}; allowed: {', '.join(SCHEDULERS)}")
+    scheduler = kinds[spec.name](goals, spec.max_epochs, spec.grace_period, spec.reduction_factor, study)
+    for number in replay:
+        scheduler.replay(f"study-trial-{number}", scheduler.curves().get(number, []))
+    return scheduler

@@ -12,6 +12,7 @@ says why it failed.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -25,6 +26,24 @@ from ..data.load import make_batches
 from ..model.spec import ArchSpec
 from ..train.loop import run_trial, uses_channels_last
 from ..train.spec import TrainSpec
+
+
+SCRATCH_PREFIX = "sksearch-trial-"
+
+
+def sweep_scratch() -> None:
+    """Remove the scratch folders of trial workers that died (SIGKILL skips their cleanup).
+    A worker's folder carries its pid; a folder whose process is gone is a leftover."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{SCRATCH_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def trial_device() -> torch.device:
@@ -53,7 +72,8 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         shutil.rmtree(folder, ignore_errors=True)  # Tune has its own copy now
 
-    scratch = tempfile.mkdtemp(prefix="sksearch-trial-")
+    sweep_scratch()
+    scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
     try:
         batches = make_batches(data, device, train.batch_size, seed=train.seed,
                                channels_last=uses_channels_last(device, train), workers=workers)

@@ -7,17 +7,20 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from ..errors import show
+
 if TYPE_CHECKING:  # reading a space file needs no Optuna; sampling one hands it a trial
     import optuna
 
 KINDS = ("choice", "int", "float")
+MAX_CHOICES = 1000
 
 
 class SpaceError(ValueError):
     """A bad search-space file: ``key`` is the dotted path of the offending entry."""
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+        super().__init__(f"{key or '(the whole file)'}: {message}")
         self.key = key
         self.message = message
 
@@ -81,7 +84,9 @@ class FloatRange:
 
 
 Distribution = Union[Choice, IntRange, FloatRange]
-Check = Callable[[str, Any], None]
+# A field's rule: checks a value and returns it in its normal form (a number written as a
+# string, "1e-3", becomes a float), or raises SpaceError naming the key and what is allowed.
+Check = Callable[[str, Any], Any]
 
 
 def is_distribution(node: Any) -> bool:
@@ -89,20 +94,22 @@ def is_distribution(node: Any) -> bool:
 
 
 def _number(key: str, value: Any, integer: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        value = parse_number(key, value)
+    value = parse_number(key, value)
     if integer and float(value) != int(value):
-        raise SpaceError(key, f"must be an integer, got {value!r}")
+        raise SpaceError(key, f"must be an integer, got {show(value)}")
     return int(value) if integer else float(value)
 
 
 def parse_number(key: str, value: Any) -> float:
-    """A number, also from strings such as ``2e6``, ``1.5M``, ``300K`` or ``4G``."""
+    """A finite number, also from strings such as ``1e-3``, ``2e6``, ``1.5M``, ``300K`` or ``4G``
+    (PyYAML reads ``1e-3`` without a dot as a string)."""
     if isinstance(value, bool):
-        raise SpaceError(key, f"must be a number, got {value!r}")
+        raise SpaceError(key, f"must be a number, got {show(value)}")
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpaceError(key, f"must be a finite number, got {show(value)}")
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 40:
         text = value.strip().replace("_", "")
         scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:].upper())
         try:
@@ -111,8 +118,8 @@ def parse_number(key: str, value: Any) -> float:
             pass
         else:
             if math.isfinite(number):
-                return int(number) if number == int(number) else number
-    raise SpaceError(key, f"must be a number (e.g. 2000000, 2e6 or 2M), got {value!r}")
+                return int(number) if number == int(number) and abs(number) < 2**53 else number
+    raise SpaceError(key, f"must be a number (e.g. 2000000, 2e6 or 2M), got {show(value)}")
 
 
 def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribution:
@@ -122,23 +129,26 @@ def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribu
         raise SpaceError(key, f"give exactly one of {', '.join(KINDS)}, got {', '.join(kinds)}")
     kind = kinds[0]
     allowed = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log"}}[kind]
-    extra = sorted(set(node) - allowed)
+    extra = sorted(set(map(str, node)) - allowed)
     if extra:
         raise SpaceError(f"{key}.{extra[0]}", f"unknown key for a {kind} distribution; allowed: {', '.join(sorted(allowed))}")
     if kind == "choice":
         values = node["choice"]
         if not isinstance(values, list) or not values:
-            raise SpaceError(f"{key}.choice", f"must be a non-empty list, got {values!r}")
+            raise SpaceError(f"{key}.choice", f"must be a non-empty list, got {show(values)}")
+        if len(values) > MAX_CHOICES:
+            raise SpaceError(f"{key}.choice", f"has {len(values)} values; at most {MAX_CHOICES}")
+        checked = []
         for i, v in enumerate(values):
             if isinstance(v, (dict, list)):
-                raise SpaceError(f"{key}.choice[{i}]", f"choices must be plain values, got {v!r}")
-            check(f"{key}.choice[{i}]", v)
-        if len(set(map(repr, values))) != len(values):
-            raise SpaceError(f"{key}.choice", f"has duplicate values: {values!r}")
-        return Choice(tuple(values))
+                raise SpaceError(f"{key}.choice[{i}]", f"choices must be plain values, got {show(v)}")
+            checked.append(check(f"{key}.choice[{i}]", v))
+        if len(set(map(repr, checked))) != len(checked):
+            raise SpaceError(f"{key}.choice", f"has duplicate values: {show(values)}")
+        return Choice(tuple(checked))
     bounds = node[kind]
     if not isinstance(bounds, list) or len(bounds) != 2:
-        raise SpaceError(f"{key}.{kind}", f"must be [low, high], got {bounds!r}")
+        raise SpaceError(f"{key}.{kind}", f"must be [low, high], got {show(bounds)}")
     integer = kind == "int"
     low = _number(f"{key}.{kind}[0]", bounds[0], integer)
     high = _number(f"{key}.{kind}[1]", bounds[1], integer)
@@ -146,7 +156,7 @@ def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribu
         raise SpaceError(f"{key}.{kind}", f"low must be below high, got [{low}, {high}]")
     log = node.get("log", False)
     if not isinstance(log, bool):
-        raise SpaceError(f"{key}.log", f"must be true or false, got {log!r}")
+        raise SpaceError(f"{key}.log", f"must be true or false, got {show(log)}")
     if log and low <= 0:
         raise SpaceError(f"{key}.log", f"a log scale needs low > 0, got {low}")
     step = node.get("step")
@@ -156,8 +166,8 @@ def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribu
             raise SpaceError(f"{key}.step", f"must be > 0, got {step}")
         if log:
             raise SpaceError(f"{key}.step", "cannot be combined with log: true")
-    check(f"{key}.{kind}[0]", low)
-    check(f"{key}.{kind}[1]", high)
+    low = check(f"{key}.{kind}[0]", low)
+    high = check(f"{key}.{kind}[1]", high)
     if integer:
         return IntRange(int(low), int(high), int(step or 1), log)
     return FloatRange(float(low), float(high), step, log)

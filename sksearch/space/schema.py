@@ -9,91 +9,125 @@ distribution can produce, so an error always names the key path and what is allo
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from ..data.spec import NAMES as DATA_NAMES
 from ..data.spec import DataSpec
-from ..errors import UserError
-from ..model.spec import BLOCKS, DEFAULT_BRANCHES, STEMS, SKSpec
+from ..errors import UserError, show
+from ..model.spec import BLOCKS, DEFAULT_BRANCHES, LIMITS, STEMS, SKSpec
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
-from .distributions import SpaceError, is_distribution, parse_distribution, parse_number
+from .distributions import Check, SpaceError, is_distribution, parse_distribution, parse_number
+from .yaml_file import load_yaml
 
-Check = Callable[[str, Any], None]
-
-
-# ---- value rules -----------------------------------------------------------------------
+# ---- value rules: each checks a value and returns it in its normal form ------------------
 
 def one_of(*allowed: Any) -> Check:
-    def check(key: str, value: Any) -> None:
+    def check(key: str, value: Any) -> Any:
         if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
-            raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {value!r}")
+            raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {show(value)}")
+        return value
     return check
 
 
-def integer(minimum: int = 1, odd: bool = False) -> Check:
-    def check(key: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (odd and value % 2 == 0):
-            what = "an odd positive integer (1, 3, 5, ...)" if odd else f"an integer >= {minimum}"
-            raise SpaceError(key, f"must be {what}, got {value!r}")
+def integer(minimum: int = 1, maximum: int | None = None, odd: bool = False) -> Check:
+    """An integer (also written as a string: "64", "1e3") from ``minimum`` to ``maximum``."""
+    def check(key: str, value: Any) -> int:
+        if odd:
+            what = "an odd positive integer (1, 3, 5, ...)" + (f" up to {maximum}" if maximum else "")
+        else:
+            what = f"an integer from {minimum:,} to {maximum:,}" if maximum else f"an integer >= {minimum:,}"
+        if isinstance(value, str):
+            try:
+                value = parse_number(key, value)
+            except SpaceError:
+                raise SpaceError(key, f"must be {what}, got {show(value)}") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or (maximum is not None and value > maximum) or (odd and value % 2 == 0)):
+            raise SpaceError(key, f"must be {what}, got {show(value)}")
+        return value
     return check
 
 
 def number(low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
-    def check(key: str, value: Any) -> None:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float))
-        if ok:
-            ok = (value > low if low_open else value >= low) and (
-                high is None or (value < high if high_open else value <= high))
+    """A finite number (also written as a string: "1e-3", "2M") in the given range."""
+    def check(key: str, value: Any) -> float:
+        lo = f"{'>' if low_open else '>='} {low}"
+        hi = "" if high is None else f" and {'<' if high_open else '<='} {high}"
+        try:
+            value = parse_number(key, value)
+        except SpaceError:
+            raise SpaceError(key, f"must be a finite number {lo}{hi}, got {show(value)}") from None
+        ok = (value > low if low_open else value >= low) and (
+            high is None or (value < high if high_open else value <= high))
         if not ok:
-            lo = f"{'>' if low_open else '>='} {low}"
-            hi = "" if high is None else f" and {'<' if high_open else '<='} {high}"
-            raise SpaceError(key, f"must be a number {lo}{hi}, got {value!r}")
+            raise SpaceError(key, f"must be a finite number {lo}{hi}, got {show(value)}")
+        return value
     return check
 
 
-def boolean(key: str, value: Any) -> None:
+def boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise SpaceError(key, f"must be true or false, got {value!r}")
+        raise SpaceError(key, f"must be true or false, got {show(value)}")
+    return value
 
 
-def text(key: str, value: Any) -> None:
+def text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise SpaceError(key, f"must be a non-empty string, got {value!r}")
+        raise SpaceError(key, f"must be a non-empty string, got {show(value)}")
+    return value
+
+
+def identifier(key: str, value: Any) -> str:
+    """A study name: it names the study in the database and, by default, its folder under
+    results/, so it stays a plain file name."""
+    if (not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value)
+            or value in (".", "..")):
+        raise SpaceError(key, f"must be 1-100 letters, digits, '-', '_' or '.' (a folder name, not a path), "
+                              f"got {show(value)}")
+    return value
 
 
 def optional(check: Check) -> Check:
-    def wrapped(key: str, value: Any) -> None:
-        if value is not None:
-            check(key, value)
+    def wrapped(key: str, value: Any) -> Any:
+        return None if value is None else check(key, value)
     return wrapped
 
 
 MODEL_FIELDS: dict[str, Check] = {
-    "block": one_of(*BLOCKS), "stem": one_of(*STEMS), "stem_width": integer(), "groups": integer(),
-    "se_reduction": integer(),
+    "block": one_of(*BLOCKS), "stem": one_of(*STEMS), "stem_width": integer(1, LIMITS["stem_width"]),
+    "groups": integer(1, LIMITS["groups"]), "se_reduction": integer(1, LIMITS["se_reduction"]),
 }
-SK_FIELDS: dict[str, Check] = {"M": integer(), "reduction": number(0, low_open=True), "min_dim": integer()}
-BRANCH_FIELDS: dict[str, Check] = {"kernel": integer(odd=True), "dilation": integer()}
+SK_FIELDS: dict[str, Check] = {"M": integer(1, LIMITS["branches"]), "reduction": number(0, LIMITS["reduction"], low_open=True),
+                               "min_dim": integer(1, LIMITS["min_dim"])}
+BRANCH_FIELDS: dict[str, Check] = {"kernel": integer(1, LIMITS["kernel"], odd=True),
+                                   "dilation": integer(1, LIMITS["dilation"])}
 STAGE_FIELDS: dict[str, Check] = {
-    "depth": integer(), "width": integer(), "width_per_group": integer(), "out_channels": integer(),
-    "stride": one_of(1, 2), "groups": integer(),
+    "depth": integer(1, LIMITS["depth"]), "width": integer(1, LIMITS["width"]),
+    "width_per_group": integer(1, LIMITS["width"]), "out_channels": integer(1, LIMITS["out_channels"]),
+    "stride": one_of(1, 2), "groups": integer(1, LIMITS["groups"]),
 }
 TRAIN_FIELDS: dict[str, Check] = {
-    "batch_size": integer(), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, low_open=True),
-    "momentum": number(0, 1, high_open=True), "weight_decay": number(0), "label_smoothing": number(0, 1, high_open=True),
-    "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0), "seed": integer(0),
+    "batch_size": integer(1, 65536), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, 1000, low_open=True),
+    "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10), "label_smoothing": number(0, 1, high_open=True),
+    "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
 }
+# Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
+MAX_DIGIT_BYTES = 2 * 10**9
 DATA_FIELDS: dict[str, Check] = {
-    "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10),
-    "val_size": integer(10), "canvas": integer(8), "min_scale": number(0, low_open=True),
-    "max_scale": number(0, low_open=True), "seed": integer(0), "train_limit": optional(integer(2)),
-    "val_limit": optional(integer(1)), "image_size": integer(8), "workers": integer(0),
+    "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10, 10**7),
+    "val_size": integer(10, 10**7), "canvas": integer(8, 512), "min_scale": number(0, 64, low_open=True),
+    "max_scale": number(0, 64, low_open=True), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
+    "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]), "workers": integer(0, 256),
+    "follow_symlinks": boolean,
 }
 
 CONSTRAINT_KEYS = ("params", "macs")
@@ -207,6 +241,8 @@ def _unparse(node: Any) -> Any:
 
 def _mapping(key: str, node: Any) -> dict[str, Any]:
     if not isinstance(node, dict):
+        if not key:
+            raise SpaceError("", f"must be a mapping of keys (name, data, model, ...), got {type(node).__name__}")
         raise SpaceError(key, f"must be a mapping of keys to values, got {type(node).__name__}")
     return node
 
@@ -214,18 +250,18 @@ def _mapping(key: str, node: Any) -> dict[str, Any]:
 def _keys(key: str, node: dict[str, Any], allowed: tuple[str, ...] | list[str]) -> None:
     for k in node:
         if k not in allowed:
-            raise SpaceError(f"{key}.{k}" if key else str(k), f"unknown key; allowed: {', '.join(allowed)}")
+            name = show(k) if not isinstance(k, str) else k[:60]
+            raise SpaceError(f"{key}.{name}" if key else name, f"unknown key; allowed: {', '.join(allowed)}")
 
 
 def _value(key: str, node: Any, check: Check) -> Any:
     """A fixed value or a distribution, every producible value checked."""
     if is_distribution(node):
         return parse_distribution(key, node, check)
-    if isinstance(node, dict):
+    if isinstance(node, (dict, list)):
         raise SpaceError(key, f"must be a value or a distribution ({{choice: [...]}}, {{int: [lo, hi]}}, "
-                              f"{{float: [lo, hi]}}), got {node!r}")
-    check(key, node)
-    return node
+                              f"{{float: [lo, hi]}}), got {show(node)}")
+    return check(key, node)
 
 
 def _fields(key: str, node: Any, rules: dict[str, Check], extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -238,8 +274,8 @@ def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     node = _mapping(key, node)
     out = _fields(key, node, SK_FIELDS, extra=("branches",))
     branches = node.get("branches", SK_DEFAULTS["branches"])
-    if not isinstance(branches, list) or not branches:
-        raise SpaceError(f"{key}.branches", "must be a non-empty list of {kernel, dilation} entries")
+    if not isinstance(branches, list) or not branches or len(branches) > LIMITS["branches"]:
+        raise SpaceError(f"{key}.branches", f"must be a list of 1 to {LIMITS['branches']} {{kernel, dilation}} entries")
     out["branches"] = [_fields(f"{key}.branches[{i}]", b, BRANCH_FIELDS) for i, b in enumerate(branches)]
     for i, b in enumerate(out["branches"]):
         for required in BRANCH_FIELDS:
@@ -258,8 +294,9 @@ def _parse_model(node: Any) -> dict[str, Any]:
     out = _fields("model", node, MODEL_FIELDS, extra=("sk", "stages"))
     out["sk"] = _parse_sk("model.sk", node.get("sk", {}))
     stages = node.get("stages")
-    if not isinstance(stages, list) or not stages:
-        raise SpaceError("model.stages", "must be a non-empty list of stages ({depth, width, out_channels, stride})")
+    if not isinstance(stages, list) or not stages or len(stages) > LIMITS["stages"]:
+        raise SpaceError("model.stages", f"must be a list of 1 to {LIMITS['stages']} stages "
+                                         f"({{depth, width, out_channels, stride}})")
     parsed = []
     for i, s in enumerate(stages):
         key = f"model.stages[{i}]"
@@ -288,10 +325,10 @@ def _parse_objectives(node: Any) -> tuple[Objective, ...]:
         if isinstance(item, dict):
             _keys(key, item, ("name", "goal"))
             name, goal = item.get("name"), item.get("goal")
-        if name not in OBJECTIVES:
-            raise SpaceError(key, f"must be one of {', '.join(OBJECTIVES)}; got {name!r}")
+        if not isinstance(name, str) or name not in OBJECTIVES:
+            raise SpaceError(key, f"must be one of {', '.join(OBJECTIVES)}; got {show(name)}")
         if goal is not None and goal != OBJECTIVES[name].goal:
-            raise SpaceError(f"{key}.goal", f"{name} is always {OBJECTIVES[name].goal}imised; got {goal!r}")
+            raise SpaceError(f"{key}.goal", f"{name} is always {OBJECTIVES[name].goal}imised; got {show(goal)}")
         out.append(OBJECTIVES[name])
     names = [o.name for o in out]
     if len(set(names)) != len(names):
@@ -309,6 +346,7 @@ def _parse_constraints(node: Any) -> dict[str, dict[str, float]]:
         key = f"constraints.{name}"
         if not isinstance(bound, dict):
             bound = {"max": bound}
+        bound = {str(k): v for k, v in bound.items()}
         _keys(key, bound, ("min", "max"))
         if not bound:
             raise SpaceError(key, "give min and/or max")
@@ -326,24 +364,30 @@ def _dataclass_from(key: str, cls: type, node: Any, rules: dict[str, Check]) -> 
     node = _mapping(key, node or {})
     names = [f.name for f in fields(cls)]
     _keys(key, node, names)
-    for k, v in node.items():
-        rules[k](f"{key}.{k}", v)
-    return cls(**node)
+    return cls(**{k: rules[k](f"{key}.{k}", v) for k, v in node.items()})
 
 
-SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0)),
-                                   "population_size": integer(2), "n_startup_trials": integer(0)}
-SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1), "grace_period": integer(1),
-                                     "reduction_factor": integer(2)}
-RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, low_open=True), "gpu": number(0)}
+def gpus(key: str, value: Any) -> float:
+    """GPUs per trial: 0, a fraction below 1 (trials share a GPU) or a whole number."""
+    value = number(0, 64)(key, value)
+    if value > 1 and not float(value).is_integer():
+        raise SpaceError(key, f"must be 0, a fraction below 1 (0.5, 0.25: trials share a GPU) or a whole number "
+                              f"of GPUs, got {value}")
+    return value
+
+
+SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0, 2**31 - 1)),
+                                   "population_size": integer(2, 10_000), "n_startup_trials": integer(0, 10**6)}
+SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
+                                     "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
+RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus}
 
 
 def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     """A validated ``SearchSpace`` from the parsed YAML; ``SpaceError`` names the bad key."""
     raw = _mapping("", raw) if raw is not None else {}
     _keys("", raw, TOP_KEYS)
-    name = raw.get("name") or os.path.splitext(os.path.basename(source))[0]
-    text("name", name)
+    name = identifier("name", raw.get("name") or os.path.splitext(os.path.basename(source))[0])
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise SpaceError("description", "must be a string")
@@ -353,6 +397,10 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if data.name == "digits" and round(8 * data.max_scale) > data.canvas:
         raise SpaceError("data.max_scale", f"{data.max_scale} makes digits of {round(8 * data.max_scale)} px, "
                                            f"larger than the {data.canvas} px canvas; allowed: <= {data.canvas / 8}")
+    if data.name == "digits" and (data.train_size + data.val_size) * data.canvas ** 2 > MAX_DIGIT_BYTES:
+        raise SpaceError("data.train_size", f"{data.train_size:,} + {data.val_size:,} digits of {data.canvas} px need "
+                                            f"{(data.train_size + data.val_size) * data.canvas ** 2 / 1e9:.1f} GB; "
+                                            f"at most {MAX_DIGIT_BYTES / 1e9:.0f} GB of images")
     if data.name == "imagefolder" and not data.root:
         raise SpaceError("data.root", "an imagefolder data set needs root: a folder with train/ and val/ inside")
     if "model" not in raw:
@@ -366,10 +414,8 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         scheduler = replace(scheduler, name="mo_asha" if len(objectives) > 1 else "asha")
     if scheduler.grace_period > scheduler.max_epochs:
         raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
-    concurrency = raw.get("concurrency")
-    optional(integer())("concurrency", concurrency)
-    trials = raw.get("trials", 20)
-    integer()("trials", trials)
+    concurrency = optional(integer(1, 10_000))("concurrency", raw.get("concurrency"))
+    trials = integer(1, 10**6)("trials", raw.get("trials", 20))
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
@@ -380,17 +426,9 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
 
 
 def read_space_file(path: str) -> Any:
-    """The parsed YAML of a space file; unreadable files and YAML errors are ``UserError``s
-    naming the file."""
-    try:
-        with open(path) as fh:
-            return yaml.safe_load(fh)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', exc)})") from None
+    """The parsed YAML of a space file; unreadable, hostile and invalid files are
+    ``UserError``s naming the file."""
+    return load_yaml(path)
 
 
 def load_space(path: str) -> SearchSpace:

@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..model.spec import ArchSpec, SpecError
 from .folder import StudyFolder, latest_weights
 from .pareto import front
+from .targets import check_export_target
 
 if TYPE_CHECKING:
     import torch
@@ -197,8 +198,9 @@ def _metrics(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = False) -> str:
+def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = False, force: bool = False) -> str:
     art = trial_artifacts(folder, trial_id)
+    check_export_target(out, force=force)
     row = art.row
     origin = (f"Trial {trial_id} of the sksearch study in `{os.path.abspath(folder.root)}`"
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
@@ -206,16 +208,23 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
                         folder.data_info(), onnx)
 
 
-def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: bool = False) -> list[str]:
+def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: bool = False,
+                 force: bool = False) -> list[str]:
     chosen = front(folder.table, objectives)
     if chosen.empty:
         raise UserError(f"{folder.root}: no completed trial yet, so there is no front to export")
-    return [export_trial(folder, int(t), os.path.join(out, f"trial_{int(t):04d}"), onnx) for t in chosen["trial_id"]]
+    check_export_target(out, force=force, front=True)
+    for t in chosen["trial_id"]:  # every trial's weights are there before the first folder is written
+        trial_artifacts(folder, int(t))
+    return [export_trial(folder, int(t), os.path.join(out, f"trial_{int(t):04d}"), onnx, force=True)
+            for t in chosen["trial_id"]]
 
 
-def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, seed: int = 0) -> str:
+def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, seed: int = 0,
+                     force: bool = False) -> str:
     import torch
 
+    check_export_target(out, force=force)
     from ..model.cost import params_and_macs
     from ..model.network import build
 

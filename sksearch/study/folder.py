@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
 from ..space.schema import SearchSpace, load_space
+from .store import sqlite_file
 from ..train.spec import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -97,7 +98,15 @@ class RunInfo:
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
 
     def storage_url(self, layout: Layout) -> str:
-        return self.storage or layout.default_storage()
+        if self.storage is None:
+            return layout.default_storage()
+        path = sqlite_file(self.storage)
+        if (self.sksearch in (None, "0.1.0") and path and os.path.basename(path) == "optuna.db"
+                and os.path.exists(layout.optuna_db)):
+            # sksearch 0.1 wrote the absolute path of the folder's own database: after the
+            # folder moved (or was copied), the database beside run.json is the one meant.
+            return layout.default_storage()
+        return self.storage
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

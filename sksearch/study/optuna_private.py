@@ -6,7 +6,8 @@ first, with a name, rather than somewhere inside a search:
 
 * non-dominated sorting (``optuna.study._multi_objective._fast_non_domination_rank``);
 * the exact hypervolume (``optuna._hypervolume.compute_hypervolume``);
-* setting a user attribute on a trial known only by its number (the storage and study id);
+* reading and setting user attributes of a trial known only by its number (the storage and
+  study id);
 * where ``Study.set_metric_names`` keeps the names (``study:metric_names``), which the SQL
   reader of ``reader.py`` reads from the database directly.
 """
@@ -40,11 +41,20 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
                                      assume_pareto=False))
 
 
+def _trial_id(study: optuna.Study, number: int) -> int:
+    return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+
+
+def frozen_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """The trial ``number``, read alone (``study.trials[number]`` reads every trial)."""
+    return study._storage.get_trial(_trial_id(study, number))
+
+
 def set_user_attrs(study: optuna.Study, number: int, attrs: dict[str, Any]) -> None:
     """Set user attributes of the trial ``number`` (any state but finished); ``None`` values
     are skipped."""
     storage = study._storage
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    trial_id = _trial_id(study, number)
     for key, value in attrs.items():
         if value is not None:
             storage.set_trial_user_attr(trial_id, key, value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from typing import Any, Callable
 
@@ -32,6 +33,22 @@ _VALUE = {"INF_POS": math.inf, "INF_NEG": -math.inf}
 _INT = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
 _FLOAT = ("FloatDistribution", "UniformDistribution", "LogUniformDistribution", "DiscreteUniformDistribution")
 
+def recover_hot_journal(path: str) -> None:
+    """Roll back what a writer killed mid-transaction left in ``path-journal``.
+
+    A read-only connection cannot do that rollback and SQLite then refuses to read at all
+    ("attempt to write a readonly database"); any later writer would do it first thing. It
+    restores the last committed state and changes no committed row, so a read command may do
+    it: one read-write connection, opened and closed here."""
+    journal = path + "-journal"
+    if os.path.exists(journal) and os.path.getsize(journal) > 0:
+        con = sqlite3.connect(path)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        finally:
+            con.close()
+
+
 class _Connection:
     """A read-only connection that runs this module's SELECTs: ``{key}`` in a query stands for
     the quoted column name ``key`` (a reserved word in some databases); binds are ``:name``."""
@@ -39,6 +56,7 @@ class _Connection:
     def __init__(self, url: str, sqlite_path: str | None) -> None:
         self.url = url
         if sqlite_path:
+            recover_hot_journal(sqlite_path)
             self._con = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
             self._key = '"key"'
         else:

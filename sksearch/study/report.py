@@ -27,6 +27,7 @@ from .folder import StudyFolder
 from .page import json_block, write_page
 from .pareto import front, front_table, hypervolume_trace, reference_point
 from .table import param_columns, summary
+from .targets import check_file_target
 
 GREY = "rgba(150, 150, 150, 0.55)"
 PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
@@ -143,6 +144,8 @@ def figures(df: pd.DataFrame, objectives: Sequence[str]) -> dict[str, go.Figure]
 
 def write_report(folder: StudyFolder, path: str | None = None) -> str:
     """Write ``report.html`` for a study folder (or to ``path``); returns its path."""
+    if path is not None:
+        check_file_target(path, "--out")
     df, objectives, space = folder.table, folder.objectives, folder.space
     figs = figures(df, objectives)
     info = summary(df)

@@ -59,7 +59,11 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
     import optuna
     import sqlalchemy.exc
 
-    check_sqlite(url, where)
+    from .reader import recover_hot_journal
+
+    path = check_sqlite(url, where)
+    if path:
+        recover_hot_journal(path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = optuna.storages.RDBStorage(read_only_url(url), skip_table_creation=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pandas as pd
 
+from ..objectives import OBJECTIVES
 from .folder import Layout, atomic_write
 
 if TYPE_CHECKING:
@@ -27,6 +28,12 @@ STATUSES = ("completed", "stopped_early", "failed", "rejected", "running")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
 METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time")
 BOOKKEEPING = ("reason", "node", "ray_trial_id", "started", "finished", "duration_s")
+# The per-epoch record of a trial, kept in the study as the user attribute CURVE: a list of
+# {epoch, accuracy, loss, ...} with these keys, one entry per epoch reported (schedulers
+# rebuild their rungs from it on a resume, so it holds every objective; it survives a
+# SIGKILL, Ray's result.json may not).
+CURVE = "curve"
+CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "lr")
 INTEGER_COLUMNS = ("epochs", "params", "macs")
 FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s")
 _STATE_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped_early", "FAIL": "failed", "RUNNING": "running",

@@ -166,7 +166,8 @@ def run_trial(
         train_time += epoch_train_time
         accuracy, val_loss = evaluate(model, batches, device, train)
         metrics = {**base, "epoch": epoch, "accuracy": accuracy, "loss": val_loss, "train_loss": train_loss,
-                   "train_time": train_time, "epoch_time": time.perf_counter() - t0}
+                   "train_time": train_time, "epoch_time": time.perf_counter() - t0,
+                   "lr": lr_at(train, epoch * steps - 1, steps)}
         folder = None
         if checkpoint_dir is not None:
             folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")

@@ -1,11 +1,13 @@
 """End-to-end searches on tiny settings: the CLI, the study folder, resume after SIGKILL and
 SIGINT, and a two-node Ray cluster on this machine."""
 
+import glob
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import optuna
@@ -75,22 +77,20 @@ def test_end_to_end_search(finished_study):
 
 
 def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:
-    """What the space's scheduler, uninterrupted, decides for these trials run one at a time in order.
+    """What the space's scheduler, uninterrupted, decides for these trials run one at a time in order,
+    from what each trial reported as the study recorded it (a sample drawn again after a crash
+    re-reports from its first epoch, which replaces its earlier record)."""
+    from sksearch.study.reader import read_records
 
-    A sample the driver started after Ray's last snapshot leaves a partial folder behind and
-    runs again under a new Ray id: only the folder of the table's ``ray_trial_id`` counts."""
     scheduler = make_scheduler(space.scheduler, space.objectives)
+    records, _ = read_records(f"sqlite:///{out / 'optuna.db'}", "tiny", str(out))
+    curves = {r.number: r.user_attrs.get("curve", []) for r in records}
     outcome = {}
-    current = {f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in table.iterrows()}
-    for name in sorted(os.listdir(out / "ray")):
-        if name not in current:
-            continue
-        number = int(name.split("_")[1])
-        results = {r["epoch"]: r for r in read_results(str(out / "ray" / name / "result.json")) if "error" not in r}
+    for number in sorted(int(t) for t in table.trial_id):
         outcome[number] = "completed"
-        for epoch in sorted(results):
-            fake = type("T", (), {"trial_id": name})()
-            if scheduler.on_trial_result(None, fake, results[epoch]) == TrialScheduler.STOP:
+        for result in curves[number]:
+            fake = type("T", (), {"trial_id": f"t{number}"})()
+            if scheduler.on_trial_result(None, fake, result) == TrialScheduler.STOP:
                 outcome[number] = "stopped_early"
                 break
     return outcome
@@ -116,9 +116,11 @@ def wait_for_finished(out, n: int, proc: subprocess.Popen, timeout: float = 300)
     raise AssertionError("no trials finished in time")
 
 
-@pytest.mark.parametrize("sig,scheduler", [(signal.SIGKILL, "mo_asha"), (signal.SIGINT, "asha")],
-                         ids=["sigkill-mo_asha", "sigint-asha"])
-def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler):
+@pytest.mark.parametrize("sig,scheduler,lose_snapshot", [(signal.SIGKILL, "mo_asha", False),
+                                                         (signal.SIGINT, "asha", False),
+                                                         (signal.SIGKILL, "mo_asha", True)],
+                         ids=["sigkill-mo_asha", "sigint-asha", "sigkill-without-ray-snapshot"])
+def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler, lose_snapshot):
     # One trial at a time, three rungs' worth of epochs: decisions are reproducible.
     space_file = write_space(tmp_path, trials="trials: 8", scheduler=f"scheduler: {{name: {scheduler}, max_epochs: 4, "
                                                                       "grace_period: 1, reduction_factor: 2}")
@@ -133,9 +135,26 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler):
         assert proc.wait(timeout=120) == 130
         assert "sksearch resume" in (tmp_path / "first_run.log").read_text()
     done_before = before[before.status.isin(FINISHED)]
+    if lose_snapshot:
+        # A partial copy (an rsync that skips *.pkl) loses Ray's snapshot: resume must not delete
+        # the trials it cannot restore through Ray, and continues beside them.
+        for name in os.listdir(out / "ray"):
+            if name.endswith(".pkl") or name.startswith(("experiment_state", "search_gen_state")):
+                os.remove(out / "ray" / name)
+        weights = {p: p.read_bytes() for p in (out / "ray").glob("trial_*/checkpoint_*/model.safetensors")}
+        assert weights
 
     proc2 = run_cli("resume", str(out))
     assert proc2.returncode == 0, proc2.stdout + proc2.stderr[-6000:]
+    if lose_snapshot:
+        assert "continuing study tiny in a new Ray experiment" in proc2.stdout
+        assert all(p.read_bytes() == data for p, data in weights.items())
+        exported = run_cli("export", str(out), "--trial", str(int(done_before.trial_id.iloc[0])),
+                           "--to", str(tmp_path / "x"))
+        assert exported.returncode == 0, exported.stderr
+    leftovers = [p for p in glob.glob(os.path.join(tempfile.gettempdir(), "sksearch-trial-*-*"))
+                 if not os.path.exists(f"/proc/{os.path.basename(p).split('-')[2]}")]
+    assert not leftovers  # the SIGKILLed workers' scratch folders were swept
     df = check_study(out, planned=8, max_epochs=4)
     for _, row in done_before.iterrows():
         now = df[df.trial_id == row.trial_id].iloc[0]
@@ -181,3 +200,106 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_resume_never_unpickles_the_searcher_state(tmp_path):
+    """A crafted searcher-state file in a study folder is refused, not executed."""
+    import pickle
+
+    space_file = write_space(tmp_path, trials="trials: 4")
+    out = tmp_path / "study"
+    proc = start(space_file, out)
+    wait_for_finished(out, 1, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    states = sorted((out / "ray").glob("searcher-state-*.pkl"))
+    assert states and json.loads(states[-1].read_text())["trial_map"]  # sksearch writes JSON there
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'owned'}",))
+
+    states[-1].write_bytes(pickle.dumps(Evil()))
+    again = run_cli("resume", str(out))
+    assert again.returncode == 2 and "not a searcher state that sksearch wrote" in again.stderr
+    assert "nothing was changed" in again.stderr and "Traceback" not in again.stderr
+    assert not (tmp_path / "owned").exists()
+
+
+def test_one_search_per_folder_at_a_time(tmp_path, finished_study):
+    """A second run or resume in a folder whose lock another process holds is refused, naming it."""
+    import shutil
+
+    from sksearch.cli import main
+    from sksearch.study.lock import FolderLock
+
+    space_file = write_space(tmp_path)
+    out = tmp_path / "new"
+    out.mkdir()
+    with FolderLock(str(out)):
+        proc = run_cli("run", str(space_file), "--out", str(out))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"another sksearch search is running in this folder (pid {os.getpid()})" in proc.stderr
+    assert sorted(os.listdir(out)) == [".sksearch.lock"]  # the second run wrote nothing
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    with FolderLock(str(study)):
+        assert main(["resume", str(study)]) == 2
+    proc = run_cli("run", str(space_file), "--out", str(out))  # the lock is free again
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_moved_or_renamed_study(finished_study, tmp_path):
+    """Moved folders read their own database; a study renamed in run.json is never created."""
+    import hashlib
+    import shutil
+
+    from sksearch.cli import main
+
+    moved = tmp_path / "moved"
+    shutil.copytree(finished_study[0], moved)
+    assert json.loads((moved / "run.json").read_text())["storage"] is None  # relative to the folder
+    assert main(["status", str(moved)]) == 0
+    # A folder from sksearch 0.1 stored the absolute path of its own database.
+    old = tmp_path / "old_copy"
+    shutil.copytree(finished_study[0], old)
+    run = json.loads((old / "run.json").read_text())
+    elsewhere = tmp_path / "original" / "optuna.db"
+    (old / "run.json").write_text(json.dumps({**run, "storage": f"sqlite:///{elsewhere}", "sksearch": "0.1.0"}))
+    assert main(["status", str(old)]) == 0 and not elsewhere.parent.exists()
+    renamed = json.loads((moved / "run.json").read_text())
+    (moved / "run.json").write_text(json.dumps({**renamed, "study_name": "other"}))
+    digest = hashlib.sha256((moved / "optuna.db").read_bytes()).hexdigest()
+    assert main(["resume", str(moved)]) == 2
+    assert hashlib.sha256((moved / "optuna.db").read_bytes()).hexdigest() == digest
+
+
+def test_the_read_commands_never_unpickle(finished_study, tmp_path):
+    script = f"""
+import pickle, sys
+def refuse(*a, **k):
+    raise AssertionError("a read command unpickled something")
+pickle.load = pickle.loads = refuse
+pickle.Unpickler = refuse
+from sksearch.cli import main
+study = {str(finished_study[0])!r}
+for args in (["status", study], ["pareto", study, "--json"], ["report", study, "--out", {str(tmp_path / "r.html")!r}],
+             ["export", study, "--front", "--to", {str(tmp_path / "x")!r}]):
+    assert main(args) == 0, args
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+def test_scratch_folders_of_dead_workers_are_swept(tmp_path):
+    from sksearch.search.trainable import SCRATCH_PREFIX, sweep_scratch
+
+    dead = 4_194_000
+    while os.path.exists(f"/proc/{dead}"):
+        dead += 1
+    left = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{dead}-")
+    mine = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+    sweep_scratch()
+    assert not os.path.exists(left) and os.path.exists(mine)
+    os.rmdir(mine)

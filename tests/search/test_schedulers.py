@@ -2,6 +2,7 @@
 algorithm's own decisions on hand-made rungs."""
 
 import itertools
+import pickle
 import json
 from types import SimpleNamespace
 
@@ -208,3 +209,32 @@ def test_read_results_skips_blank_and_torn_lines(tmp_path):
     path.write_text('{"epoch": 1}\n\n{"epoch": 2}\n{"ep')
     assert read_results(str(path)) == [{"epoch": 1}, {"epoch": 2}]
     assert read_results(str(tmp_path / "missing.json")) == []
+
+
+@pytest.mark.parametrize("cls", SCHEDULERS)
+def test_a_restored_scheduler_reads_the_study_record_where_result_json_is_short(cls, tmp_path):
+    """A SIGKILL can cut Ray's result.json before a trial's last lines; the study's per-epoch
+    record (committed as each result arrives) is what the scheduler rebuilds from."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "params"])
+    trial = study.ask()
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5}, {"epoch": 3, "accuracy": 0.6}])
+    folder = tmp_path / "trial_a"
+    folder.mkdir()
+    (folder / "result.json").write_text("")  # lost to the kill
+    s = cls([("accuracy", "max")], max_epochs=9, grace_period=1, reduction_factor=3, study=(url, "s", str(tmp_path)))
+    restored = SimpleNamespace(trial_id="a", path=str(folder), storage=SimpleNamespace(trial_dir_name="x"),
+                               config={"trial_number": trial.number})
+    s.on_trial_add(None, restored)
+    assert s.rungs == {1: {"a": (0.4,)}, 3: {"a": (0.6,)}}
+    # A trial the study has no record of (a study from sksearch 0.1) still reads result.json.
+    other = tmp_path / "trial_b"
+    other.mkdir()
+    (other / "result.json").write_text('{"epoch": 1, "accuracy": 0.3}\n')
+    s.on_trial_add(None, SimpleNamespace(trial_id="b", path=str(other), storage=SimpleNamespace(trial_dir_name="x"),
+                                         config={"trial_number": 99}))
+    assert s.rungs[1]["b"] == (0.3,)
+    assert pickle.loads(pickle.dumps(s))._curves is None  # what was read stays with the process

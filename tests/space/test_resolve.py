@@ -67,7 +67,7 @@ def test_run_set_on_the_command_line(tmp_path):
     path = write_space(tmp_path)
     proc = run_cli("run", str(path), "--out", str(tmp_path / "out"), "--set", "train.lr=-1")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "train.lr: must be a number > 0, got -1 (set by --set train.lr=-1)" in proc.stderr
+    assert "train.lr: must be a finite number > 0 and <= 1000, got -1 (set by --set train.lr=-1)" in proc.stderr
     assert not (tmp_path / "out").exists()
     proc = run_cli("run", str(path), "--out", str(tmp_path / "out"), "--set", "trainlr")
     assert proc.returncode == 2 and "--set trainlr: expected KEY.PATH=VALUE" in proc.stderr

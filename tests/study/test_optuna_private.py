@@ -36,6 +36,8 @@ def test_user_attrs_by_trial_number_and_where_metric_names_live(tmp_path):
     study.tell(second, state=optuna.trial.TrialState.FAIL)
     assert study.trials[1].user_attrs == {"status": "rejected", "params": 7}
     assert study.trials[0].user_attrs == {}
+    assert optuna_private.frozen_trial(study, 1).user_attrs == {"status": "rejected", "params": 7}
+    assert optuna_private.frozen_trial(study, 1).state == optuna.trial.TrialState.FAIL
     row = sqlite3.connect(tmp_path / "s.db").execute(
         "SELECT value_json FROM study_system_attributes WHERE key = ?", (optuna_private.METRIC_NAMES_KEY,)).fetchone()
     assert json.loads(row[0]) == ["accuracy", "params"]

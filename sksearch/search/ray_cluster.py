@@ -1,0 +1,110 @@
+"""Starting or joining Ray, within bounds: a cluster address that does not answer is an error
+within seconds (Ray itself retries for minutes and does not hear Ctrl-C meanwhile), and a
+trial that no node could ever host is refused before anything is written (Ray would wait for
+it forever)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from ..errors import UserError
+from ..space.schema import Resources
+
+CONNECT_TIMEOUT_S = float(os.environ.get("SKSEARCH_CONNECT_TIMEOUT_S", "60"))
+
+
+class _DropTokenNotice(logging.Filter):
+    """Ray announces on every local start that token authentication is on (it should be);
+    the notice is noise in a search's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled" not in record.getMessage()
+
+
+def _quiet_ray_env() -> None:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # With one checkpoint kept per trial Tune snapshots the experiment at every checkpoint,
+    # which is what a crash-safe search wants; silence its warning about doing so.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def probe(address: str, timeout: float = 5.0) -> None:
+    """A TCP connection to ``host:port`` (also ``ray://host:port``), or a ``UserError``."""
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--address {address}: expected HOST:PORT of `ray start --head` (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"--address {address}: nothing answers there ({exc.strerror or exc}). Is `ray start --head` "
+                        f"running on that machine, and is the port open?") from None
+
+
+def _join(address: str, kwargs: dict[str, Any]) -> None:
+    """``ray.init(address)`` in a helper thread, waited for in short steps: the main thread
+    keeps hearing Ctrl-C, and a cluster that accepts the connection but never answers is an
+    error after ``CONNECT_TIMEOUT_S``."""
+    import ray
+
+    outcome: dict[str, BaseException] = {}
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="sksearch-ray-connect", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.2)
+    if thread.is_alive():
+        raise UserError(f"--address {address}: the Ray cluster did not answer within {CONNECT_TIMEOUT_S:.0f} s "
+                        f"(set SKSEARCH_CONNECT_TIMEOUT_S to wait longer); is it a Ray head with the same Ray "
+                        f"version and RAY_AUTH_MODE?")
+    if "error" in outcome:
+        exc = outcome["error"]
+        raise UserError(f"--address {address}: cannot join the Ray cluster ({str(exc).splitlines()[0]}). Is "
+                        f"`ray start --head` running there, with the same RAY_AUTH_MODE on both sides?") from None
+
+
+def init_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    _quiet_ray_env()
+    for handler in logging.getLogger("ray").handlers:
+        handler.addFilter(_DropTokenNotice())
+    kwargs: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False)
+    if address and address != "auto":
+        probe(address)
+        _join(address, kwargs)
+    else:
+        # "local" always starts a private instance; a plain init() would join any cluster
+        # that happens to run on this machine.
+        ray.init(address=address or "local", **kwargs)
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+
+
+def check_resources(resources: Resources, wait: bool = False) -> None:
+    """Refuse a trial that no node of the cluster could host (``wait``: a cluster that
+    autoscales will add one)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if wait or any(n.get("CPU", 0) >= resources.cpu and n.get("GPU", 0) >= resources.gpu for n in nodes):
+        return
+    have = "; ".join(f"node {i + 1}: {n.get('CPU', 0):g} CPUs, {n.get('GPU', 0):g} GPUs" for i, n in enumerate(nodes))
+    raise UserError(f"resources: a trial asks for {resources.cpu:g} CPUs and {resources.gpu:g} GPUs on one node, and "
+                    f"no node of the Ray cluster has them ({have or 'no node'}); lower resources.cpu/resources.gpu "
+                    f"(--cpus-per-trial, --gpus-per-trial), or pass --wait-for-resources to a cluster that autoscales")

@@ -1,0 +1,44 @@
+"""One search at a time in a study folder: ``run`` and ``resume`` hold an OS file lock on
+``.sksearch.lock`` for their whole life. The kernel drops the lock when the process ends, even
+by SIGKILL, so a crashed search never leaves the folder locked."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from ..errors import UserError
+
+LOCK_FILE = ".sksearch.lock"
+
+
+class FolderLock:
+    """``with FolderLock(root):`` holds the study folder's lock, or raises ``UserError`` naming
+    the process that holds it."""
+
+    def __init__(self, root: str) -> None:
+        self.path = os.path.join(root, LOCK_FILE)
+        self.created = False  # whether this lock made the lock file (a failed run removes it)
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        self.created = not os.path.exists(self.path)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"{os.path.dirname(self.path)}: another sksearch search is running in this folder "
+                            f"(pid {holder}); wait for it to end, or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,60 @@
+"""Where a command may write: a new or empty folder, or one that sksearch itself wrote for the
+same purpose (an earlier export, for export and build), never over a user's files unless
+``--force`` says so. Every check runs before anything is written."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..errors import UserError
+
+# What an export folder holds (export.py writes these; analyze adds attention/).
+EXPORT_FILES = frozenset({"model.py", "spec.json", "weights.safetensors", "preprocess.json", "README.md",
+                          "model.onnx", "model.onnx.data", "train.json", "attention"})
+_TRIAL_FOLDER = re.compile(r"trial_\d{4,}")
+
+
+EXPORT_MARKERS = frozenset({"model.py", "spec.json", "weights.safetensors"})
+
+
+def is_export_folder(path: str) -> bool:
+    entries = set(os.listdir(path))
+    return EXPORT_MARKERS <= entries <= EXPORT_FILES
+
+
+def is_front_folder(path: str) -> bool:
+    """A folder of ``trial_NNNN`` export folders (``export --front``)."""
+    entries = os.listdir(path)
+    return all(_TRIAL_FOLDER.fullmatch(e) and os.path.isdir(os.path.join(path, e))
+               and is_export_folder(os.path.join(path, e)) for e in entries)
+
+
+def check_folder_target(path: str, option: str, ours: bool | None = None, force: bool = False,
+                        what: str = "folder", ignore: frozenset[str] = frozenset()) -> None:
+    """Refuse to write into ``path`` when it is a file, or a folder holding entries (beyond
+    ``ignore``) that is not ``ours`` (an earlier output of the same kind), unless ``force``."""
+    if os.path.isfile(path) or (os.path.exists(path) and not os.path.isdir(path)):
+        raise UserError(f"{option} {path}: a file is there, not a folder")
+    entries = sorted(set(os.listdir(path)) - ignore) if os.path.isdir(path) else []
+    if not entries or ours or force:
+        return
+    raise UserError(f"{option} {path}: the folder is not empty and is not {what} sksearch wrote "
+                    f"(it holds {os.path.join(path, entries[0])}); choose a new or empty folder, or pass --force "
+                    f"to write over it")
+
+
+def check_export_target(path: str, option: str = "--to", force: bool = False, front: bool = False) -> None:
+    ours = os.path.isdir(path) and (is_front_folder(path) if front else is_export_folder(path))
+    check_folder_target(path, option, ours, force, "an export folder" if not front else "a front export")
+
+
+def check_file_target(path: str, option: str) -> None:
+    """A file path to write (atomically): its folder exists and it is not a folder itself."""
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path}: is a folder; give a file path such as {os.path.join(path, 'report.html')}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"{option} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{option} {path}: the folder {parent} is not writable")

@@ -1,0 +1,348 @@
+"""Bad input to every command: exit code 2, one clear line naming what is wrong, no traceback,
+and nothing written or overwritten. One table row per case, so the next gap is one row.
+
+Each row builds its case in a fresh folder (``tmp``) from a finished study (``study``, a copy
+the row may break) and returns the command's arguments; ``words`` must all appear in stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import yaml
+
+from sksearch.cli import main
+from tests.conftest import TINY_SPACE, run_cli, tiny_spec, write_space
+
+
+@dataclass
+class Case:
+    id: str
+    args: Callable  # (tmp, study) -> list of CLI arguments
+    words: tuple[str, ...]
+    untouched: Callable | None = None  # (tmp, study) -> paths whose bytes must not change
+
+
+def space_file(tmp, text=None, **replace):
+    return str(write_space(tmp, text or TINY_SPACE, **replace))
+
+
+def raw_space(tmp, data: bytes, name="bad.yaml"):
+    path = tmp / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def edited_space(tmp, edit):
+    raw = yaml.safe_load(TINY_SPACE)
+    edit(raw)
+    return raw_space(tmp, yaml.safe_dump(raw).encode())
+
+
+def user_folder(tmp, *names):
+    folder = tmp / "mine"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / name).write_text(f"the user's own {name}\n")
+    return str(folder)
+
+
+def spec_file(tmp, data: bytes):
+    path = tmp / "spec.json"
+    path.write_bytes(data)
+    return str(path)
+
+
+def with_run_json(study, content: str):
+    (study / "run.json").write_text(content)
+    return str(study)
+
+
+def with_db(study, content: bytes | None):
+    """The study with its database replaced by ``content`` (None: removed)."""
+    db = study / "optuna.db"
+    if content is None:
+        db.unlink()
+    else:
+        db.write_bytes(content)
+    return str(study)
+
+
+def first_completed(study) -> str:
+    import pandas as pd
+
+    df = pd.read_csv(study / "trials.csv")
+    return str(int(df[df.status == "completed"].trial_id.iloc[0]))
+
+
+BOMB = b"""a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+name: *i
+"""
+
+CASES = [
+    # ---- space files: encodings, hostile YAML, bounds ------------------------------------------
+    Case("latin1-space", lambda t, s: ["run", raw_space(t, "name: caf\xe9\n".encode("latin-1"))],
+         ("bad.yaml: not UTF-8 text", "save the space file as UTF-8")),
+    Case("utf16-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.encode("utf-16"))], ("not UTF-8 text",)),
+    Case("binary-space", lambda t, s: ["run", raw_space(t, bytes(range(256)) * 4)], ("bad.yaml: not",)),
+    Case("alias-bomb", lambda t, s: ["run", raw_space(t, BOMB)],
+         ("bad.yaml: its aliases expand to", "at most 100,000")),
+    Case("alias-bomb-under-block", lambda t, s: ["run", raw_space(t, BOMB.replace(b"name: *i", b"model: {block: *i}"))],
+         ("bad.yaml: its aliases expand to",)),
+    Case("recursive-alias", lambda t, s: ["run", raw_space(t, b"name: &a [1, *a]\n")], ("recursive alias",)),
+    Case("duplicate-key", lambda t, s: ["run", raw_space(t, b"name: x\ntrials: 6\ntrials: 7\n")],
+         ("bad.yaml: not valid YAML", "the key 'trials' is given twice (lines 2 and 3); keep one")),
+    Case("top-level-list", lambda t, s: ["run", raw_space(t, b"- 1\n- 2\n")],
+         ("bad.yaml: (the whole file): must be a mapping of keys (name, data, model, ...), got list",)),
+    Case("depth-a-million", lambda t, s: ["run", edited_space(t, lambda r: r["model"]["stages"][0].update(depth=10**6))],
+         ("model.stages[0].depth: must be an integer from 1 to 256, got 1000000",)),
+    Case("max-scale-inf", lambda t, s: ["run", edited_space(t, lambda r: r["data"].update(max_scale=float("inf")))],
+         ("data.max_scale: must be a finite number",)),
+    Case("train-size-1e12", lambda t, s: ["run", edited_space(t, lambda r: r["data"].update(train_size=10**12))],
+         ("data.train_size: must be an integer from 10 to 10,000,000",)),
+    Case("digits-too-big", lambda t, s: ["run", edited_space(t, lambda r: r["data"].update(train_size=10**7,
+                                                                                           canvas=256))],
+         ("data.train_size:", "at most 2 GB of images")),
+    Case("lr-inf", lambda t, s: ["run", edited_space(t, lambda r: r["train"].update(lr=float("inf")))],
+         ("train.lr: must be a finite number > 0",)),
+    Case("warmup-inf", lambda t, s: ["run", edited_space(t, lambda r: r["train"].update(warmup_epochs=".inf"))],
+         ("train.warmup_epochs: must be a finite number",)),
+    Case("name-escapes-results", lambda t, s: ["run", edited_space(t, lambda r: r.update(name="../../x"))],
+         ("name: must be 1-100 letters, digits", "not a path), got '../../x'")),
+    Case("name-absolute", lambda t, s: ["run", edited_space(t, lambda r: r.update(name="/tmp/x"))], ("name: must be",)),
+    Case("long-value-is-cut-short", lambda t, s: ["run", edited_space(t, lambda r: r["model"].update(block="x" * 10**5))],
+         ("model.block: must be one of resnext, se, sk; got 'xxxxxxxx",)),
+    # ---- run: options, resources, storage, folders --------------------------------------------
+    Case("gpus-nan", lambda t, s: ["run", space_file(t), "--gpus-per-trial", "nan"],
+         ("--gpus-per-trial: expected a finite number, got nan",)),
+    Case("cpus-inf", lambda t, s: ["run", space_file(t), "--cpus-per-trial", "inf"],
+         ("--cpus-per-trial: expected a finite number, got inf",)),
+    Case("gpus-fraction-above-one", lambda t, s: ["run", space_file(t), "--gpus-per-trial", "1.5", "--out", str(t / "o")],
+         ("resources.gpu: must be 0, a fraction below 1", "(set by --set resources.gpu=1.5)")),
+    Case("out-is-a-file", lambda t, s: ["run", space_file(t), "--out", raw_space(t, b"x", "afile")],
+         ("--out", "afile: a file is there, not a folder")),
+    Case("out-holds-user-files", lambda t, s: ["run", space_file(t), "--out", user_folder(t, "space.yaml", "data.json")],
+         ("--out", "the folder is not empty and is not a study sksearch wrote", "--force"),
+         lambda t, s: [t / "mine" / "space.yaml", t / "mine" / "data.json"]),
+    Case("storage-bad-scheme", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", "notadb://x"],
+         ("--storage notadb://x: cannot open it as an Optuna storage",)),
+    Case("storage-sqlite-missing-folder", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage",
+                                                        f"sqlite:///{t}/nowhere/x.db"],
+         ("the folder of the SQLite file does not exist",)),
+    Case("set-not-a-path", lambda t, s: ["run", space_file(t), "--set", "a..b=1"], ("--set a..b: not a key path",)),
+    # ---- read commands on broken studies ------------------------------------------------------
+    Case("status-run-json-not-an-object", lambda t, s: ["status", with_run_json(s, "[1, 2]")],
+         ("run.json: must be a JSON object",)),
+    Case("status-run-json-not-json", lambda t, s: ["status", with_run_json(s, "{oops")], ("run.json: unreadable",)),
+    Case("status-study-renamed", lambda t, s: ["status", with_run_json(s, json.dumps({"study_name": "other"}))],
+         ("holds no study named 'other'", "it holds: tiny"), lambda t, s: [s / "optuna.db"]),
+    Case("pareto-empty-db", lambda t, s: ["pareto", with_db(s, b"")],
+         ("its study database", "is empty (0 bytes)"), lambda t, s: [s / "optuna.db"]),
+    Case("report-truncated-db", lambda t, s: ["report", with_db(s, (s / "optuna.db").read_bytes()[:3000])],
+         ("not a readable Optuna database",)),
+    Case("export-missing-db", lambda t, s: ["export", with_db(s, None), "--trial", "0", "--to", str(t / "x")],
+         ("optuna.db does not exist (run.json names", "a moved folder keeps its optuna.db")),
+    Case("report-into-missing-folder", lambda t, s: ["report", str(s), "--out", str(t / "nope" / "r.html")],
+         ("--out", "nope/r.html: the folder", "does not exist")),
+    Case("report-onto-a-folder", lambda t, s: ["report", str(s), "--out", str(t)], ("is a folder; give a file path",)),
+    # ---- export and build targets -------------------------------------------------------------
+    Case("export-to-a-file", lambda t, s: ["export", str(s), "--trial", first_completed(s), "--to",
+                                           raw_space(t, b"x", "f")],
+         ("--to", "/f: a file is there, not a folder")),
+    Case("export-over-user-files", lambda t, s: ["export", str(s), "--trial", first_completed(s), "--to",
+                                                 user_folder(t, "README.md", "model.py")],
+         ("the folder is not empty and is not an export folder", "--force"),
+         lambda t, s: [t / "mine" / "README.md", t / "mine" / "model.py"]),
+    Case("export-front-over-user-files", lambda t, s: ["export", str(s), "--front", "--to", user_folder(t, "notes.txt")],
+         ("is not a front export",), lambda t, s: [t / "mine" / "notes.txt"]),
+    Case("build-over-a-user-spec", lambda t, s: ["build", "sknet29", "--to", user_folder(t, "spec.json")],
+         ("the folder is not empty and is not an export folder",), lambda t, s: [t / "mine" / "spec.json"]),
+    # ---- cost and analyze ---------------------------------------------------------------------
+    Case("cost-latin1-spec", lambda t, s: ["cost", spec_file(t, '{"block": "sk\xe9"}'.encode("latin-1"))],
+         ("spec.json: not UTF-8 text",)),
+    Case("cost-huge-depth", lambda t, s: ["cost", spec_file(t, json.dumps(
+        {**tiny_spec().to_dict(), "stages": [{"depth": 10**6, "width": 8, "out_channels": 8}]}).encode())],
+         ("stages[0].depth: must be an integer from 1 to 256, got 1000000",)),
+    Case("cost-input-size-huge", lambda t, s: ["cost", "sknet50", "--input-size", "100000"],
+         ("input_size: must be an integer from 1 to 4,096",)),
+    Case("cost-latency-bad-device", lambda t, s: ["cost", "sknet29", "--latency", "--device", "xyz"],
+         ("--device xyz: not a device",)),
+    Case("analyze-bad-device", lambda t, s: ["analyze", f"{s}:0", "--device", "xyz"], ("--device xyz: not a device",)),
+    Case("analyze-over-user-files", lambda t, s: ["analyze", f"{s}:{first_completed(s)}", "--out", user_folder(t, "a.csv")],
+         ("--out", "is not an attention analysis sksearch wrote", "a.csv"), lambda t, s: [t / "mine" / "a.csv"]),
+]
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest() if os.path.exists(path) else None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, finished_study, tmp_path, capsys):
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    work = tmp_path / "work"
+    work.mkdir()
+    args = case.args(work, study)
+    guarded = case.untouched(work, study) if case.untouched else []
+    before = {p: digest(p) for p in guarded}
+    listing = {str(p) for p in work.rglob("*")}
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("sksearch: error: ") and err.count("\n") == 1, err  # one clear line
+    assert len(err) < 800, err[:800]
+    for word in case.words:
+        assert word in err, err
+    assert {p: digest(p) for p in guarded} == before
+    assert {str(p) for p in work.rglob("*")} == listing  # nothing written where the case works
+
+
+def test_a_run_refused_for_its_cluster_leaves_nothing_behind(tmp_path):
+    space = write_space(tmp_path)
+    for args, words in ((["--gpus-per-trial", "3"], "asks for 1 CPUs and 3 GPUs on one node"),
+                        (["--set", "resources.cpu=1000"], "asks for 1000 CPUs and 0 GPUs")):
+        proc = run_cli("run", str(space), "--out", str(tmp_path / "out"), *args)
+        assert proc.returncode == 2 and words in proc.stderr and "--wait-for-resources" in proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_address_that_does_not_answer_fails_within_seconds(tmp_path):
+    import socket
+    import time
+
+    space = write_space(tmp_path)
+    start = time.monotonic()
+    proc = run_cli("run", str(space), "--out", str(tmp_path / "out"), "--address", "127.0.0.1:1")
+    assert proc.returncode == 2 and "--address 127.0.0.1:1: nothing answers there" in proc.stderr
+    assert time.monotonic() - start < 30 and not (tmp_path / "out").exists()
+    # A port that accepts the connection but never speaks Ray: bounded by the connect timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    env = {**os.environ, "SKSEARCH_CONNECT_TIMEOUT_S": "4"}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(tmp_path / "out"),
+                           "--address", f"127.0.0.1:{silent.getsockname()[1]}"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    silent.close()
+    assert proc.returncode == 2 and "did not answer within 4 s" in proc.stderr, proc.stderr[-2000:]
+    assert time.monotonic() - start < 60 and not (tmp_path / "out").exists()
+
+
+def test_a_storage_that_cannot_be_reached_leaves_nothing_behind(tmp_path):
+    proc = run_cli("run", str(write_space(tmp_path)), "--out", str(tmp_path / "out"),
+                   "--storage", "postgresql://nobody@127.0.0.1:1/nothing")
+    assert proc.returncode == 2 and "--storage postgresql://nobody@127.0.0.1:1/nothing: cannot open" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_broken_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m sksearch models | head -1", shell=True, capture_output=True, text=True)
+    assert proc.stdout.startswith("name") and proc.stderr == ""
+
+
+def test_a_cifar_meta_file_that_is_not_a_dict_or_runs_code(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    from sksearch.data.cifar import CIFAR10, write_archive
+    from sksearch.data.load import load_data
+    from sksearch.data.spec import DataSpec
+    from sksearch.errors import UserError
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8), [0, 1]) for _ in range(5)]
+    archive = tmp_path / "c.tar.gz"
+    write_archive(str(archive), "cifar10", batches, batches[0], [f"c{i}" for i in range(10)])
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    meta = tmp_path / CIFAR10.folder / CIFAR10.meta_file
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'owned'}",))
+
+    for content, words in ((pickle.dumps([1, 2, 3]), "not a cifar10 meta file"),
+                           (pickle.dumps({b"label_names": Evil()}), "not allowed in a CIFAR archive")):
+        meta.write_bytes(content)
+        with pytest.raises(UserError, match=words):
+            load_data(DataSpec(name="cifar10", root=str(tmp_path)))
+    assert not (tmp_path / "owned").exists()
+
+
+def test_symlinked_image_folders_are_refused_unless_asked(tmp_path):
+    from PIL import Image
+
+    from sksearch.data.load import load_data
+    from sksearch.data.spec import DataSpec
+    from sksearch.errors import UserError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.new("RGB", (8, 8)).save(elsewhere / "x.png")
+    for split in ("train", "val"):
+        (tmp_path / "root" / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "root" / split / "a" / "y.png")
+        os.symlink(elsewhere, tmp_path / "root" / split / "b")
+    with pytest.raises(UserError, match=r"root/train/b is a symbolic link .*data.follow_symlinks: true"):
+        load_data(DataSpec(name="imagefolder", root=str(tmp_path / "root"), image_size=8))
+    data = load_data(DataSpec(name="imagefolder", root=str(tmp_path / "root"), image_size=8, follow_symlinks=True))
+    assert data.class_names == ["a", "b"] and len(data.train) == 2
+
+
+def test_space_files_accept_numbers_written_as_strings(tmp_path):
+    from sksearch.space import load_space
+
+    path = edited_space(tmp_path, lambda r: r["train"].update(lr="1e-3", batch_size="32", warmup_epochs="5e-1"))
+    assert "1e-3" in open(path).read()  # PyYAML reads it as a string
+    train = load_space(path).train
+    assert train["lr"] == 0.001 and train["batch_size"] == 32 and train["warmup_epochs"] == 0.5
+    written = yaml.safe_load(load_space(path).to_yaml())["train"]
+    assert written["lr"] == 0.001 and isinstance(written["batch_size"], int)
+
+
+def test_sqlite_files_are_opened_read_only_by_every_read_command(finished_study, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    os.chmod(study / "optuna.db", 0o444)
+    if os.access(study / "optuna.db", os.W_OK):
+        pytest.skip("running as a user who may write any file (root): the read-only open is tested elsewhere")
+    for args in (["status", str(study)], ["pareto", str(study)], ["report", str(study), "--out", str(tmp_path / "r")]):
+        assert main(args) == 0
+
+
+def test_a_zero_byte_or_missing_database_is_never_rewritten(finished_study, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    (study / "optuna.db").write_bytes(b"")
+    for cmd in ("status", "pareto", "report"):
+        assert main([cmd, str(study)]) == 2
+    assert (study / "optuna.db").read_bytes() == b""
+    (study / "optuna.db").unlink()
+    assert main(["status", str(study)]) == 2 and not (study / "optuna.db").exists()
+    con = sqlite3.connect(tmp_path / "x.db")
+    con.execute("CREATE TABLE t (x)")
+    con.close()
+    shutil.copy(tmp_path / "x.db", study / "optuna.db")
+    assert main(["status", str(study)]) == 2
