@@ -67,7 +67,7 @@ class Study(StudyFolder):
         own when none are named."""
         from .study.pareto import choose_objectives
 
-        return choose_objectives(objectives, self.table, self.objectives, self.root)
+        return choose_objectives(objectives, self.completed_table, self.objectives, self.root)
 
     def front(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The Pareto front of the completed trials over ``objectives`` (default: the study's):
@@ -77,7 +77,12 @@ class Study(StudyFolder):
 
         objectives = self.objectives_for(objectives)
         self.require_completed()
-        return front_table(self.table, objectives)
+        return front_table(self.completed_table, objectives)
+
+    def curves(self) -> pd.DataFrame:
+        """Every epoch every trial reported: ``trial_id, epoch, accuracy, loss, train_loss, lr,
+        epoch_time, status, rung_decision`` (what ``curves.parquet`` holds, read from the study)."""
+        return self.learning_curves
 
     def hypervolume_history(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The normalised hypervolume of the completed front after each trial ended:

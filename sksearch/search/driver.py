@@ -20,6 +20,7 @@ from .. import __version__
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..space.schema import SearchSpace, load_space
+from ..study.curves import write_curves
 from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
@@ -90,6 +91,7 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     df = read_table(run.storage_url(layout), run.study_name, root)
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
+    write_curves(folder.learning_curves, root)
     c = summary(df)["counts"]
     done = ended(c)
     print(progress_line(df, space.trials, 0, time.time() - started, 0), flush=True)

@@ -10,7 +10,8 @@ import pandas as pd
 from ray.tune import Callback
 
 from ..space.schema import SearchSpace
-from ..study.reader import read_table
+from ..study.curves import curves_table, write_curves
+from ..study.reader import read_curves, read_table
 from ..study.summary import clock, ended, short
 from ..study.table import summary, write_table
 
@@ -39,6 +40,8 @@ class StudyCallback(Callback):
                  heartbeat_s: float = 30.0, min_gap_s: float = 3.0) -> None:
         self.folder, self.storage_url, self.study_name, self.space = folder, storage_url, study_name, space
         self.heartbeat_s, self.min_gap_s = heartbeat_s, min_gap_s
+        self.curves_gap_s = 10.0
+        self._curves_written = 0.0
         self._table: pd.DataFrame | None = None
         self._t0 = time.time()
         self._last_print = 0.0
@@ -55,6 +58,18 @@ class StudyCallback(Callback):
     def _refresh(self) -> None:
         self._table = read_table(self.storage_url, self.study_name, self.folder)
         write_table(self._table, self.folder)
+        self._write_curves()
+
+    def _write_curves(self) -> None:
+        sched = self.space.scheduler
+        curves = read_curves(self.storage_url, self.study_name, self.folder)
+        write_curves(curves_table(curves, self._table, sched.rungs() if sched.name != "none" else []), self.folder)
+        self._curves_written = time.time()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        # Curves stay current while trials run, at most every curves_gap_s.
+        if self._table is not None and time.time() - self._curves_written >= self.curves_gap_s:
+            self._write_curves()
 
     def _print(self, trials: list) -> None:
         running = sum(1 for t in trials if t.status == "RUNNING")

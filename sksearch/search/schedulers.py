@@ -30,7 +30,6 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ..objectives import REQUIRED, Objective
 from ..space.schema import SCHEDULERS, SchedulerSpec, rung_epochs
 from ..study.pareto import nondominated_ranks
-from ..study.table import CURVE
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -78,10 +77,9 @@ class SuccessiveHalving(FIFOScheduler):
         if self._curves is None:
             self._curves = {}
             if self.study is not None:
-                from ..study.reader import read_records
+                from ..study.reader import read_curves
 
-                records, _ = read_records(*self.study)
-                self._curves = {r.number: list(r.user_attrs.get(CURVE, [])) for r in records}
+                self._curves = read_curves(*self.study)
         return self._curves
 
     # ---- what subclasses define -----------------------------------------------------

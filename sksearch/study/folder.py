@@ -6,6 +6,7 @@ reading.
     data.json         input shape, class names, normalisation and the data spec
     optuna.db         the Optuna study (unless the storage is another database)
     trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
+    curves.parquet    one row per trial and epoch (learning curves), kept current as trials report
     report.html       the report
     ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
                       params.json and checkpoint_*/model.safetensors
@@ -42,7 +43,8 @@ def trial_dirname(number: int | None, ray_trial_id: str) -> str:
 
 # Layout's attributes and the files they name.
 FILES = {"run_json": "run.json", "space_yaml": "space.yaml", "data_json": "data.json", "optuna_db": "optuna.db",
-         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "report_html": "report.html"}
+         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "curves_parquet": "curves.parquet",
+         "report_html": "report.html"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Layout:
     optuna_db: str = field(init=False)
     trials_csv: str = field(init=False)
     trials_parquet: str = field(init=False)
+    curves_parquet: str = field(init=False)
     report_html: str = field(init=False)
     experiment: str = field(init=False)  # absolute: Ray wants an absolute storage path
 
@@ -150,6 +153,9 @@ def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
     the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a replaced file gets the usual mode
     try:
         if callable(data):
             os.close(fd)
@@ -208,15 +214,48 @@ class StudyFolder:
 
         return load_study(self.storage_url, self.run.study_name, self.root)
 
-    def refresh(self) -> None:
-        """Forget the table read so far: the next use reads the study again."""
-        self.__dict__.pop("table", None)
+    @cached_property
+    def completed_table(self) -> pd.DataFrame:
+        """The completed trials' rows of the table (all a front needs): read alone when the full
+        table has not been read."""
+        if "table" in self.__dict__:
+            return self.table[self.table["status"] == "completed"]
+        from .reader import read_table
 
-    def completed(self) -> pd.DataFrame:
-        return self.table[self.table["status"] == "completed"]
+        return read_table(self.storage_url, self.run.study_name, self.root, states=("COMPLETE",))
+
+    @cached_property
+    def status_table(self) -> pd.DataFrame:
+        """The table without the searched values (all a status needs)."""
+        if "table" in self.__dict__:
+            return self.table
+        from .reader import read_table
+
+        return read_table(self.storage_url, self.run.study_name, self.root, params=False)
+
+    @cached_property
+    def learning_curves(self) -> pd.DataFrame:
+        """Every epoch every trial reported (``curves.py`` names the columns)."""
+        from .curves import curves_table
+        from .reader import read_curves
+
+        rungs = self.space.scheduler.rungs() if self.space.scheduler.name != "none" else []
+        return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table, rungs)
+
+    @cached_property
+    def distributions(self) -> dict[str, dict[str, Any]]:
+        """How each searched parameter was sampled: kind (choice, int, float), log scale, choices."""
+        from .reader import read_distributions
+
+        return read_distributions(self.storage_url, self.run.study_name, self.root)
+
+    def refresh(self) -> None:
+        """Forget what was read so far: the next use reads the study again."""
+        for key in ("table", "completed_table", "status_table", "learning_curves", "distributions"):
+            self.__dict__.pop(key, None)
 
     def require_completed(self) -> None:
-        if self.completed().empty:
+        if self.completed_table.empty:
             raise UserError(f"{self.root}: no trial has completed its full budget yet, so there is no front; "
                             f"see `sksearch status {self.root}`")
 

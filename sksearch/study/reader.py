@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
 from .store import check_sqlite, load_study
-from .table import TrialRecord, records_from_study, trials_table
+from .table import CURVE, TrialRecord, records_from_study, trials_table
 
 # Alembic revisions of Optuna's RDB schema whose tables this reader knows (Optuna 3.2 to 5.x).
 KNOWN_SCHEMAS = ("v3.2.0.a",)
@@ -103,8 +103,23 @@ def _decoder(distribution_json: str) -> Callable[[float], Any]:
     return json_to_distribution(distribution_json).to_external_repr
 
 
-def _records(con: _Connection, study_name: str, where: str) -> tuple[list[TrialRecord], list[str]] | None:
-    """The records and metric names; None when the schema is one this reader does not know."""
+def _json_values(texts: list[str]) -> list[Any]:
+    """Many JSON texts decoded in one parse (a study of 10,000 trials holds 100,000 attributes;
+    one json.loads each costs a third of a second)."""
+    try:
+        return json.loads("[" + ",".join(texts) + "]")
+    except ValueError:
+        return [json.loads(t) for t in texts]  # the culprit raises with its own message
+
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def _records(con: _Connection, study_name: str, where: str, curves: bool = True, params: bool = True,
+             states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]] | None:
+    """The records and metric names; None when the schema is one this reader does not know.
+    Without ``curves`` the trials' per-epoch records (the bulk of the data) are left out,
+    without ``params`` their searched values; ``states`` keeps only trials in those states."""
     if not con.has_table("alembic_version"):
         raise UserError(f"{where}: {con.url} is not an Optuna study database (it has no alembic_version table)")
     versions = {row[0] for row in con.query("SELECT version_num FROM alembic_version")}
@@ -121,32 +136,49 @@ def _records(con: _Connection, study_name: str, where: str) -> tuple[list[TrialR
                        {**sid, "mkey": METRIC_NAMES_KEY})
     n_objectives = len(query("SELECT objective FROM study_directions WHERE study_id = :sid", sid))
     metric_names = json.loads(names_json[0][0]) if names_json else [f"values_{i}" for i in range(n_objectives)]
+    # A folder's own database holds one study: its rows need no join to be picked out.
+    alone = query("SELECT count(*) FROM studies")[0][0] == 1
+    in_states = f"state IN ({', '.join(repr(s) for s in states if s in STATES)})" if states else ""
+    picked = [c for c in ("" if alone else "study_id = :sid", in_states) if c]
+    mine = f" WHERE trial_id IN (SELECT trial_id FROM trials WHERE {' AND '.join(picked)})" if picked else ""
+    also = " AND" if mine else " WHERE"
     records: dict[int, TrialRecord] = {}
     for trial_id, number, state, start, complete in query(
-            "SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials WHERE study_id = :sid", sid):
+            "SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials WHERE study_id = :sid"
+            + (f" AND {in_states}" if in_states else ""), sid):
         records[trial_id] = TrialRecord(number, state, None, {}, {}, start, complete)
-    decoders: dict[str, Callable[[float], Any]] = {}
-    for trial_id, name, value, dist in query(
-            "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json FROM trial_params p "
-            "JOIN trials t ON p.trial_id = t.trial_id WHERE t.study_id = :sid ORDER BY p.param_id", sid):
-        decode = decoders.get(dist) or decoders.setdefault(dist, _decoder(dist))
-        records[trial_id].params[name] = decode(value)
+    # Decoding a parameter needs its distribution; a study almost always keeps one per name, so
+    # the distributions are read once and the (long) JSON is not fetched with every row.
+    pairs = query(f"SELECT DISTINCT param_name, distribution_json FROM trial_params{mine}", sid) if params else []
+    if len({name for name, _ in pairs}) == len(pairs):
+        decoders = {name: _decoder(dist) for name, dist in pairs}
+        for trial_id, name, value in query(f"SELECT trial_id, param_name, param_value FROM trial_params{mine} "
+                                           f"ORDER BY param_id", sid) if params else ():
+            records[trial_id].params[name] = decoders[name](value)
+    else:
+        by_json: dict[str, Callable[[float], Any]] = {}
+        for trial_id, name, value, dist in query(f"SELECT trial_id, param_name, param_value, distribution_json "
+                                                 f"FROM trial_params{mine} ORDER BY param_id", sid):
+            decode = by_json.get(dist) or by_json.setdefault(dist, _decoder(dist))
+            records[trial_id].params[name] = decode(value)
     values: dict[int, dict[int, float]] = {}
     for trial_id, objective, value, kind in query(
-            "SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v "
-            "JOIN trials t ON v.trial_id = t.trial_id WHERE t.study_id = :sid", sid):
+            f"SELECT trial_id, objective, value, value_type FROM trial_values{mine}", sid):
         values.setdefault(trial_id, {})[objective] = _VALUE.get(kind, value)
     for trial_id, by_objective in values.items():
         records[trial_id].values = [by_objective[i] for i in sorted(by_objective)]
-    for trial_id, key, value_json in query(
-            "SELECT a.trial_id, a.{key}, a.value_json FROM trial_user_attributes a "
-            "JOIN trials t ON a.trial_id = t.trial_id WHERE t.study_id = :sid", sid):
-        records[trial_id].user_attrs[key] = json.loads(value_json)
+    attrs = query(f"SELECT trial_id, {{key}}, value_json FROM trial_user_attributes{mine}"
+                  + ("" if curves else f"{also} {{key}} != :curve"), {**sid, "curve": CURVE})
+    for (trial_id, key, _), value in zip(attrs, _json_values([row[2] for row in attrs])):
+        records[trial_id].user_attrs[key] = value
     return list(records.values()), metric_names
 
 
-def read_records(url: str, study_name: str, where: str) -> tuple[list[TrialRecord], list[str]]:
-    """Every trial of the study ``study_name`` at ``url`` and the study's metric names."""
+def read_records(url: str, study_name: str, where: str, curves: bool = True, params: bool = True,
+                 states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]]:
+    """The trials of the study ``study_name`` at ``url`` and the study's metric names; with
+    ``curves``, each trial's per-epoch record (user attribute ``curve``) too; without
+    ``params``, not their searched values; ``states`` (Optuna state names) picks trials."""
     path = check_sqlite(url, where)
     if path:
         errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
@@ -157,7 +189,7 @@ def read_records(url: str, study_name: str, where: str) -> tuple[list[TrialRecor
     try:
         con = _Connection(url, path)
         try:
-            found = _records(con, study_name, where)
+            found = _records(con, study_name, where, curves, params, states)
         finally:
             con.close()
     except errors as exc:
@@ -166,9 +198,50 @@ def read_records(url: str, study_name: str, where: str) -> tuple[list[TrialRecor
     if found is not None:
         return found
     study = load_study(url, study_name, where)  # a schema this reader does not know: Optuna reads it
-    return records_from_study(study), list(study.metric_names or [])
+    records = [r for r in records_from_study(study) if states is None or r.state in states]
+    return records, list(study.metric_names or [])
 
 
-def read_table(url: str, study_name: str, where: str) -> pd.DataFrame:
-    records, metric_names = read_records(url, study_name, where)
+def read_table(url: str, study_name: str, where: str, params: bool = True,
+               states: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The trials table (``table.py``); ``params`` and ``states`` as for ``read_records``."""
+    records, metric_names = read_records(url, study_name, where, curves=False, params=params, states=states)
     return trials_table(records, metric_names)
+
+
+def describe_distribution(spec: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's distribution JSON as ``{"kind": "choice"|"int"|"float", "log": bool,
+    "choices": [...] (choices only)}``."""
+    kind, attrs = spec.get("name"), spec.get("attributes", {})
+    if kind == "CategoricalDistribution":
+        return {"kind": "choice", "log": False, "choices": list(attrs.get("choices", []))}
+    return {"kind": "int" if kind in _INT else "float", "log": bool(attrs.get("log", False))}
+
+
+def read_distributions(url: str, study_name: str, where: str) -> dict[str, dict[str, Any]]:
+    """How each searched parameter was sampled (by name), as ``describe_distribution`` gives."""
+    path = check_sqlite(url, where)
+    if path:
+        con = _Connection(url, path)
+        try:
+            if con.has_table("alembic_version") and {r[0] for r in con.query(
+                    "SELECT version_num FROM alembic_version")} & set(KNOWN_SCHEMAS):
+                pairs = con.query("SELECT DISTINCT p.param_name, p.distribution_json FROM trial_params p "
+                                  "JOIN trials t ON p.trial_id = t.trial_id JOIN studies s ON t.study_id = s.study_id "
+                                  "WHERE s.study_name = :name", {"name": study_name})
+                return {name: describe_distribution(json.loads(dist)) for name, dist in pairs}
+        finally:
+            con.close()
+    from optuna.distributions import distribution_to_json
+
+    out: dict[str, dict[str, Any]] = {}
+    for trial in load_study(url, study_name, where).get_trials(deepcopy=False):
+        for name, dist in trial.distributions.items():
+            out.setdefault(name, describe_distribution(json.loads(distribution_to_json(dist))))
+    return out
+
+
+def read_curves(url: str, study_name: str, where: str) -> dict[int, list[dict[str, Any]]]:
+    """Each trial's per-epoch record, by trial number (an empty list where none was kept)."""
+    records, _ = read_records(url, study_name, where)
+    return {r.number: list(r.user_attrs.get(CURVE) or []) for r in records}

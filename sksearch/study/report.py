@@ -1,16 +1,24 @@
 """``report.html``: one self-contained page about a study, readable offline.
 
 plotly.js is embedded once in the page (no CDN). Each figure is a JSON block
-(``<script type="application/json" id="figure-NAME">``) that a few lines of script hand to
-``Plotly.newPlot``, so tools can read the figures back. Figures:
+(``<script type="application/json" id="figure-NAME">``, read back by
+``page.read_figures``); the trials' hover text is one data block (``data-trials``, one row
+per trial) that every figure's points refer to by row index, so the page grows by one row per
+trial, not by one copy of its configuration per figure. Figures:
 
-    front_params   accuracy vs params: completed trials, the front as a step line,
-                   stopped-early and failed trials greyed; hover shows the full configuration
+    front_params   accuracy (%) vs params (log x): completed trials, the front as a step line,
+                   stopped-early and failed trials hollow and grey; the y-range is the completed
+                   trials', and a trial below it sits on the bottom edge as a triangle
     front_macs     the same against MACs
     hypervolume    the front's normalised hypervolume after each trial ended
-    parameters     accuracy against each searched parameter (M, G, r, dilations, depths, ...)
+    curves         learning curves: accuracy per epoch, stopped trials grey up to where the
+                   scheduler stopped them, rungs marked, front trials highlighted
+    parameters     accuracy against each searched parameter on one shared range: categories
+                   and integers jittered and labelled as integers, log-sampled values on log axes
 
-and a table of the front over all the study's objectives.
+and a table of the front (informative columns only). One marker style per status everywhere.
+Past a few thousand trials, the parameter panels and the curves show every completed trial
+of the front and an even sample of the rest, and say so.
 """
 
 from __future__ import annotations
@@ -19,154 +27,326 @@ import html
 import math
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..objectives import OBJECTIVES
 from .folder import StudyFolder
-from .page import json_block, write_page
+from .page import data_block, json_block, write_page
 from .pareto import front, front_table, hypervolume_trace, reference_point
 from .table import param_columns, summary
 from .targets import check_file_target
 
-GREY = "rgba(150, 150, 150, 0.55)"
+GREY = "rgba(110, 110, 110, 0.7)"
 PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-STATUS_STYLE = {"stopped_early": ("stopped early (partial accuracy)", "circle-open"),
-                "failed": ("failed", "x")}
+FRONT_RED = "#d62728"
+# One marker per status in every figure.
+STATUS = {
+    "completed": {"label": "completed", "symbol": "circle", "size": 9},
+    "stopped_early": {"label": "stopped early (partial accuracy)", "symbol": "circle-open", "size": 7},
+    "failed": {"label": "failed (last accuracy)", "symbol": "x-thin-open", "size": 7},
+}
+BELOW = {"circle": "triangle-down", "circle-open": "triangle-down-open", "x-thin-open": "triangle-down-open"}
+MAX_POINTS = 1500   # per status and panel in the parameter grid
+MAX_CURVES = 250    # per group (completed, stopped early) in the curves figure
+TEMPLATE = "plotly_white"
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
+# ---- values for people -------------------------------------------------------------------
+
+def fmt_value(value: Any) -> str:
+    """A searched value as a label: integers without '.0', floats to 4 significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
+    if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"
-    if isinstance(value, (int,)) and abs(value) >= 10_000:
-        return f"{value:,}"
     return str(value)
 
 
-def hover_text(row: pd.Series, params: Sequence[str]) -> str:
-    lines = [f"<b>trial {int(row['trial_id'])}</b> ({row['status']}, {_fmt(row['epochs'])} epochs)"]
-    for key in ("accuracy", "params", "macs", "latency", "loss"):
-        if key in row and pd.notna(row[key]):
-            lines.append(f"{key}: {_fmt(row[key].item() if hasattr(row[key], 'item') else row[key])}")
-    lines += [f"{p} = {_fmt(row[p])}" for p in params if pd.notna(row[p])]
-    if isinstance(row.get("reason"), str):
-        lines.append(f"reason: {html.escape(row['reason'][:120])}")
-    return "<br>".join(lines)
+def fmt_metric(name: str, value: Any) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return OBJECTIVES[name].format(float(value)) if name in OBJECTIVES else fmt_value(value)
 
 
-def front_figure(df: pd.DataFrame, cost: str, params: Sequence[str]) -> go.Figure:
+def trial_rows(df: pd.DataFrame, params: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+    """The hover block: one row of display strings per trial, in the table's order."""
+    metrics = [m for m in ("accuracy", "params", "macs", "latency", "loss") if m in df.columns]
+    columns = ["trial", "status", "epochs", *[OBJECTIVES[m].label for m in metrics], *params, "reason"]
+    cells = [df["trial_id"].astype(int).astype(str).tolist(), df["status"].str.replace("_", " ").tolist(),
+             [fmt_value(v) for v in df["epochs"].astype("float64")]]
+    cells += [[fmt_metric(m, v) for v in df[m]] for m in metrics]
+    cells += [[fmt_value(v) for v in df[p]] for p in params]
+    cells.append([(r or "")[:160] if isinstance(r, str) else "" for r in df["reason"]])
+    return columns, [list(row) for row in zip(*cells)]
+
+
+# ---- shared pieces -----------------------------------------------------------------------
+
+def accuracy_range(df: pd.DataFrame) -> list[float] | None:
+    """The y-range of accuracy plots (percent): the completed trials', with a margin."""
+    done = df.loc[df["status"] == "completed", "accuracy"].dropna() * 100
+    if done.empty:
+        return None
+    lo, hi = float(done.min()), float(done.max())
+    pad = max(0.5, 0.08 * (hi - lo))
+    return [max(0.0, lo - pad), min(100.0, hi + pad) + 0.3]
+
+
+def status_trace(part: pd.DataFrame, x: Any, status: str, y_range: list[float] | None, name: str | None = None,
+                 color: str = GREY, showlegend: bool = True, legendgroup: str | None = None) -> go.Scatter:
+    """Points of one status in its marker style; points below ``y_range`` sit on its bottom
+    edge as downward triangles (their real accuracy is in the hover)."""
+    style = STATUS[status]
+    y = (part["accuracy"] * 100).to_numpy(dtype=float)
+    symbol: Any = style["symbol"]
+    size: Any = style["size"]
+    if y_range is not None and (y < y_range[0]).any():
+        below = y < y_range[0]
+        y = np.where(below, y_range[0] + 0.01 * (y_range[1] - y_range[0]), y)
+        symbol = [BELOW[style["symbol"]] if b else style["symbol"] for b in below]
+        size = [style["size"] + 2 if b else style["size"] for b in below]
+    marker: dict[str, Any] = {"symbol": symbol, "size": size, "color": color}
+    if status == "completed":
+        marker["line"] = {"width": 1, "color": "white"}
+    return go.Scatter(x=x, y=y, mode="markers", name=name or style["label"], marker=marker, cliponaxis=False,
+                      customdata=part.index.to_numpy(), hoverinfo="none", showlegend=showlegend,
+                      legendgroup=legendgroup or status)
+
+
+def even_sample(part: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """At most ``limit`` rows, evenly spread over the trials (the same ones every time)."""
+    if len(part) <= limit:
+        return part
+    return part.iloc[np.linspace(0, len(part) - 1, limit).round().astype(int)]
+
+
+# ---- figures ---------------------------------------------------------------------------------
+
+def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None) -> go.Figure:
     fig = go.Figure()
-    for status, (label, symbol) in STATUS_STYLE.items():
-        part = df[(df["status"] == status) & df["accuracy"].notna()]
+    for status in ("stopped_early", "failed"):
+        part = df[(df["status"] == status) & df["accuracy"].notna() & df[cost].notna()]
         if len(part):
-            fig.add_trace(go.Scatter(
-                x=part[cost].astype(float), y=part["accuracy"], mode="markers", name=label,
-                marker={"color": GREY, "symbol": symbol, "size": 8},
-                text=[hover_text(r, params) for _, r in part.iterrows()], hoverinfo="text"))
-    done = df[df["status"] == "completed"]
+            fig.add_trace(status_trace(part, part[cost].astype(float), status, y_range))
+    done = df[(df["status"] == "completed") & df["accuracy"].notna()]
     # One trace per number of branches when M was searched: the legend then reads "M=2".
     groups = ([(f"completed, M={int(m)}", done[done["sk.M"] == m]) for m in sorted(done["sk.M"].dropna().unique())]
               if "sk.M" in done and done["sk.M"].nunique() > 1 else [("completed", done)])
     for i, (label, part) in enumerate(groups):
-        fig.add_trace(go.Scatter(
-            x=part[cost].astype(float), y=part["accuracy"], mode="markers", name=label,
-            marker={"size": 10, "color": PALETTE[i % len(PALETTE)], "line": {"width": 1, "color": "white"}},
-            text=[hover_text(r, params) for _, r in part.iterrows()], hoverinfo="text"))
+        fig.add_trace(status_trace(part, part[cost].astype(float), "completed", y_range, label,
+                                   PALETTE[i % len(PALETTE)]))
     pareto = front(df, ["accuracy", cost]) if len(done) else done
     if len(pareto):
         fig.add_trace(go.Scatter(
-            x=pareto[cost].astype(float), y=pareto["accuracy"], mode="lines", name="Pareto front",
-            line={"shape": "hv", "color": "#d62728", "width": 2}, hoverinfo="skip"))
-    unit = "multiply-adds" if cost == "macs" else "parameters"
+            x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="lines", name="Pareto front",
+            line={"shape": "hv", "color": FRONT_RED, "width": 2}, hoverinfo="skip"))
+    label = OBJECTIVES[cost].label
+    below = " (trials below the range: triangles on the bottom edge)" if y_range is not None else ""
     fig.update_layout(
-        title=f"Accuracy vs {unit} (front from completed trials only)",
-        xaxis={"title": {"text": unit}, "type": "log"}, yaxis={"title": {"text": "validation accuracy"}},
-        legend={"orientation": "h", "y": -0.2}, template="plotly_white", height=480)
+        title=f"Accuracy vs {label}: front from completed trials only{below}",
+        xaxis={"title": {"text": f"{label} (log scale)"}, "type": "log"},
+        yaxis={"title": {"text": "validation accuracy (%)"}, "range": y_range},
+        legend={"orientation": "h", "y": -0.2}, template=TEMPLATE, height=460, meta={"rows": "trials"})
     return fig
 
 
 def hypervolume_figure(trace: pd.DataFrame, objectives: Sequence[str], reference: dict[str, float]) -> go.Figure:
-    ref = ", ".join(f"{o} {_fmt(v)}" for o, v in reference.items())
+    ref = ", ".join(f"{o} {fmt_metric(o, v) if o != 'accuracy' else f'{v:.0%}'}" for o, v in reference.items())
     fig = go.Figure(go.Scatter(
-        x=trace["trials_ended"], y=trace["hypervolume"], mode="lines+markers", name="hypervolume",
+        x=trace["trials_ended"], y=trace["hypervolume"], mode="lines", name="hypervolume",
         line={"shape": "hv"}, customdata=trace[["trial_id", "epochs_spent"]].to_numpy(),
         hovertemplate="after trial %{customdata[0]} (%{x} ended, %{customdata[1]} epochs): %{y:.4f}<extra></extra>"))
     fig.update_layout(
         title=f"Hypervolume of the completed front over {', '.join(objectives)} (reference: {ref})",
         xaxis={"title": {"text": "trials ended"}}, yaxis={"title": {"text": "normalised hypervolume"}},
-        template="plotly_white", height=380)
+        template=TEMPLATE, height=360)
     return fig
 
 
-def parameters_figure(df: pd.DataFrame, params: Sequence[str]) -> go.Figure | None:
+def _lines(curves: pd.DataFrame, trial_ids: Sequence[int], row_of: dict[int, int]) -> tuple[list, list, list]:
+    """x, y and row indices of several trials' curves in one trace, separated by gaps."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    rows: list[Any] = []
+    for tid, part in curves[curves["trial_id"].isin(trial_ids)].groupby("trial_id", sort=True):
+        xs += part["epoch"].tolist() + [None]
+        ys += (part["accuracy"] * 100).round(3).tolist() + [None]
+        rows += [row_of[int(tid)]] * len(part) + [None]
+    return xs, ys, rows
+
+
+def curves_figure(df: pd.DataFrame, curves: pd.DataFrame, front_ids: Sequence[int], rungs: Sequence[int],
+                  max_epochs: int) -> go.Figure | None:
+    curves = curves.dropna(subset=["accuracy"])
+    if curves.empty:
+        return None
+    row_of = dict(zip(df["trial_id"].astype(int), df.index))
+    fig = go.Figure()
+    shown_note = []
+    for status, color, width in (("stopped_early", GREY, 1), ("failed", GREY, 1), ("completed", "#9ecae1", 1.2)):
+        ids = df.loc[(df["status"] == status) & ~df["trial_id"].isin(front_ids), "trial_id"].astype(int)
+        chosen = even_sample(ids.to_frame(), MAX_CURVES)["trial_id"].tolist()
+        if len(chosen) < len(ids):
+            shown_note.append(f"{len(chosen)} of {len(ids)} {status.replace('_', ' ')}")
+        if not chosen:
+            continue
+        xs, ys, rows = _lines(curves, chosen, row_of)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=STATUS[status]["label"].split(" (")[0],
+                                 line={"color": color, "width": width}, customdata=rows, hoverinfo="none",
+                                 legendgroup=status, connectgaps=False))
+        if status != "completed":  # where the scheduler stopped them
+            ends = curves[curves["trial_id"].isin(chosen)].groupby("trial_id").tail(1)
+            fig.add_trace(go.Scatter(x=ends["epoch"], y=ends["accuracy"] * 100, mode="markers", showlegend=False,
+                                     marker={"symbol": STATUS[status]["symbol"], "size": 6, "color": GREY},
+                                     customdata=[row_of[int(t)] for t in ends["trial_id"]], hoverinfo="none",
+                                     legendgroup=status))
+    if len(front_ids):
+        xs, ys, rows = _lines(curves, list(front_ids), row_of)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="front trials",
+                                 line={"color": FRONT_RED, "width": 2.2}, marker={"size": 5},
+                                 customdata=rows, hoverinfo="none"))
+    for epoch in rungs:
+        fig.add_vline(x=epoch, line={"dash": "dot", "color": "#888", "width": 1})
+    note = f" (shown: {', '.join(shown_note)})" if shown_note else ""
+    fig.update_layout(
+        title=f"Learning curves: validation accuracy per epoch; dotted lines are the scheduler's rungs{note}",
+        xaxis={"title": {"text": "epoch"}, "dtick": 1 if max_epochs <= 20 else None, "range": [0.8, max_epochs + 0.2]},
+        yaxis={"title": {"text": "validation accuracy (%)"}}, template=TEMPLATE, height=440,
+        legend={"orientation": "h", "y": -0.2}, meta={"rows": "trials"})
+    return fig
+
+
+def _axis(values: pd.Series, dist: dict[str, Any] | None, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """x positions of a parameter's values and its axis settings: categories (and integer
+    ranges) jittered around their positions and labelled as written, log scales kept."""
+    if dist is None:
+        kind = "float" if pd.api.types.is_float_dtype(values) and values.nunique() > 6 else "choice"
+        dist = {"kind": kind, "log": False, "choices": sorted(values.dropna().unique(), key=str)}
+    n = len(values)
+    if dist["kind"] == "choice":
+        choices = list(dist.get("choices") or sorted(values.dropna().unique(), key=str))
+        index = {fmt_value(c): i for i, c in enumerate(choices)}
+        x = np.array([index.get(fmt_value(v), np.nan) for v in values], dtype=float)
+        return x + rng.uniform(-0.18, 0.18, n), {"tickvals": list(range(len(choices))),
+                                                 "ticktext": [fmt_value(c) for c in choices],
+                                                 "range": [-0.5, len(choices) - 0.5]}
+    x = values.to_numpy(dtype=float)
+    if dist.get("log"):
+        return x, {"type": "log"}
+    if dist["kind"] == "int":
+        lo, hi = np.nanmin(x), np.nanmax(x)
+        axis = {"tickformat": "d", "range": [lo - 0.5, hi + 0.5]}
+        if hi - lo <= 12:
+            axis["dtick"] = 1
+        return x + rng.uniform(-0.15, 0.15, n), axis
+    return x, {}
+
+
+def parameters_figure(df: pd.DataFrame, params: Sequence[str], distributions: dict[str, dict[str, Any]],
+                      y_range: list[float] | None) -> go.Figure | None:
     shown = [p for p in params if df[p].notna().any()]
     if not shown:
         return None
-    # Choices and small integer ranges read best as categories; continuous values keep an axis.
-    categorical = {p: not pd.api.types.is_float_dtype(df[p]) or df[p].nunique() <= 6 for p in shown}
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=shown, vertical_spacing=0.12 if rows > 1 else 0.2)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{p}{' (log scale)' if distributions.get(p, {}).get('log') else ''}"
+                                                             for p in shown],
+                        vertical_spacing=min(0.12, 0.5 / rows), horizontal_spacing=0.06, shared_yaxes=True)
+    rng = np.random.default_rng(0)
+    notes = set()
     for i, p in enumerate(shown):
         r, c = i // cols + 1, i % cols + 1
-        for status, color, name in (("stopped_early", GREY, "stopped early"), ("completed", "#1f77b4", "completed")):
-            part = df[(df["status"] == status) & df["accuracy"].notna() & df[p].notna()]
+        x_all, axis = _axis(df[p], distributions.get(p), rng)
+        for status, color in (("stopped_early", GREY), ("failed", GREY), ("completed", PALETTE[0])):
+            mask = (df["status"] == status) & df["accuracy"].notna() & df[p].notna()
+            part = df[mask]
+            if status != "completed" and len(part) > MAX_POINTS:
+                notes.add(f"{MAX_POINTS} of {len(part)} {status.replace('_', ' ')}")
+                part = even_sample(part, MAX_POINTS)
             if part.empty:
                 continue
-            x = part[p].astype(str) if categorical[p] else part[p]
-            fig.add_trace(go.Scatter(
-                x=x, y=part["accuracy"], mode="markers", name=name, legendgroup=name, showlegend=i == 0,
-                marker={"color": color, "size": 7}, text=[hover_text(row, params) for _, row in part.iterrows()],
-                hoverinfo="text"), row=r, col=c)
-        fig.update_yaxes(title_text="accuracy" if c == 1 else None, row=r, col=c)
-        if categorical[p]:
-            order = sorted(df[p].dropna().unique(), key=lambda v: (isinstance(v, str), v))
-            fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(v) for v in order], row=r, col=c)
-        elif (df[p].dropna() > 0).all() and df[p].max() / max(df[p].min(), 1e-12) > 20:
-            fig.update_xaxes(type="log", row=r, col=c)
-    fig.update_layout(title="Accuracy against each searched parameter", template="plotly_white",
-                      height=280 * rows + 80, legend={"orientation": "h", "y": -0.08})
+            x = x_all[df.index.get_indexer(part.index)]
+            fig.add_trace(status_trace(part, x, status, y_range, color=color, showlegend=i == 0), row=r, col=c)
+        fig.update_xaxes(row=r, col=c, **axis)
+    fig.update_yaxes(range=y_range, title_text=None)
+    for r in range(1, rows + 1):
+        fig.update_yaxes(title_text="accuracy (%)", row=r, col=1)
+    note = f" (shown: {', '.join(sorted(notes))} per panel)" if notes else ""
+    fig.update_layout(title=f"Accuracy against each searched parameter, on one accuracy range{note}",
+                      template=TEMPLATE, height=230 * rows + 110, legend={"orientation": "h", "y": -0.06 - 0.1 / rows},
+                      margin={"t": 70, "b": 40}, meta={"rows": "trials"})
     return fig
 
 
-def figures(df: pd.DataFrame, objectives: Sequence[str]) -> dict[str, go.Figure]:
+def front_html(df: pd.DataFrame, objectives: Sequence[str]) -> str:
+    """The front as a table of its informative columns, numbers formatted, in a scrolling box."""
+    table = front_table(df, objectives)
+    if table.empty:
+        return "<p>No completed trial yet.</p>"
+    metrics = [c for c in table.columns if c in OBJECTIVES]
+    params = [c for c in param_columns(table) if table[c].notna().any()]
+    head = ["trial", *[OBJECTIVES[m].label for m in metrics], *params]
+    body = []
+    for _, row in table.iterrows():
+        cells = [str(int(row["trial_id"])), *[fmt_metric(m, row[m]) for m in metrics], *[fmt_value(row[p]) for p in params]]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return ("<div class='scroll'><table class='front'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>")
+
+
+def figures(folder: StudyFolder) -> dict[str, go.Figure]:
+    """Every figure of the report, by name."""
+    df = folder.table.reset_index(drop=True)
+    objectives = folder.objectives
     params = param_columns(df)
-    out = {"front_params": front_figure(df, "params", params), "front_macs": front_figure(df, "macs", params)}
+    y_range = accuracy_range(df)
+    out = {"front_params": front_figure(df, "params", y_range), "front_macs": front_figure(df, "macs", y_range)}
     reference = reference_point(df, objectives)
     out["hypervolume"] = hypervolume_figure(hypervolume_trace(df, objectives, reference), objectives, reference)
-    fig = parameters_figure(df, params)
+    scheduler = folder.space.scheduler
+    front_ids = front(df, objectives)["trial_id"].astype(int).tolist() if (df["status"] == "completed").any() else []
+    fig = curves_figure(df, folder.learning_curves, front_ids, scheduler.rungs() if scheduler.name != "none" else [],
+                        scheduler.max_epochs)
+    if fig is not None:
+        out["curves"] = fig
+    fig = parameters_figure(df, params, folder.distributions, y_range)
     if fig is not None:
         out["parameters"] = fig
     return out
+
+
+TITLES = {"front_params": "Accuracy vs parameters", "front_macs": "Accuracy vs MACs",
+          "hypervolume": "How the search converged", "curves": "Learning curves and the scheduler's cuts",
+          "parameters": "Accuracy and the searched parameters"}
 
 
 def write_report(folder: StudyFolder, path: str | None = None) -> str:
     """Write ``report.html`` for a study folder (or to ``path``); returns its path."""
     if path is not None:
         check_file_target(path, "--out")
-    df, objectives, space = folder.table, folder.objectives, folder.space
-    figs = figures(df, objectives)
+    df, objectives, space = folder.table.reset_index(drop=True), folder.objectives, folder.space
+    figs = figures(folder)
     info = summary(df)
     c = info["counts"]
     best = info["best"]
     rows = [("study", folder.name), ("objectives", ", ".join(f"{o.name} ({o.goal})" for o in space.objectives)),
             ("trials", f"{c['completed']} completed, {c['stopped_early']} stopped early, {c['failed']} failed, "
                        f"{c['rejected']} rejected, {c['running']} running (of {space.trials} planned)"),
-            ("scheduler", f"{space.scheduler.name}, up to {space.scheduler.max_epochs} epochs")]
+            ("scheduler", f"{space.scheduler.name}, up to {space.scheduler.max_epochs} epochs"
+                          + (f", rungs at epochs {', '.join(map(str, space.scheduler.rungs()))}"
+                             if space.scheduler.name != "none" and space.scheduler.rungs() else ""))]
     if best:
         rows.append(("best accuracy", f"{best['accuracy']:.2%} (trial {best['trial_id']}, {best['params']:,} params, "
                                       f"{best['macs']:,} MACs)"))
-    table = front_table(df, objectives)
-    sections = [
-        ("Accuracy vs parameters", json_block("front_params", figs["front_params"])),
-        ("Accuracy vs MACs", json_block("front_macs", figs["front_macs"])),
-        ("How the search converged", json_block("hypervolume", figs["hypervolume"])),
-    ]
-    if "parameters" in figs:
-        sections.append(("Accuracy and the searched parameters", json_block("parameters", figs["parameters"])))
-    sections.append((f"The front over {', '.join(objectives)}",
-                     table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-", border=0)
-                     if len(table) else "<p>No completed trial yet.</p>"))
-    return write_page(path or folder.layout.report_html, f"sksearch report: {folder.name}", rows, sections)
+    columns, trial_data = trial_rows(df, param_columns(df))
+    sections = [(f"The front over {', '.join(objectives)}", front_html(df, objectives)),
+                *((TITLES[name], json_block(name, fig)) for name, fig in figs.items())]
+    return write_page(path or folder.layout.report_html, f"sksearch report: {folder.name}", rows, sections,
+                      data_block("trials", columns, trial_data))

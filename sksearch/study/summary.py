@@ -31,7 +31,7 @@ def ended(counts: dict[str, int]) -> int:
 
 def status_info(folder: StudyFolder) -> dict[str, Any]:
     """Counts by status, the best trial and the time spent, from the study itself."""
-    df = folder.table
+    df = folder.status_table
     info = summary(df)
     started = df["started"].dropna()
     finished = df["finished"].dropna()

@@ -80,11 +80,10 @@ def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:
     """What the space's scheduler, uninterrupted, decides for these trials run one at a time in order,
     from what each trial reported as the study recorded it (a sample drawn again after a crash
     re-reports from its first epoch, which replaces its earlier record)."""
-    from sksearch.study.reader import read_records
+    from sksearch.study.reader import read_curves
 
     scheduler = make_scheduler(space.scheduler, space.objectives)
-    records, _ = read_records(f"sqlite:///{out / 'optuna.db'}", "tiny", str(out))
-    curves = {r.number: r.user_attrs.get("curve", []) for r in records}
+    curves = read_curves(f"sqlite:///{out / 'optuna.db'}", "tiny", str(out))
     outcome = {}
     for number in sorted(int(t) for t in table.trial_id):
         outcome[number] = "completed"

@@ -121,3 +121,28 @@ def test_hypervolume_trace_grows_in_the_order_trials_ended():
     ref = {"accuracy": 0.0, "params": 330.0}
     assert hv[2] == pytest.approx(hypervolume(np.array([[0.8, 100], [0.9, 300]]), ["accuracy", "params"], ref))
     assert set(GOALS) >= {"accuracy", "params", "macs", "latency", "loss"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_incremental_trace_equals_recomputing_after_every_trial(seed):
+    """Ties, duplicates, dominated points, stopped and failed trials, 2 and 3 objectives."""
+    rng = np.random.default_rng(seed)
+    n = 80
+    objectives = ["accuracy", "params", "macs"][: 2 + seed % 2]
+    df = pd.DataFrame({
+        "trial_id": np.arange(n), "status": rng.choice(["completed", "stopped_early", "failed"], n, p=[.4, .5, .1]),
+        "epochs": rng.integers(1, 5, n), "accuracy": rng.integers(0, 6, n) / 5,
+        "params": rng.integers(1, 6, n) * 10.0, "macs": rng.integers(1, 6, n) * 100.0,
+        "finished": pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.permutation(n), unit="s")})
+    df.loc[3, "accuracy"] = np.nan  # a completed trial missing an objective does not count
+    trace = hypervolume_trace(df, objectives)
+    ref = reference_point(df, objectives)
+    ended = df.sort_values(["finished", "trial_id"])
+    expected = []
+    for i in range(1, len(ended) + 1):
+        done = ended.iloc[:i]
+        done = done[(done.status == "completed")].dropna(subset=objectives)
+        expected.append(hypervolume(done[objectives].to_numpy(dtype=float), objectives, ref) if len(done) else 0.0)
+    assert trace.trial_id.tolist() == ended.trial_id.tolist()
+    assert trace.hypervolume.to_numpy() == pytest.approx(np.array(expected), abs=1e-12)
+    assert trace.epochs_spent.tolist() == ended.epochs.cumsum().tolist()

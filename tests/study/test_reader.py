@@ -107,3 +107,30 @@ def test_empty_foreign_and_wrong_databases_are_clear_errors(varied, tmp_path):
         read_table(varied, "w", "here")
     with pytest.raises(UserError, match="holds no study named 'w'"):
         load_study(varied, "w", "here")
+
+
+def test_partial_reads_are_parts_of_the_whole_table(varied, tmp_path):
+    full = read_table(varied, "v", "here")
+    done = read_table(varied, "v", "here", states=("COMPLETE",))
+    expected = full[full.status == "completed"].reset_index(drop=True)
+    # (A parameter's column may hold fewer kinds of values among completed trials alone: its
+    # dtype may differ, its values may not.)
+    def plain(df):
+        return df.astype(object).where(df.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(done), plain(expected[done.columns]))
+    assert set(done.columns) == set(full.columns)
+    lean = read_table(varied, "v", "here", params=False)
+    assert [c for c in full.columns if c not in lean.columns] == ["block", "flag", "M", "lr", "depth", "wd"]
+    pd.testing.assert_frame_equal(lean, full[lean.columns])
+
+
+def test_a_shared_database_gives_each_study_its_own_trials(varied, tmp_path):
+    other = optuna.create_study(study_name="other", storage=varied, directions=["maximize", "minimize"])
+    other.set_metric_names(["accuracy", "params"])
+    trial = other.ask({"x": FloatDistribution(0, 1)})
+    trial.set_user_attr("epochs", 9)
+    other.tell(trial, [0.5, 3.0])
+    pd.testing.assert_frame_equal(read_table(varied, "other", "here"), via_optuna(varied, "other"))
+    pd.testing.assert_frame_equal(read_table(varied, "v", "here"), via_optuna(varied, "v"))
+    assert read_table(varied, "v", "here", states=("COMPLETE",)).trial_id.tolist() == [0, 3]

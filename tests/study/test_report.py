@@ -1,85 +1,182 @@
-"""The HTML report: the figures it embeds, that it needs no network, and that a real browser
+"""The HTML report: the figures it embeds read back and checked as a researcher would look at
+them (ranges, log axes, labels, hover), that it needs no network, and that a real browser
 renders it (skipped where no browser is installed)."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from plotly.offline import get_plotlyjs
 
-from sksearch.study.pareto import front, hypervolume, reference_point
-from sksearch.study.page import read_figures
-from sksearch.study.report import GREY, write_report
+from sksearch.search.schedulers import read_results
 from sksearch.study.folder import StudyFolder
+from sksearch.study.page import read_data, read_figures
+from sksearch.study.pareto import front, hypervolume, reference_point
+from sksearch.study.report import GREY, write_report
 from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, run_cli
 
 
 @pytest.fixture(scope="module")
 def report(finished_study, tmp_path_factory):
     study_dir, _ = finished_study
-    study = StudyFolder.open(str(study_dir))
+    folder = StudyFolder.open(str(study_dir))
     path = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(study, str(path))
-    return study, path
+    write_report(folder, str(path))
+    return folder, path
 
 
 def traces(fig, prefix):
     return [t for t in fig["data"] if t.get("name", "").startswith(prefix)]
 
 
+def hover_rows(path):
+    block = read_data(str(path))["trials"]
+    return [dict(zip(block["columns"], row)) for row in block["rows"]]
+
+
 def test_the_report_embeds_the_expected_figures(report):
-    study, path = report
+    folder, path = report
     figs = read_figures(str(path))
-    assert set(figs) == {"front_params", "front_macs", "hypervolume", "parameters"}
-    df = study.table
+    assert set(figs) == {"front_params", "front_macs", "hypervolume", "curves", "parameters"}
+    df = folder.table
+    rows = hover_rows(path)
+    assert [int(r["trial"]) for r in rows] == df.trial_id.tolist()  # one hover row per trial, in order
     for name, cost in (("front_params", "params"), ("front_macs", "macs")):
         fig = figs[name]
         line = traces(fig, "Pareto front")[0]
         expected = front(df, ["accuracy", cost])
         assert line["line"]["shape"] == "hv"
         assert list(line["x"]) == expected[cost].astype(float).tolist()
-        assert list(line["y"]) == expected["accuracy"].tolist()
+        assert list(line["y"]) == pytest.approx((expected["accuracy"] * 100).tolist())  # percent everywhere
         done = [y for t in traces(fig, "completed") for y in t["y"]]
-        assert sorted(done) == sorted(df[df.status == "completed"].accuracy)
-        stopped = traces(fig, "stopped early")
-        if (df.status == "stopped_early").any():
-            assert stopped[0]["marker"]["color"] == GREY
-            assert sorted(stopped[0]["y"]) == sorted(df[df.status == "stopped_early"].accuracy)
-        hover = traces(fig, "completed")[0]["text"][0]
-        for param in ("sk.M", "lr", "stages.0.width_per_group"):
-            assert param in hover
+        assert sorted(done) == pytest.approx(sorted(df[df.status == "completed"].accuracy * 100))
+        # Hover: every point's row is its trial's, with the configuration.
+        for trace in traces(fig, "completed"):
+            for x, i in zip(trace["x"], trace["customdata"]):
+                assert float(df.loc[i, cost]) == x and rows[i]["sk.M"] != "" and rows[i]["lr"]
+        assert fig["layout"]["meta"]["rows"] == "trials" and fig["layout"]["xaxis"]["type"] == "log"
+        assert fig["layout"]["xaxis"]["title"]["text"].endswith("(log scale)")
+        assert fig["layout"]["yaxis"]["title"]["text"] == "validation accuracy (%)"
+
+
+def test_the_front_plots_zoom_to_the_completed_trials(report):
+    folder, path = report
+    df = folder.table
+    fig = read_figures(str(path))["front_params"]
+    lo, hi = fig["layout"]["yaxis"]["range"]
+    done = df[df.status == "completed"].accuracy * 100
+    assert lo <= done.min() and hi >= done.max() and hi - lo <= (done.max() - done.min()) * 1.3 + 2
+    stopped = traces(fig, "stopped early")
+    if stopped:
+        trace = stopped[0]
+        assert trace["marker"]["color"] == GREY
+        for y, i, symbol in zip(trace["y"], trace["customdata"], np.broadcast_to(trace["marker"]["symbol"],
+                                                                                 len(trace["y"]))):
+            real = df.loc[i, "accuracy"] * 100
+            if real < lo:  # below the range: on the bottom edge, as a triangle, the real value in the hover
+                assert lo <= y < lo + 0.05 * (hi - lo) and symbol.startswith("triangle-down")
+                assert hover_rows(path)[i]["validation accuracy"] == f"{real / 100:.2%}"
+            else:
+                assert y == pytest.approx(real)
+
+
+def test_the_parameter_grid(report):
+    folder, path = report
+    fig = read_figures(str(path))["parameters"]
+    layout = fig["layout"]
+    titles = [a["text"] for a in layout["annotations"]]
+    assert {"sk.M", "lr (log scale)", "stages.0.width_per_group"} <= set(titles)
+    axes = {k: v for k, v in layout.items() if k.startswith("xaxis")}
+    ranges = [v.get("range") for k, v in layout.items() if k.startswith("yaxis")]
+    assert all(r == ranges[0] for r in ranges) and ranges[0] is not None  # one accuracy range for every panel
+    by_title = {t: axes["xaxis" if i == 0 else f"xaxis{i + 1}"] for i, t in enumerate(titles)}
+    assert by_title["lr (log scale)"]["type"] == "log"                  # sampled on a log scale
+    assert by_title["stages.0.width_per_group"]["ticktext"] == ["2", "4"]  # integer choices, as written
+    assert by_title["sk.M"]["ticktext"] == ["1", "2"]
+    markers = {t["name"]: t["marker"]["symbol"] for t in fig["data"] if t.get("showlegend") is not False}
+    assert markers.get("completed") == "circle"
+    xs = [x for t in fig["data"] if t["xaxis"] == "x" for x in t["x"]]
+    assert any(abs(x - round(x)) > 1e-6 for x in xs)  # categories are jittered
+
+
+def test_the_front_table_has_only_informative_columns(report):
+    folder, path = report
+    page = path.read_text()
+    table = page.split("<table class='front'>", 1)[1].split("</table>", 1)[0]
+    head = [h.split("</th>")[0] for h in table.split("<th>")[1:]]
+    assert head[:3] == ["trial", "validation accuracy", "parameters"]
+    front_trials = front(folder.table, folder.objectives)
+    for column in head[3:]:
+        assert column == "multiply-adds" or front_trials[column].notna().any()
+    assert "epochs" not in head and "<div class='scroll'>" in page
+    first = table.split("<tbody>")[1].split("</tr>")[0]
+    assert "%" in first and "," in first  # 96.50%, 1,022: formatted, not raw floats
+
+
+def test_the_curves_are_what_the_trials_reported(report):
+    folder, path = report
+    fig = read_figures(str(path))["curves"]
+    layout = fig["layout"]
+    assert [s["x0"] for s in layout.get("shapes", [])] == folder.space.scheduler.rungs()  # rungs marked
+    drawn = {}
+    for trace in fig["data"]:
+        if trace.get("mode", "").startswith("lines"):
+            for x, y, i in zip(trace["x"], trace["y"], trace["customdata"]):
+                if x is not None:
+                    drawn[(int(folder.table.loc[i, "trial_id"]), x)] = y
+    for row in folder.table.itertuples():
+        for result in read_results(str(folder.layout.trial_dir(row.trial_id, row.ray_trial_id) + "/result.json")):
+            assert drawn[(row.trial_id, result["epoch"])] == pytest.approx(result["accuracy"] * 100, abs=1e-3)
+    assert traces(fig, "front trials")[0]["line"]["width"] > traces(fig, "completed")[0]["line"]["width"]
+
+
+def test_curves_parquet_holds_every_epoch_with_the_rung_decisions(finished_study):
+    study_dir, _ = finished_study
+    folder = StudyFolder.open(str(study_dir))
+    curves = pd.read_parquet(study_dir / "curves.parquet")
+    assert list(curves.columns) == ["trial_id", "epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "status",
+                                    "rung_decision"]
+    pd.testing.assert_frame_equal(curves, folder.learning_curves)
+    for row in folder.table.itertuples():
+        results = read_results(str(folder.layout.trial_dir(row.trial_id, row.ray_trial_id) + "/result.json"))
+        mine = curves[curves.trial_id == row.trial_id].set_index("epoch")
+        assert sorted(mine.index) == sorted({r["epoch"] for r in results})
+        for r in results:
+            assert mine.loc[r["epoch"], "accuracy"] == r["accuracy"] and mine.loc[r["epoch"], "loss"] == r["loss"]
+        rung = folder.space.scheduler.rungs()[0]
+        if row.status == "stopped_early":
+            assert mine.loc[rung, "rung_decision"] == "stop"
+        elif row.status == "completed":
+            assert mine.loc[rung, "rung_decision"] == "continue"
 
 
 def test_hypervolume_figure_is_the_trace_of_the_completed_front(report):
-    study, path = report
-    df = study.table
+    folder, path = report
+    df = folder.table
     fig = read_figures(str(path))["hypervolume"]
     ys = list(fig["data"][0]["y"])
     ended = df.status.isin(["completed", "stopped_early", "failed"]).sum()
     assert len(ys) == ended and all(b >= a for a, b in zip(ys, ys[1:]))
     done = df[df.status == "completed"]
-    objectives = study.objectives
+    objectives = folder.objectives
     expected = hypervolume(done[objectives].to_numpy(dtype=float), objectives, reference_point(df, objectives))
     assert ys[-1] == pytest.approx(expected)
-    assert "reference: accuracy 0" in fig["layout"]["title"]["text"]
+    assert "reference: accuracy 0%" in fig["layout"]["title"]["text"]
 
 
-def test_parameter_figure_has_a_panel_per_searched_parameter(report):
-    study, path = report
-    fig = read_figures(str(path))["parameters"]
-    titles = {a["text"] for a in fig["layout"]["annotations"]}
-    assert {"sk.M", "lr", "stages.0.width_per_group"} <= titles
-
-
-def test_the_report_needs_no_network(report):
+def test_the_report_needs_no_network_and_stays_light(report):
     _, path = report
     page = path.read_text()
     assert_offline_page(page)
-    assert "<table" in page and "The front over accuracy, params" in page
+    assert "The front over accuracy, params" in page
+    assert len(page.encode()) - len(get_plotlyjs().encode()) < 300_000  # the tiny study's own weight
 
 
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
 def test_a_headless_browser_renders_every_figure_offline(report, tmp_path):
     _, path = report
-    assert_drawn_offline(path, ["front_params", "front_macs", "hypervolume", "parameters"], tmp_path)
+    assert_drawn_offline(path, ["front_params", "front_macs", "hypervolume", "curves", "parameters"], tmp_path)
 
 
 def test_report_and_pareto_commands(finished_study, tmp_path):
@@ -87,7 +184,6 @@ def test_report_and_pareto_commands(finished_study, tmp_path):
     out = tmp_path / "r.html"
     proc = run_cli("report", str(study_dir), "--out", str(out))
     assert proc.returncode == 0 and out.exists() and f"report: {out}" in proc.stdout
-    import json
     rows = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
     df = pd.read_csv(study_dir / "trials.csv")
     expected = front(df, ["accuracy", "params"])
