@@ -6,8 +6,8 @@ The Python API (``sksearch.run``, ``sksearch.open``, ``sksearch.build_model``,
 
 __version__ = "0.2.0"
 
-from .api import Study, build_model, cost, load_model, open, resume, run, spec  # noqa: E402
+from .api import Study, build_model, cost, load_model, open, resume, run, spec, train  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 __all__ = ["Study", "UserError", "__version__", "build_model", "cost", "load_model", "open", "resume", "run",
-           "spec"]
+           "spec", "train"]

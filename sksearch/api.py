@@ -131,7 +131,8 @@ def _study(folder: StudyFolder) -> Study:
 
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
-        overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False) -> Study:
+        overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
+        loggers: Sequence[str] = ()) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -142,7 +143,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     database URL (default: ``optuna.db`` in the folder); ``address`` joins a Ray cluster.
     ``out`` must be new, empty or hold no files but sksearch's, unless ``force``; a trial that
     no node of the cluster can host is refused unless ``wait_for_resources`` (an autoscaling
-    cluster). Blocks until the search ends, printing its progress."""
+    cluster). ``loggers`` adds experiment trackers to the space's ``loggers`` (``tensorboard``,
+    ``mlflow``, ``wandb``). Blocks until the search ends, printing its progress."""
     import os
 
     from .space.resolve import prepare_space
@@ -153,6 +155,15 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     if max_epochs is not None:
         changes["scheduler.max_epochs"] = max_epochs
     resolved = prepare_space(space, changes)
+    if loggers:
+        from dataclasses import replace
+
+        from .space.schema import LOGGERS
+
+        for name in loggers:
+            if name not in LOGGERS:
+                raise UserError(f"--logger {name}: not a tracker; allowed: {', '.join(LOGGERS)}")
+        resolved = replace(resolved, loggers=tuple(dict.fromkeys([*resolved.loggers, *loggers])))
     from .search.driver import run as run_search
 
     return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
@@ -165,6 +176,21 @@ def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bo
     from .search.driver import resume as resume_search
 
     return _study(resume_search(study_dir, address, wait_for_resources))
+
+
+def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
+          overrides: Mapping[str, Any] | None = None, from_scratch: bool = False, device: str | None = None,
+          force: bool = False) -> str:
+    """Train an export folder, spec file or preset for a full schedule of ``epochs`` with the
+    search's trainer and the export's recipe (``train.json``), from its weights unless
+    ``from_scratch``; writes an export folder to ``out`` and returns it. Calling it again after
+    a crash resumes from the last epoch's checkpoint. ``overrides`` change the recipe or data
+    (``{"train.lr": 0.05, "data.train_limit": None}``)."""
+    from .retrain import plan
+    from .retrain import train as run_training
+
+    run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force)
+    return out
 
 
 def spec(name_or_spec: str | ArchSpec | Mapping[str, Any], **changes: Any) -> ArchSpec:
@@ -202,4 +228,4 @@ def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     return load(folder, map_location)
 
 
-__all__ = ["Study", "UserError", "build_model", "cost", "load_model", "open", "resume", "run", "spec"]
+__all__ = ["Study", "UserError", "build_model", "cost", "load_model", "open", "resume", "run", "spec", "train"]

@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
                         address=args.address, overrides=overrides, force=args.force,
-                        wait_for_resources=args.wait_for_resources)
+                        wait_for_resources=args.wait_for_resources, loggers=args.logger or ())
     return _run_outcome(study, args.json)
 
 
@@ -207,6 +207,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .analysis.analyze import pick_device
+    from .space.resolve import parse_assignment
+
+    overrides = dict(parse_assignment(text) for text in args.set or [])
+    try:
+        api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
+                  from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force)
+    except KeyboardInterrupt:
+        print(f"sksearch: interrupted; run the same command again to resume from the last epoch in {args.out}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis.analyze import analyze
     from .analysis.attention import parse_scales
@@ -266,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=_finite_number, metavar="N", help="CPUs per trial (resources.cpu)")
     p.add_argument("--json", action="store_true",
                    help="print the final summary (status, front, report path) as JSON; progress goes to stderr")
+    p.add_argument("--logger", action="append", metavar="NAME",
+                   help="also log every trial to a tracker: tensorboard, mlflow or wandb (repeatable; adds to the "
+                        "space's `loggers`)")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out folder that is not a study")
     p.add_argument("--wait-for-resources", action="store_true",
                    help="start even if no node can host a trial yet (a cluster that autoscales)")
@@ -314,6 +332,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser("train", help="train an export, spec or preset for a full schedule (resumable)")
+    p.add_argument("target", metavar="EXPORT_OR_SPEC_OR_PRESET",
+                   help="an export folder (its weights, recipe and data), an ArchSpec JSON file or a preset name")
+    p.add_argument("--epochs", type=_positive_int, required=True, help="the schedule's length in epochs")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the trained export folder goes (running the "
+                                                               "same command again resumes there)")
+    p.add_argument("--data", choices=["digits", "cifar10", "cifar100", "imagefolder"],
+                   help="the data to train on (default: the export's recorded data)")
+    p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change the recipe or the data, e.g. --set train.lr=0.05 --set data.train_limit=null (repeatable)")
+    p.add_argument("--from-scratch", action="store_true", help="start from a fresh initialisation, not the export's weights")
+    p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
+    p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
     p.add_argument("target", metavar="EXPORT_OR_STUDY_TRIAL",

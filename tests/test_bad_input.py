@@ -231,8 +231,9 @@ def test_an_address_that_does_not_answer_fails_within_seconds(tmp_path):
     space = write_space(tmp_path)
     start = time.monotonic()
     proc = run_cli("run", str(space), "--out", str(tmp_path / "out"), "--address", "127.0.0.1:1")
-    assert proc.returncode == 2 and "--address 127.0.0.1:1: nothing answers there" in proc.stderr
-    assert time.monotonic() - start < 30 and not (tmp_path / "out").exists()
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2 and "--address 127.0.0.1:1: nothing answers there" in proc.stderr, proc.stderr[-2000:]
+    assert elapsed < 30 and not (tmp_path / "out").exists(), elapsed
     # A port that accepts the connection but never speaks Ray: bounded by the connect timeout.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -243,8 +244,9 @@ def test_an_address_that_does_not_answer_fails_within_seconds(tmp_path):
                            "--address", f"127.0.0.1:{silent.getsockname()[1]}"], capture_output=True, text=True,
                           env=env, timeout=120)
     silent.close()
+    elapsed = time.monotonic() - start
     assert proc.returncode == 2 and "did not answer within 4 s" in proc.stderr, proc.stderr[-2000:]
-    assert time.monotonic() - start < 60 and not (tmp_path / "out").exists()
+    assert elapsed < 60 and not (tmp_path / "out").exists(), elapsed
 
 
 def test_a_storage_that_cannot_be_reached_leaves_nothing_behind(tmp_path):

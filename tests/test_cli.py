@@ -106,5 +106,5 @@ def test_export_json_lists_what_was_written(finished_study, tmp_path):
     assert proc.returncode == 0, proc.stderr
     written = json.loads(proc.stdout)
     assert [w["folder"] for w in written] == [str(tmp_path / "f" / f"trial_{r['trial_id']:04d}") for r in rows]
-    assert all(w["files"] == ["README.md", "model.py", "preprocess.json", "spec.json", "weights.safetensors"]
-               for w in written)
+    assert all(w["files"] == ["README.md", "model.py", "preprocess.json", "spec.json", "train.json",
+                              "weights.safetensors"] for w in written)

@@ -29,6 +29,7 @@ from ..study.summary import ended
 from ..study.table import summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
+from .trackers import check_trackers
 from .trainable import sweep_scratch
 
 
@@ -56,10 +57,12 @@ def _ended_trials(root: str, run: RunInfo) -> list[int]:
 def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
                  replay: list[int] | None = None) -> Any:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     from .optuna_searcher import OptunaSearcher
     from .progress import StudyCallback
     from .schedulers import make_scheduler
+    from .trackers import TrackerCallback
 
     shape = space.data.shape(getattr(data, "num_classes", None))
     searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency)
@@ -71,7 +74,9 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
             name=os.path.basename(layout.experiment), storage_path=os.path.dirname(layout.experiment), verbose=0,
-            callbacks=[StudyCallback(root, storage_url, study_name, space)],
+            callbacks=[JsonLoggerCallback(), StudyCallback(root, storage_url, study_name, space),
+                       *([TrackerCallback(list(space.loggers), root, study_name, space.scheduler.max_epochs)]
+                         if space.loggers else [])],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
@@ -94,7 +99,7 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     write_curves(folder.learning_curves, root)
     c = summary(df)["counts"]
     done = ended(c)
-    print(progress_line(df, space.trials, 0, time.time() - started, 0), flush=True)
+    print(progress_line(df, space.trials, time.time() - started, 0.0), flush=True)
     if done < space.trials or c["running"]:
         print(f"search interrupted with {done} of {space.trials} trials done; "
               f"continue it with: sksearch resume {root}", file=sys.stderr, flush=True)
@@ -140,6 +145,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}` "
                         f"or choose another --out")
     check_folder_target(root, "--out", force=force, what="a study", ignore=frozenset({LOCK_FILE}))
+    check_trackers(list(space.loggers))
     if storage:
         _check_storage(storage, space)
     data = _load_data(space)
@@ -199,6 +205,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         space = load_space(layout.space_yaml)
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
         read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
+        check_trackers(list(space.loggers))
         experiment = layout.experiment
         restorable = tune.Tuner.can_restore(experiment)
         if restorable:

@@ -32,6 +32,9 @@ def _quiet_ray_env() -> None:
     # which is what a crash-safe search wants; silence its warning about doing so.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray's default loggers depend on the user's environment; the driver adds the JSON results
+    # logger itself (result.json and params.json, which export and the report read).
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
 
 def probe(address: str, timeout: float = 5.0) -> None:

@@ -131,10 +131,11 @@ DATA_FIELDS: dict[str, Check] = {
 }
 
 CONSTRAINT_KEYS = ("params", "macs")
+LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
-            "scheduler", "resources", "concurrency", "trials")
+            "scheduler", "resources", "concurrency", "trials", "loggers")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -197,6 +198,7 @@ class SearchSpace:
     concurrency: int | None = None
     trials: int = 20
     description: str = ""
+    loggers: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> list[str]:
@@ -221,6 +223,7 @@ class SearchSpace:
             "resources": asdict(self.resources),
             "concurrency": self.concurrency,
             "trials": self.trials,
+            "loggers": list(self.loggers),
         }
 
     def to_yaml(self) -> str:
@@ -415,13 +418,17 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if scheduler.grace_period > scheduler.max_epochs:
         raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
     concurrency = optional(integer(1, 10_000))("concurrency", raw.get("concurrency"))
+    loggers = raw.get("loggers") or []
+    if not isinstance(loggers, list):
+        raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
+    loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
     trials = integer(1, 10**6)("trials", raw.get("trials", 20))
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
-        concurrency=concurrency, trials=trials,
+        concurrency=concurrency, trials=trials, loggers=loggers,
     )
 
 

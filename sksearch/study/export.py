@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 # The network module that exports ship, found without importing it (and so torch).
 MODEL_SOURCE = importlib.util.find_spec("sksearch.model.network").origin
 PARAMS_FILE = "params.json"  # Ray's record of a trial's config: the searcher's validated spec
+RECIPE_FILE = "train.json"   # an export's training recipe: every TrainSpec value and the data spec
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrialArtifacts:
     spec: ArchSpec
     weights: str
     trial_dir: str
+    train: dict[str, Any]  # the trial's TrainSpec values
 
 
 def trial_artifacts(folder: StudyFolder, trial_id: int) -> TrialArtifacts:
@@ -73,14 +75,15 @@ def trial_artifacts(folder: StudyFolder, trial_id: int) -> TrialArtifacts:
         raise UserError(f"{trial_dir}: no checkpoint with weights")
     try:
         with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
-            spec = ArchSpec.from_dict(json.load(fh)["arch"])
+            config = json.load(fh)
+        spec = ArchSpec.from_dict(config["arch"])
     except (OSError, ValueError, KeyError, TypeError, SpecError) as exc:
         raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({exc})") from None
-    return TrialArtifacts(row, spec, weights, trial_dir)
+    return TrialArtifacts(row, spec, weights, trial_dir, dict(config.get("train") or {}))
 
 
 def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preprocess: dict[str, Any] | None,
-            origin: str) -> str:
+            origin: str, recipe: dict[str, Any] | None = None) -> str:
     lines = [f"# {title}", "", origin, ""]
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "| --- | --- |"]
@@ -114,19 +117,50 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
             "",
         ]
     lines += [
-        "## Train it further", "",
+    ]
+    lines += _train_further(recipe)
+    lines.append("Inside sksearch, `sksearch.load_model(folder)` gives the same network.")
+    return "\n".join(lines) + "\n"
+
+
+def _train_further(recipe: dict[str, Any] | None) -> list[str]:
+    """The README's section on training the network for a full schedule, from ``train.json``."""
+    lines = ["## Train it further", ""]
+    if recipe:
+        t = recipe["train"]
+        data = (recipe.get("data") or {}).get("name", "the data below")
+        lines += [
+            f"`train.json` holds the recipe the search trained it with: {t['optimizer']}, peak lr {t['lr']:g}, "
+            f"momentum {t['momentum']:g}, weight decay {t['weight_decay']:g} (conv and fc weights only), label "
+            f"smoothing {t['label_smoothing']:g}, batch {t['batch_size']}, a {t['schedule']} schedule after "
+            f"{t['warmup_epochs']:g} warm-up epochs, {recipe.get('epochs', t['max_epochs'])} epochs on {data}. "
+            "With sksearch installed, one command trains it for a full schedule with that recipe (progress, a "
+            "checkpoint every epoch, resumed after a crash by running it again):", "",
+            "```bash",
+            "sksearch train path/to/this/folder --epochs 30 --out trained/            # from these weights",
+            "sksearch train path/to/this/folder --epochs 90 --from-scratch --out full/  # the architecture afresh",
+            "```", ""]
+    lines += [
+        "With PyTorch alone:", "",
         "```python",
         "import json, torch, model",
         "net = model.load('path/to/this/folder').train()  # or model.build(json.load(open('spec.json'))) to start afresh",
-        "opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)",
-        "for x, y in loader:                               # your data, normalised as above",
+    ]
+    if recipe and recipe["train"]["optimizer"] == "adamw":
+        t = recipe["train"]
+        lines.append(f"opt = torch.optim.AdamW(net.parameters(), lr={t['lr']:g}, betas=({t['momentum']:g}, 0.999), "
+                     f"weight_decay={t['weight_decay']:g})")
+    else:
+        t = recipe["train"] if recipe else {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
+        lines.append(f"opt = torch.optim.SGD(net.parameters(), lr={t['lr']:g}, momentum={t['momentum']:g}, "
+                     f"nesterov=True, weight_decay={t['weight_decay']:g})")
+    lines += [
+        "for x, y in loader:                               # your data, normalised as below",
         "    loss = torch.nn.functional.cross_entropy(net(x), y)",
         "    opt.zero_grad(); loss.backward(); opt.step()",
         "torch.save(net.state_dict(), 'weights.pt')        # or safetensors.torch.save_file(net.state_dict(), ...)",
-        "```", "",
-        "Inside sksearch, `sksearch.load_model(folder)` gives the same network.",
-    ]
-    return "\n".join(lines) + "\n"
+        "```", ""]
+    return lines
 
 
 def export_onnx(model: SKNet, spec: ArchSpec, path: str) -> None:
@@ -163,8 +197,10 @@ def export_onnx(model: SKNet, spec: ArchSpec, path: str) -> None:
 
 def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | str, title: str, origin: str,
                  metrics: dict[str, Any] | None = None, preprocess: dict[str, Any] | None = None,
-                 onnx: bool = False) -> str:
-    """Write an export folder; ``weights`` is a state dict or a safetensors file to copy."""
+                 onnx: bool = False, recipe: dict[str, Any] | None = None) -> str:
+    """Write an export folder; ``weights`` is a state dict or a safetensors file to copy;
+    ``recipe`` (``{"train": TrainSpec dict, "data": DataSpec dict, "epochs": trained}``) is
+    written as ``train.json``."""
     os.makedirs(out, exist_ok=True)
     shutil.copyfile(MODEL_SOURCE, os.path.join(out, "model.py"))
     with open(os.path.join(out, "spec.json"), "w") as fh:
@@ -179,8 +215,11 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
     if preprocess:
         with open(os.path.join(out, "preprocess.json"), "w") as fh:
             json.dump(preprocess, fh, indent=2)
+    if recipe:
+        with open(os.path.join(out, RECIPE_FILE), "w") as fh:
+            json.dump(recipe, fh, indent=2)
     with open(os.path.join(out, "README.md"), "w") as fh:
-        fh.write(_readme(spec, title, metrics, preprocess, origin))
+        fh.write(_readme(spec, title, metrics, preprocess, origin, recipe))
     if onnx:
         export_onnx(load_model(out), spec, os.path.join(out, "model.onnx"))
     return out
@@ -204,8 +243,11 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
     row = art.row
     origin = (f"Trial {trial_id} of the sksearch study in `{os.path.abspath(folder.root)}`"
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
+    data = folder.data_info()
+    recipe = {"train": art.train, "data": (data or {}).get("data_spec") or folder.space.data.to_dict(),
+              "epochs": int(row["epochs"]), "source": {"study": folder.name, "trial_id": trial_id}}
     return write_export(out, art.spec, art.weights, f"sksearch trial {trial_id}", origin, _metrics(row),
-                        folder.data_info(), onnx)
+                        data, onnx, recipe)
 
 
 def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: bool = False,

@@ -9,9 +9,10 @@ import re
 
 from ..errors import UserError
 
-# What an export folder holds (export.py writes these; analyze adds attention/).
+# What an export folder holds (export.py writes these; analyze adds attention/, train the log
+# and, while it runs, checkpoints/).
 EXPORT_FILES = frozenset({"model.py", "spec.json", "weights.safetensors", "preprocess.json", "README.md",
-                          "model.onnx", "model.onnx.data", "train.json", "attention"})
+                          "model.onnx", "model.onnx.data", "train.json", "attention", "train_log.csv", "checkpoints"})
 _TRIAL_FOLDER = re.compile(r"trial_\d{4,}")
 
 

@@ -109,6 +109,7 @@ def run_trial(
     extra_metrics: dict[str, Any] | None = None,
     cost: dict[str, int] | None = None,
     latency: bool = False,
+    init_weights: str | None = None,
 ) -> dict[str, Any]:
     """Train ``arch`` to ``train.max_epochs``, calling ``report(metrics, checkpoint_folder)``
     after every epoch. With ``resume_from`` (a checkpoint folder) training continues after the
@@ -117,10 +118,14 @@ def run_trial(
     ``cost`` ({"params", "macs"}) is the count the searcher made before the trial; it is
     counted here when not given. With ``latency`` the network's forward time (batch 1, eval
     mode) is measured once before training, on the model that is then trained.
-    Returns the last metrics."""
+    ``init_weights`` (a safetensors file) starts a new run from those weights instead of the
+    seeded initialisation. Returns the last metrics."""
     device = torch.device(device)
     torch.manual_seed(train.seed)
-    model = build(arch.to_dict()).to(device)
+    model = build(arch.to_dict())
+    if init_weights and not resume_from:
+        model.load_state_dict(load_file(init_weights))
+    model = model.to(device)
     channels_last = uses_channels_last(device, train)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

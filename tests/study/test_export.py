@@ -63,7 +63,7 @@ def test_export_a_trial_matches_the_trial_in_a_fresh_interpreter(finished_study,
     proc = run_cli("export", str(study), "--trial", str(int(row.trial_id)), "--to", str(dest), "--onnx")
     assert proc.returncode == 0, proc.stderr
     assert {p.name for p in dest.iterdir()} == {"model.py", "spec.json", "weights.safetensors", "README.md",
-                                                 "preprocess.json", "model.onnx"}
+                                                 "preprocess.json", "train.json", "model.onnx"}
     assert (dest / "model.py").read_text() == open(sksearch.model.network.__file__).read()  # shipped, not generated
 
     standalone, info = standalone_logits(dest, tmp_path)

@@ -1,0 +1,235 @@
+"""``sksearch train``: the step after a search. A chosen configuration (an export folder, a spec
+file or a preset) trained for a full schedule with the search's own trainer and recipe.
+
+The output folder is an export folder (``model.py``, ``spec.json``, ``weights.safetensors``,
+``preprocess.json``, ``train.json``, ``README.md``) once training ends; while it runs it holds
+``checkpoints/epoch_NNNN/`` (the last two), ``train_log.csv`` (one row per epoch) and
+``train.json`` with the job and how far it got. Running the same command again after a crash
+or Ctrl-C resumes from the last checkpoint; a finished job is reported, not redone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import UserError
+from .model.spec import ArchSpec
+from .study.targets import EXPORT_FILES, check_folder_target, is_export_folder
+
+JOB_FILE = "train.json"
+LOG_FILE = "train_log.csv"
+CHECKPOINTS = "checkpoints"
+KEEP_CHECKPOINTS = 2
+LOG_COLUMNS = ["epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to train: the spec, the recipe (TrainSpec values, ``max_epochs`` the schedule's
+    length), the data, and the weights to start from (None: the seeded initialisation)."""
+
+    spec: ArchSpec
+    train: dict[str, Any]
+    data: dict[str, Any]
+    weights: str | None
+    source: str
+    preprocess: dict[str, Any] | None
+
+    def key(self) -> dict[str, Any]:
+        """What makes two runs the same job (a resume must continue the same one)."""
+        return {"spec": self.spec.to_dict(), "train": self.train, "data": self.data, "source": self.source,
+                "from_weights": self.weights is not None}
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc})") from None
+
+
+def plan(target: str, epochs: int, data: str | None = None, data_root: str | None = None,
+         overrides: Mapping[str, Any] | None = None, from_scratch: bool = False) -> Job:
+    """The job for ``target``: an export folder brings its spec, weights, recipe and data;
+    a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
+    change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``)."""
+    from .data.spec import DataSpec
+    from .model.resolve import resolve
+    from .train.spec import TrainSpec
+
+    recipe: dict[str, Any] = {}
+    weights = preprocess = None
+    if os.path.isfile(os.path.join(target, "spec.json")):
+        from .study.export import RECIPE_FILE, read_export_spec
+
+        spec = read_export_spec(target)
+        if os.path.exists(os.path.join(target, RECIPE_FILE)):
+            recipe = _read_json(os.path.join(target, RECIPE_FILE))
+        if os.path.exists(os.path.join(target, "weights.safetensors")) and not from_scratch:
+            weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
+        if os.path.exists(os.path.join(target, "preprocess.json")):
+            preprocess = _read_json(os.path.join(target, "preprocess.json"))
+    else:
+        spec = resolve(target)
+    train = {**TrainSpec().to_dict(), **(recipe.get("train") or {}), "max_epochs": epochs}
+    data_spec = dict(recipe.get("data") or {})
+    if data is not None:
+        data_spec = {"name": data} if data != data_spec.get("name") else data_spec
+    if data_root is not None:
+        data_spec["root"] = data_root
+    for key, value in (overrides or {}).items():
+        where, _, name = key.rpartition(".")
+        if where not in ("", "train", "data"):
+            raise UserError(f"--set {key}: set train.NAME (the recipe) or data.NAME (the data)")
+        fields = DataSpec.__dataclass_fields__ if where == "data" else TrainSpec.__dataclass_fields__
+        if name not in fields or name == "max_epochs":
+            allowed = ", ".join(f for f in fields if f != "max_epochs")
+            raise UserError(f"--set {key}: unknown {'data' if where == 'data' else 'recipe'} key; allowed: {allowed}"
+                            + (" (the schedule's length is --epochs)" if name == "max_epochs" else ""))
+        (data_spec if where == "data" else train)[name] = value
+    if "name" not in data_spec:
+        raise UserError(f"{target}: no recorded data to train on; pass --data NAME (digits, cifar10, cifar100, "
+                        f"imagefolder with --data-root)")
+    _check_recipe(train, data_spec)
+    return Job(spec, train, data_spec, weights, os.path.abspath(target) if os.path.exists(target) else target,
+               preprocess)
+
+
+def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
+    """The recipe and data checked by the space-file rules (the messages name the key)."""
+    from .space.distributions import SpaceError
+    from .space.schema import DATA_FIELDS, TRAIN_FIELDS
+
+    try:
+        for key, value in train.items():
+            if key in TRAIN_FIELDS:
+                train[key] = TRAIN_FIELDS[key](f"train.{key}", value)
+        for key, value in data.items():
+            if key in DATA_FIELDS:
+                data[key] = DATA_FIELDS[key](f"data.{key}", value)
+            else:
+                raise SpaceError(f"data.{key}", f"unknown key; allowed: {', '.join(DATA_FIELDS)}")
+    except SpaceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _checkpoints(out: str) -> list[str]:
+    folder = os.path.join(out, CHECKPOINTS)
+    return sorted(os.path.join(folder, d) for d in os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def _state(out: str) -> dict[str, Any] | None:
+    """The job an earlier ``sksearch train`` left in ``out`` (its train.json has a "job"; an
+    export's train.json is only a recipe)."""
+    path = os.path.join(out, JOB_FILE)
+    if not os.path.exists(path):
+        return None
+    state = _read_json(path)
+    return state if isinstance(state, dict) and "job" in state else None
+
+
+def train(job: Job, out: str, device: str | None = None, force: bool = False,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
+    returns the final metrics."""
+    import torch
+
+    from .data.load import load_data, make_batches
+    from .study.export import write_export
+    from .study.folder import atomic_write
+    from .study.summary import clock
+    from .train.loop import run_trial, uses_channels_last
+    from .train.spec import TrainSpec
+
+    if os.path.abspath(out) == job.source:
+        raise UserError(f"--out {out}: is the folder being trained; write the trained network to another folder")
+    state = _state(out) if os.path.isdir(out) else None
+    if state is not None and state["job"] != json.loads(json.dumps(job.key(), default=str)):
+        raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
+                        f"--out, or remove that folder to start over")
+    if state is not None and state.get("finished"):
+        log(f"{out}: this training already finished ({state['epochs_done']} epochs, accuracy "
+            f"{state['metrics']['accuracy']:.2%}); nothing to do")
+        return state["metrics"]
+    if state is None:
+        check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
+                            and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    recipe = TrainSpec(**job.train)
+    log(f"loading data: {job.data['name']}")
+    from .data.spec import DataSpec
+
+    data = load_data(DataSpec(**job.data))
+    shape = (data.in_channels, data.input_size, data.num_classes)
+    if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
+        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px with {shape[2]} classes; "
+                        f"the network takes {job.spec.in_channels} x {job.spec.input_size} px and has "
+                        f"{job.spec.num_classes} classes")
+    batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
+                           channels_last=uses_channels_last(torch.device(device), recipe),
+                           workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
+    os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
+    done = _checkpoints(out)
+    resume_from = done[-1] if done else None
+    first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
+    job_state = {"job": job.key(), "epochs_done": 0, "finished": False, "metrics": {}}
+    atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
+    log(f"training {job.source} for {recipe.max_epochs} epochs on {device}"
+        + (f", resuming after epoch {first - 1}" if resume_from else
+           (" from its weights" if job.weights else " from a fresh initialisation")))
+    started = time.time()
+
+    def report(metrics: dict[str, Any], folder: str | None) -> None:
+        epoch = metrics["epoch"]
+        _append_log(out, metrics)
+        for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
+        atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
+        per_epoch = (time.time() - started) / max(1, epoch - first + 1)
+        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: accuracy {metrics['accuracy']:.2%}, "
+            f"loss {metrics['loss']:.4f}, train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
+            f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
+
+    from .model.cost import params_and_macs
+
+    metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
+                        resume_from=resume_from, init_weights=job.weights)
+    model_weights = os.path.join(_checkpoints(out)[-1], "model.safetensors")
+    recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs,
+                  "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
+    write_export(out, job.spec, model_weights, f"{os.path.basename(os.path.normpath(out))}: trained",
+                 f"`{job.source}`, trained by `sksearch train` for {recipe.max_epochs} epochs"
+                 f"{' from its weights' if job.weights else ''}.",
+                 {"accuracy": round(metrics["accuracy"], 4), "loss": round(metrics["loss"], 4),
+                  "epochs": recipe.max_epochs, "params": f"{params_and_macs(job.spec)[0]:,}"},
+                 job.preprocess, recipe=recipe_out)
+    shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
+    final = {**recipe_out, "job": job.key(), "epochs_done": recipe.max_epochs, "finished": True,
+             "metrics": {k: metrics[k] for k in ("accuracy", "loss")}}
+    atomic_write(os.path.join(out, JOB_FILE), json.dumps(final, indent=2, default=str))
+    log(f"trained {recipe.max_epochs} epochs: accuracy {metrics['accuracy']:.2%}; wrote {out}")
+    return metrics
+
+
+def _append_log(out: str, metrics: dict[str, Any]) -> None:
+    """One row per epoch in train_log.csv; an epoch trained again after a crash replaces its row."""
+    path = os.path.join(out, LOG_FILE)
+    rows = []
+    if os.path.exists(path):
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < metrics["epoch"]]
+    rows.append({k: metrics.get(k) for k in LOG_COLUMNS})
+    with open(path + ".tmp", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(path + ".tmp", path)
+
