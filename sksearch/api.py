@@ -69,15 +69,23 @@ class Study(StudyFolder):
 
         return choose_objectives(objectives, self.completed_table, self.objectives, self.root)
 
-    def front(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
+    def front(self, objectives: str | Sequence[str] | None = None, include_imported: bool = False) -> pd.DataFrame:
         """The Pareto front of the completed trials over ``objectives`` (default: the study's):
         the trials ``sksearch pareto --json`` lists, with their metrics and searched values
-        (``attrs["objectives"]`` names the objectives)."""
+        (``attrs["objectives"]`` names the objectives). Baselines are never on it, trials
+        imported by a warm start only with ``include_imported``."""
         from .study.pareto import front_table
 
         objectives = self.objectives_for(objectives)
         self.require_completed()
-        return front_table(self.completed_table, objectives)
+        return front_table(self.completed_table, objectives, include_imported)
+
+    def baselines(self, objectives: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Each baseline against the front: the front trials that dominate it and what the most
+        accurate of them gains (``pareto --json`` appends these)."""
+        from .study.pareto import baseline_verdicts
+
+        return baseline_verdicts(self.completed_table, self.objectives_for(objectives))
 
     def curves(self) -> pd.DataFrame:
         """Every epoch every trial reported: ``trial_id, epoch, accuracy, loss, train_loss, lr,
@@ -132,7 +140,7 @@ def _study(folder: StudyFolder) -> Study:
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
         overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
-        loggers: Sequence[str] = ()) -> Study:
+        loggers: Sequence[str] = (), warm_start: Sequence[str] = ()) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -144,7 +152,9 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     ``out`` must be new, empty or hold no files but sksearch's, unless ``force``; a trial that
     no node of the cluster can host is refused unless ``wait_for_resources`` (an autoscaling
     cluster). ``loggers`` adds experiment trackers to the space's ``loggers`` (``tensorboard``,
-    ``mlflow``, ``wandb``). Blocks until the search ends, printing its progress."""
+    ``mlflow``, ``wandb``); ``warm_start`` adds study folders (or ``URL#STUDY_NAME``) whose
+    completed trials that fit the space seed the sampler. Blocks until the search ends,
+    printing its progress."""
     import os
 
     from .space.resolve import prepare_space
@@ -164,6 +174,10 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
             if name not in LOGGERS:
                 raise UserError(f"--logger {name}: not a tracker; allowed: {', '.join(LOGGERS)}")
         resolved = replace(resolved, loggers=tuple(dict.fromkeys([*resolved.loggers, *loggers])))
+    if warm_start:
+        from dataclasses import replace
+
+        resolved = replace(resolved, warm_start=tuple(dict.fromkeys([*resolved.warm_start, *warm_start])))
     from .search.driver import run as run_search
 
     return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,

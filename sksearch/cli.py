@@ -132,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
                         address=args.address, overrides=overrides, force=args.force,
-                        wait_for_resources=args.wait_for_resources, loggers=args.logger or ())
+                        wait_for_resources=args.wait_for_resources, loggers=args.logger or (),
+                        warm_start=args.warm_start or ())
     return _run_outcome(study, args.json)
 
 
@@ -151,7 +152,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     c = info["counts"]
     print(f"study     {info['study']} ({info['folder']})")
-    print(f"trials    {info['done']} of {info['planned']} done, {c['running']} running, {c['rejected']} samples rejected")
+    print(f"trials    {info['done']} of {info['planned']} done by this folder's run, {c['running']} running, "
+          f"{c['rejected']} samples rejected")
+    if len(info["runs"]) > 1:
+        print("runs      " + ", ".join(f"{r or '(no id)'}: {n} trials" for r, n in info["runs"].items()))
+    if info["imported"]:
+        print(f"imported  {info['imported']} completed trials from earlier studies (warm start)")
+    for b in info["baselines"]:
+        acc = f", accuracy {b['accuracy']:.2%}" if b["accuracy"] is not None else ""
+        print(f"baseline  {b['name']} (trial {b['trial_id']}): {b['status'].replace('_', ' ')}{acc}")
     for s in info["statuses"]:
         print(f"  {s:<14}{c[s]:>5}")
     best = info["best"]
@@ -168,13 +177,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_pareto(args: argparse.Namespace) -> int:
     from .study.pareto import front_rows, print_front
 
-    table = api.open(args.folder).front(args.objectives)
+    from .study.pareto import verdict_sentence
+
+    study = api.open(args.folder)
+    table = study.front(args.objectives, include_imported=args.include_imported)
     rows = front_rows(table)
+    verdicts = study.baselines(args.objectives)
     if args.json:
-        _print_json(rows)
+        _print_json(rows + verdicts)
     else:
         print(f"Pareto front of {len(rows)} completed trials over {', '.join(table.attrs['objectives'])}:")
         print_front(rows)
+        for v in verdicts:
+            print(verdict_sentence(v))
     return 0
 
 
@@ -284,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logger", action="append", metavar="NAME",
                    help="also log every trial to a tracker: tensorboard, mlflow or wandb (repeatable; adds to the "
                         "space's `loggers`)")
+    p.add_argument("--warm-start", action="append", metavar="STUDY",
+                   help="start from the completed trials of an earlier study that fit this space: its folder or "
+                        "URL#STUDY_NAME (repeatable; adds to the space's `warm_start`)")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out folder that is not a study")
     p.add_argument("--wait-for-resources", action="store_true",
                    help="start even if no node can host a trial yet (a cluster that autoscales)")
@@ -305,7 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pareto", help="print the Pareto front of a study's completed trials")
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--objectives", metavar="LIST", help="comma-separated, e.g. accuracy,params (default: the study's)")
-    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list: the front's trials, then each baseline (with `baseline` and `dominated_by`)")
+    p.add_argument("--include-imported", action="store_true",
+                   help="let trials imported by a warm start stand on the front (marked `imported`)")
     p.set_defaults(handler=cmd_pareto)
 
     p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")

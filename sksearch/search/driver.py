@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..study.table import summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
 from .trackers import check_trackers
+from .warm_start import import_trials, plan_imports
 from .trainable import sweep_scratch
 
 
@@ -55,7 +57,7 @@ def _ended_trials(root: str, run: RunInfo) -> list[int]:
 
 
 def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
-                 replay: list[int] | None = None) -> Any:
+                 run_id: str | None, replay: list[int] | None = None) -> Any:
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -65,7 +67,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
     from .trackers import TrackerCallback
 
     shape = space.data.shape(getattr(data, "num_classes", None))
-    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency)
+    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id)
     scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
     layout = Layout(root)
     return tune.Tuner(
@@ -74,7 +76,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
             name=os.path.basename(layout.experiment), storage_path=os.path.dirname(layout.experiment), verbose=0,
-            callbacks=[JsonLoggerCallback(), StudyCallback(root, storage_url, study_name, space),
+            callbacks=[JsonLoggerCallback(), StudyCallback(root, storage_url, study_name, space, run_id),
                        *([TrackerCallback(list(space.loggers), root, study_name, space.scheduler.max_epochs)]
                          if space.loggers else [])],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -97,9 +99,10 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
     write_curves(folder.learning_curves, root)
-    c = summary(df)["counts"]
+    mine = df[df["run_id"].isin([run.run_id]) if run.run_id else df["run_id"].isna()]
+    c = summary(mine)["counts"]
     done = ended(c)
-    print(progress_line(df, space.trials, time.time() - started, 0.0), flush=True)
+    print(progress_line(mine, space.trials, time.time() - started, 0.0), flush=True)
     if done < space.trials or c["running"]:
         print(f"search interrupted with {done} of {space.trials} trials done; "
               f"continue it with: sksearch resume {root}", file=sys.stderr, flush=True)
@@ -148,6 +151,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
     check_trackers(list(space.loggers))
     if storage:
         _check_storage(storage, space)
+    imports = plan_imports(space, list(space.warm_start))
     data = _load_data(space)
     init_ray(address)
     check_resources(space.resources, wait_for_resources)
@@ -159,7 +163,8 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             if os.path.exists(layout.run_json):  # another run won the race to this folder
                 raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}`")
             run_info = RunInfo(study_name=space.name, storage=storage, address=address, source=space.source,
-                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"), sksearch=__version__)
+                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"), sksearch=__version__,
+                               run_id=uuid.uuid4().hex[:8])
             for path, text in ((layout.space_yaml, f"# resolved from {space.source}\n" + space.to_yaml()),
                                (layout.data_json, json.dumps(describe(data, space.data), indent=2)),
                                (layout.run_json, json.dumps(run_info.to_dict(), indent=2))):
@@ -167,8 +172,11 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             storage_url = run_info.storage_url(layout)
             if not storage:
                 written.append(layout.optuna_db)
-            open_for_search(storage_url, space.name, space)  # the study exists before any trial reports
-            tuner = _build_tuner(space, data, root, storage_url, space.name)
+            study = open_for_search(storage_url, space.name, space)  # the study exists before any trial reports
+            for config in space.seed_configs:  # proposed first, before the sampler draws
+                study.enqueue_trial(config, skip_if_exists=True)
+            imported = import_trials(study, imports)
+            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
         except BaseException:
             if created:
                 shutil.rmtree(root, ignore_errors=True)
@@ -179,7 +187,13 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             raise
         print(f"study {space.name}: {space.trials} trials of up to {space.scheduler.max_epochs} epochs, "
               f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "
-              f"{', '.join(f'{o.name} ({o.goal})' for o in space.objectives)}; folder {root}", flush=True)
+              f"{', '.join(f'{o.name} ({o.goal})' for o in space.objectives)}; folder {root} (run {run_info.run_id})",
+              flush=True)
+        for plan in imports:
+            print(f"warm start: {len(plan.trials)} completed trials of {plan.label}"
+                  + (f" ({plan.left_out} did not fit this space)" if plan.left_out else ""), flush=True)
+        if imports and not imported:
+            print("warm start: every trial was imported into this study before", flush=True)
         started = time.time()
         try:
             tuner.fit()
@@ -223,7 +237,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
-            tuner = _build_tuner(space, data, root, storage_url, study_name, replay=_ended_trials(root, run_info))
+            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id,
+                                 replay=_ended_trials(root, run_info))
         try:
             tuner.fit()
         finally:

@@ -28,15 +28,15 @@ import warnings
 from typing import Any
 
 import optuna
-from optuna.trial import FixedTrial, TrialState
+from optuna.trial import FixedTrial, FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from ..data.spec import DataShape
 from ..errors import UserError
-from ..space.sample import Checked, check_sample, sample
+from ..space.sample import Checked, baseline_sample, check_sample, sample
 from ..space.schema import SearchSpace
 from ..study.optuna_private import frozen_trial, set_user_attrs
-from ..study.store import open_for_search
+from ..study.store import baselines_study, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
 
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
@@ -72,24 +72,49 @@ def check_saved_state(experiment: str) -> None:
 
 
 def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The space's sampler; ``offset`` (the study's size) shifts its seed."""
+    """The space's sampler; ``offset`` (the study's size) shifts its seed. Every sampler reads
+    the constraints each trial carries (``Trial.set_constraint``): a sample a budget rejected
+    is a trial with a violated constraint that TPE and GP learn to avoid."""
     spec = space.sampler
     seed = None if spec.seed is None else spec.seed + offset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if spec.name == "nsga2":
             return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
+        if spec.name == "nsga3":
+            return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
+        if spec.name == "gp":
+            return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed)
         if spec.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
                                           multivariate=True, constant_liar=True)
 
 
+def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
+    """The sample's budgets as constraints (<= 0: within), relative to each bound; an invalid
+    architecture violates the constraint ``architecture``."""
+    if checked.spec is None:
+        trial.set_constraint("architecture", 1.0)
+        return
+    for name, value in (("params", checked.params), ("macs", checked.macs)):
+        bound = space.constraints.get(name, {})
+        if "max" in bound:
+            trial.set_constraint(f"{name}_max", (value - bound["max"]) / max(bound["max"], 1))
+        if "min" in bound:
+            trial.set_constraint(f"{name}_min", (bound["min"] - value) / max(bound["min"], 1))
+
+
 class OptunaSearcher(Searcher):
-    """Proposes trials from an Optuna study and tells it COMPLETE / PRUNED / FAIL."""
+    """Proposes trials from an Optuna study and tells it COMPLETE / PRUNED / FAIL.
+
+    ``run_id`` names the driver: its trials carry it, the budget counts only them, and on a
+    restore it hands out again only its own trials left RUNNING, so several drivers can share
+    one study. The space's baselines are trained first, once per study, as trials of the
+    study's baselines study (numbered -1, -2, ... here and in the table)."""
 
     def __init__(self, space: SearchSpace, storage_url: str, study_name: str, shape: DataShape,
-                 max_trials: int, max_concurrent: int | None = None) -> None:
+                 max_trials: int, max_concurrent: int | None = None, run_id: str | None = None) -> None:
         super().__init__(metric=None, mode=None)
         self.space = space
         self.storage_url = storage_url
@@ -97,19 +122,19 @@ class OptunaSearcher(Searcher):
         self.shape = shape
         self.max_trials = max_trials
         self.max_concurrent = max_concurrent
-        self.trial_map: dict[str, int] = {}       # Ray trial id -> Optuna trial number
+        self.run_id = run_id
+        self.trial_map: dict[str, int] = {}       # Ray trial id -> Optuna trial number (baselines < 0)
         self.live: set[str] = set()               # suggested, not yet complete
         self.reissue: list[int] = []              # Optuna numbers to hand out again
         self.last_results: dict[str, dict[str, Any]] = {}
         self.curves: dict[int, list[dict[str, Any]]] = {}  # by trial number; the study holds them too
         self._study: optuna.Study | None = None
+        self._baselines: optuna.Study | None = None
         self._reconciled = False
 
-    # The study holds a database connection: never pickle it, reopen it on demand.
+    # The studies hold database connections: never pickle them, reopen them on demand.
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_study"] = None
-        return state
+        return {**self.__dict__, "_study": None, "_baselines": None}
 
     @property
     def study(self) -> optuna.Study:
@@ -120,59 +145,112 @@ class OptunaSearcher(Searcher):
             self._reconcile()
         return self._study
 
+    @property
+    def baselines_study(self) -> optuna.Study:
+        if self._baselines is None:
+            self._baselines = open_for_search(self.storage_url, baselines_study(self.study_name), self.space)
+        return self._baselines
+
+    def _where(self, number: int) -> tuple[optuna.Study, int]:
+        """The study holding trial ``number`` and its number there."""
+        return (self.study, number) if number >= 0 else (self.baselines_study, -number - 1)
+
+    def _mine(self, trial: FrozenTrial) -> bool:
+        return trial.user_attrs.get("run_id") == self.run_id
+
     def _reconcile(self) -> None:
-        """Queue RUNNING Optuna trials that no Ray trial carries (lost in a crash)."""
+        """Queue this driver's RUNNING trials that no Ray trial carries (lost in a crash)."""
         assert self._study is not None
         known = set(self.trial_map.values())
         orphans = [t.number for t in self._study.get_trials(deepcopy=False)
-                   if t.state == TrialState.RUNNING and t.number not in known]
-        self.reissue = sorted(set(self.reissue) | set(orphans))
+                   if t.state == TrialState.RUNNING and self._mine(t) and t.number not in known]
+        if self.space.baselines:
+            orphans += [-t.number - 1 for t in self.baselines_study.get_trials(deepcopy=False)
+                        if t.state == TrialState.RUNNING and self._mine(t) and -t.number - 1 not in known]
+        self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (n >= 0, abs(n)))
 
     def _ask(self, study: optuna.Study) -> optuna.Trial:
         study.sampler = make_sampler(self.space, offset=len(study.get_trials(deepcopy=False)))
         return study.ask()
 
     def _counted(self) -> int:
-        """Trials handed to Ray, ever (rejected samples do not count against the budget)."""
+        """This driver's trials handed to Ray, ever (rejected samples do not count against the
+        budget, nor do other drivers' trials or imported ones)."""
         return sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if t.user_attrs.get("status") != "rejected")
+                   if self._mine(t) and t.user_attrs.get("status") != "rejected")
 
-    def _config(self, number: int, checked: Checked) -> dict[str, Any]:
+    def _config(self, number: int, checked: Checked, baseline: str | None = None) -> dict[str, Any]:
         """What Ray hands the trial (and keeps in params.json): the validated spec's dict, the
         training recipe, the sampled values and the counted cost, which the trial trusts."""
         s = checked.sample
-        return {"trial_number": number, "arch": checked.spec.to_dict(), "train": s.train.to_dict(),
-                "params": s.params, "cost": checked.cost}
+        config = {"trial_number": number, "arch": checked.spec.to_dict(), "train": s.train.to_dict(),
+                  "params": s.params, "cost": checked.cost}
+        if baseline:
+            config["baseline"] = baseline
+        return config
+
+    def _next_baseline(self) -> tuple[int, Checked, str] | None:
+        """A baseline no driver has taken yet: its trial (claimed now) and configuration."""
+        if not self.space.baselines:
+            return None
+        study = self.baselines_study
+        taken = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)}
+        for baseline in self.space.baselines:
+            if baseline.name in taken:
+                continue
+            checked = check_sample(self.space, baseline_sample(self.space, baseline, self.shape))
+            trial = study.ask()
+            set_user_attrs(study, trial.number, {"baseline": baseline.name, "run_id": self.run_id,
+                                                 **({k: v for k, v in checked.cost.items() if v is not None})})
+            if checked.spec is None:
+                set_user_attrs(study, trial.number, {"status": "failed", "reason": checked.reason})
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            return -trial.number - 1, checked, baseline.name
+        return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         study = self.study
         if self.max_concurrent and len(self.live) >= self.max_concurrent:
             return None
+        baseline = None
         if self.reissue:
             number = self.reissue.pop(0)
-            frozen = study.trials[number]
-            checked = check_sample(self.space, sample(self.space, FixedTrial(frozen.params, number), self.shape))
+            where, n = self._where(number)
+            frozen = frozen_trial(where, n)
+            if number < 0:
+                baseline = frozen.user_attrs["baseline"]
+                spec = next(b for b in self.space.baselines if b.name == baseline)
+                checked = check_sample(self.space, baseline_sample(self.space, spec, self.shape))
+            else:
+                checked = check_sample(self.space, sample(self.space, FixedTrial(frozen.params, number), self.shape))
             assert checked.reason is None, f"trial {number} was handed out once, so it was valid: {checked.reason}"
+        elif (found := self._next_baseline()) is not None:
+            number, checked, baseline = found
         else:
             if self._counted() >= self.max_trials:
                 return Searcher.FINISHED
             for _ in range(MAX_CONSECUTIVE_REJECTIONS):
                 trial = self._ask(study)
                 checked = check_sample(self.space, sample(self.space, trial, self.shape))
+                if self.space.constraints or checked.spec is None:
+                    set_constraints(trial, self.space, checked)
                 if checked.reason is None:
                     number = trial.number
                     break
-                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason,
+                # Never trained. PRUNED with its violated constraint, a sampler that reads
+                # constraints learns the region; FAIL would hide it from every sampler.
+                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason, "run_id": self.run_id,
                                                      **checked.cost, "epochs": 0})
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial, state=TrialState.PRUNED)
             else:
                 raise RuntimeError(f"{MAX_CONSECUTIVE_REJECTIONS} samples in a row were rejected "
                                    f"(last: {checked.reason}); loosen the constraints or the space")
-        set_user_attrs(study, number, {"ray_trial_id": trial_id, **checked.cost})
+        where, n = self._where(number)
+        set_user_attrs(where, n, {"ray_trial_id": trial_id, "run_id": self.run_id, **checked.cost})
         self.trial_map[trial_id] = number
         self.live.add(trial_id)
-        return self._config(number, checked)
-
+        return self._config(number, checked, baseline)
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self.last_results[trial_id] = result
         self._record(trial_id, result)
@@ -184,24 +262,25 @@ class OptunaSearcher(Searcher):
         number = self.trial_map.get(trial_id)
         if number is None or not isinstance(result.get("epoch"), int) or "error" in result:
             return
+        where, n = self._where(number)
         curve = self.curves.get(number)
         if curve is None:
-            trial = frozen_trial(self.study, number)
+            trial = frozen_trial(where, n)
             if trial.state.is_finished():
                 return  # told before a crash: Ray replays its results, the study keeps its record
             curve = list(trial.user_attrs.get(CURVE, []))
         entry = {k: result[k] for k in CURVE_KEYS if isinstance(result.get(k), (int, float))}
         curve = [e for e in curve if e.get("epoch", 0) < entry["epoch"]] + [entry]
         self.curves[number] = curve
-        set_user_attrs(self.study, number, {CURVE: curve})
+        set_user_attrs(where, n, {CURVE: curve})
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         number = self.trial_map.get(trial_id)
         self.live.discard(trial_id)
         if number is None:
             return
-        study = self.study
-        if frozen_trial(study, number).state.is_finished():
+        study, n = self._where(number)
+        if frozen_trial(study, n).state.is_finished():
             return  # told before a crash; Ray re-ran only the bookkeeping
         result = result or self.last_results.get(trial_id)
         if result:
@@ -211,14 +290,14 @@ class OptunaSearcher(Searcher):
             attrs["epochs"] = result.get("epoch", 0)
         if error or result is None or "error" in (result or {}):
             reason = (result or {}).get("error") or ("the trial's worker died" if error else "ended before reporting")
-            set_user_attrs(study, number, {**attrs, "status": "failed", "reason": reason})
-            study.tell(number, state=TrialState.FAIL)
+            set_user_attrs(study, n, {**attrs, "status": "failed", "reason": reason})
+            study.tell(n, state=TrialState.FAIL)
         elif result.get("epoch", 0) >= self.space.scheduler.max_epochs:
-            set_user_attrs(study, number, {**attrs, "status": "completed"})
-            study.tell(number, values=[float(result[name]) for name in self.space.metric_names])
+            set_user_attrs(study, n, {**attrs, "status": "completed"})
+            study.tell(n, values=[float(result[name]) for name in self.space.metric_names])
         else:
-            set_user_attrs(study, number, {**attrs, "status": "stopped_early"})
-            study.tell(number, state=TrialState.PRUNED)
+            set_user_attrs(study, n, {**attrs, "status": "stopped_early"})
+            study.tell(n, state=TrialState.PRUNED)
         self.last_results.pop(trial_id, None)
 
     # ---- Tune's experiment snapshots ----------------------------------------------------

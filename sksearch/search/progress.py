@@ -97,9 +97,10 @@ class StudyCallback(Callback):
     """Rewrites ``trials.csv``/``.parquet`` and ``curves.parquet`` from the study as trials end,
     and shows progress (a live line on a terminal, plain lines elsewhere)."""
 
-    def __init__(self, folder: str, storage_url: str, study_name: str, space: SearchSpace,
+    def __init__(self, folder: str, storage_url: str, study_name: str, space: SearchSpace, run_id: str | None = None,
                  heartbeat_s: float = 30.0, min_gap_s: float = 3.0) -> None:
         self.folder, self.storage_url, self.study_name, self.space = folder, storage_url, study_name, space
+        self.run_id = run_id  # the lines count this driver's trials (others may share the study)
         self.heartbeat_s, self.min_gap_s = heartbeat_s, min_gap_s
         self.curves_gap_s = 10.0
         self._curves_written = 0.0
@@ -117,7 +118,7 @@ class StudyCallback(Callback):
         self._t0 = self._last_print = time.time()
         self._refresh()
         self._left = TimeLeft(self.space.trials, self.space.scheduler.max_epochs, self._t0)
-        self._left.prior_ended = ended(summary(self._table)["counts"])
+        self._left.prior_ended = ended(summary(self._mine())["counts"])
 
     def _refresh(self) -> None:
         self._table = read_table(self.storage_url, self.study_name, self.folder)
@@ -130,14 +131,18 @@ class StudyCallback(Callback):
         write_curves(curves_table(curves, self._table, sched.rungs() if sched.name != "none" else []), self.folder)
         self._curves_written = time.time()
 
+    def _mine(self) -> pd.DataFrame:
+        df = self._table
+        return df[df["run_id"] == self.run_id] if self.run_id else df[df["run_id"].isna()]
+
     def _line(self) -> str:
         now = time.time()
         left = self._left.seconds(now) if self._left else None
-        return progress_line(self._table, self.space.trials, now - self._t0, left)
+        return progress_line(self._mine(), self.space.trials, now - self._t0, left)
 
     def _print(self) -> None:
         if sys.stdout.isatty():
-            done = ended(summary(self._table)["counts"])
+            done = ended(summary(self._mine())["counts"])
             width = shutil.get_terminal_size((120, 20)).columns
             line = f"{bar(done, self.space.trials)} {self._line()}"[:width - 1]
             sys.stdout.write("\r\x1b[2K" + line)

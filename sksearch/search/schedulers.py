@@ -98,8 +98,8 @@ class SuccessiveHalving(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: "Trial", result: dict[str, Any]) -> str:
         epoch = result.get("epoch")
-        if epoch not in self.rungs or "error" in result:
-            return TrialScheduler.CONTINUE
+        if epoch not in self.rungs or "error" in result or _is_baseline(trial):
+            return TrialScheduler.CONTINUE  # a baseline runs its full budget and is no rival
         point = self._point(result)
         if point is None:
             return TrialScheduler.CONTINUE
@@ -136,6 +136,8 @@ class SuccessiveHalving(FIFOScheduler):
         """Record what a restored trial already reported at each rung: from the study's record
         of the trial when there is one, else from the trial folder's ``result.json``."""
         number = (getattr(trial, "config", None) or {}).get("trial_number")
+        if _is_baseline(trial):
+            return
         if self.curves().get(number):
             self.replay(trial.trial_id, self.curves()[number])
             return
@@ -156,6 +158,10 @@ class SuccessiveHalving(FIFOScheduler):
                 point = self._point(result)
                 if point is not None:
                     self.rungs[epoch][trial_id] = point  # a re-reported epoch overwrites
+
+
+def _is_baseline(trial: Any) -> bool:
+    return bool((getattr(trial, "config", None) or {}).get("baseline"))
 
 
 def read_results(path: str) -> list[dict[str, Any]]:
@@ -252,5 +258,6 @@ def make_scheduler(spec: SchedulerSpec, objectives: Sequence[Objective], study: 
         raise ValueError(f"unknown scheduler {spec.name!r}; allowed: {', '.join(SCHEDULERS)}")
     scheduler = kinds[spec.name](goals, spec.max_epochs, spec.grace_period, spec.reduction_factor, study)
     for number in replay:
-        scheduler.replay(f"study-trial-{number}", scheduler.curves().get(number, []))
+        if number >= 0:  # baselines are no rivals
+            scheduler.replay(f"study-trial-{number}", scheduler.curves().get(number, []))
     return scheduler

@@ -117,13 +117,15 @@ def space_from(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping
 
 def prepare_space(source: str | Mapping[str, Any] | SearchSpace,
                   overrides: Mapping[str, Any] | None = None) -> SearchSpace:
-    """``space_from``, then the check a search makes before it writes anything: some sample
-    of the space is a valid architecture within the budgets (this counts costs with torch)."""
-    from .sample import check_feasible
+    """``space_from``, then the checks a search makes before it writes anything: some sample
+    of the space is a valid architecture within the budgets, and every seed configuration
+    fits the space (this counts costs with torch)."""
+    from .sample import check_feasible, check_seed_configs
 
     space = space_from(source, overrides)
     try:
         check_feasible(space)
+        check_seed_configs(space)
     except SpaceError as exc:
         raise UserError(f"{space.source}: {exc}") from None
     return space

@@ -7,10 +7,12 @@ Counting needs torch (the FLOP counter); it is imported when a sample is first c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..data.spec import DataShape
+from ..errors import show
 from ..model.spec import ArchSpec, SKSpec, SpecError
 from ..train.spec import TrainSpec
 from .distributions import SpaceError
@@ -152,3 +154,99 @@ def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -
         raise SpaceError("constraints", f"none of {costed} sampled architectures meets the budgets "
                                         f"(smallest seen: {smallest['params']:,} params, {smallest['macs']:,} MACs)")
     raise SpaceError("model", f"none of {tries} sampled architectures is valid, e.g. {first_reason}")
+
+
+class FixedDraw:
+    """An Optuna-trial stand-in that suggests given values, strictly: a value outside its
+    distribution raises ``SpaceError`` naming the parameter, and every distribution asked for
+    is recorded. A missing value raises too, or (``fill``) takes the distribution's centre."""
+
+    def __init__(self, values: dict[str, Any], where: str, fill: bool = False) -> None:
+        self.values, self.where, self.fill = dict(values), where, fill
+        self.distributions: dict[str, Any] = {}
+        self.filled: set[str] = set()
+        self.params: dict[str, Any] = {}
+
+    def _value(self, name: str, dist: Any, centre: Any) -> Any:
+        self.distributions[name] = dist
+        if name not in self.values:
+            if not self.fill:
+                raise SpaceError(f"{self.where}.{name}", "is missing: this configuration needs a value for it")
+            self.filled.add(name)
+            value = centre
+        else:
+            value = self.values[name]
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: tuple) -> Any:
+        from optuna.distributions import CategoricalDistribution
+
+        value = self._value(name, CategoricalDistribution(list(choices)), choices[0])
+        if value not in choices or isinstance(value, bool) != isinstance(choices[list(choices).index(value)], bool):
+            raise SpaceError(f"{self.where}.{name}", f"must be one of {', '.join(map(str, choices))}; got {show(value)}")
+        return value
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        from optuna.distributions import IntDistribution
+
+        centre = round(math.sqrt(low * high)) if log else low + step * ((high - low) // step // 2)
+        value = self._value(name, IntDistribution(low, high, step=step, log=log), centre)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or (value - low) % step:
+            raise SpaceError(f"{self.where}.{name}", f"must be an integer from {low} to {high}"
+                                                     f"{f' in steps of {step}' if step != 1 else ''}; got {show(value)}")
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:
+        from optuna.distributions import FloatDistribution
+
+        centre = math.sqrt(low * high) if log else (low + high) / 2
+        value = self._value(name, FloatDistribution(low, high, step=step, log=log), centre)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise SpaceError(f"{self.where}.{name}", f"must be a number from {low:g} to {high:g}; got {show(value)}")
+        return float(value)
+
+    def unused(self) -> list[str]:
+        return sorted(set(self.values) - set(self.params))
+
+
+def draw_fixed(space: SearchSpace, values: dict[str, Any], where: str, fill: bool = False) -> tuple[Sample, FixedDraw]:
+    """The sample of ``values`` in ``space``; ``SpaceError`` (naming ``where`` and the key) when
+    one is out of its range, not a parameter of the space, or (without ``fill``) missing."""
+    draw = FixedDraw(values, where, fill)
+    s = sample(space, draw, space.data.shape())
+    extra = draw.unused()
+    if extra:
+        raise SpaceError(f"{where}.{extra[0]}", f"is not a searched parameter of this space (for this configuration); "
+                                                f"its parameters: {', '.join(draw.params)}")
+    return s, draw
+
+
+def check_seed_configs(space: SearchSpace) -> None:
+    """Every seed configuration fits the space (names and values) and, when complete, is a
+    valid architecture within the budgets."""
+    for i, config in enumerate(space.seed_configs):
+        s, draw = draw_fixed(space, config, f"seed_configs[{i}]", fill=True)
+        if not draw.filled:
+            checked = check_sample(space, s)
+            if checked.reason is not None:
+                raise SpaceError(f"seed_configs[{i}]", f"is rejected: {checked.reason}")
+
+
+def baseline_sample(space: SearchSpace, baseline: Any, shape: DataShape) -> Sample:
+    """A baseline's configuration: its architecture (a preset with this data's shape, or its
+    fixed model) and the searched trials' recipe (a searched value it does not fix takes its
+    distribution's centre); its budget is the search's."""
+    from ..model.presets import preset
+
+    centre = FixedDraw({}, f"baselines.{baseline.name}", fill=True)
+    train_values = {k: _get(centre, k, v) for k, v in space.train.items()}
+    train = TrainSpec(max_epochs=space.scheduler.max_epochs, **{**train_values, **baseline.train})
+    if baseline.preset:
+        spec = preset(baseline.preset).replace(num_classes=shape.num_classes, in_channels=shape.in_channels,
+                                               input_size=shape.input_size)
+        return Sample(arch=spec.to_dict(), train=train, params={})
+    from dataclasses import replace
+
+    fixed = sample(replace(space, model=baseline.model, train={}), FixedDraw({}, "baseline"), shape)
+    return Sample(arch=fixed.arch, train=train, params={})

@@ -132,10 +132,10 @@ DATA_FIELDS: dict[str, Check] = {
 
 CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
-            "scheduler", "resources", "concurrency", "trials", "loggers")
+            "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -160,10 +160,10 @@ def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> li
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    name: str = "tpe"
+    name: str = "tpe"             # tpe | gp | nsga2 | nsga3 | random
     seed: int | None = 0
-    population_size: int = 20     # NSGA-II generation size
-    n_startup_trials: int = 8     # TPE: random trials before modelling
+    population_size: int = 20     # NSGA-II and NSGA-III: trials per generation
+    n_startup_trials: int = 8     # TPE and GP: random trials before modelling
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,28 @@ class Resources:
     gpu: float = 0.0
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A reference network trained in every study with the searched trials' budget and data:
+    a preset, or a fixed ``model`` in the space-file schema; ``train`` fixes recipe values (a
+    searched one it leaves out takes its distribution's centre)."""
+
+    name: str
+    preset: str | None = None
+    model: dict[str, Any] | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.preset:
+            out["preset"] = self.preset
+        if self.model is not None:
+            out["model"] = _unparse(self.model)
+        if self.train:
+            out["train"] = dict(self.train)
+        return out
+
+
 @dataclass
 class SearchSpace:
     name: str
@@ -199,6 +221,9 @@ class SearchSpace:
     trials: int = 20
     description: str = ""
     loggers: tuple[str, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
+    warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
 
     @property
     def metric_names(self) -> list[str]:
@@ -224,6 +249,9 @@ class SearchSpace:
             "concurrency": self.concurrency,
             "trials": self.trials,
             "loggers": list(self.loggers),
+            "baselines": [b.to_dict() for b in self.baselines],
+            "seed_configs": [dict(c) for c in self.seed_configs],
+            "warm_start": list(self.warm_start),
         }
 
     def to_yaml(self) -> str:
@@ -363,6 +391,68 @@ def _parse_constraints(node: Any) -> dict[str, dict[str, float]]:
     return out
 
 
+def _fixed(key: str, node: Any) -> None:
+    """A baseline's model holds values only: a distribution there has nothing to choose from."""
+    if is_distribution(node) or hasattr(node, "suggest"):
+        raise SpaceError(key, "a baseline's values are fixed; give a value, not a distribution")
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _fixed(f"{key}.{k}", v)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _fixed(f"{key}[{i}]", v)
+
+
+def _parse_baselines(node: Any) -> tuple[Baseline, ...]:
+    from ..model.presets import PRESETS
+
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise SpaceError("baselines", f"must be a list of preset names or {{name, preset | model, train}}, got {show(node)}")
+    out = []
+    for i, item in enumerate(node):
+        key = f"baselines[{i}]"
+        if isinstance(item, str):
+            item = {"name": item, "preset": item}
+        item = _mapping(key, item)
+        _keys(key, item, ("name", "preset", "model", "train"))
+        name = identifier(f"{key}.name", item.get("name"))
+        if ("preset" in item) == ("model" in item):
+            raise SpaceError(key, "give exactly one of preset (a name from `sksearch models`) and model")
+        preset = item.get("preset")
+        if preset is not None and preset not in PRESETS:
+            raise SpaceError(f"{key}.preset", f"must be one of {', '.join(PRESETS)}; got {show(preset)}")
+        model = None
+        if "model" in item:
+            _fixed(f"{key}.model", item["model"])
+            model = _parse_model(item["model"])
+        train = _fields(f"{key}.train", item.get("train") or {}, TRAIN_FIELDS)
+        _fixed(f"{key}.train", train)
+        out.append(Baseline(name, preset, model, train))
+    names = [b.name for b in out]
+    if len(set(names)) != len(names):
+        raise SpaceError("baselines", f"names a baseline twice: {names}")
+    return tuple(out)
+
+
+def _parse_seed_configs(node: Any) -> tuple[dict[str, Any], ...]:
+    """Seed configurations: {parameter name: value} each (checked against the space before a
+    search runs, by ``sample.check_seed_configs``)."""
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise SpaceError("seed_configs", f"must be a list of {{parameter: value}} mappings, got {show(node)}")
+    out = []
+    for i, item in enumerate(node):
+        item = _mapping(f"seed_configs[{i}]", item)
+        for k, v in item.items():
+            if not isinstance(k, str) or isinstance(v, (dict, list)):
+                raise SpaceError(f"seed_configs[{i}].{k}", f"must map a parameter name to a value, got {show(v)}")
+        out.append(dict(item))
+    return tuple(out)
+
+
 def _dataclass_from(key: str, cls: type, node: Any, rules: dict[str, Check]) -> Any:
     node = _mapping(key, node or {})
     names = [f.name for f in fields(cls)]
@@ -418,6 +508,11 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if scheduler.grace_period > scheduler.max_epochs:
         raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
     concurrency = optional(integer(1, 10_000))("concurrency", raw.get("concurrency"))
+    baselines = _parse_baselines(raw.get("baselines"))
+    seed_configs = _parse_seed_configs(raw.get("seed_configs"))
+    warm_start = raw.get("warm_start") or []
+    if not isinstance(warm_start, list) or not all(isinstance(w, str) and w for w in warm_start):
+        raise SpaceError("warm_start", f"must be a list of study folders or URL#STUDY_NAME, got {show(warm_start)}")
     loggers = raw.get("loggers") or []
     if not isinstance(loggers, list):
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
@@ -428,7 +523,8 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
-        concurrency=concurrency, trials=trials, loggers=loggers,
+        concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
+        warm_start=tuple(warm_start),
     )
 
 

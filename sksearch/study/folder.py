@@ -37,8 +37,11 @@ EXPERIMENT = "ray"
 
 
 def trial_dirname(number: int | None, ray_trial_id: str) -> str:
-    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does."""
-    return f"trial_{number:04d}_{ray_trial_id}" if isinstance(number, int) else f"trial_{ray_trial_id}"
+    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does;
+    a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
+    if not isinstance(number, int):
+        return f"trial_{ray_trial_id}"
+    return f"trial_{number:04d}_{ray_trial_id}" if number >= 0 else f"baseline_{-number - 1:04d}_{ray_trial_id}"
 
 
 # Layout's attributes and the files they name.
@@ -98,6 +101,7 @@ class RunInfo:
     source: str | None = None      # the space file the run started from
     created: str | None = None
     sksearch: str | None = None    # the version that made the study
+    run_id: str | None = None      # the driver's id: its trials carry it (None: a study from sksearch 0.1)
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
 
     def storage_url(self, layout: Layout) -> str:
@@ -123,7 +127,7 @@ class RunInfo:
         name = data.get("study_name")
         if not isinstance(name, str) or not name:
             raise UserError(f"{path}: study_name must be a non-empty string, got {name!r}")
-        known = {k: data.get(k) for k in ("storage", "address", "source", "created", "sksearch")}
+        known = {k: data.get(k) for k in ("storage", "address", "source", "created", "sksearch", "run_id")}
         for key, value in known.items():
             if value is not None and not isinstance(value, str):
                 raise UserError(f"{path}: {key} must be a string or null, got {value!r}")

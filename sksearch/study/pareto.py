@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import UserError
 from ..objectives import GOALS
 from . import optuna_private
-from .table import param_columns
+from .table import param_columns, searched
 
 REFERENCE_MARGIN = 1.1
 
@@ -64,16 +64,17 @@ def pareto_mask(values: np.ndarray, goals: Sequence[str]) -> np.ndarray:
     return nondominated_ranks(values, goals) == 0
 
 
-def completed(df: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
-    """Completed trials with every objective known."""
-    done = df[df["status"] == "completed"]
+def completed(df: pd.DataFrame, objectives: Sequence[str], include_imported: bool = False) -> pd.DataFrame:
+    """Completed searched trials (not baselines; not imported unless asked) with every
+    objective known."""
+    done = df[(df["status"] == "completed") & searched(df, include_imported)]
     return done.dropna(subset=list(objectives))
 
 
-def front(df: pd.DataFrame, objectives: Sequence[str], rank: int = 0) -> pd.DataFrame:
-    """The completed trials on front ``rank`` (0: the Pareto front), sorted by the second
-    objective (or the first when there is only one), with a ``front`` column."""
-    done = completed(df, objectives)
+def front(df: pd.DataFrame, objectives: Sequence[str], rank: int = 0, include_imported: bool = False) -> pd.DataFrame:
+    """The completed searched trials on front ``rank`` (0: the Pareto front), sorted by the
+    second objective (or the first when there is only one), with a ``front`` column."""
+    done = completed(df, objectives, include_imported)
     ranks = nondominated_ranks(done[list(objectives)].to_numpy(), [GOALS[o] for o in objectives])
     out = done.assign(front=ranks)
     out = out[out["front"] == rank]
@@ -84,7 +85,7 @@ def front(df: pd.DataFrame, objectives: Sequence[str], rank: int = 0) -> pd.Data
 def reference_point(df: pd.DataFrame, objectives: Sequence[str]) -> dict[str, float]:
     """The study's hypervolume reference in raw units: accuracy 0; each cost 1.1 x its largest
     value among trained trials (completed, stopped early or failed after reporting)."""
-    trained = df[df["status"].isin(["completed", "stopped_early", "failed"])]
+    trained = df[df["status"].isin(["completed", "stopped_early", "failed"]) & searched(df, True)]
     ref = {}
     for o in objectives:
         if GOALS[o] == "max":
@@ -127,7 +128,7 @@ def hypervolume_trace(df: pd.DataFrame, objectives: Sequence[str],
     stays small. Dominated points add nothing to a hypervolume, so this equals recomputing
     over every completed trial after each end (linear in the trials, where that is quadratic)."""
     reference = reference or reference_point(df, objectives)
-    ended = df[df["status"].isin(["completed", "stopped_early", "failed"])]
+    ended = df[df["status"].isin(["completed", "stopped_early", "failed"]) & searched(df, False)]
     ended = ended.sort_values(["finished", "trial_id"], na_position="last")
     usable = (ended["status"] == "completed").to_numpy() & ended[list(objectives)].notna().all(axis=1).to_numpy()
     points = normalise(ended[list(objectives)].to_numpy(dtype=float), objectives, reference)
@@ -146,12 +147,58 @@ def hypervolume_trace(df: pd.DataFrame, objectives: Sequence[str],
                         columns=["trial_id", "status", "trials_ended", "epochs_spent", "hypervolume"])
 
 
-def front_table(df: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
+def dominates(a: Sequence[float], b: Sequence[float], objectives: Sequence[str]) -> bool:
+    """``a`` is at least as good as ``b`` in every objective and better in one."""
+    better_or_equal = all((x >= y) if GOALS[o] == "max" else (x <= y) for x, y, o in zip(a, b, objectives))
+    return better_or_equal and any((x > y) if GOALS[o] == "max" else (x < y) for x, y, o in zip(a, b, objectives))
+
+
+def baseline_verdicts(df: pd.DataFrame, objectives: Sequence[str], include_imported: bool = False) -> list[dict]:
+    """For each completed baseline, the front trials that dominate it and what the most
+    accurate of them gains: accuracy points, and how much smaller it is in params and MACs."""
+    if "baseline" not in df.columns:
+        return []
+    chosen = front(df, objectives, include_imported=include_imported) if len(completed(df, objectives)) else df.iloc[:0]
+    out = []
+    for row in df[df["baseline"].notna()].itertuples():
+        verdict: dict[str, Any] = {"baseline": row.baseline, "trial_id": int(row.trial_id), "status": row.status}
+        if row.status == "completed" and all(pd.notna(getattr(row, o)) for o in objectives):
+            mine = [float(getattr(row, o)) for o in objectives]
+            winners = [r for r in chosen.itertuples() if dominates([float(getattr(r, o)) for o in objectives],
+                                                                    mine, objectives)]
+            verdict.update(accuracy=float(row.accuracy), params=int(row.params), macs=int(row.macs),
+                           dominated_by=[int(r.trial_id) for r in winners])
+            if winners:
+                best = max(winners, key=lambda r: (r.accuracy, -r.params))
+                verdict["best"] = {"trial_id": int(best.trial_id),
+                                   "accuracy_points": round(100 * (best.accuracy - row.accuracy), 2),
+                                   "params_fewer": round(1 - best.params / row.params, 4) if row.params else 0.0,
+                                   "macs_fewer": round(1 - best.macs / row.macs, 4) if row.macs else 0.0}
+        out.append(verdict)
+    return out
+
+
+def verdict_sentence(v: dict) -> str:
+    """One sentence about a baseline against the front."""
+    if v.get("status") != "completed":
+        return f"Baseline {v['baseline']} (trial {v['trial_id']}) is {v['status'].replace('_', ' ')}: nothing to compare yet."
+    head = f"Baseline {v['baseline']} ({v['accuracy']:.2%}, {v['params']:,} params, {v['macs']:,} MACs)"
+    if not v["dominated_by"]:
+        return f"{head} is not dominated by any front trial: the search did not beat it on every objective."
+    b = v["best"]
+    gain = f"{b['accuracy_points']:+.2f} points of accuracy" if b["accuracy_points"] else "the same accuracy"
+    return (f"{head} is dominated by {len(v['dominated_by'])} front trial{'s' if len(v['dominated_by']) > 1 else ''} "
+            f"({', '.join(map(str, v['dominated_by']))}); the most accurate, trial {b['trial_id']}, has {gain} with "
+            f"{b['params_fewer']:.0%} fewer params and {b['macs_fewer']:.0%} fewer MACs.")
+
+
+def front_table(df: pd.DataFrame, objectives: Sequence[str], include_imported: bool = False) -> pd.DataFrame:
     """The Pareto front's rows with trial_id, the metrics, epochs and the searched parameters;
     ``attrs["objectives"]`` names the objectives of the front."""
-    chosen = front(df, list(objectives))
-    cols = ["trial_id", *dict.fromkeys([*objectives, "accuracy", "params", "macs"]), "epochs", *param_columns(df)]
-    out = chosen[[c for c in cols if c in chosen.columns]]
+    chosen = front(df, list(objectives), include_imported=include_imported)
+    cols = ["trial_id", *dict.fromkeys([*objectives, "accuracy", "params", "macs"]), "epochs", "imported",
+            *param_columns(df)]
+    out = chosen[[c for c in cols if c in chosen.columns and (c != "imported" or include_imported)]]
     out.attrs["objectives"] = list(objectives)
     return out
 

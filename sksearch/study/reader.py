@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
-from .store import check_sqlite, load_study
+from .store import BASELINES_SUFFIX, baselines_study, check_sqlite, load_study
 from .table import CURVE, TrialRecord, records_from_study, trials_table
 
 # Alembic revisions of Optuna's RDB schema whose tables this reader knows (Optuna 3.2 to 5.x).
@@ -115,6 +115,10 @@ def _json_values(texts: list[str]) -> list[Any]:
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
+class _NoStudy(Exception):
+    pass
+
+
 def _records(con: _Connection, study_name: str, where: str, curves: bool = True, params: bool = True,
              states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]] | None:
     """The records and metric names; None when the schema is one this reader does not know.
@@ -128,6 +132,8 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     query = con.query
     found = query("SELECT study_id FROM studies WHERE study_name = :name", {"name": study_name})
     if not found:
+        if study_name.endswith(BASELINES_SUFFIX):
+            raise _NoStudy
         names = [r[0] for r in query("SELECT study_name FROM studies")]
         raise UserError(f"{where}: the database {con.url} holds no study named {study_name!r} (run.json's "
                         f"study_name); it holds: {', '.join(names) or 'no study'}")
@@ -175,10 +181,26 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
 
 
 def read_records(url: str, study_name: str, where: str, curves: bool = True, params: bool = True,
-                 states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]]:
+                 states: tuple[str, ...] | None = None, baselines: bool = True) -> tuple[list[TrialRecord], list[str]]:
     """The trials of the study ``study_name`` at ``url`` and the study's metric names; with
     ``curves``, each trial's per-epoch record (user attribute ``curve``) too; without
-    ``params``, not their searched values; ``states`` (Optuna state names) picks trials."""
+    ``params``, not their searched values; ``states`` (Optuna state names) picks trials.
+    ``baselines`` adds the trials of the study's baselines (``store.baselines_study``),
+    numbered -1, -2, ..."""
+    records, names = _read_one(url, study_name, where, curves, params, states)
+    if baselines:
+        try:
+            extra, _ = _read_one(url, baselines_study(study_name), where, curves, params, states)
+        except _NoStudy:
+            extra = []
+        for r in extra:
+            r.number = -(r.number + 1)
+        records += extra
+    return records, names
+
+
+def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
+              states: tuple[str, ...] | None) -> tuple[list[TrialRecord], list[str]]:
     path = check_sqlite(url, where)
     if path:
         errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
@@ -197,7 +219,12 @@ def read_records(url: str, study_name: str, where: str, curves: bool = True, par
                         f"({str(exc).splitlines()[0]})") from None
     if found is not None:
         return found
-    study = load_study(url, study_name, where)  # a schema this reader does not know: Optuna reads it
+    try:
+        study = load_study(url, study_name, where)  # a schema this reader does not know: Optuna reads it
+    except UserError:
+        if study_name.endswith(BASELINES_SUFFIX):
+            raise _NoStudy from None
+        raise
     records = [r for r in records_from_study(study) if states is None or r.state in states]
     return records, list(study.metric_names or [])
 

@@ -35,8 +35,8 @@ from plotly.subplots import make_subplots
 from ..objectives import OBJECTIVES
 from .folder import StudyFolder
 from .page import data_block, json_block, write_page
-from .pareto import front, front_table, hypervolume_trace, reference_point
-from .table import param_columns, summary
+from .pareto import baseline_verdicts, front, front_table, hypervolume_trace, reference_point, verdict_sentence
+from .table import param_columns, searched, summary
 from .targets import check_file_target
 
 GREY = "rgba(110, 110, 110, 0.7)"
@@ -79,7 +79,9 @@ def trial_rows(df: pd.DataFrame, params: Sequence[str]) -> tuple[list[str], list
     """The hover block: one row of display strings per trial, in the table's order."""
     metrics = [m for m in ("accuracy", "params", "macs", "latency", "loss") if m in df.columns]
     columns = ["trial", "status", "epochs", *[OBJECTIVES[m].label for m in metrics], *params, "reason"]
-    cells = [df["trial_id"].astype(int).astype(str).tolist(), df["status"].str.replace("_", " ").tolist(),
+    kind = df["baseline"].map(lambda b: f" (baseline {b})", na_action="ignore").fillna("") + df["imported"].map(
+        lambda i: " (imported)", na_action="ignore").fillna("")
+    cells = [df["trial_id"].astype(int).astype(str).tolist(), (df["status"].str.replace("_", " ") + kind).tolist(),
              [fmt_value(v) for v in df["epochs"].astype("float64")]]
     cells += [[fmt_metric(m, v) for v in df[m]] for m in metrics]
     cells += [[fmt_value(v) for v in df[p]] for p in params]
@@ -131,11 +133,17 @@ def even_sample(part: pd.DataFrame, limit: int) -> pd.DataFrame:
 
 def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None) -> go.Figure:
     fig = go.Figure()
+    mine = df[searched(df)]
     for status in ("stopped_early", "failed"):
-        part = df[(df["status"] == status) & df["accuracy"].notna() & df[cost].notna()]
+        part = mine[(mine["status"] == status) & mine["accuracy"].notna() & mine[cost].notna()]
         if len(part):
             fig.add_trace(status_trace(part, part[cost].astype(float), status, y_range))
-    done = df[(df["status"] == "completed") & df["accuracy"].notna()]
+    imported = df[searched(df, True) & ~searched(df) & df["accuracy"].notna()]  # warm-start trials
+    if len(imported):
+        fig.add_trace(go.Scatter(x=imported[cost].astype(float), y=imported["accuracy"] * 100, mode="markers",
+                                 name="imported (warm start, not trained here)", customdata=imported.index.to_numpy(),
+                                 marker={"symbol": "diamond-open", "size": 7, "color": "#8c6d31"}, hoverinfo="none"))
+    done = mine[(mine["status"] == "completed") & mine["accuracy"].notna()]
     # One trace per number of branches when M was searched: the legend then reads "M=2".
     groups = ([(f"completed, M={int(m)}", done[done["sk.M"] == m]) for m in sorted(done["sk.M"].dropna().unique())]
               if "sk.M" in done and done["sk.M"].nunique() > 1 else [("completed", done)])
@@ -147,6 +155,13 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None) -> go
         fig.add_trace(go.Scatter(
             x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="lines", name="Pareto front",
             line={"shape": "hv", "color": FRONT_RED, "width": 2}, hoverinfo="skip"))
+    base = df[df["baseline"].notna() & (df["status"] == "completed") & df["accuracy"].notna()]
+    if len(base):
+        fig.add_trace(go.Scatter(x=base[cost].astype(float), y=base["accuracy"] * 100, mode="markers+text",
+                                 name="baseline", text=base["baseline"].tolist(), textposition="top center",
+                                 marker={"symbol": "star", "size": 15, "color": "#222", "line": {"width": 1,
+                                                                                              "color": "white"}},
+                                 customdata=base.index.to_numpy(), hoverinfo="none", cliponaxis=False))
     label = OBJECTIVES[cost].label
     below = " (trials below the range: triangles on the bottom edge)" if y_range is not None else ""
     fig.update_layout(
@@ -190,8 +205,9 @@ def curves_figure(df: pd.DataFrame, curves: pd.DataFrame, front_ids: Sequence[in
     row_of = dict(zip(df["trial_id"].astype(int), df.index))
     fig = go.Figure()
     shown_note = []
+    mine = searched(df)
     for status, color, width in (("stopped_early", GREY, 1), ("failed", GREY, 1), ("completed", "#9ecae1", 1.2)):
-        ids = df.loc[(df["status"] == status) & ~df["trial_id"].isin(front_ids), "trial_id"].astype(int)
+        ids = df.loc[mine & (df["status"] == status) & ~df["trial_id"].isin(front_ids), "trial_id"].astype(int)
         chosen = even_sample(ids.to_frame(), MAX_CURVES)["trial_id"].tolist()
         if len(chosen) < len(ids):
             shown_note.append(f"{len(chosen)} of {len(ids)} {status.replace('_', ' ')}")
@@ -261,11 +277,12 @@ def parameters_figure(df: pd.DataFrame, params: Sequence[str], distributions: di
                         vertical_spacing=min(0.12, 0.5 / rows), horizontal_spacing=0.06, shared_yaxes=True)
     rng = np.random.default_rng(0)
     notes = set()
+    mine = searched(df)
     for i, p in enumerate(shown):
         r, c = i // cols + 1, i % cols + 1
         x_all, axis = _axis(df[p], distributions.get(p), rng)
         for status, color in (("stopped_early", GREY), ("failed", GREY), ("completed", PALETTE[0])):
-            mask = (df["status"] == status) & df["accuracy"].notna() & df[p].notna()
+            mask = mine & (df["status"] == status) & df["accuracy"].notna() & df[p].notna()
             part = df[mask]
             if status != "completed" and len(part) > MAX_POINTS:
                 notes.add(f"{MAX_POINTS} of {len(part)} {status.replace('_', ' ')}")
@@ -348,5 +365,9 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
     columns, trial_data = trial_rows(df, param_columns(df))
     sections = [(f"The front over {', '.join(objectives)}", front_html(df, objectives)),
                 *((TITLES[name], json_block(name, fig)) for name, fig in figs.items())]
+    verdicts = baseline_verdicts(df, objectives)
+    if verdicts:
+        sentences = "".join(f"<p class='baseline'>{html.escape(verdict_sentence(v))}</p>" for v in verdicts)
+        sections.insert(1, ("Baselines against the front", sentences))
     return write_page(path or folder.layout.report_html, f"sksearch report: {folder.name}", rows, sections,
                       data_block("trials", columns, trial_data))

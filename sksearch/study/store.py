@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from ..space.schema import SearchSpace
 
 
+# A study's baselines are trials of their own study beside it, so that the samplers, which
+# learn from a study's trials, never see a network that is not a sample of the space.
+BASELINES_SUFFIX = ":baselines"
+
+
+def baselines_study(name: str) -> str:
+    return name + BASELINES_SUFFIX
+
+
 def sqlite_file(url: str) -> str | None:
     """The file of a ``sqlite:///path`` URL (absolute as ``sqlite:////abs``); None for other
     databases and in-memory SQLite."""
@@ -78,12 +87,25 @@ def open_for_search(url: str, name: str, space: SearchSpace,
                     sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """The study a search writes: created on the first run, loaded on later ones; its
     objectives must be the space's."""
+    import time
+
     import optuna
+    import sqlalchemy.exc
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(url) if "://" in url else url
-    study = optuna.create_study(storage=storage, study_name=name, directions=space.directions,
-                                sampler=sampler, load_if_exists=True)
+    for attempt in range(6):
+        try:
+            # Drivers that start together on a new database race to create its tables and
+            # the study; whoever loses finds them made a moment later.
+            storage = optuna.storages.RDBStorage(url) if "://" in url else url
+            study = optuna.create_study(storage=storage, study_name=name, directions=space.directions,
+                                        sampler=sampler, load_if_exists=True)
+            break
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                optuna.exceptions.StorageInternalError):
+            if attempt == 5:
+                raise
+            time.sleep(0.3 * (attempt + 1))
     wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
               for d in space.directions]
     if study.directions != wanted:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from .folder import StudyFolder
-from .table import STATUSES, summary
+from .table import STATUSES, searched, summary
 
 ENDED = ("completed", "stopped_early", "failed")
 
@@ -35,9 +37,17 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info = summary(df)
     started = df["started"].dropna()
     finished = df["finished"].dropna()
+    run_id = folder.run.run_id
+    mine = summary(df[df["run_id"] == run_id] if run_id else df[df["run_id"].isna()])["counts"]
     info["planned"] = folder.space.trials
-    info["done"] = ended(info["counts"])
-    info["finished"] = info["done"] >= info["planned"] and info["counts"]["running"] == 0
+    info["run_id"] = run_id
+    info["done"] = ended(mine)  # this folder's run; other drivers may share the study
+    info["finished"] = info["done"] >= info["planned"] and mine["running"] == 0
+    info["runs"] = {str(r): int(n) for r, n in df[searched(df)]["run_id"].fillna("").value_counts().items()}
+    info["baselines"] = [{"name": r.baseline, "trial_id": int(r.trial_id), "status": r.status,
+                          "accuracy": None if pd.isna(r.accuracy) else float(r.accuracy)}
+                         for r in df[df["baseline"].notna()].itertuples()]
+    info["imported"] = int(df["imported"].notna().sum())
     info["wall_s"] = float((finished.max() - started.min()).total_seconds()) if len(started) and len(finished) else 0.0
     info["trial_s"] = float(df["duration_s"].fillna(0).sum())
     info["train_s"] = float(df["train_time"].fillna(0).sum())

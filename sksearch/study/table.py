@@ -1,10 +1,14 @@
 """The trials table: one row per trial of a study, built from the study's trials alone.
 
-Columns: ``trial_id`` (the Optuna trial number), ``status`` (completed, stopped_early,
-failed, rejected, running), ``epochs`` reached, the metrics (``accuracy``, ``loss``,
-``params``, ``macs``, ``latency`` when measured, ``train_time``), bookkeeping (``reason``,
-``node``, ``ray_trial_id``, ``started``, ``finished``, ``duration_s``), then one column per
-searched parameter, named as in the space file (``sk.M``, ``stages.0.depth``, ``lr``...).
+Columns: ``trial_id`` (the Optuna trial number; a baseline's is negative), ``status``
+(completed, stopped_early, failed, rejected, running, queued), ``epochs`` reached, the metrics
+(``accuracy``, ``loss``, ``params``, ``macs``, ``latency`` when measured, ``train_time``),
+bookkeeping (``reason``, ``node``, ``ray_trial_id``, ``run_id`` of the driver that trained it,
+``baseline`` name, ``imported`` from, ``started``, ``finished``, ``duration_s``), then one column
+per searched parameter, named as in the space file (``sk.M``, ``stages.0.depth``, ``lr``...).
+
+Searched trials are the rows that are neither baselines nor imported (``searched``); fronts
+and the hypervolume are theirs.
 
 The rows come from ``TrialRecord``s, which ``reader.py`` reads from the database directly and
 ``records_from_study`` takes from an ``optuna.Study``; both give the same table.
@@ -24,10 +28,10 @@ from .folder import Layout, atomic_write
 if TYPE_CHECKING:
     import optuna
 
-STATUSES = ("completed", "stopped_early", "failed", "rejected", "running")
+STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "queued")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
 METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time")
-BOOKKEEPING = ("reason", "node", "ray_trial_id", "started", "finished", "duration_s")
+BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported", "started", "finished", "duration_s")
 # The per-epoch record of a trial, kept in the study as the user attribute CURVE: a list of
 # {epoch, accuracy, loss, ...} with these keys, one entry per epoch reported (schedulers
 # rebuild their rungs from it on a resume, so it holds every objective; it survives a
@@ -37,7 +41,7 @@ CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "l
 INTEGER_COLUMNS = ("epochs", "params", "macs")
 FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s")
 _STATE_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped_early", "FAIL": "failed", "RUNNING": "running",
-                 "WAITING": "running"}
+                 "WAITING": "queued"}
 
 
 @dataclass
@@ -59,9 +63,22 @@ def records_from_study(study: optuna.Study) -> list[TrialRecord]:
 
 
 def status_of(state: str, user_attrs: dict[str, Any]) -> str:
-    if state == "FAIL" and user_attrs.get("status") == "rejected":
+    # A rejected sample was never trained; Optuna holds it PRUNED with a violated constraint
+    # (sksearch 0.1: FAIL) so that samplers learn to avoid its region.
+    if user_attrs.get("status") == "rejected" and state in ("FAIL", "PRUNED"):
         return "rejected"
     return _STATE_STATUS[state]
+
+
+def searched(df: pd.DataFrame, include_imported: bool = False) -> pd.Series:
+    """The rows of the search itself: not baselines, and not imported unless asked (a table
+    without those columns is all search)."""
+    mask = pd.Series(True, index=df.index)
+    if "baseline" in df.columns:
+        mask &= df["baseline"].isna()
+    if not include_imported and "imported" in df.columns:
+        mask &= df["imported"].isna()
+    return mask
 
 
 def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
@@ -72,7 +89,8 @@ def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
     columns: dict[str, list[Any]] = {
         "trial_id": [t.number for t in ordered],
         "status": [status_of(t.state, t.user_attrs) for t in ordered],
-        **{key: [t.user_attrs.get(key) for t in ordered] for key in (*METRICS, "reason", "node", "ray_trial_id")},
+        **{key: [t.user_attrs.get(key) for t in ordered]
+           for key in (*METRICS, "reason", "node", "ray_trial_id", "run_id", "baseline", "imported")},
         "started": [t.datetime_start for t in ordered],
         "finished": [t.datetime_complete for t in ordered],
     }
@@ -110,12 +128,14 @@ def write_table(df: pd.DataFrame, root: str) -> None:
 
 
 def counts(df: pd.DataFrame) -> dict[str, int]:
-    return {s: int((df["status"] == s).sum()) for s in STATUSES}
+    """Searched trials by status."""
+    mine = df[searched(df)]
+    return {s: int((mine["status"] == s).sum()) for s in STATUSES}
 
 
 def best_trial(df: pd.DataFrame) -> dict[str, Any] | None:
-    """The most accurate completed trial: trial_id, accuracy, params, macs."""
-    done = df[df["status"] == "completed"].dropna(subset=["accuracy"])
+    """The most accurate completed searched trial: trial_id, accuracy, params, macs."""
+    done = df[(df["status"] == "completed") & searched(df)].dropna(subset=["accuracy"])
     if done.empty:
         return None
     row = done.loc[done["accuracy"].idxmax()]

@@ -78,7 +78,10 @@ def test_budget_violations_are_rejected_before_ray_sees_them(space, tmp_path):
     assert all(c["cost"]["params"] <= 600 for c in configs)
     got, study = states(url)
     rejected = [t for t in study.trials if t.user_attrs.get("status") == "rejected"]
-    assert rejected and all(t.state == TrialState.FAIL for t in rejected)
+    # Never trained; PRUNED with a violated constraint, which samplers read to avoid the region.
+    assert rejected and all(t.state == TrialState.PRUNED and t.constraints["params_max"] > 0 for t in rejected)
+    accepted = [t for t in study.trials if t.user_attrs.get("status") != "rejected"]
+    assert all(t.constraints["params_max"] <= 0 for t in accepted)
     assert all(t.user_attrs["reason"].startswith("params ") and t.user_attrs["params"] > 600 for t in rejected)
     assert s.suggest("ray_more") == Searcher.FINISHED  # rejected samples do not use up the budget
 

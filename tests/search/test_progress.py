@@ -62,7 +62,7 @@ def test_cut_trials_remove_their_unused_epochs_from_the_budget():
 
 def test_a_terminal_gets_one_live_line_and_a_log_plain_lines(finished_study, monkeypatch):
     folder = StudyFolder.open(str(finished_study[0]))
-    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space)
+    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space, folder.run.run_id)
     callback._table = folder.table
 
     class Terminal(io.StringIO):

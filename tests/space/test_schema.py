@@ -83,7 +83,7 @@ CASES = [
     ("constraints", {"flops": 3}, "constraints.flops: unknown key; allowed: params, macs"),
     ("constraints", {"params": {"max": "lots"}}, "constraints.params.max: must be a number (e.g. 2000000, 2e6 or 2M)"),
     ("constraints", {"params": {"min": 5, "max": 2}}, "constraints.params: min 5 is above max 2"),
-    ("sampler", {"name": "cmaes"}, "sampler.name: must be one of tpe, nsga2, random"),
+    ("sampler", {"name": "cmaes"}, "sampler.name: must be one of tpe, gp, nsga2, nsga3, random"),
     ("scheduler", {"name": "asha", "max_epochs": 2, "grace_period": 3}, "scheduler.grace_period: 3 exceeds max_epochs 2"),
     ("scheduler", {"name": "hyperband"}, "scheduler.name: must be one of asha, mo_asha, none"),
     ("resources", {"cpu": 0}, "resources.cpu: must be a finite number > 0 and <= 1024"),

@@ -1,0 +1,264 @@
+"""Several drivers on one study (SQLite and a real PostgreSQL server), baselines, seed
+configurations, warm starts and the samplers."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+import optuna
+import pandas as pd
+import pytest
+from ray.tune.search import Searcher
+
+from sksearch.cli import main
+from sksearch.search.optuna_searcher import OptunaSearcher, make_sampler
+from sksearch.space import load_space
+from sksearch.study.folder import StudyFolder
+from tests.conftest import write_space
+
+
+# ---- two drivers at once ---------------------------------------------------------------------
+
+def two_drivers(tmp_path, url, n=3):
+    """Two `sksearch run` processes on one study, started together; their study folders."""
+    space = write_space(tmp_path, trials=f"trials: {n}")
+    outs = [tmp_path / f"driver{i}" for i in (1, 2)]
+    procs = [subprocess.Popen([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out),
+                               "--storage", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for out in outs]
+    for proc in procs:
+        log = proc.communicate(timeout=600)[0]
+        assert proc.returncode == 0, log[-3000:]
+    return outs
+
+
+def check_shared(outs, n):
+    tables = [StudyFolder.open(str(out)).table for out in outs]
+    pd.testing.assert_frame_equal(tables[0], tables[1])  # one study, whichever folder reads it
+    table = tables[0]
+    trained = table[table.status.isin(["completed", "stopped_early", "failed"])]
+    assert len(trained) == 2 * n and trained.trial_id.is_unique and (trained.status != "failed").all()
+    runs = [json.loads((out / "run.json").read_text())["run_id"] for out in outs]
+    assert sorted(trained.run_id.value_counts().tolist()) == [n, n] and set(trained.run_id) == set(runs)
+    for out, run_id in zip(outs, runs):
+        # Each driver trained exactly its own trials, once: one Ray folder per trial of its run.
+        folders = [os.path.basename(p) for p in glob.glob(str(out / "ray" / "trial_*"))]
+        mine = trained[trained.run_id == run_id]
+        assert sorted(int(f.split("_")[1]) for f in folders) == sorted(mine.trial_id)
+        assert all(f"trial_{t:04d}_{r}" in folders for t, r in zip(mine.trial_id, mine.ray_trial_id))
+        info = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "status", str(out), "--json"],
+                                         capture_output=True, text=True).stdout)
+        assert info["done"] == n and info["finished"] and len(info["runs"]) == 2
+
+
+def test_two_drivers_on_one_sqlite_study(tmp_path):
+    outs = two_drivers(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
+    check_shared(outs, 3)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A PostgreSQL server of its own, started for these tests (as the postgres user when the
+    tests run as root, since PostgreSQL refuses to run as root)."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e \".[dev]\" or \".[postgres]\")")
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip() \
+        if shutil.which("pg_config") else ""
+    initdb = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None) \
+        or (os.path.join(bindir, "initdb") if bindir else None)
+    if not initdb or not os.path.exists(initdb):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run installs it)")
+    pg_ctl = os.path.join(os.path.dirname(os.path.realpath(initdb)), "pg_ctl")
+    prefix = []
+    base = tempfile.mkdtemp(prefix="sksearch-pg-", dir="/tmp")
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(base, "data"), free_port()
+    subprocess.run([*prefix, initdb, "-D", data, "-A", "trust", "-U", "sksearch"], check=True, capture_output=True)
+    subprocess.run([*prefix, pg_ctl, "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://sksearch@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_drivers_on_one_postgresql_study(tmp_path, postgres_url):
+    outs = two_drivers(tmp_path, postgres_url)
+    check_shared(outs, 3)
+    assert json.loads((outs[0] / "run.json").read_text())["storage"] == postgres_url
+
+
+def test_a_restored_driver_hands_out_only_its_own_orphans(tmp_path):
+    space = load_space(str(write_space(tmp_path)))
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    a = OptunaSearcher(space, url, "tiny", space.data.shape(), 6, run_id="aaaa")
+    b = OptunaSearcher(space, url, "tiny", space.data.shape(), 6, run_id="bbbb")
+    mine = [a.suggest(f"a{i}")["trial_number"] for i in range(2)]
+    theirs = [b.suggest(f"b{i}")["trial_number"] for i in range(2)]
+    a.save(str(tmp_path / "a.json"))
+    a.suggest("a_lost")  # after the snapshot, then driver A dies
+    again = OptunaSearcher(space, url, "tiny", space.data.shape(), 6, run_id="aaaa")
+    again.restore(str(tmp_path / "a.json"))
+    lost = again.suggest("a_new")["trial_number"]
+    assert lost not in mine + theirs and lost == 4  # A's own sample drawn after its snapshot
+    assert not set(again.reissue) & set(theirs)
+    fresh = OptunaSearcher(space, url, "tiny", space.data.shape(), 6, run_id="bbbb")
+    fresh.suggest("b_new")
+    assert sorted(fresh.trial_map.values()) in ([theirs[0]], [theirs[1]])  # B's orphans only
+
+
+def test_each_driver_counts_only_its_own_trials(tmp_path):
+    space = load_space(str(write_space(tmp_path)))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    first = OptunaSearcher(space, url, "tiny", space.data.shape(), 2, run_id="first")
+    for i in range(2):
+        config = first.suggest(f"f{i}")
+        first.on_trial_complete(f"f{i}", {"epoch": 2, "accuracy": 0.5, "loss": 1.0, **config["cost"]})
+    assert first.suggest("f2") == Searcher.FINISHED
+    second = OptunaSearcher(space, url, "tiny", space.data.shape(), 2, run_id="second")
+    assert second.suggest("s0")["trial_number"] == 2  # the first driver's trials do not use up its budget
+
+
+# ---- baselines, seeds, warm starts ---------------------------------------------------------
+
+BASELINE = """
+baselines:
+  - name: reference
+    model: {block: sk, stem: cifar, stem_width: 4, groups: 2,
+            sk: {M: 2, branches: [{kernel: 3, dilation: 1}, {kernel: 3, dilation: 2}], reduction: 2, min_dim: 4},
+            stages: [{depth: 1, width: 8, out_channels: 8, stride: 2}]}
+    train: {lr: 0.05}
+seed_configs:
+  - {sk.M: 2, sk.branches.1.dilation: 3, stages.0.width_per_group: 4, lr: 0.1}
+"""
+
+
+@pytest.fixture(scope="module")
+def with_baseline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("baseline")
+    space = write_space(root, text=__import__("tests.conftest", fromlist=["TINY_SPACE"]).TINY_SPACE + BASELINE,
+                        trials="trials: 3")
+    out = root / "study"
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_baseline):
+    out, proc = with_baseline
+    table = pd.read_csv(out / "trials.csv")
+    base = table[table.baseline.notna()]
+    assert base.baseline.tolist() == ["reference"] and base.trial_id.tolist() == [-1]
+    assert base.status.tolist() == ["completed"] and base.epochs.tolist() == [2]  # the full budget, never cut
+    searched = table[table.baseline.isna()]
+    assert len(searched[searched.status != "rejected"]) == 3  # a baseline is not one of the trials
+    assert glob.glob(str(out / "ray" / "baseline_0000_*"))
+    params = json.loads(open(glob.glob(str(out / "ray" / "baseline_0000_*" / "params.json"))[0]).read())
+    assert params["train"]["lr"] == 0.05 and params["baseline"] == "reference"
+    # Not on the front; the sentence says which front trials dominate it.
+    rows = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json"],
+                                     capture_output=True, text=True).stdout)
+    front = [r for r in rows if "baseline" not in r]
+    verdict = [r for r in rows if r.get("baseline")][0]
+    assert -1 not in [r["trial_id"] for r in front] and verdict["trial_id"] == -1
+    dominated = verdict["dominated_by"]
+    for t in dominated:
+        r = next(f for f in front if f["trial_id"] == t)
+        assert r["accuracy"] >= verdict["accuracy"] and r["params"] <= verdict["params"]
+    text = subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out)], capture_output=True, text=True).stdout
+    assert "Baseline reference (" in text and ("dominated by" in text or "not dominated" in text)
+    from sksearch.study.page import read_figures
+
+    figure = read_figures(str(out / "report.html"))["front_params"]
+    stars = [t for t in figure["data"] if t.get("name") == "baseline"]
+    assert stars and stars[0]["marker"]["symbol"] == "star" and stars[0]["text"] == ["reference"]
+    assert "Baselines against the front" in (out / "report.html").read_text()
+
+
+def test_seed_configurations_are_proposed_first(with_baseline):
+    out, _ = with_baseline
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert study.trials[0].params == {"sk.M": 2, "sk.branches.1.dilation": 3, "stages.0.width_per_group": 4, "lr": 0.1}
+
+
+def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_path):
+    earlier, _ = with_baseline
+    space = write_space(tmp_path, trials="trials: 2")
+    out = tmp_path / "warm"
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out),
+                           "--warm-start", str(earlier)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    before = pd.read_csv(earlier / "trials.csv")
+    table = pd.read_csv(out / "trials.csv")
+    imported = table[table.imported.notna()]
+    source = before[(before.status == "completed") & before.baseline.isna()]
+    assert len(imported) == len(source) and "warm start:" in proc.stdout
+    assert sorted(imported.accuracy) == sorted(source.accuracy) and imported.run_id.isna().all()
+    mine = table[table.imported.isna() & (table.status != "rejected")]
+    assert len(mine) == 2  # imported trials never count as this run's
+    front = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json"],
+                                      capture_output=True, text=True).stdout)
+    assert not set(r["trial_id"] for r in front) & set(imported.trial_id)
+    both = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json",
+                                      "--include-imported"], capture_output=True, text=True).stdout)
+    assert any(r.get("imported") for r in both) or set(r["trial_id"] for r in both) <= set(mine.trial_id)
+
+
+@pytest.mark.parametrize("extra,words", [
+    ("baselines: [sknet51]", "baselines[0].preset: must be one of sknet26"),
+    ("baselines: [{name: x, model: {stages: [{depth: {int: [1, 2]}, width: 8, out_channels: 8}]}}]",
+     "baselines[0].model.stages[0].depth: a baseline's values are fixed"),
+    ("seed_configs: [{sk.M: 5}]", "seed_configs[0].sk.M: must be one of 1, 2; got 5"),
+    ("seed_configs: [{lr: 9.0}]", "seed_configs[0].lr: must be a number from 0.01 to 0.3; got 9.0"),
+    ("seed_configs: [{colour: 1}]", "seed_configs[0].colour: is not a searched parameter of this space"),
+    ("warm_start: [/nowhere/study]", "warm_start: /nowhere/study: no such study folder"),
+])
+def test_bad_baselines_seeds_and_warm_starts_are_refused_before_anything_runs(tmp_path, capsys, extra, words):
+    from tests.conftest import TINY_SPACE
+
+    space = write_space(tmp_path, text=TINY_SPACE + extra + "\n")
+    assert main(["run", str(space), "--out", str(tmp_path / "out")]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_warm_start_with_other_objectives_is_refused(finished_study, tmp_path, capsys):
+    from tests.conftest import TINY_SPACE
+
+    space = write_space(tmp_path, text=TINY_SPACE.replace("objectives: [accuracy, params]",
+                                                          "objectives: [accuracy, macs]"))
+    assert main(["run", str(space), "--out", str(tmp_path / "out"), "--warm-start", str(finished_study[0])]) == 2
+    assert "its objectives are accuracy, params; this space's are accuracy, macs" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name,cls", [("gp", optuna.samplers.GPSampler), ("nsga3", optuna.samplers.NSGAIIISampler),
+                                      ("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler)])
+def test_every_sampler_draws_valid_configurations(tmp_path, name, cls):
+    space = load_space(str(write_space(tmp_path, sampler=f"sampler: {{name: {name}, seed: 0, n_startup_trials: 2, "
+                                                         f"population_size: 4}}")))
+    assert isinstance(make_sampler(space), cls)
+    s = OptunaSearcher(space, f"sqlite:///{tmp_path / 's.db'}", "tiny", space.data.shape(), 8)
+    for i in range(6):
+        config = s.suggest(f"r{i}")
+        s.on_trial_complete(f"r{i}", {"epoch": 2, "accuracy": 0.1 * i, "loss": 1.0, **config["cost"]})
+    assert len({json.dumps(c) for c in [s.study.trials[i].params for i in range(6)]}) >= 3
