@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -44,6 +45,9 @@ RECORDED = (*METRICS, "node")
 MAX_CONSECUTIVE_REJECTIONS = 500
 
 
+# A trial created before this process started and still not claimed by any driver was left
+# by a driver that died between drawing it and naming itself on it.
+PROCESS_STARTED = datetime.now()
 STATE_PREFIX = "searcher-state-"  # Ray's name for a searcher's saved state in the experiment folder
 
 
@@ -159,9 +163,11 @@ class OptunaSearcher(Searcher):
         return trial.user_attrs.get("run_id") == self.run_id
 
     def _reconcile(self) -> None:
-        """Queue this driver's RUNNING trials that no Ray trial carries (lost in a crash)."""
+        """Queue this driver's RUNNING trials that no Ray trial carries (lost in a crash), and
+        adopt the ones a dead driver drew but never named itself on."""
         assert self._study is not None
         known = set(self.trial_map.values())
+        self._adopt_unclaimed()
         orphans = [t.number for t in self._study.get_trials(deepcopy=False)
                    if t.state == TrialState.RUNNING and self._mine(t) and t.number not in known]
         if self.space.baselines:
@@ -169,9 +175,32 @@ class OptunaSearcher(Searcher):
                         if t.state == TrialState.RUNNING and self._mine(t) and -t.number - 1 not in known]
         self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (n >= 0, abs(n)))
 
+    def _adopt_unclaimed(self) -> None:
+        """A driver killed while drawing leaves a RUNNING trial with no ``run_id``: a complete,
+        valid sample becomes this driver's (trained under its own number); a partial or invalid
+        one is told as rejected, so that it neither stays RUNNING nor counts against a budget."""
+        assert self._study is not None
+        for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if {"run_id", "ray_trial_id"} & t.user_attrs.keys() or t.datetime_start is None or t.datetime_start >= PROCESS_STARTED:
+                continue
+            try:
+                checked = check_sample(self.space, sample(self.space, FixedTrial(t.params, t.number), self.shape))
+                reason = checked.reason
+            except ValueError as exc:  # FixedTrial: a parameter the dead driver never drew
+                reason = f"left half drawn by a driver that died ({exc})"
+            if reason is None:
+                set_user_attrs(self._study, t.number, {"run_id": self.run_id})
+            else:
+                set_user_attrs(self._study, t.number, {"status": "rejected", "reason": reason, "epochs": 0,
+                                                       "run_id": self.run_id})
+                self._study.tell(t.number, state=TrialState.PRUNED)
+
     def _ask(self, study: optuna.Study) -> optuna.Trial:
         study.sampler = make_sampler(self.space, offset=len(study.get_trials(deepcopy=False)))
-        return study.ask()
+        trial = study.ask()
+        if self.run_id is not None:  # at once: a driver killed while drawing leaves a trial others can place
+            trial.set_user_attr("run_id", self.run_id)
+        return trial
 
     def _counted(self) -> int:
         """This driver's trials handed to Ray, ever (rejected samples do not count against the

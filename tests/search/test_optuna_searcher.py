@@ -144,3 +144,30 @@ def test_samples_drawn_after_the_snapshot_are_not_drawn_again(space, tmp_path):
     assert [c["params"] for c in again[:4]] == [c["params"] for c in lost]
     fresh = [c["params"] for c in again[4:]]
     assert not any(p in [c["params"] for c in lost] for p in fresh)
+
+
+def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_path, monkeypatch):
+    """SIGKILL between ``study.ask()`` and the driver naming itself on the trial leaves a RUNNING
+    trial no driver owns: a whole sample is trained under its number, a half-drawn one is
+    rejected; neither stays RUNNING or is counted twice against the budget."""
+    from datetime import datetime, timedelta
+
+    from sksearch.search import optuna_searcher
+    from sksearch.space.sample import sample
+
+    s, url = make(space, tmp_path, run_id="first")
+    s.on_trial_complete("ray_a", result(s.suggest("ray_a"), epoch=2))
+    study = optuna.load_study(study_name="tiny", storage=url)
+    whole = study.ask()
+    sample(space, whole, space.data.shape())
+    half = study.ask()
+    half.suggest_float("lr", 0.01, 0.1, log=True)
+    monkeypatch.setattr(optuna_searcher, "PROCESS_STARTED", datetime.now() + timedelta(seconds=1))
+    resumed, _ = make(space, tmp_path, run_id="first", max_trials=3)
+    again = resumed.suggest("ray_b")
+    assert again["trial_number"] == whole.number and again["params"] == whole.params
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert (trials[half.number].state, trials[half.number].user_attrs["status"]) == (TrialState.PRUNED, "rejected")
+    assert "half drawn" in trials[half.number].user_attrs["reason"]
+    assert resumed.suggest("ray_c")["trial_number"] == half.number + 1
+    assert resumed.suggest("ray_d") is Searcher.FINISHED  # a, the adopted one and c: the budget of 3
