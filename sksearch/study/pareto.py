@@ -207,15 +207,20 @@ def front_rows(table: pd.DataFrame) -> list[dict]:
     """A ``front_table`` as plain dicts: trial_id, the metrics, and the trial's searched
     parameters under ``config`` (for printing and ``--json``)."""
     params = set(param_columns(table))
+    # A column of whole numbers with gaps (a parameter some trials do not sample) is float in
+    # pandas; its values are still the integers the space file names (groups 4, not 4.0).
+    whole = {c for c in table.columns if pd.api.types.is_float_dtype(table[c])
+             and table[c].dropna().map(float.is_integer).all() and c in params}
 
-    def plain(v: Any) -> Any:
-        return v.item() if hasattr(v, "item") else v
+    def plain(v: Any, column: str = "") -> Any:
+        v = v.item() if hasattr(v, "item") else v
+        return int(v) if column in whole and isinstance(v, float) else v
 
     rows = []
     for _, r in table.iterrows():
         row: dict[str, Any] = {"trial_id": int(r["trial_id"])}
         row.update({k: plain(v) for k, v in r.items() if k != "trial_id" and k not in params and not pd.isna(v)})
-        row["config"] = {k: plain(v) for k, v in r.items() if k in params and not pd.isna(v)}
+        row["config"] = {k: plain(v, k) for k, v in r.items() if k in params and not pd.isna(v)}
         rows.append(row)
     return rows
 

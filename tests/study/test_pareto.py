@@ -146,3 +146,17 @@ def test_the_incremental_trace_equals_recomputing_after_every_trial(seed):
     assert trace.trial_id.tolist() == ended.trial_id.tolist()
     assert trace.hypervolume.to_numpy() == pytest.approx(np.array(expected), abs=1e-12)
     assert trace.epochs_spent.tolist() == ended.epochs.cumsum().tolist()
+
+
+def test_printed_fronts_keep_whole_parameters_whole(capsys):
+    """A parameter only some trials sample (sk.reduction with M=1) is a float column with gaps;
+    the front still shows r=8 and G=4, and lr as drawn."""
+    from sksearch.study.pareto import front_rows, front_table, print_front
+
+    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"), (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
+    df["groups"], df["sk.reduction"], df["lr"] = [4.0, 8.0], [np.nan, 8.0], [0.1, 2.0]
+    rows = front_rows(front_table(df, ["accuracy", "params"]))
+    assert [r["config"] for r in rows] == [{"groups": 4, "lr": 0.1}, {"groups": 8, "sk.reduction": 8, "lr": 2.0}]
+    assert all(type(v) is int for r in rows for k, v in r["config"].items() if k != "lr")
+    print_front(rows)
+    assert "8.0000" not in capsys.readouterr().out  # groups and sk.reduction of trial 1
