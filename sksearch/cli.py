@@ -16,6 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__, api
+from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 
 EXIT_ALL_FAILED = 1
@@ -360,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, required=True, help="the schedule's length in epochs")
     p.add_argument("--out", required=True, metavar="DIR", help="where the trained export folder goes (running the "
                                                                "same command again resumes there)")
-    p.add_argument("--data", choices=["digits", "cifar10", "cifar100", "imagefolder"],
+    p.add_argument("--data", choices=DATA_NAMES,
                    help="the data to train on (default: the export's recorded data)")
     p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -373,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
     p.add_argument("target", metavar="EXPORT_OR_STUDY_TRIAL",
                    help="an export folder, or STUDY_DIR:TRIAL_ID (e.g. results/quickstart:3)")
-    p.add_argument("--data", choices=["digits", "cifar10", "cifar100", "imagefolder"],
+    p.add_argument("--data", choices=DATA_NAMES,
                    help="validation data to feed (default: the data the model was trained on)")
     p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
     p.add_argument("--scales", default="1.0,1.5,2.0", metavar="LIST",

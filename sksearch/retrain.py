@@ -60,7 +60,7 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
     """The job for ``target``: an export folder brings its spec, weights, recipe and data;
     a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
     change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``)."""
-    from .data.spec import DataSpec
+    from .data.spec import NAMES as DATA_NAMES, DataSpec
     from .model.resolve import resolve
     from .train.spec import TrainSpec
 
@@ -95,7 +95,7 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
                             + (" (the schedule's length is --epochs)" if name == "max_epochs" else ""))
         (data_spec if where == "data" else train)[name] = value
     if "name" not in data_spec:
-        raise UserError(f"{target}: no recorded data to train on; pass --data NAME (digits, cifar10, cifar100, "
+        raise UserError(f"{target}: no recorded data to train on; pass --data NAME ({', '.join(DATA_NAMES)}; "
                         f"imagefolder with --data-root)")
     _check_recipe(train, data_spec)
     return Job(spec, train, data_spec, weights, os.path.abspath(target) if os.path.exists(target) else target,
@@ -166,7 +166,7 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
 
-    data = load_data(DataSpec(**job.data))
+    data = load_data(DataSpec.named(**job.data))
     shape = (data.in_channels, data.input_size, data.num_classes)
     if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
         raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px with {shape[2]} classes; "

@@ -1,4 +1,4 @@
-"""The README's first command, the real quickstart search (slow: about 3 minutes on 2 cores;
+"""The README's first command, the real quickstart search (slow: about 2 minutes on 2 cores;
 run with `python -m pytest -m slow`)."""
 
 import pandas as pd
@@ -15,6 +15,7 @@ def test_the_quickstart_search_finds_small_accurate_models(tmp_path):
     df = pd.read_csv(out / "trials.csv")
     assert (df.status == "stopped_early").any() and not (df.status == "failed").any()
     done = df[df.status == "completed"]
-    # The space file's promise: 90%+ accuracy from well under 100K parameters.
-    assert ((done.accuracy >= 0.9) & (done.params < 100_000)).any(), done[["accuracy", "params"]]
+    # The space file's promise: 75%+ accuracy from well under 100K parameters (82.9% from 60.7K
+    # in the run the README shows; the cluttered digits are not the first round's 98%).
+    assert ((done.accuracy >= 0.75) & (done.params < 100_000)).any(), done[["accuracy", "params"]]
     assert "Pareto front over accuracy, params" in proc.stdout and (out / "report.html").exists()

@@ -90,12 +90,12 @@ def attention_units(model: SKNet, what: str = "the model") -> list[Unit]:
     """The SK units with attention (M > 1); ``UserError`` naming ``what`` when there is none."""
     units = []
     for name, conv in model.sk_units():
-        if len(conv.kernels) > 1:
+        if conv.attends:
             _, stage, block = name.split("_")
-            units.append(Unit(name, int(stage), int(block), tuple(conv.kernels)))
+            units.append(Unit(name, int(stage), int(block.rstrip("p")), tuple(conv.kernels)))
     if not units:
-        raise UserError(f"{what} has no SK unit with attention (M = 1 everywhere, or no SK blocks): "
-                        "there is nothing to analyse")
+        raise UserError(f"{what} has no SK unit with attention (M = 1 everywhere, select: sum, or no SK "
+                        "blocks): there is nothing to analyse")
     return units
 
 
@@ -252,17 +252,17 @@ def analysis_images(spec_input_size: int, spec_in_channels: int, preprocess: dic
     from dataclasses import replace
 
     from ..data.load import FolderData, balanced_subset, describe, load_data
-    from ..data.spec import DataSpec
+    from ..data.spec import NAMES, DataSpec
 
     recorded = (preprocess or {}).get("data_spec")
     if data_name is None and preprocess is None:
         raise UserError("there is no record of the data this model was trained on: pass --data NAME "
-                        "(digits, cifar10, cifar100, imagefolder)")
+                        f"({', '.join(NAMES)})")
     name = data_name or (preprocess or {}).get("name")
     if recorded and recorded.get("name") == name:
         spec = DataSpec(**recorded)
     else:
-        spec = DataSpec(name=name, canvas=spec_input_size, image_size=spec_input_size)
+        spec = DataSpec.named(name, canvas=spec_input_size, image_size=spec_input_size)
     if data_root:
         spec = replace(spec, root=data_root)
     data = load_data(spec)

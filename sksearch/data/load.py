@@ -70,8 +70,9 @@ def _subset_paths(paths: list[str], labels: list[int], limit: int | None, seed: 
 
 
 def load_data(spec: DataSpec) -> ArrayData | FolderData:
-    if spec.name == "digits":
-        data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed)
+    if spec.is_digits:
+        data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed,
+                           spec.clutter, name=spec.name)
     elif spec.name in ("cifar10", "cifar100"):
         root = os.path.expanduser(spec.root or "~/.cache/sksearch/data")
         data = load_cifar(spec.name, root, spec.download)

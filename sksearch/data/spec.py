@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-NAMES = ("digits", "cifar10", "cifar100", "imagefolder")
+# The embedded digits under two names: each name stands for a setting of the digits' knobs,
+# and a knob the data section (or DataSpec) gives wins. ``digits`` is the first round's set,
+# kept as it was; ``cluttered_digits`` is the quickstart's (benchmarks/RESULTS.md, "SK payoff").
+DIGIT_SETS: dict[str, dict[str, float]] = {
+    "digits": {},
+    "cluttered_digits": {"canvas": 32, "min_scale": 0.75, "max_scale": 3.75, "clutter": 1},
+}
+NAMES = (*DIGIT_SETS, "cifar10", "cifar100", "imagefolder")
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
@@ -31,11 +38,21 @@ class DataSpec:
     min_scale: float = 1.0
     max_scale: float = 2.5
     seed: int = 0
+    clutter: int = 0                # digits: fragments of other digits added to every image
     train_limit: int | None = None
     val_limit: int | None = None
     image_size: int = 224
     workers: int = 4
     follow_symlinks: bool = False   # imagefolder: read class folders and images that are symlinks
+
+    @classmethod
+    def named(cls, name: str = "digits", **given: object) -> DataSpec:
+        """The data set ``name`` with the settings its name stands for; ``given`` wins."""
+        return cls(name=name, **{**DIGIT_SETS.get(name, {}), **given})
+
+    @property
+    def is_digits(self) -> bool:
+        return self.name in DIGIT_SETS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +60,7 @@ class DataSpec:
     def shape(self, num_classes: int | None = None) -> DataShape:
         """The input and label shape the data set gives, known without reading it (image
         folders need their class count from the scan; 2 stands in for feasibility checks)."""
-        if self.name == "digits":
+        if self.is_digits:
             return DataShape(1, self.canvas, 10)
         if self.name in CIFAR_CLASSES:
             return DataShape(3, 32, CIFAR_CLASSES[self.name])

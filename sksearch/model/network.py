@@ -2,11 +2,17 @@
 
 A network is built from a plain spec dict, the JSON form of ``sksearch.model.spec.ArchSpec``::
 
-    {"block": "sk", "stem": "imagenet", "stem_width": 64, "groups": 32, "se_reduction": 16,
-     "sk": {"branches": [[3, 1], [3, 2]], "reduction": 16, "min_dim": 32},
+    {"family": "resnext", "block": "sk", "stem": "imagenet", "stem_width": 64, "groups": 32,
+     "se_reduction": 16,
+     "sk": {"branches": [[3, 1], [3, 2]], "reduction": 16, "min_dim": 32, "select": "softmax"},
      "stages": [{"depth": 3, "width": 128, "out_channels": 256, "stride": 1,
                  "groups": null, "sk": null}, ...],
-     "num_classes": 1000, "in_channels": 3, "input_size": 224}
+     "head_width": null, "num_classes": 1000, "in_channels": 3, "input_size": 224}
+
+Two families share it: ``resnext`` (ResNeXt bottlenecks, the SKNet paper's SKNet-26/50/101 and
+SKNet-29) and ``shufflenetv2`` (ShuffleNetV2 units with depthwise 3x3 convs, the paper's
+Table 4). ``block`` picks the 3x3 conv: plain (``resnext``), plain + SE on the unit's output
+(``se``), or an SK conv (``sk``). A branch may be ``[kernel, dilation, groups]``.
 
 This file is the whole model definition and is shipped verbatim as ``model.py`` in every
 export, so it imports only torch and the standard library. Validation of the spec lives in
@@ -35,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SKConv", "SEModule", "Bottleneck", "SKNet", "build", "load", "read_safetensors"]
+__all__ = ["SKConv", "SEModule", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load", "read_safetensors"]
 
 
 class Conv2d(nn.Conv2d):
@@ -104,13 +110,15 @@ def conv_bn(
 class SKConv(nn.Module):
     """Selective Kernel convolution: Split, Fuse, Select.
 
-    * Split: M branches over the same input, branch i a ``groups``-group conv with kernel
-      ``branches[i][0]`` and dilation ``branches[i][1]`` (stride in every branch), BN, ReLU.
+    * Split: M branches over the same input, branch i a grouped conv with kernel
+      ``branches[i][0]``, dilation ``branches[i][1]`` and ``branches[i][2]`` groups if given
+      (else ``groups``), the stride in every branch, then BN and ReLU.
     * Fuse: s = GAP(sum of branches); z = ReLU(BN(fc(s))) with d = max(C // reduction, min_dim).
     * Select: fc from z to M*C logits, softmax over the M branches for every channel,
       V = sum_i a_i * U_i.
 
-    With M = 1 the layer is a plain conv-BN-ReLU and has no attention. The attention
+    With ``select="sum"`` there is no Fuse or Select: V is the plain sum of the branches (the
+    ablation of the attention). With M = 1 the layer is a plain conv-BN-ReLU. The attention
     (batch x M x C) passes through ``self.attention``, an ``nn.Identity``: register a forward
     hook on it (or use ``record_attention``) to read it; nothing is stored otherwise.
     """
@@ -124,16 +132,19 @@ class SKConv(nn.Module):
         reduction: float = 16,
         min_dim: int = 32,
         in_channels: int | None = None,
+        select: str = "softmax",
     ) -> None:
         super().__init__()
         in_channels = channels if in_channels is None else in_channels
         self.channels = channels
-        self.kernels = [(int(k), int(d)) for k, d in branches]
+        self.kernels = [(int(b[0]), int(b[1])) for b in branches]
+        self.groups = [int(b[2]) if len(b) > 2 and b[2] else groups for b in branches]
         self.branches = nn.ModuleList(
-            conv_bn(in_channels, channels, k, stride, groups, d) for k, d in self.kernels
+            conv_bn(in_channels, channels, k, stride, g, d) for (k, d), g in zip(self.kernels, self.groups)
         )
         self.attention = nn.Identity()
-        if len(self.kernels) > 1:
+        self.attends = len(self.kernels) > 1 and select == "softmax"
+        if self.attends:
             dim = max(int(channels // reduction), min_dim)
             # The fcs work on pooled (batch, C) vectors: as Linear + BatchNorm1d they cost what
             # their MACs say, where 1x1 convs on 1x1 maps took milliseconds each in oneDNN.
@@ -143,8 +154,11 @@ class SKConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [branch(x) for branch in self.branches]
-        if len(feats) == 1:
-            return feats[0]
+        if not self.attends:
+            out = feats[0]
+            for f in feats[1:]:
+                out = out + f
+            return out
         batch = x.shape[0]
         # GAP is linear, so pooling each branch and adding the pooled vectors equals pooling
         # their sum without materialising the full-size sum U (one less B x C x H x W tensor).
@@ -159,6 +173,12 @@ class SKConv(nn.Module):
         for i in range(1, len(feats)):
             out = torch.addcmul(out, feats[i], weights[:, i])
         return out
+
+
+def sk_conv(channels: int, stride: int, groups: int, sk: dict[str, Any], in_channels: int | None = None) -> SKConv:
+    """The SK conv of a spec's ``sk`` dict."""
+    return SKConv(channels, stride, groups, sk["branches"], sk["reduction"], sk["min_dim"], in_channels,
+                  sk.get("select", "softmax"))
 
 
 class SEModule(nn.Module):
@@ -194,9 +214,7 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv1 = conv_bn(in_channels, width, 1)
         if kind == "sk":
-            self.conv2: nn.Module = SKConv(
-                width, stride, groups, sk["branches"], sk["reduction"], sk["min_dim"]
-            )
+            self.conv2: nn.Module = sk_conv(width, stride, groups, sk)
         else:
             self.conv2 = conv_bn(width, width, 3, stride, groups)
         self.conv3 = conv_bn(width, out_channels, 1, relu=False)
@@ -213,8 +231,70 @@ class Bottleneck(nn.Module):
         return F.relu(out + self.shortcut(x), inplace=True)
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2 unit (Ma et al., ECCV 2018) whose depthwise 3x3 convs may be SK convs, as
+    in the SKNet paper's Table 4.
+
+    * ``split`` (stride 1, as many channels in as out): half of the channels pass through, the
+      other half runs the main branch.
+    * otherwise (a stage's first unit): the whole input runs the main branch and a projection
+      branch (depthwise 3x3 with the stride, BN, 1x1, BN, ReLU).
+
+    The main branch: 1x1 to ``width``, BN, ReLU; depthwise 3x3 with the stride and BN (``sk``:
+    an SK conv of depthwise branches); 1x1 to out/2, BN, ReLU. The two halves are concatenated
+    (``se``: an SE module on the result) and the channels shuffled in two groups."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        out_channels: int,
+        stride: int,
+        kind: str,
+        sk: dict[str, Any],
+        se_reduction: int,
+    ) -> None:
+        super().__init__()
+        half = out_channels // 2
+        self.split = stride == 1 and in_channels == out_channels
+        main_in = half if self.split else in_channels
+        self.main = nn.Sequential(
+            conv_bn(main_in, width, 1), depthwise(width, stride, kind, sk), conv_bn(width, half, 1)
+        )
+        if self.split:
+            self.proj = None
+        else:
+            self.proj = nn.Sequential(depthwise(in_channels, stride, kind, sk), conv_bn(in_channels, half, 1))
+        self.se = SEModule(out_channels, se_reduction) if kind == "se" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.proj is None:
+            keep, x = x.chunk(2, dim=1)
+        else:
+            keep = self.proj(x)
+        out = torch.cat((keep, self.main(x)), dim=1)
+        if self.se is not None:
+            out = self.se(out)
+        b, c, h, w = out.shape
+        return out.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+    def sk_convs(self) -> Iterator[tuple[str, SKConv]]:
+        """The unit's SK convs: the main branch's ("") and the projection's ("p")."""
+        for suffix, conv in (("", self.main[1]), ("p", None if self.proj is None else self.proj[0])):
+            if isinstance(conv, SKConv):
+                yield suffix, conv
+
+
+def depthwise(channels: int, stride: int, kind: str, sk: dict[str, Any]) -> nn.Module:
+    """ShuffleNetV2's 3x3 depthwise conv + BN (no ReLU), or an SK conv of depthwise branches."""
+    if kind == "sk":
+        return sk_conv(channels, stride, channels, sk)
+    return conv_bn(channels, channels, 3, stride, groups=channels, relu=False)
+
+
 class SKNet(nn.Module):
-    """Stem, stages of bottleneck units, global average pool, fc."""
+    """Stem, stages of units (ResNeXt bottlenecks or ShuffleNetV2 units), an optional 1x1 head
+    conv, global average pool, fc."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
@@ -225,30 +305,42 @@ class SKNet(nn.Module):
                 conv_bn(spec["in_channels"], width, 7, stride=2),
                 nn.MaxPool2d(3, stride=2, padding=1),
             )
+        elif spec["stem"] == "shufflenet":
+            self.stem = nn.Sequential(
+                conv_bn(spec["in_channels"], width, 3, stride=2),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
         else:
             self.stem = conv_bn(spec["in_channels"], width, 3)
+        shuffle = spec.get("family", "resnext") == "shufflenetv2"
         stages = []
         in_channels = width
         for stage in spec["stages"]:
             groups = stage["groups"] or spec["groups"]
             sk = stage["sk"] or spec["sk"]
-            blocks = []
+            blocks: list[nn.Module] = []
             for i in range(stage["depth"]):
-                blocks.append(
-                    Bottleneck(
-                        in_channels,
-                        stage["width"],
-                        stage["out_channels"],
-                        stage["stride"] if i == 0 else 1,
-                        groups,
-                        spec["block"],
-                        sk,
-                        spec["se_reduction"],
-                    )
-                )
+                stride = stage["stride"] if i == 0 else 1
+                if shuffle:
+                    blocks.append(ShuffleUnit(in_channels, stage["width"], stage["out_channels"], stride,
+                                              spec["block"], sk, spec["se_reduction"]))
+                else:
+                    blocks.append(Bottleneck(in_channels, stage["width"], stage["out_channels"], stride, groups,
+                                             spec["block"], sk, spec["se_reduction"]))
                 in_channels = stage["out_channels"]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
+        head = spec.get("head_width")
+        if head:
+            # ShuffleNetV2's conv5; with SE blocks it gets an SE too (that is what reproduces
+            # the paper's SE-ShuffleNetV2 parameter counts, see the presets).
+            layers: list[nn.Module] = [conv_bn(in_channels, head, 1)]
+            if spec["block"] == "se":
+                layers.append(SEModule(head, spec["se_reduction"]))
+            self.head: nn.Module | None = nn.Sequential(*layers)
+            in_channels = head
+        else:
+            self.head = None
         self.fc = nn.Linear(in_channels, spec["num_classes"])
         self._init_weights()
 
@@ -263,17 +355,22 @@ class SKNet(nn.Module):
         # epochs of a search trial it slowed the quickstart nets badly (79% vs 97% at epoch 6).
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        x = self.stages(self.stem(x))
+        return x if self.head is None else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
     def sk_units(self) -> Iterator[tuple[str, SKConv]]:
         """SK convs named as in the paper: ``SK_<stage>_<block>``, stages counted from 2
-        (ResNet's conv2_x is the first stage), blocks from 1."""
+        (ResNet's conv2_x is the first stage), blocks from 1; a ShuffleNetV2 unit's projection
+        branch adds ``p`` (``SK_2_1p``)."""
         for s, stage in enumerate(self.stages):
             for b, block in enumerate(stage):
-                if isinstance(block.conv2, SKConv):
+                if isinstance(block, ShuffleUnit):
+                    for suffix, conv in block.sk_convs():
+                        yield f"SK_{s + 2}_{b + 1}{suffix}", conv
+                elif isinstance(block.conv2, SKConv):
                     yield f"SK_{s + 2}_{b + 1}", block.conv2
 
     @contextlib.contextmanager
@@ -282,7 +379,7 @@ class SKNet(nn.Module):
         records: dict[str, list[torch.Tensor]] = {}
         handles = []
         for name, unit in self.sk_units():
-            if len(unit.kernels) < 2:
+            if not unit.attends:
                 continue
             records[name] = []
             hook = lambda _m, _i, out, key=name: records[key].append(out.detach())  # noqa: E731

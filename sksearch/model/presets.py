@@ -1,7 +1,8 @@
 """Named architectures from the SKNet paper and its baselines, as ``ArchSpec`` factories.
 
 ImageNet presets are 32x4d ResNeXt layouts at 224x224; the CIFAR family is built on
-ResNeXt-29 (3 stages x 3 units, 3x3 stem, 32x32 inputs). A preset is one registered
+ResNeXt-29 (3 stages x 3 units, 3x3 stem, 32x32 inputs); the lightweight family is
+ShuffleNetV2 0.5x and 1.0x with SE or SK (the paper's Table 4). A preset is one registered
 function, so every test and CLI command that iterates ``PRESETS`` covers a new one.
 
 The presets' params and MACs are stored in ``preset_costs.json`` beside this file, so that
@@ -56,6 +57,34 @@ def resnext29(groups: int, group_width: int, block: str, sk: SKSpec = PAPER_SK, 
     )
     return ArchSpec(stages=stages, block=block, stem="cifar", groups=sk_groups or groups, sk=sk,
                     num_classes=num_classes, input_size=32)
+
+
+# ShuffleNetV2's own stage outputs and conv5 width for its four multipliers (Ma et al. 2018,
+# Table 5); other multipliers scale the 1.0x widths and round to an even number.
+SHUFFLENET_WIDTHS: dict[float, tuple[int, ...]] = {
+    0.5: (48, 96, 192), 1.0: (116, 232, 464), 1.5: (176, 352, 704), 2.0: (244, 488, 976)}
+SHUFFLENET_HEADS = {0.5: 1024, 1.0: 1024, 1.5: 1024, 2.0: 2048}
+
+
+def shufflenet_widths(multiplier: float, stages: int = 3) -> list[int]:
+    """Stage output channels of a ShuffleNetV2 of ``multiplier``: the paper's own for 0.5, 1,
+    1.5 and 2 with three stages, else 116 * 2^i * multiplier rounded to an even number (>= 2)."""
+    if stages == 3 and multiplier in SHUFFLENET_WIDTHS:
+        return list(SHUFFLENET_WIDTHS[multiplier])
+    return [max(2, 2 * round(58 * 2**i * multiplier)) for i in range(stages)]
+
+
+def shufflenetv2(multiplier: float, block: str) -> ArchSpec:
+    """ShuffleNetV2 {multiplier}x at 224: stages of 4/8/4 units, main-branch width out/2.
+
+    With ``se``: SE (r = 16) on every unit's output and on conv5. With ``sk``: every depthwise
+    3x3 conv (main and projection branches) is an SK conv with the paper's settings (3x3 and
+    3x3 dilation 2, depthwise, r = 16, L = 32). These placements reproduce the paper's 0.5x
+    counts within 2% (README, "Presets")."""
+    stages = tuple(StageSpec(depth=d, width=o // 2, out_channels=o, stride=2)
+                   for d, o in zip((4, 8, 4), shufflenet_widths(multiplier)))
+    return ArchSpec(stages=stages, family="shufflenetv2", block=block, stem="shufflenet", stem_width=24, groups=None,
+                    sk=PAPER_SK, head_width=SHUFFLENET_HEADS[multiplier], num_classes=1000, input_size=224)
 
 
 @register("sknet26", "SKNet-26: SK[2,32,16] units, depths {2,2,2,2}, ImageNet 224")
@@ -118,6 +147,36 @@ def senet29() -> ArchSpec:
 @register("sknet29", "SKNet-29: SK[2,32,16] on ResNeXt-29 16x32d, CIFAR-10 32x32")
 def sknet29() -> ArchSpec:
     return resnext29(16, 32, "sk", sk_groups=32)
+
+
+@register("shufflenetv2_0_5x", "ShuffleNetV2 0.5x, ImageNet 224")
+def shufflenetv2_0_5x() -> ArchSpec:
+    return shufflenetv2(0.5, "resnext")
+
+
+@register("shufflenetv2_0_5x_se", "ShuffleNetV2 0.5x + SE on every unit and conv5, ImageNet 224")
+def shufflenetv2_0_5x_se() -> ArchSpec:
+    return shufflenetv2(0.5, "se")
+
+
+@register("shufflenetv2_0_5x_sk", "ShuffleNetV2 0.5x + SK[2, depthwise, 16] for every depthwise conv, ImageNet 224")
+def shufflenetv2_0_5x_sk() -> ArchSpec:
+    return shufflenetv2(0.5, "sk")
+
+
+@register("shufflenetv2_1_0x", "ShuffleNetV2 1.0x, ImageNet 224")
+def shufflenetv2_1_0x() -> ArchSpec:
+    return shufflenetv2(1.0, "resnext")
+
+
+@register("shufflenetv2_1_0x_se", "ShuffleNetV2 1.0x + SE on every unit and conv5, ImageNet 224")
+def shufflenetv2_1_0x_se() -> ArchSpec:
+    return shufflenetv2(1.0, "se")
+
+
+@register("shufflenetv2_1_0x_sk", "ShuffleNetV2 1.0x + SK[2, depthwise, 16] for every depthwise conv, ImageNet 224")
+def shufflenetv2_1_0x_sk() -> ArchSpec:
+    return shufflenetv2(1.0, "sk")
 
 
 def preset(name: str) -> ArchSpec:

@@ -17,7 +17,14 @@ from typing import Any, Mapping
 from ..errors import show
 
 BLOCKS = ("resnext", "se", "sk")
-STEMS = ("imagenet", "cifar")
+# resnext: ResNeXt bottleneck units (1x1, grouped 3x3, 1x1 + shortcut); shufflenetv2: ShuffleNetV2
+# units (channel split, 1x1, depthwise 3x3, 1x1, concat, channel shuffle), as in the paper's Table 4.
+FAMILIES = ("resnext", "shufflenetv2")
+# imagenet: 7x7/2 conv + 3x3/2 max pool; cifar: 3x3/1 conv; shufflenet: 3x3/2 conv + 3x3/2 max pool.
+STEMS = ("imagenet", "cifar", "shufflenet")
+# softmax: the SK unit (fuse, then a softmax across branches per channel); sum: the branches
+# simply added, no fuse or select fcs (the paper's question "does the selection pay?").
+SELECTS = ("softmax", "sum")
 STRIDES = (1, 2)
 # The paper's SK unit: a 3x3 branch and a 3x3 branch with dilation 2 (a 5x5 receptive field).
 DEFAULT_BRANCHES: tuple[tuple[int, int], ...] = ((3, 1), (3, 2))
@@ -26,7 +33,8 @@ DEFAULT_BRANCHES: tuple[tuple[int, int], ...] = ((3, 1), (3, 2))
 # paper's largest net, SKNet-101, uses 23 units in a stage and 2048 channels.
 LIMITS = {"depth": 256, "width": 65536, "out_channels": 65536, "stem_width": 4096, "groups": 4096,
           "se_reduction": 4096, "num_classes": 100_000, "in_channels": 64, "input_size": 4096, "stages": 16,
-          "branches": 16, "kernel": 31, "dilation": 64, "min_dim": 65536, "reduction": 65536}
+          "branches": 16, "kernel": 31, "dilation": 64, "min_dim": 65536, "reduction": 65536,
+          "head_width": 65536}
 
 
 class SpecError(ValueError):
@@ -54,59 +62,84 @@ def _divisors(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class SKSpec:
-    """SK conv settings: branches as (kernel, dilation) pairs (M = their number), the fuse
-    reduction r and the floor L of the fuse width d = max(C // r, L)."""
+    """SK conv settings: the branches (M = their number), each ``(kernel, dilation)`` or
+    ``(kernel, dilation, groups)`` (without groups a branch takes the stage's G), the fuse
+    reduction r and the floor L of the fuse width d = max(C // r, L), and how the branches
+    are combined: ``softmax`` (the SK unit's selection) or ``sum`` (no fuse or select)."""
 
-    branches: tuple[tuple[int, int], ...] = DEFAULT_BRANCHES
+    branches: tuple[tuple[int, ...], ...] = DEFAULT_BRANCHES
     reduction: float = 16
     min_dim: int = 32
+    select: str = "softmax"
 
     @property
     def M(self) -> int:  # noqa: N802 - the paper's name
         return len(self.branches)
 
+    @property
+    def kernels(self) -> list[tuple[int, int]]:
+        """(kernel, dilation) of every branch."""
+        return [(b[0], b[1]) for b in self.branches]
+
+    def branch_groups(self, default: int | None) -> list[int | None]:
+        """Every branch's groups: its own, else ``default`` (the stage's G)."""
+        return [b[2] if len(b) == 3 else default for b in self.branches]
+
+    @property
+    def attends(self) -> bool:
+        """Whether the conv has a selection to read: M > 1 and softmax."""
+        return self.M > 1 and self.select == "softmax"
+
     def validate(self, path: str) -> None:
         if not isinstance(self.branches, tuple) or len(self.branches) < 1:
-            raise SpecError(f"{path}.branches", "needs at least one (kernel, dilation) pair (M >= 1)")
+            raise SpecError(f"{path}.branches", "needs at least one [kernel, dilation] pair (M >= 1)")
         if len(self.branches) > LIMITS["branches"]:
             raise SpecError(f"{path}.branches", f"has {len(self.branches)} branches; at most {LIMITS['branches']}")
-        for i, pair in enumerate(self.branches):
+        for i, branch in enumerate(self.branches):
             bpath = f"{path}.branches[{i}]"
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise SpecError(bpath, f"must be a [kernel, dilation] pair, got {show(pair)}")
-            kernel, dilation = pair
+            if not isinstance(branch, tuple) or len(branch) not in (2, 3):
+                raise SpecError(bpath, f"must be [kernel, dilation] or [kernel, dilation, groups], got {show(branch)}")
+            kernel, dilation = branch[:2]
             if (isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0
                     or kernel > LIMITS["kernel"]):
                 raise SpecError(f"{bpath}.kernel", f"must be an odd positive integer (1, 3, 5, 7, ... up to "
                                                    f"{LIMITS['kernel']}), got {show(kernel)}")
             _require_int(f"{bpath}.dilation", dilation)
+            if len(branch) == 3:
+                _require_int(f"{bpath}.groups", branch[2])
         r = self.reduction
         if (isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0
                 or r > LIMITS["reduction"]):
             raise SpecError(f"{path}.reduction", f"must be a number > 0 and <= {LIMITS['reduction']}, got {show(r)}")
         _require_int(f"{path}.min_dim", self.min_dim)
+        if self.select not in SELECTS:
+            raise SpecError(f"{path}.select", f"must be one of {', '.join(SELECTS)}; got {show(self.select)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"branches": [list(b) for b in self.branches], "reduction": self.reduction, "min_dim": self.min_dim}
+        return {"branches": [list(b) for b in self.branches], "reduction": self.reduction, "min_dim": self.min_dim,
+                "select": self.select}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str = "sk", base: "SKSpec | None" = None) -> "SKSpec":
         """Read a dict; keys it lacks come from ``base`` (the network-wide settings) or the defaults."""
-        _check_keys(data, path, ("branches", "reduction", "min_dim"))
+        _check_keys(data, path, ("branches", "reduction", "min_dim", "select"))
         base = base or cls()
         branches = data.get("branches", base.branches)
         if not isinstance(branches, (list, tuple)):
             raise SpecError(f"{path}.branches", f"must be a list of [kernel, dilation] pairs, got {show(branches)}")
         pairs = tuple(tuple(b) if isinstance(b, (list, tuple)) else b for b in branches)
-        spec = cls(pairs, data.get("reduction", base.reduction), data.get("min_dim", base.min_dim))
+        spec = cls(pairs, data.get("reduction", base.reduction), data.get("min_dim", base.min_dim),
+                   data.get("select", base.select))
         spec.validate(path)
         return spec
 
 
 @dataclass(frozen=True)
 class StageSpec:
-    """One stage: ``depth`` bottleneck units of bottleneck ``width`` and ``out_channels`` outputs;
-    the first unit has ``stride``. ``groups`` / ``sk`` override the network-wide settings."""
+    """One stage of ``depth`` units with ``out_channels`` outputs; the first unit has ``stride``.
+    ``width`` is the channels of the unit's 3x3 conv (a ResNeXt bottleneck's width; in a
+    ShuffleNetV2 unit the main branch's width, out_channels / 2 in the paper's nets).
+    ``groups`` / ``sk`` override the network-wide settings."""
 
     depth: int
     width: int
@@ -126,32 +159,52 @@ class StageSpec:
         }
 
 
+TOP_FIELDS = ("family", "block", "stem", "stem_width", "groups", "se_reduction", "sk", "stages", "head_width",
+              "num_classes", "in_channels", "input_size")
+
+
 @dataclass(frozen=True)
 class ArchSpec:
-    """A whole network: stem, stages, block kind (``resnext`` | ``se`` | ``sk``), cardinality
-    ``groups`` (the G of SK[M, G, r]), SE and SK settings, classes and input shape."""
+    """A whole network: its ``family`` (``resnext`` | ``shufflenetv2``), stem, stages, block
+    kind (``resnext``: plain 3x3 conv | ``se``: plus SE on each unit's output | ``sk``: the 3x3
+    conv is an SK conv), cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the
+    shufflenetv2 family, whose 3x3 convs are depthwise), SE and SK settings, an optional 1x1
+    ``head_width`` conv before the pooling (ShuffleNetV2's conv5), classes and input shape."""
 
     stages: tuple[StageSpec, ...]
     block: str = "sk"
     stem: str = "imagenet"
     stem_width: int = 64
-    groups: int = 32
+    groups: int | None = 32
     se_reduction: int = 16
     sk: SKSpec = field(default_factory=SKSpec)
     num_classes: int = 1000
     in_channels: int = 3
     input_size: int = 224
+    family: str = "resnext"
+    head_width: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
+        if self.family not in FAMILIES:
+            raise SpecError("family", f"must be one of {', '.join(FAMILIES)}; got {show(self.family)}")
         if self.block not in BLOCKS:
             raise SpecError("block", f"must be one of {', '.join(BLOCKS)}; got {show(self.block)}")
         if self.stem not in STEMS:
             raise SpecError("stem", f"must be one of {', '.join(STEMS)}; got {show(self.stem)}")
-        for name in ("stem_width", "groups", "se_reduction", "num_classes", "in_channels", "input_size"):
+        for name in ("stem_width", "se_reduction", "num_classes", "in_channels", "input_size"):
             _require_int(name, getattr(self, name))
+        shuffle = self.family == "shufflenetv2"
+        if shuffle:
+            if self.groups is not None:
+                raise SpecError("groups", f"must be null in the shufflenetv2 family (its 3x3 convs are depthwise); "
+                                          f"got {show(self.groups)}")
+        else:
+            _require_int("groups", self.groups)
+        if self.head_width is not None:
+            _require_int("head_width", self.head_width)
         self.sk.validate("sk")
         if not isinstance(self.stages, tuple) or not self.stages:
             raise SpecError("stages", "needs at least one stage")
@@ -163,22 +216,53 @@ class ArchSpec:
                 _require_int(f"{path}.{name}", getattr(stage, name))
             if stage.stride not in STRIDES or isinstance(stage.stride, bool):
                 raise SpecError(f"{path}.stride", f"must be 1 or 2, got {show(stage.stride)}")
-            if stage.groups is not None:
-                _require_int(f"{path}.groups", stage.groups)
-            groups = self.groups_of(i)
+            if stage.sk is not None:
+                stage.sk.validate(f"{path}.sk")
+            if shuffle:
+                self._validate_shuffle_stage(i)
+            else:
+                self._validate_groups(i)
+            if self.block == "se" and stage.out_channels < self.se_reduction:
+                raise SpecError("se_reduction", f"{self.se_reduction} exceeds stage {i}'s out_channels {stage.out_channels}")
+        if self.block == "se" and self.head_width is not None and self.head_width < self.se_reduction:
+            raise SpecError("se_reduction", f"{self.se_reduction} exceeds head_width {self.head_width}")
+
+    def _validate_groups(self, i: int) -> None:
+        """Every grouped conv of stage ``i`` (the stage's G, and each SK branch's own) divides its width."""
+        stage, path = self.stages[i], f"stages[{i}]"
+        if stage.groups is not None:
+            _require_int(f"{path}.groups", stage.groups)
+        found = [(f"{path}.groups" if stage.groups is not None else "groups", self.groups_of(i))]
+        if self.block == "sk":
+            sk, where = self.sk_of(i), (f"{path}.sk" if stage.sk is not None else "sk")
+            found += [(f"{where}.branches[{b}].groups", g)
+                      for b, (g, branch) in enumerate(zip(sk.branch_groups(None), sk.branches)) if len(branch) == 3]
+        for where, groups in found:
             if stage.width % groups:
-                where = f"{path}.groups" if stage.groups is not None else "groups"
                 raise SpecError(
                     where,
                     f"{groups} does not divide stage {i}'s width {stage.width}; "
                     f"allowed: a divisor of {stage.width} ({', '.join(map(str, _divisors(stage.width)))})",
                 )
-            if stage.sk is not None:
-                stage.sk.validate(f"{path}.sk")
-            if self.block == "se" and stage.out_channels < self.se_reduction:
-                raise SpecError("se_reduction", f"{self.se_reduction} exceeds stage {i}'s out_channels {stage.out_channels}")
 
-    def groups_of(self, stage: int) -> int:
+    def _validate_shuffle_stage(self, i: int) -> None:
+        stage, path = self.stages[i], f"stages[{i}]"
+        if stage.groups is not None:
+            raise SpecError(f"{path}.groups", f"must be null in the shufflenetv2 family (its 3x3 convs are "
+                                              f"depthwise); got {show(stage.groups)}")
+        if stage.out_channels % 2:
+            raise SpecError(f"{path}.out_channels", f"must be even in the shufflenetv2 family (a unit concatenates "
+                                                    f"two halves); got {stage.out_channels}")
+        if self.block == "sk":
+            sk = self.sk_of(i)
+            for b, branch in enumerate(sk.branches):
+                if len(branch) == 3:
+                    where = f"{path}.sk" if stage.sk is not None else "sk"
+                    raise SpecError(f"{where}.branches[{b}]", "a branch's groups applies to the resnext family; "
+                                                              "shufflenetv2 branches are depthwise")
+
+    def groups_of(self, stage: int) -> int | None:
+        """Stage ``stage``'s G (``None``: depthwise, the shufflenetv2 family)."""
         return self.stages[stage].groups or self.groups
 
     def sk_of(self, stage: int) -> SKSpec:
@@ -189,6 +273,7 @@ class ArchSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "family": self.family,
             "block": self.block,
             "stem": self.stem,
             "stem_width": self.stem_width,
@@ -196,6 +281,7 @@ class ArchSpec:
             "se_reduction": self.se_reduction,
             "sk": self.sk.to_dict(),
             "stages": [s.to_dict() for s in self.stages],
+            "head_width": self.head_width,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
             "input_size": self.input_size,
@@ -206,10 +292,11 @@ class ArchSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ArchSpec":
+        """Read a spec dict strictly. Keys it lacks take the defaults; in the shufflenetv2
+        family a missing ``groups`` is null (depthwise)."""
         if not isinstance(data, Mapping):
             raise SpecError("spec", f"must be a JSON object, got {type(data).__name__}")
-        top = ("block", "stem", "stem_width", "groups", "se_reduction", "sk", "stages", "num_classes", "in_channels", "input_size")
-        _check_keys(data, "spec", top)
+        _check_keys(data, "spec", TOP_FIELDS)
         if "stages" not in data:
             raise SpecError("stages", "is required: a list of {depth, width, out_channels, stride} objects")
         sk_data = data.get("sk") or {}
@@ -237,7 +324,9 @@ class ArchSpec:
                     None if stage_sk is None else SKSpec.from_dict(stage_sk, f"{path}.sk", base=sk),
                 )
             )
-        kwargs = {k: data[k] for k in top if k in data and k not in ("sk", "stages")}
+        kwargs = {k: data[k] for k in TOP_FIELDS if k in data and k not in ("sk", "stages")}
+        if data.get("family") == "shufflenetv2":
+            kwargs.setdefault("groups", None)
         return cls(stages=tuple(stages), sk=sk, **kwargs)
 
     @classmethod

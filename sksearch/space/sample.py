@@ -54,44 +54,64 @@ def _get(trial: optuna.Trial, name: str, value: Any) -> Any:
 
 def _sample_sk(trial: optuna.Trial, prefix: str, tree: dict[str, Any]) -> dict[str, Any]:
     branches = tree["branches"]
+    if hasattr(branches, "suggest"):  # a choice among whole branch sets
+        branches = branches.suggest(trial, f"{prefix}branches")
     m = _get(trial, f"{prefix}M", tree.get("M", len(branches)))
-    out = {"branches": [[_get(trial, f"{prefix}branches.{i}.kernel", b["kernel"]),
-                         _get(trial, f"{prefix}branches.{i}.dilation", b["dilation"])]
-                        for i, b in enumerate(branches[:m])]}
-    # With one branch there is no attention: r and L mean nothing, so they are not sampled.
-    for key in ("reduction", "min_dim"):
+    out: dict[str, Any] = {"branches": []}
+    for i, b in enumerate(branches[:m]):
+        branch = [_get(trial, f"{prefix}branches.{i}.{key}", b[key]) for key in ("kernel", "dilation")]
+        if "groups" in b:
+            branch.append(_get(trial, f"{prefix}branches.{i}.groups", b["groups"]))
+        out["branches"].append(branch)
+    # With one branch there is nothing to select, and without the softmax selection no fuse:
+    # settings that mean nothing for this sample are not sampled (define-by-run).
+    def setting(key: str, used: bool) -> Any:
         value = tree.get(key, SK_DEFAULTS[key])
-        if m > 1:
-            out[key] = _get(trial, f"{prefix}{key}", value)
-        else:
-            out[key] = SK_DEFAULTS[key] if hasattr(value, "suggest") else value
+        if used:
+            return _get(trial, f"{prefix}{key}", value)
+        return SK_DEFAULTS[key] if hasattr(value, "suggest") else value
+
+    out["select"] = setting("select", m > 1)
+    for key in ("reduction", "min_dim"):
+        out[key] = setting(key, m > 1 and out["select"] == "softmax")
     return out
 
 
 def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:
+    from ..model.presets import shufflenet_widths
+
     model = space.model
+    family = _get(trial, "family", model.get("family", MODEL_DEFAULTS["family"]))
+    shuffle = family == "shufflenetv2"
     top = {k: _get(trial, k, model.get(k, default)) for k, default in MODEL_DEFAULTS.items()
-           if k != "se_reduction"}
+           if k not in ("family", "se_reduction", "groups")}
+    top["groups"] = None if shuffle else _get(trial, "groups", model.get("groups", MODEL_DEFAULTS["groups"]))
     block = top["block"]
     se_reduction = (_get(trial, "se_reduction", model.get("se_reduction", MODEL_DEFAULTS["se_reduction"]))
                     if block == "se" else MODEL_DEFAULTS["se_reduction"])
     sk = _sample_sk(trial, "sk.", model["sk"]) if block == "sk" else SKSpec().to_dict()
+    outs = None
+    if shuffle and "width_multiplier" in model:
+        outs = shufflenet_widths(_get(trial, "width_multiplier", model["width_multiplier"]), len(model["stages"]))
     stages = []
     for i, st in enumerate(model["stages"]):
         p = f"stages.{i}."
         depth = _get(trial, p + "depth", st["depth"])
-        groups = _get(trial, p + "groups", st["groups"]) if "groups" in st else None
+        out_channels = outs[i] if outs else _get(trial, p + "out_channels", st["out_channels"])
+        groups = _get(trial, p + "groups", st["groups"]) if "groups" in st and not shuffle else None
         if "width" in st:
             width = _get(trial, p + "width", st["width"])
+        elif shuffle:
+            width = out_channels // 2
         else:
             width = (groups or top["groups"]) * _get(trial, p + "width_per_group", st["width_per_group"])
         stages.append({
-            "depth": depth, "width": width, "out_channels": _get(trial, p + "out_channels", st["out_channels"]),
+            "depth": depth, "width": width, "out_channels": out_channels,
             "stride": _get(trial, p + "stride", st.get("stride", 1)), "groups": groups,
             "sk": _sample_sk(trial, p + "sk.", st["sk"]) if "sk" in st and block == "sk" else None,
         })
-    arch = {**top, "se_reduction": se_reduction, "sk": sk, "stages": stages, "num_classes": shape.num_classes,
-            "in_channels": shape.in_channels, "input_size": shape.input_size}
+    arch = {**top, "family": family, "se_reduction": se_reduction, "sk": sk, "stages": stages,
+            "num_classes": shape.num_classes, "in_channels": shape.in_channels, "input_size": shape.input_size}
     train_values = {k: _get(trial, k, v) for k, v in space.train.items()}
     train = TrainSpec(max_epochs=space.scheduler.max_epochs, **train_values)
     return Sample(arch=arch, train=train, params=dict(trial.params))

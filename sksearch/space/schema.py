@@ -18,7 +18,7 @@ import yaml
 from ..data.spec import NAMES as DATA_NAMES
 from ..data.spec import DataSpec
 from ..errors import UserError, show
-from ..model.spec import BLOCKS, DEFAULT_BRANCHES, LIMITS, STEMS, SKSpec
+from ..model.spec import BLOCKS, DEFAULT_BRANCHES, FAMILIES, LIMITS, SELECTS, STEMS, SKSpec
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
@@ -102,13 +102,16 @@ def optional(check: Check) -> Check:
 
 
 MODEL_FIELDS: dict[str, Check] = {
-    "block": one_of(*BLOCKS), "stem": one_of(*STEMS), "stem_width": integer(1, LIMITS["stem_width"]),
-    "groups": integer(1, LIMITS["groups"]), "se_reduction": integer(1, LIMITS["se_reduction"]),
+    "family": one_of(*FAMILIES), "block": one_of(*BLOCKS), "stem": one_of(*STEMS),
+    "stem_width": integer(1, LIMITS["stem_width"]), "groups": integer(1, LIMITS["groups"]),
+    "se_reduction": integer(1, LIMITS["se_reduction"]), "head_width": optional(integer(1, LIMITS["head_width"])),
+    "width_multiplier": number(0, 16, low_open=True),
 }
 SK_FIELDS: dict[str, Check] = {"M": integer(1, LIMITS["branches"]), "reduction": number(0, LIMITS["reduction"], low_open=True),
-                               "min_dim": integer(1, LIMITS["min_dim"])}
+                               "min_dim": integer(1, LIMITS["min_dim"]), "select": one_of(*SELECTS)}
 BRANCH_FIELDS: dict[str, Check] = {"kernel": integer(1, LIMITS["kernel"], odd=True),
-                                   "dilation": integer(1, LIMITS["dilation"])}
+                                   "dilation": integer(1, LIMITS["dilation"]), "groups": integer(1, LIMITS["groups"])}
+BRANCH_REQUIRED = ("kernel", "dilation")
 STAGE_FIELDS: dict[str, Check] = {
     "depth": integer(1, LIMITS["depth"]), "width": integer(1, LIMITS["width"]),
     "width_per_group": integer(1, LIMITS["width"]), "out_channels": integer(1, LIMITS["out_channels"]),
@@ -125,7 +128,7 @@ MAX_DIGIT_BYTES = 2 * 10**9
 DATA_FIELDS: dict[str, Check] = {
     "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10, 10**7),
     "val_size": integer(10, 10**7), "canvas": integer(8, 512), "min_scale": number(0, 64, low_open=True),
-    "max_scale": number(0, 64, low_open=True), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
+    "max_scale": number(0, 64, low_open=True), "clutter": integer(0, 32), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
     "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]), "workers": integer(0, 256),
     "follow_symlinks": boolean,
 }
@@ -141,9 +144,11 @@ TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "cons
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
 # default to those; ArchSpec's own defaults are the paper's ImageNet unit (7x7 stem, 64 wide,
 # G=32). The SK settings default to the paper's in both.
-MODEL_DEFAULTS = {"block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8, "se_reduction": 16}
+# The shufflenetv2 family's 3x3 convs are depthwise: it takes no groups.
+MODEL_DEFAULTS = {"family": "resnext", "block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8,
+                  "se_reduction": 16, "head_width": None}
 SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRANCHES],
-               "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim}
+               "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim, "select": SKSpec.select}
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:
@@ -301,17 +306,73 @@ def _fields(key: str, node: Any, rules: dict[str, Check], extra: tuple[str, ...]
     return {k: _value(f"{key}.{k}", v, rules[k]) for k, v in node.items() if k in rules}
 
 
+def branch_label(branch: dict[str, Any]) -> str:
+    """A fixed branch as text: ``3x3d2``, ``5x5d1g64``."""
+    k, d = branch["kernel"], branch["dilation"]
+    return f"{k}x{k}d{d}" + (f"g{branch['groups']}" if "groups" in branch else "")
+
+
+@dataclass(frozen=True)
+class BranchSets:
+    """``branches: {choice: [[...], [...]]}``: a choice among whole sets of fixed branches (the
+    paper's kernel combinations). The searched value is the set's label, ``3x3d1+3x3d2``."""
+
+    sets: tuple[tuple[dict[str, Any], ...], ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple("+".join(branch_label(b) for b in branches) for branches in self.sets)
+
+    def suggest(self, trial: Any, name: str) -> list[dict[str, Any]]:
+        label = trial.suggest_categorical(name, self.labels)
+        return list(self.sets[self.labels.index(label)])
+
+    def candidates(self) -> tuple[Any, ...]:
+        return self.labels
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": [[dict(b) for b in branches] for branches in self.sets]}
+
+
+def _parse_branch_list(key: str, branches: Any) -> list[dict[str, Any]]:
+    if not isinstance(branches, list) or not branches or len(branches) > LIMITS["branches"]:
+        raise SpaceError(key, f"must be a list of 1 to {LIMITS['branches']} {{kernel, dilation[, groups]}} entries")
+    out = [_fields(f"{key}[{i}]", b, BRANCH_FIELDS) for i, b in enumerate(branches)]
+    for i, b in enumerate(out):
+        for required in BRANCH_REQUIRED:
+            if required not in b:
+                raise SpaceError(f"{key}[{i}].{required}", "is required")
+    return out
+
+
+def _parse_branch_sets(key: str, node: dict[str, Any]) -> BranchSets:
+    if set(node) != {"choice"} or not isinstance(node["choice"], list) or not node["choice"]:
+        raise SpaceError(key, "a search over branch sets is {choice: [[{kernel, dilation}, ...], ...]}")
+    sets = []
+    for j, option in enumerate(node["choice"]):
+        where = f"{key}.choice[{j}]"
+        parsed = _parse_branch_list(where, option)
+        for i, b in enumerate(parsed):
+            for name, value in b.items():
+                if hasattr(value, "suggest"):
+                    raise SpaceError(f"{where}[{i}].{name}", "the branches of a set are fixed; give a value")
+        sets.append(tuple(parsed))
+    found = BranchSets(tuple(sets))
+    if len(set(found.labels)) != len(found.labels):
+        raise SpaceError(key, f"lists a branch set twice: {', '.join(found.labels)}")
+    return found
+
+
 def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     node = _mapping(key, node)
     out = _fields(key, node, SK_FIELDS, extra=("branches",))
     branches = node.get("branches", SK_DEFAULTS["branches"])
-    if not isinstance(branches, list) or not branches or len(branches) > LIMITS["branches"]:
-        raise SpaceError(f"{key}.branches", f"must be a list of 1 to {LIMITS['branches']} {{kernel, dilation}} entries")
-    out["branches"] = [_fields(f"{key}.branches[{i}]", b, BRANCH_FIELDS) for i, b in enumerate(branches)]
-    for i, b in enumerate(out["branches"]):
-        for required in BRANCH_FIELDS:
-            if required not in b:
-                raise SpaceError(f"{key}.branches[{i}].{required}", "is required")
+    if is_distribution(branches):
+        if "M" in out:
+            raise SpaceError(f"{key}.M", "comes from the chosen branch set (branches: {choice: [...]}): leave M out")
+        out["branches"] = _parse_branch_sets(f"{key}.branches", branches)
+        return out
+    out["branches"] = _parse_branch_list(f"{key}.branches", branches)
     m = out.get("M")
     if m is not None:
         most = max(m.candidates()) if hasattr(m, "candidates") else m
@@ -320,10 +381,22 @@ def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     return out
 
 
+def candidates(value: Any) -> tuple[Any, ...]:
+    """The values a fixed value or a distribution can take (a float range: its two ends)."""
+    return tuple(value.candidates()) if hasattr(value, "candidates") else (value,)
+
+
 def _parse_model(node: Any) -> dict[str, Any]:
     node = _mapping("model", node)
     out = _fields("model", node, MODEL_FIELDS, extra=("sk", "stages"))
     out["sk"] = _parse_sk("model.sk", node.get("sk", {}))
+    families = set(candidates(out.get("family", MODEL_DEFAULTS["family"])))
+    shuffle_only, resnext_only = families == {"shufflenetv2"}, "shufflenetv2" not in families
+    multiplier = "width_multiplier" in out
+    if multiplier and resnext_only:
+        raise SpaceError("model.width_multiplier", "applies to the shufflenetv2 family only (family: shufflenetv2)")
+    if shuffle_only and "groups" in out:
+        raise SpaceError("model.groups", "the shufflenetv2 family's 3x3 convs are depthwise: leave groups out")
     stages = node.get("stages")
     if not isinstance(stages, list) or not stages or len(stages) > LIMITS["stages"]:
         raise SpaceError("model.stages", f"must be a list of 1 to {LIMITS['stages']} stages "
@@ -332,14 +405,32 @@ def _parse_model(node: Any) -> dict[str, Any]:
     for i, s in enumerate(stages):
         key = f"model.stages[{i}]"
         stage = _fields(key, s, STAGE_FIELDS, extra=("sk",))
-        if ("width" in stage) == ("width_per_group" in stage):
+        if "width" in stage and "width_per_group" in stage:
+            raise SpaceError(key, "give exactly one of width and width_per_group, not both")
+        if resnext_only and "width" not in stage and "width_per_group" not in stage:
             raise SpaceError(key, "give exactly one of width and width_per_group")
-        for required in ("depth", "out_channels"):
-            if required not in stage:
-                raise SpaceError(f"{key}.{required}", "is required")
+        if shuffle_only:
+            for name in ("groups", "width_per_group"):
+                if name in stage:
+                    raise SpaceError(f"{key}.{name}", "the shufflenetv2 family's 3x3 convs are depthwise: give width "
+                                                      "(default: out_channels / 2) instead")
+        if multiplier and "out_channels" in stage:
+            raise SpaceError(f"{key}.out_channels", "comes from model.width_multiplier: give one or the other")
+        if "depth" not in stage:
+            raise SpaceError(f"{key}.depth", "is required")
+        if "out_channels" not in stage and not multiplier:
+            raise SpaceError(f"{key}.out_channels", "is required (or model.width_multiplier, shufflenetv2 family)")
         if "sk" in s:
             stage["sk"] = _parse_sk(f"{key}.sk", s["sk"])
         parsed.append(stage)
+    if shuffle_only:
+        for where, sk in [("model.sk", out["sk"])] + [(f"model.stages[{i}].sk", st["sk"]) for i, st in
+                                                      enumerate(parsed) if "sk" in st]:
+            sets = sk["branches"].sets if isinstance(sk["branches"], BranchSets) else [sk["branches"]]
+            for b, branch in ((b, br) for branches in sets for b, br in enumerate(branches)):
+                if "groups" in branch:
+                    raise SpaceError(f"{where}.branches[{b}].groups", "applies to the resnext family; shufflenetv2 "
+                                                                      "branches are depthwise")
     out["stages"] = parsed
     return out
 
@@ -457,7 +548,8 @@ def _dataclass_from(key: str, cls: type, node: Any, rules: dict[str, Check]) -> 
     node = _mapping(key, node or {})
     names = [f.name for f in fields(cls)]
     _keys(key, node, names)
-    return cls(**{k: rules[k](f"{key}.{k}", v) for k, v in node.items()})
+    checked = {k: rules[k](f"{key}.{k}", v) for k, v in node.items()}
+    return cls.named(**checked) if hasattr(cls, "named") else cls(**checked)
 
 
 def gpus(key: str, value: Any) -> float:
@@ -487,10 +579,10 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     data = _dataclass_from("data", DataSpec, raw.get("data"), DATA_FIELDS)
     if data.min_scale > data.max_scale:
         raise SpaceError("data.min_scale", f"{data.min_scale} is above max_scale {data.max_scale}")
-    if data.name == "digits" and round(8 * data.max_scale) > data.canvas:
+    if data.is_digits and round(8 * data.max_scale) > data.canvas:
         raise SpaceError("data.max_scale", f"{data.max_scale} makes digits of {round(8 * data.max_scale)} px, "
                                            f"larger than the {data.canvas} px canvas; allowed: <= {data.canvas / 8}")
-    if data.name == "digits" and (data.train_size + data.val_size) * data.canvas ** 2 > MAX_DIGIT_BYTES:
+    if data.is_digits and (data.train_size + data.val_size) * data.canvas ** 2 > MAX_DIGIT_BYTES:
         raise SpaceError("data.train_size", f"{data.train_size:,} + {data.val_size:,} digits of {data.canvas} px need "
                                             f"{(data.train_size + data.val_size) * data.canvas ** 2 / 1e9:.1f} GB; "
                                             f"at most {MAX_DIGIT_BYTES / 1e9:.0f} GB of images")

@@ -53,3 +53,41 @@ def test_limits_take_balanced_subsets():
 def test_scales_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="fit"):
         make_digits(100, 100, canvas=16, max_scale=2.5)
+
+
+def test_the_first_rounds_digits_are_unchanged():
+    """``digits`` names the first round's set, bit for bit (its hash before clutter existed)."""
+    import hashlib
+
+    d = make_digits(200, 100, seed=3)
+    assert hashlib.sha256(d.x_train.tobytes() + d.x_val.tobytes()).hexdigest()[:16] == "1b0c880e20105e93"
+
+
+def test_clutter_adds_ink_outside_the_digit_and_keeps_the_digit():
+    clean = make_digits(200, 100, canvas=32, min_scale=0.75, max_scale=3.75, seed=1)
+    busy = make_digits(200, 100, canvas=32, min_scale=0.75, max_scale=3.75, seed=1, clutter=2)
+    outside = []
+    for img, (top, left, side) in zip(busy.x_train[:, 0], busy.boxes_train):
+        rest = img.copy()
+        rest[top:top + side, left:left + side] = 0
+        outside.append(rest.max() > 0)
+    assert np.mean(outside) > 0.8
+    assert np.bincount(busy.y_train).tolist() == np.bincount(clean.y_train).tolist()
+    assert busy.x_train.mean() > 1.2 * clean.x_train.mean()
+
+
+def test_a_digits_name_stands_for_its_settings_and_a_given_knob_wins(tmp_path):
+    import yaml
+
+    from sksearch.space import parse
+    from tests.conftest import TINY_SPACE
+
+    spec = DataSpec.named("cluttered_digits")
+    assert (spec.canvas, spec.min_scale, spec.max_scale, spec.clutter) == (32, 0.75, 3.75, 1)
+    assert DataSpec.named("cluttered_digits", canvas=40).canvas == 40 and DataSpec.named("digits") == DataSpec()
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["data"] = {"name": "cluttered_digits", "train_size": 100, "val_size": 50, "clutter": 3}
+    space = parse(raw, "x.yaml")
+    assert (space.data.canvas, space.data.clutter, space.data.shape().input_size) == (32, 3, 32)
+    data = load_data(space.data)
+    assert data.name == "cluttered_digits" and data.x_train.shape[-1] == 32

@@ -1,3 +1,5 @@
+import torch
+
 from sksearch.model.cost import count_macs, count_params, params_and_macs, spec_latency
 from sksearch.model.network import build
 from sksearch.model.spec import ArchSpec, SKSpec, StageSpec
@@ -47,3 +49,48 @@ def test_dilation_does_not_change_macs_but_kernel_size_does():
 def test_latency_is_a_positive_median():
     ms = spec_latency(HAND, batch_size=2, warmup=1, repeats=3)
     assert 0 < ms < 1000
+
+
+def test_a_branch_with_its_own_groups_costs_what_its_groups_say():
+    # The second branch depthwise (4 groups): 3x3 weights 4 x 1 x 9 = 36 instead of 72.
+    spec = HAND.replace(sk=SKSpec(((3, 1), (3, 2, 4)), reduction=2, min_dim=2))
+    assert params_and_macs(spec) == (HAND_PARAMS - 36, HAND_MACS - 36 * 64)
+    # A branch with groups 1 (a dense 3x3, 144 weights) beside the G=2 one.
+    spec = HAND.replace(sk=SKSpec(((3, 1, 1), (3, 2)), reduction=2, min_dim=2))
+    assert params_and_macs(spec) == (HAND_PARAMS + 72, HAND_MACS + 72 * 64)
+
+
+def test_select_sum_drops_the_fuse_and_select_fcs_and_nothing_else():
+    # No fuse fc (8 weights + 4 BN) and no select fc (16): 28 params, 8 + 16 MACs fewer.
+    spec = HAND.replace(sk=SKSpec(((3, 1), (3, 2)), reduction=2, min_dim=2, select="sum"))
+    assert params_and_macs(spec) == (HAND_PARAMS - 28, HAND_MACS - 24)
+    net = build(spec.to_dict()).eval()
+    conv = net.stages[0][0].conv2
+    assert not conv.attends and not hasattr(conv, "fuse")
+    x = torch.randn(2, 4, 8, 8)
+    torch.testing.assert_close(conv(x), conv.branches[0](x) + conv.branches[1](x))
+
+
+def test_any_m_and_kernels_per_stage_are_counted():
+    # Stage 2 with M = 3 (3x3, 5x5, 3x3 d3) where the network has M = 2: the 5x5 branch adds
+    # 4 x 2 x 25 = 200 weights + 8 BN, the select fc grows from 2 -> 8 to 2 -> 12 (+8).
+    two = HAND.replace(stages=HAND.stages * 2)
+    three = two.replace(stages=(two.stages[0], StageSpec(1, 4, 8, 1, sk=SKSpec(((3, 1), (5, 1), (3, 3)), 2, 2))))
+    (p2, m2), (p3, m3) = params_and_macs(two), params_and_macs(three)
+    assert (p3 - p2, m3 - m2) == (200 + 8 + 8, 200 * 64 + 8)
+
+
+def test_shufflenet_unit_counted_by_hand():
+    # 8x8 input. Stem 3x3/2 3->4 (108 + 8 BN) at 4x4, max pool to 2x2. One two-branch unit,
+    # 4 -> 8 channels, stride 2 (outputs at 1x1):
+    #   projection: depthwise 3x3/2 on 4 (36 + 8), 1x1 4->4 (16 + 8)
+    #   main: 1x1 4->2 at 2x2 (8 + 4), depthwise 3x3/2 on 2 (18 + 4), 1x1 2->4 (8 + 8)
+    # head 1x1 8->16 (128 + 32), fc 16->3 (48 + 3).
+    spec = ArchSpec(stages=(StageSpec(1, 2, 8, 2),), family="shufflenetv2", groups=None, block="resnext",
+                    stem="shufflenet", stem_width=4, head_width=16, num_classes=3, input_size=8)
+    params = 116 + (44 + 24) + (12 + 22 + 16) + 160 + 51
+    macs = 108 * 16 + (36 + 16) + (8 * 4 + 18 + 8) + 128 + 48
+    assert params_and_macs(spec) == (params, macs)
+    # As SK with select sum: each depthwise conv gets a second (dilated) branch with its BN+ReLU.
+    sk = spec.replace(block="sk", sk=SKSpec(((3, 1), (3, 2)), select="sum"))
+    assert params_and_macs(sk) == (params + (36 + 8) + (18 + 4), macs + 36 + 18)

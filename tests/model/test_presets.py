@@ -62,3 +62,59 @@ def test_the_stored_cost_table_is_what_the_flop_counter_gives():
 
     assert stored_costs() == count_costs(), (
         "preset_costs.json is stale: run python -c \"from sksearch.model.presets import write_costs; write_costs()\"")
+
+
+# The SKNet paper's Table 4 (authors' runs, 224x224): params, MACs.
+SHUFFLENET_PAPER = {
+    "shufflenetv2_0_5x": (1.40e6, 40.39e6),
+    "shufflenetv2_0_5x_se": (1.56e6, 40.85e6),
+    "shufflenetv2_0_5x_sk": (1.48e6, 42.58e6),
+    "shufflenetv2_1_0x": (2.45e6, 140.35e6),
+    "shufflenetv2_1_0x_se": (2.66e6, 141.73e6),
+    "shufflenetv2_1_0x_sk": (2.63e6, 145.66e6),
+}
+# The 1.0x nets cannot be within 3%: the authors' 1.0x baseline (2.45M, 140.35M) is not the
+# ShuffleNetV2 paper's 1.0x (2.3M, 146M). Ours is the latter (torchvision's 2,278,604 params),
+# with the 0.5x placements of SE and SK: the README states these counts as the nearest variant.
+SHUFFLENET_STATED = {
+    "shufflenetv2_0_5x": (1_366_792, 40_476_448),
+    "shufflenetv2_0_5x_se": (1_529_588, 40_636_320),
+    "shufflenetv2_0_5x_sk": (1_478_432, 42_395_968),
+    "shufflenetv2_1_0x": (2_278_604, 144_907_992),
+    "shufflenetv2_1_0x_se": (2_581_308, 145_205_176),
+    "shufflenetv2_1_0x_sk": (2_543_040, 149_303_664),
+}
+
+
+@pytest.mark.parametrize("name", list(SHUFFLENET_PAPER))
+def test_shufflenet_presets_reproduce_the_stated_counts(name):
+    params, macs = params_and_macs(preset(name))
+    assert (params, macs) == SHUFFLENET_STATED[name]
+    paper_params, paper_macs = SHUFFLENET_PAPER[name]
+    if "0_5x" in name:
+        assert abs(params - paper_params) / paper_params <= 0.03
+        assert abs(macs - paper_macs) / paper_macs <= 0.03
+    else:  # the nearest variant: within 7.5% of the authors' params, 3.5% of their MACs
+        assert abs(params - paper_params) / paper_params <= 0.075
+        assert abs(macs - paper_macs) / paper_macs <= 0.035
+
+
+def test_shufflenet_sk_replaces_every_depthwise_conv_with_the_papers_sk_conv():
+    from sksearch.model.network import SKConv, build
+
+    spec = preset("shufflenetv2_0_5x_sk")
+    assert spec.family == "shufflenetv2" and spec.groups is None and spec.head_width == 1024
+    net = build(spec.replace(input_size=32).to_dict())
+    units = dict(net.sk_units())
+    # 16 units, plus the projection branches of the three stages' first units.
+    assert len(units) == 16 + 3 and {"SK_2_1p", "SK_3_1p", "SK_4_1p"} <= set(units)
+    for conv in units.values():
+        assert isinstance(conv, SKConv) and conv.kernels == [(3, 1), (3, 2)]
+        assert all(branch[0].groups == conv.channels for branch in conv.branches)  # depthwise
+
+
+def test_the_readme_reason_1_0x_stays_the_published_network():
+    """README: a conv5 wide enough for the authors' 2.45M params overshoots their MACs."""
+    from dataclasses import replace
+
+    assert params_and_macs(replace(preset("shufflenetv2_1_0x"), head_width=1140)) == (2_448_660, 147_661_368)

@@ -7,11 +7,18 @@ from sksearch.model.spec import ArchSpec, SKSpec, SpecError, StageSpec
 from tests.conftest import tiny_spec
 
 odd_kernels = st.sampled_from([1, 3, 5, 7])
+# A branch's own groups of 1 divide every width; other values are tested by hand below.
+branch = st.one_of(st.tuples(odd_kernels, st.integers(1, 4)), st.tuples(odd_kernels, st.integers(1, 4), st.just(1)))
 sk_specs = st.builds(
     SKSpec,
-    branches=st.lists(st.tuples(odd_kernels, st.integers(1, 4)), min_size=1, max_size=4).map(tuple),
+    branches=st.lists(branch, min_size=1, max_size=4).map(tuple),
     reduction=st.one_of(st.integers(1, 32), st.floats(0.25, 64, allow_nan=False)),
     min_dim=st.integers(1, 64),
+    select=st.sampled_from(["softmax", "sum"]),
+)
+depthwise_sk_specs = st.builds(
+    SKSpec, branches=st.lists(st.tuples(odd_kernels, st.integers(1, 4)), min_size=1, max_size=3).map(tuple),
+    reduction=st.integers(1, 32), min_dim=st.integers(1, 64), select=st.sampled_from(["softmax", "sum"]),
 )
 
 
@@ -32,11 +39,23 @@ def arch_specs(draw):
         stem=draw(st.sampled_from(["imagenet", "cifar"])), stem_width=draw(st.integers(1, 128)),
         groups=groups, se_reduction=draw(st.integers(1, 16)), sk=draw(sk_specs),
         num_classes=draw(st.integers(1, 1000)), in_channels=draw(st.integers(1, 4)),
-        input_size=draw(st.integers(8, 512)),
+        input_size=draw(st.integers(8, 512)), head_width=draw(st.one_of(st.none(), st.integers(16, 256))),
     )
 
 
-@given(arch_specs())
+@st.composite
+def shufflenet_specs(draw):
+    stages = tuple(StageSpec(depth=draw(st.integers(1, 4)), width=draw(st.integers(1, 64)),
+                             out_channels=2 * draw(st.integers(8, 128)), stride=draw(st.sampled_from([1, 2])),
+                             sk=draw(st.one_of(st.none(), depthwise_sk_specs)))
+                   for _ in range(draw(st.integers(1, 4))))
+    return ArchSpec(stages=stages, family="shufflenetv2", groups=None, block=draw(st.sampled_from(["resnext", "se", "sk"])),
+                    stem=draw(st.sampled_from(["shufflenet", "cifar", "imagenet"])), stem_width=draw(st.integers(1, 64)),
+                    se_reduction=draw(st.integers(1, 16)), sk=draw(depthwise_sk_specs),
+                    head_width=draw(st.one_of(st.none(), st.integers(16, 1024))), num_classes=draw(st.integers(1, 100)))
+
+
+@given(st.one_of(arch_specs(), shufflenet_specs()))
 @settings(max_examples=200, deadline=None)
 def test_json_round_trip_is_exact(spec):
     text = spec.to_json()
@@ -85,7 +104,14 @@ def mutate(path, value):
     (["sk", "branches"], [[4, 1]], "sk.branches[0].kernel", "odd positive"),
     (["sk", "branches"], [[3, 1], [-3, 1]], "sk.branches[1].kernel", "odd positive"),
     (["sk", "branches"], [[3, 0]], "sk.branches[0].dilation", "from 1 to 64"),
-    (["sk", "branches"], [[3, 1, 2]], "sk.branches[0]", "[kernel, dilation] pair"),
+    (["sk", "branches"], [[3, 1, 2, 4]], "sk.branches[0]", "[kernel, dilation] or [kernel, dilation, groups]"),
+    (["sk", "branches"], [[3, 1], [3, 2, 3]], "sk.branches[1].groups", "divisor of 8 (1, 2, 4, 8)"),
+    (["sk", "branches"], [[3, 1], [3, 2, 0]], "sk.branches[1].groups", "from 1 to 4,096"),
+    (["sk", "select"], "max", "sk.select", "softmax, sum"),
+    (["stages", 1, "sk"], {"branches": [[3, 1, 32]]}, "stages[1].sk.branches[0].groups", "divisor of 16"),
+    (["family"], "mobilenet", "family", "resnext, shufflenetv2"),
+    (["head_width"], 0, "head_width", "from 1 to 65,536"),
+    (["stem"], "vit", "stem", "imagenet, cifar, shufflenet"),
     (["sk", "branches"], "3x3", "sk.branches", "list"),
     (["sk", "reduction"], 0, "sk.reduction", "> 0"),
     (["sk", "reduction"], float("nan"), "sk.reduction", "> 0"),
@@ -120,3 +146,34 @@ def test_bad_json_is_a_spec_error():
         ArchSpec.from_json("{nope")
     with pytest.raises(SpecError, match="JSON object"):
         ArchSpec.from_json("[1, 2]")
+
+
+def shuffle_data(**changes) -> dict:
+    data = {"family": "shufflenetv2", "block": "sk", "stem": "shufflenet", "stem_width": 8, "head_width": 64,
+            "sk": {"branches": [[3, 1], [3, 2]], "reduction": 4, "min_dim": 4},
+            "stages": [{"depth": 2, "width": 8, "out_channels": 16, "stride": 2}], "num_classes": 5, "input_size": 32}
+    data.update(changes)
+    return data
+
+
+def test_a_shufflenet_spec_reads_without_groups_and_its_convs_are_depthwise():
+    spec = ArchSpec.from_dict(shuffle_data())
+    assert spec.groups is None and spec.groups_of(0) is None and spec.head_width == 64
+    assert ArchSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("changes,field,fragment", [
+    ({"groups": 4}, "groups", "must be null in the shufflenetv2 family"),
+    ({"stages": [{"depth": 1, "width": 8, "out_channels": 15}]}, "stages[0].out_channels", "must be even"),
+    ({"stages": [{"depth": 1, "width": 8, "out_channels": 16, "groups": 2}]}, "stages[0].groups", "must be null"),
+    ({"sk": {"branches": [[3, 1], [3, 2, 2]]}}, "sk.branches[1]", "shufflenetv2 branches are depthwise"),
+])
+def test_shufflenet_specs_refuse_what_the_family_cannot_build(changes, field, fragment):
+    with pytest.raises(SpecError) as err:
+        ArchSpec.from_dict(shuffle_data(**changes))
+    assert err.value.path == field and fragment in str(err.value)
+
+
+def test_a_resnext_spec_still_needs_groups():
+    with pytest.raises(SpecError, match="groups: must be an integer"):
+        tiny_spec(groups=None)

@@ -60,3 +60,38 @@ def test_budgets_reject_before_training(tmp_path):
     checked = check_sample(space, s)
     assert checked.params > 1000 and checked.reason == f"params {checked.params:,} > max 1,000"
     assert violations(space, 500, 5) == ["macs 5 < min 10"]
+
+
+def test_the_shufflenet_space_draws_the_presets_it_names():
+    """The paper's seed configurations of imagenet_shufflenet_sk.yaml are the _sk presets, costs and all
+    (the folder's class count is unknown before it is read: counted here with ImageNet's 1000)."""
+    from dataclasses import replace
+
+    from sksearch.model.cost import params_and_macs
+    from sksearch.model.presets import preset, stored_costs
+    from sksearch.space.resolve import prepare_space
+    from sksearch.space.sample import draw_fixed
+
+    space = prepare_space("search_spaces/imagenet_shufflenet_sk.yaml")
+    for config, name in zip(space.seed_configs, ("shufflenetv2_0_5x_sk", "shufflenetv2_1_0x_sk")):
+        spec = replace(check_sample(space, draw_fixed(space, config, "seed_configs", fill=True)[0]).spec, num_classes=1000)
+        assert spec.to_dict() == preset(name).to_dict()
+        assert params_and_macs(spec) == tuple(stored_costs()[name].values())
+
+
+def test_a_width_multiplier_sets_every_stage_width():
+    from sksearch.model.presets import shufflenet_widths
+
+    space = load_space("search_spaces/shufflenet_sk_cpu.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        s = sample(space, trial, space.data.shape())
+        outs = [st["out_channels"] for st in s.arch["stages"]]
+        assert outs == shufflenet_widths(s.params["width_multiplier"], 3) and s.arch["groups"] is None
+        assert [st["width"] for st in s.arch["stages"]] == [o // 2 for o in outs]
+        assert check_sample(space, s).reason is None
+        seen.add((s.params["width_multiplier"], s.arch["block"]))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert {m for m, _ in seen} == {0.25, 0.5} and {b for _, b in seen} == {"resnext", "se", "sk"}

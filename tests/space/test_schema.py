@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -35,9 +37,18 @@ def test_the_default_scheduler_is_mo_asha_for_several_objectives(tmp_path, objec
     assert yaml.safe_load(space.to_yaml())["scheduler"]["name"] == scheduler
 
 
-@pytest.mark.parametrize("path", ["quickstart", "cifar10_sknet29", "cifar100_sknet29", "imagenet_sknet50"])
+SHIPPED = sorted(p.stem for p in Path("search_spaces").glob("*.yaml"))
+
+
+def test_every_paper_question_has_a_space():
+    assert {"quickstart", "cifar10_sknet29", "cifar100_sknet29", "imagenet_sknet50", "imagenet_shufflenet_sk",
+            "ablation_kernels", "ablation_branch", "ablation_kernels_cpu", "ablation_branch_cpu",
+            "shufflenet_sk_cpu"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_spaces_are_valid(path):
-    space = load_space(f"search_spaces/{path}.yaml")
+    space = prepare_space(f"search_spaces/{path}.yaml")  # parsed, feasible, seed configs drawable
     assert space.name == path and "accuracy" in space.metric_names
 
 
@@ -59,6 +70,13 @@ def mutate(text: str, dotted: str, value) -> str:
 CASES = [
     ("colour", "red", "colour: unknown key; allowed: name, description, data"),
     ("model.block", "dense", "model.block: must be one of resnext, se, sk"),
+    ("model.family", "mobilenet", "model.family: must be one of resnext, shufflenetv2"),
+    ("model.family", "shufflenetv2", "model.groups: the shufflenetv2 family's 3x3 convs are depthwise: leave groups out"),
+    ("model.width_multiplier", 0.5, "model.width_multiplier: applies to the shufflenetv2 family only"),
+    ("model.sk.select", "max", "model.sk.select: must be one of softmax, sum"),
+    ("model.sk.branches.1.groups", {"choice": [2, 0]}, "model.sk.branches[1].groups.choice[1]: must be an integer from 1"),
+    ("model.sk.branches", {"choice": [[{"kernel": 3, "dilation": 1}]]},
+     "model.sk.M: comes from the chosen branch set (branches: {choice: [...]}): leave M out"),
     ("model.groups", {"choice": [2, 0]}, "model.groups.choice[1]: must be an integer from 1 to 4,096, got 0"),
     ("model.sk.branches.1.kernel", {"choice": [3, 4]}, "model.sk.branches[1].kernel.choice[1]: must be an odd positive integer"),
     ("model.sk.branches.1.dilation", {"int": [3, 1]}, "model.sk.branches[1].dilation.int: low must be below high"),
@@ -89,7 +107,7 @@ CASES = [
     ("resources", {"cpu": 0}, "resources.cpu: must be a finite number > 0 and <= 1024"),
     ("concurrency", 0, "concurrency: must be an integer from 1 to 10,000"),
     ("trials", "many", "trials: must be an integer from 1 to 1,000,000"),
-    ("data.name", "mnist", "data.name: must be one of digits, cifar10, cifar100, imagefolder"),
+    ("data.name", "mnist", "data.name: must be one of digits, cluttered_digits, cifar10, cifar100, imagefolder"),
     ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
     ("data.download", "yes", "data.download: must be true or false"),
     ("constraints", {"params": {"max": 10}}, "constraints: none of 24 sampled architectures meets the budgets"),
@@ -132,3 +150,46 @@ def test_numbers_accept_suffixes(tmp_path):
     path.write_text(mutate(TINY_SPACE, "constraints", {"params": "1.5M", "macs": {"max": "2e9", "min": "1K"}}))
     space = load_space(str(path))
     assert space.constraints == {"params": {"max": 1_500_000}, "macs": {"max": 2_000_000_000, "min": 1000}}
+
+
+def branch_sets(tmp_path, sets) -> Path:
+    raw = yaml.safe_load(TINY_SPACE)
+    del raw["model"]["sk"]["M"]
+    raw["model"]["sk"]["branches"] = {"choice": sets}
+    path = tmp_path / "sets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+K3, K5 = {"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": 2}
+
+
+@pytest.mark.parametrize("sets,message", [
+    ([[K3], "x"], "model.sk.branches.choice[1]: must be a list of 1 to 16 {kernel, dilation[, groups]} entries"),
+    ([[K3], [K3, {"kernel": 4, "dilation": 1}]], "model.sk.branches.choice[1][1].kernel: must be an odd positive integer"),
+    ([[K3], [K3]], "model.sk.branches: lists a branch set twice: 3x3d1"),
+])
+def test_bad_branch_sets_are_named(tmp_path, sets, message):
+    with pytest.raises(UserError) as err:
+        prepare_space(str(branch_sets(tmp_path, sets)))
+    assert message in str(err.value)
+
+
+def test_branch_sets_are_one_categorical_with_readable_labels(tmp_path):
+    import optuna
+
+    from sksearch.space.sample import sample
+
+    space = prepare_space(str(branch_sets(tmp_path, [[K3], [K3, K5], [K3, {**K5, "groups": 1}]])))
+    for label, branches in (("3x3d1", [[3, 1]]), ("3x3d1+3x3d2", [[3, 1], [3, 2]]),
+                            ("3x3d1+3x3d2g1", [[3, 1], [3, 2, 1]])):
+        s = sample(space, optuna.trial.FixedTrial({"sk.branches": label, "stages.0.width_per_group": 2, "lr": 0.1}),
+                   space.data.shape())
+        assert s.arch["sk"]["branches"] == branches and s.params["sk.branches"] == label
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = set()
+    for _ in range(30):
+        trial = study.ask()
+        drawn.add(sample(space, trial, space.data.shape()).params["sk.branches"])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert drawn == {"3x3d1", "3x3d1+3x3d2", "3x3d1+3x3d2g1"}

@@ -1,0 +1,43 @@
+"""The CPU-sized versions of the paper's questions, run end to end (slow: a few minutes each
+on 2 cores; run with `python -m pytest -m slow`)."""
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+
+def run_space(name: str, tmp_path) -> pd.DataFrame:
+    out = tmp_path / name
+    proc = run_cli("run", f"search_spaces/{name}.yaml", "--out", str(out), timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Pareto front over accuracy, params" in proc.stdout and (out / "report.html").exists()
+    df = pd.read_csv(out / "trials.csv")
+    assert not (df.status == "failed").any() and (df.status == "completed").any()
+    return df
+
+
+@pytest.mark.slow
+def test_ablation_kernels_cpu_compares_selected_and_summed_sets(tmp_path):
+    df = run_space("ablation_kernels_cpu", tmp_path)
+    first = df.sort_values("trial_id").head(2)
+    assert list(first["sk.branches"]) == ["3x3d1+3x3d2"] * 2 and list(first["sk.select"]) == ["softmax", "sum"]
+    assert first.params.iloc[0] > first.params.iloc[1]  # the fuse and select fcs are the difference
+    assert df["sk.branches"].nunique() >= 4
+
+
+@pytest.mark.slow
+def test_ablation_branch_cpu_keeps_the_budget(tmp_path):
+    df = run_space("ablation_branch_cpu", tmp_path)
+    tried = df[df.status != "rejected"]
+    assert (tried.params <= 96_100).all() and (df[df.status == "rejected"].params > 96_100).all()
+    seeds = tried.sort_values("trial_id").head(4)
+    assert list(zip(seeds["sk.branches.1.kernel"], seeds["sk.branches.1.groups"])) == [(3, 8), (3, 8), (5, 16), (7, 32)]
+    assert list(seeds.params) == [89_754, 89_754, 96_026, 95_578]  # README, "ablation spaces"
+
+
+@pytest.mark.slow
+def test_shufflenet_sk_cpu_searches_the_mobile_family(tmp_path):
+    df = run_space("shufflenet_sk_cpu", tmp_path)
+    assert set(df.width_multiplier) <= {0.25, 0.5} and df.block.nunique() >= 2
+    assert df[df.status == "completed"].accuracy.max() > 0.5
