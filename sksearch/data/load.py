@@ -14,6 +14,7 @@ from .arrays import ArrayData
 from .batches import DeviceBatches, LoaderBatches
 from .cifar import load_cifar
 from .digits import make_digits
+from .synthetic import make_synthetic
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, scan
 from .spec import NAMES, DataSpec
 
@@ -73,6 +74,8 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
     if spec.is_digits:
         data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed,
                            spec.clutter, name=spec.name)
+    elif spec.name == "synthetic_cifar":
+        data = make_synthetic(spec.train_size, spec.val_size, spec.seed)
     elif spec.name in ("cifar10", "cifar100"):
         root = os.path.expanduser(spec.root or "~/.cache/sksearch/data")
         data = load_cifar(spec.name, root, spec.download)

@@ -11,7 +11,7 @@ DIGIT_SETS: dict[str, dict[str, float]] = {
     "digits": {},
     "cluttered_digits": {"canvas": 32, "min_scale": 0.75, "max_scale": 3.75, "clutter": 1},
 }
-NAMES = (*DIGIT_SETS, "cifar10", "cifar100", "imagefolder")
+NAMES = (*DIGIT_SETS, "cifar10", "cifar100", "imagefolder", "synthetic_cifar")
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
@@ -64,4 +64,6 @@ class DataSpec:
             return DataShape(1, self.canvas, 10)
         if self.name in CIFAR_CLASSES:
             return DataShape(3, 32, CIFAR_CLASSES[self.name])
+        if self.name == "synthetic_cifar":
+            return DataShape(3, 32, 10)
         return DataShape(3, self.image_size, num_classes or 2)

@@ -122,6 +122,7 @@ TRAIN_FIELDS: dict[str, Check] = {
     "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10), "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
+    "compile": one_of(*SWITCHES),
 }
 # Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
 MAX_DIGIT_BYTES = 2 * 10**9

@@ -2,7 +2,8 @@
 
 Columns: ``trial_id`` (the Optuna trial number; a baseline's is negative), ``status``
 (completed, stopped_early, failed, rejected, running, queued), ``epochs`` reached, the metrics
-(``accuracy``, ``loss``, ``params``, ``macs``, ``latency`` when measured, ``train_time``),
+(``accuracy``, ``loss``, ``params``, ``macs``, ``latency`` when measured, ``train_time``,
+``peak_memory``: bytes the trial held at most on its GPU, CUDA trials only),
 bookkeeping (``reason``, ``node``, ``ray_trial_id``, ``run_id`` of the driver that trained it,
 ``baseline`` name, ``imported`` from, ``started``, ``finished``, ``duration_s``), then one column
 per searched parameter, named as in the space file (``sk.M``, ``stages.0.depth``, ``lr``...).
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "queued")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
-METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time")
+METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time", "peak_memory")
 BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported", "started", "finished", "duration_s")
 # The per-epoch record of a trial, kept in the study as the user attribute CURVE: a list of
 # {epoch, accuracy, loss, ...} with these keys, one entry per epoch reported (schedulers
@@ -39,7 +40,7 @@ BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported
 CURVE = "curve"
 CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "lr")
 INTEGER_COLUMNS = ("epochs", "params", "macs")
-FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s")
+FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s", "peak_memory")
 _STATE_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped_early", "FAIL": "failed", "RUNNING": "running",
                  "WAITING": "queued"}
 

@@ -5,7 +5,9 @@ Every training hyper-parameter lives in ``TrainSpec`` with its unit. The learnin
 schedule spans the search's full budget (``max_epochs``), not the epochs a trial happens to
 reach, so a trial stopped early at epoch e has exactly the state it would have had at
 epoch e of a full run: that is what lets successive halving compare trials fairly.
-Steps run in channels_last; on CUDA also under bf16 autocast (BatchNorm stays fp32).
+Steps run in channels_last; on CUDA also under bf16 autocast (the weights, BatchNorm's
+included, stay fp32), and through ``torch.compile`` when ``train.compile`` says so
+(``compiled.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from ..model.cost import count_params, measure_latency, params_and_macs
 from ..model.network import SKNet, build
 from ..model.spec import ArchSpec
+from .compiled import compiled, wants_compile
 from .spec import STATE_FILE, WEIGHTS_FILE, TrainSpec
 
 
@@ -129,6 +132,10 @@ def run_trial(
     channels_last = uses_channels_last(device, train)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    steps = batches.steps_per_epoch()
+    forward: Callable[[torch.Tensor], torch.Tensor] = model
+    if wants_compile(device, train, steps * train.max_epochs):
+        model, forward = compiled(model, arch, device, channels_last)
     optimizer = make_optimizer(model, train)
     if cost is None:
         params, macs = params_and_macs(arch)
@@ -149,7 +156,9 @@ def run_trial(
             report(metrics, resume_from)
             return metrics
 
-    steps = batches.steps_per_epoch()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     train_time = float(metrics.get("train_time", 0.0))
     for epoch in range(start_epoch + 1, train.max_epochs + 1):
         t0 = time.perf_counter()
@@ -159,7 +168,7 @@ def run_trial(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(train, (epoch - 1) * steps + i, steps)
             with _autocast(device, train):
-                loss = F.cross_entropy(model(x), y, label_smoothing=train.label_smoothing)
+                loss = F.cross_entropy(forward(x), y, label_smoothing=train.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -173,6 +182,8 @@ def run_trial(
         metrics = {**base, "epoch": epoch, "accuracy": accuracy, "loss": val_loss, "train_loss": train_loss,
                    "train_time": train_time, "epoch_time": time.perf_counter() - t0,
                    "lr": lr_at(train, epoch * steps - 1, steps)}
+        if cuda:  # bytes the trial's tensors held at most on its GPU (what sizes fractional GPUs)
+            metrics["peak_memory"] = torch.cuda.max_memory_allocated(device)
         folder = None
         if checkpoint_dir is not None:
             folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")

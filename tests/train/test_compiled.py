@@ -1,0 +1,43 @@
+"""``train.compile`` on the CPU: a compiled trial learns what the eager one learns, and a
+second trial of the same architecture reuses the compiled module instead of compiling again."""
+
+import pytest
+
+from sksearch.data.digits import make_digits
+from sksearch.data.load import make_batches
+from sksearch.train import compiled as compiled_module
+from sksearch.train.compiled import AUTO_MIN_STEPS, wants_compile
+from sksearch.train.loop import run_trial
+from sksearch.train.spec import TrainSpec
+from tests.conftest import tiny_spec
+
+
+def test_auto_compiles_only_long_cuda_trials():
+    import torch
+
+    auto, on, off = TrainSpec(), TrainSpec(compile="on"), TrainSpec(compile="off")
+    assert not wants_compile(torch.device("cpu"), auto, 10**6)
+    assert wants_compile(torch.device("cuda"), auto, AUTO_MIN_STEPS)
+    assert not wants_compile(torch.device("cuda"), auto, AUTO_MIN_STEPS - 1)
+    assert wants_compile(torch.device("cpu"), on, 1) and not wants_compile(torch.device("cuda"), off, 10**6)
+
+
+def test_compiled_and_eager_trials_reach_the_same_metrics():
+    batches = make_batches(make_digits(200, 100, canvas=16, max_scale=2.0), "cpu", 32)
+    arch = tiny_spec(num_classes=10, in_channels=1, input_size=16)
+    compiled_module.clear()
+    runs = {}
+    for mode in ("off", "on", "on"):  # the second compiled trial finds the module compiled
+        before = dict(compiled_module.stats)
+        runs.setdefault(mode, []).append(run_trial(arch, TrainSpec(max_epochs=2, lr=0.1, seed=3, compile=mode),
+                                                   batches, "cpu", lambda m, f: None))
+        runs[mode][-1]["delta"] = {k: compiled_module.stats[k] - before[k] for k in before}
+    eager, (first, second) = runs["off"][0], runs["on"]
+    assert eager["delta"] == {"compiled": 0, "reused": 0}
+    assert first["delta"] == {"compiled": 1, "reused": 0} and second["delta"] == {"compiled": 0, "reused": 1}
+    for run in (first, second):
+        assert run["accuracy"] == pytest.approx(eager["accuracy"], abs=0.03)
+        assert run["train_loss"] == pytest.approx(eager["train_loss"], rel=0.02)
+    # The reused module started from the seeded weights again, not from the first trial's.
+    assert second["train_loss"] == pytest.approx(first["train_loss"], rel=1e-4)
+    compiled_module.clear()
