@@ -43,6 +43,12 @@ from ..study.table import CURVE, CURVE_KEYS, METRICS
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
 RECORDED = (*METRICS, "node")
 MAX_CONSECUTIVE_REJECTIONS = 500
+# GP and NSGA-II/III learn only from COMPLETE trials, so a rejected sample (PRUNED, never
+# trained) teaches them nothing and they may propose the same infeasible region again and
+# again (benchmarks/sampler_payoff.py: GP hit 500 rejections in a row under a tight budget).
+# After this many rejections in a row, the next draws of that trial come from a seeded
+# RandomSampler, which finds the feasible region wherever it is not vanishingly small.
+RANDOM_AFTER_REJECTIONS = 20
 
 
 # A trial created before this process started and still not claimed by any driver was left
@@ -76,9 +82,10 @@ def check_saved_state(experiment: str) -> None:
 
 
 def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The space's sampler; ``offset`` (the study's size) shifts its seed. Every sampler reads
-    the constraints each trial carries (``Trial.set_constraint``): a sample a budget rejected
-    is a trial with a violated constraint that TPE and GP learn to avoid."""
+    """The space's sampler; ``offset`` (the study's size) shifts its seed. A sample a budget
+    rejected is a PRUNED trial with a violated constraint (``Trial.set_constraint``): TPE ranks
+    it below every completed trial and learns to avoid its region; GP and NSGA-II/III read
+    constraints from completed trials only, hence ``RANDOM_AFTER_REJECTIONS``."""
     spec = space.sampler
     seed = None if spec.seed is None else spec.seed + offset
     with warnings.catch_warnings():
@@ -87,12 +94,15 @@ def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSam
             return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
         if spec.name == "nsga3":
             return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
+        # A define-by-run space is dynamic (branch settings exist only for the M drawn): the
+        # samplers draw such parameters independently, as they should, without a warning each.
         if spec.name == "gp":
-            return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed)
+            return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed,
+                                             warn_independent_sampling=False)
         if spec.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                          multivariate=True, constant_liar=True)
+                                          multivariate=True, constant_liar=True, warn_independent_sampling=False)
 
 
 def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
@@ -195,8 +205,13 @@ class OptunaSearcher(Searcher):
                                                        "run_id": self.run_id})
                 self._study.tell(t.number, state=TrialState.PRUNED)
 
-    def _ask(self, study: optuna.Study) -> optuna.Trial:
-        study.sampler = make_sampler(self.space, offset=len(study.get_trials(deepcopy=False)))
+    def _ask(self, study: optuna.Study, fallback: bool = False) -> optuna.Trial:
+        offset = len(study.get_trials(deepcopy=False))
+        if fallback:
+            seed = None if self.space.sampler.seed is None else self.space.sampler.seed + offset
+            study.sampler = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            study.sampler = make_sampler(self.space, offset=offset)
         trial = study.ask()
         if self.run_id is not None:  # at once: a driver killed while drawing leaves a trial others can place
             trial.set_user_attr("run_id", self.run_id)
@@ -259,8 +274,8 @@ class OptunaSearcher(Searcher):
         else:
             if self._counted() >= self.max_trials:
                 return Searcher.FINISHED
-            for _ in range(MAX_CONSECUTIVE_REJECTIONS):
-                trial = self._ask(study)
+            for attempt in range(MAX_CONSECUTIVE_REJECTIONS):
+                trial = self._ask(study, fallback=attempt >= RANDOM_AFTER_REJECTIONS)
                 checked = check_sample(self.space, sample(self.space, trial, self.shape))
                 if self.space.constraints or checked.spec is None:
                     set_constraints(trial, self.space, checked)

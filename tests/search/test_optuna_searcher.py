@@ -171,3 +171,20 @@ def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_pa
     assert "half drawn" in trials[half.number].user_attrs["reason"]
     assert resumed.suggest("ray_c")["trial_number"] == half.number + 1
     assert resumed.suggest("ray_d") is Searcher.FINISHED  # a, the adopted one and c: the budget of 3
+
+
+def test_a_sampler_that_keeps_proposing_the_rejected_region_does_not_stall(space, tmp_path, monkeypatch):
+    """GP and NSGA learn nothing from rejected (PRUNED) samples: one stuck on an infeasible
+    region hands over to a seeded random draw after RANDOM_AFTER_REJECTIONS, instead of failing
+    the search after MAX_CONSECUTIVE_REJECTIONS."""
+    from sksearch.search import optuna_searcher
+
+    stuck = optuna.samplers.PartialFixedSampler({"stages.0.width_per_group": 4}, optuna.samplers.RandomSampler(seed=0))
+    monkeypatch.setattr(optuna_searcher, "make_sampler", lambda space, offset=0: stuck)
+    space.constraints = {"params": {"max": 500}}  # width_per_group 4 is 614 params or more: always rejected
+    s, url = make(space, tmp_path, max_trials=3)
+    configs = [s.suggest(f"r{i}") for i in range(3)]
+    assert all(c["params"]["stages.0.width_per_group"] == 2 and c["cost"]["params"] <= 500 for c in configs)
+    got, _ = states(url)
+    rejected = [st for st in got if st[1] == "rejected"]
+    assert len(rejected) >= optuna_searcher.RANDOM_AFTER_REJECTIONS  # the stuck sampler's draws, each rejected
