@@ -102,7 +102,7 @@ def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSam
         if spec.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                          multivariate=True, constant_liar=True, warn_independent_sampling=False)
+                                          multivariate=True, constant_liar=True)
 
 
 def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
