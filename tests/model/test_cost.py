@@ -94,3 +94,17 @@ def test_shufflenet_unit_counted_by_hand():
     # As SK with select sum: each depthwise conv gets a second (dilated) branch with its BN+ReLU.
     sk = spec.replace(block="sk", sk=SKSpec(((3, 1), (3, 2)), select="sum"))
     assert params_and_macs(sk) == (params + (36 + 8) + (18 + 4), macs + 36 + 18)
+
+
+def test_sksearch_cost_of_a_spec_file_gives_the_hand_counts(tmp_path, capsys):
+    """The command users run: per-branch groups and select: sum in one spec file."""
+    import json
+
+    from sksearch.cli import main
+
+    spec = HAND.replace(sk=SKSpec(((3, 1), (3, 2, 4)), reduction=2, min_dim=2, select="sum"))
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    assert main(["cost", str(path), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["params"], got["macs"]) == (HAND_PARAMS - 36 - 28, HAND_MACS - 36 * 64 - 24)
