@@ -34,9 +34,9 @@ from ray.tune.search import Searcher
 
 from ..data.spec import DataShape
 from ..errors import UserError
-from ..space.sample import Checked, baseline_sample, check_sample, sample
+from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.schema import SearchSpace
-from ..study.optuna_private import frozen_trial, set_user_attrs
+from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import baselines_study, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
 
@@ -106,17 +106,10 @@ def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSam
 
 
 def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
-    """The sample's budgets as constraints (<= 0: within), relative to each bound; an invalid
-    architecture violates the constraint ``architecture``."""
-    if checked.spec is None:
-        trial.set_constraint("architecture", 1.0)
-        return
-    for name, value in (("params", checked.params), ("macs", checked.macs)):
-        bound = space.constraints.get(name, {})
-        if "max" in bound:
-            trial.set_constraint(f"{name}_max", (value - bound["max"]) / max(bound["max"], 1))
-        if "min" in bound:
-            trial.set_constraint(f"{name}_min", (bound["min"] - value) / max(bound["min"], 1))
+    """The sample's budgets as constraints (``constraint_values``): on every trial the searcher
+    draws, so that all of them carry the same keys."""
+    for key, value in constraint_values(space, checked.params, checked.macs).items():
+        trial.set_constraint(key, value)
 
 
 class OptunaSearcher(Searcher):
@@ -200,6 +193,7 @@ class OptunaSearcher(Searcher):
                 reason = f"left half drawn by a driver that died ({exc})"
             if reason is None:
                 set_user_attrs(self._study, t.number, {"run_id": self.run_id})
+                set_constraints(live_trial(self._study, t.number), self.space, checked)
             else:
                 set_user_attrs(self._study, t.number, {"status": "rejected", "reason": reason, "epochs": 0,
                                                        "run_id": self.run_id})
@@ -277,8 +271,7 @@ class OptunaSearcher(Searcher):
             for attempt in range(MAX_CONSECUTIVE_REJECTIONS):
                 trial = self._ask(study, fallback=attempt >= RANDOM_AFTER_REJECTIONS)
                 checked = check_sample(self.space, sample(self.space, trial, self.shape))
-                if self.space.constraints or checked.spec is None:
-                    set_constraints(trial, self.space, checked)
+                set_constraints(trial, self.space, checked)
                 if checked.reason is None:
                     number = trial.number
                     break

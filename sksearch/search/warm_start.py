@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..space.distributions import SpaceError
-from ..space.sample import draw_fixed
+from ..space.sample import constraint_values, draw_fixed
 from ..space.schema import SearchSpace
 from ..study.folder import Layout, read_run
 from ..study.reader import read_records
@@ -67,7 +67,9 @@ def plan_imports(space: SearchSpace, sources: list[str]) -> list[Import]:
             metrics = {k: r.user_attrs[k] for k in ("epochs", "accuracy", "loss", "params", "macs", "latency",
                                                     "train_time") if k in r.user_attrs}
             plan.trials.append({"values": list(r.values), "params": dict(draw.params),
-                                "distributions": draw.distributions, "metrics": metrics, "number": r.number})
+                                "distributions": draw.distributions, "metrics": metrics, "number": r.number,
+                                # this space's budgets: a sampler compares them across all trials
+                                "constraints": constraint_values(space, metrics.get("params"), metrics.get("macs"))})
         plans.append(plan)
     return plans
 
@@ -84,9 +86,12 @@ def import_trials(study: Any, plans: list[Import]) -> int:
         for t in plan.trials:
             if (plan.label, t["number"]) in seen:
                 continue
-            added.append(optuna.trial.create_trial(
+            trial = optuna.trial.create_trial(
                 state=TrialState.COMPLETE, values=t["values"], params=t["params"], distributions=t["distributions"],
                 user_attrs={**t["metrics"], "status": "completed", "imported": plan.label,
-                            "imported_trial": t["number"]}))
+                            "imported_trial": t["number"]})
+            for key, value in t["constraints"].items():
+                trial.set_constraint(key, value)
+            added.append(trial)
     study.add_trials(added)
     return len(added)

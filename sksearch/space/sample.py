@@ -129,6 +129,21 @@ def violations(space: SearchSpace, params: int, macs: int) -> list[str]:
     return found
 
 
+def constraint_values(space: SearchSpace, params: int | None, macs: int | None) -> dict[str, float]:
+    """What a sample tells a sampler of the budgets: ``architecture`` (1 when the sample is no
+    valid network, its cost unknown) and one value per bound, relative to it (<= 0: within).
+    Every trial of a study gets the same keys, which GP requires of all its trials."""
+    valid = params is not None and macs is not None
+    out = {"architecture": 0.0 if valid else 1.0}
+    for name, value in (("params", params), ("macs", macs)):
+        bound = space.constraints.get(name, {})
+        if "max" in bound:
+            out[f"{name}_max"] = (value - bound["max"]) / max(bound["max"], 1) if valid else 0.0
+        if "min" in bound:
+            out[f"{name}_min"] = (bound["min"] - value) / max(bound["min"], 1) if valid else 0.0
+    return out
+
+
 def check_sample(space: SearchSpace, s: Sample) -> Checked:
     """Validate a sample's architecture and count its cost; ``reason`` says why it is rejected."""
     from ..model.cost import params_and_macs

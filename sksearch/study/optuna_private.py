@@ -50,6 +50,13 @@ def frozen_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return study._storage.get_trial(_trial_id(study, number))
 
 
+def live_trial(study: optuna.Study, number: int) -> optuna.Trial:
+    """The unfinished trial ``number`` as an ``optuna.Trial`` (to set its constraints)."""
+    import optuna
+
+    return optuna.Trial(study, _trial_id(study, number))
+
+
 def set_user_attrs(study: optuna.Study, number: int, attrs: dict[str, Any]) -> None:
     """Set user attributes of the trial ``number`` (any state but finished); ``None`` values
     are skipped."""

@@ -188,3 +188,27 @@ def test_a_sampler_that_keeps_proposing_the_rejected_region_does_not_stall(space
     got, _ = states(url)
     rejected = [st for st in got if st[1] == "rejected"]
     assert len(rejected) >= optuna_searcher.RANDOM_AFTER_REJECTIONS  # the stuck sampler's draws, each rejected
+
+
+def test_every_trial_carries_the_same_constraints_and_gp_runs_beside_imported_ones(space, tmp_path):
+    """GP refuses trials whose constraint counts differ: valid, invalid and rejected samples,
+    and trials imported by a warm start, all carry this space's keys."""
+    from sksearch.search.warm_start import import_trials, plan_imports
+
+    space.constraints = {"params": {"max": 800}}
+    (tmp_path / "src").mkdir()
+    source, _ = make(space, tmp_path / "src", max_trials=4, run_id="earlier")
+    for i in range(4):
+        config = source.suggest(f"s{i}")
+        source.on_trial_complete(f"s{i}", result(config, epoch=2, accuracy=0.4 + 0.1 * i))
+    src_url = f"sqlite:///{tmp_path / 'src' / 'optuna.db'}"
+    space.sampler = type(space.sampler)(**{**space.sampler.__dict__, "name": "gp", "n_startup_trials": 2})
+    s, url = make(space, tmp_path, max_trials=6, run_id="now")
+    plans = plan_imports(space, [f"{src_url}#tiny"])
+    assert import_trials(s.study, plans) == 4
+    for i in range(6):  # past GP's start: it fits on the imported and the new trials together
+        config = s.suggest(f"r{i}")
+        s.on_trial_complete(f"r{i}", result(config, epoch=2, accuracy=0.5))
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert {tuple(sorted(t.constraints)) for t in trials} == {("architecture", "params_max")}
+    assert any(t.user_attrs.get("imported") for t in trials) and sum(t.state == TrialState.COMPLETE for t in trials) == 10

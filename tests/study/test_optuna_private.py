@@ -38,6 +38,8 @@ def test_user_attrs_by_trial_number_and_where_metric_names_live(tmp_path):
     assert study.trials[0].user_attrs == {}
     assert optuna_private.frozen_trial(study, 1).user_attrs == {"status": "rejected", "params": 7}
     assert optuna_private.frozen_trial(study, 1).state == optuna.trial.TrialState.FAIL
+    optuna_private.live_trial(study, 0).set_constraint("params_max", 0.5)  # the first, still running
+    assert study.trials[0].constraints == {"params_max": 0.5}
     row = sqlite3.connect(tmp_path / "s.db").execute(
         "SELECT value_json FROM study_system_attributes WHERE key = ?", (optuna_private.METRIC_NAMES_KEY,)).fetchone()
     assert json.loads(row[0]) == ["accuracy", "params"]
