@@ -44,14 +44,23 @@ SAMPLERS = ("tpe", "gp", "nsga2", "random")
 SOURCE_SEED = 100
 
 
+def sampler_options(sampler: str, seed: int, options: dict[str, int]) -> dict:
+    """The sampler section: ``n_startup_trials`` for tpe and gp, ``population_size`` for nsga2
+    (the space's defaults, 8 and 20 -> 8 here, unless the command line says)."""
+    spec: dict = {"name": sampler, "seed": seed}
+    if sampler in ("tpe", "gp") and options.get("n_startup_trials"):
+        spec["n_startup_trials"] = options["n_startup_trials"]
+    if sampler == "nsga2":
+        spec["population_size"] = options.get("population_size") or 8
+    return spec
+
+
 def run_one(raw: dict, name: str, sampler: str, seed: int, work: str, trials: int | None,
-            warm: str | None = None) -> pd.DataFrame:
+            warm: str | None = None, options: dict[str, int] | None = None) -> pd.DataFrame:
     import sksearch
 
-    sampler_spec = {"name": sampler, "seed": seed}
-    if sampler == "nsga2":
-        sampler_spec["population_size"] = 8  # two generations within the quickstart's 16 trials
-    spec = dict(raw, name=name, sampler=sampler_spec, warm_start=[warm] if warm else [])
+    options = options or {}
+    spec = dict(raw, name=name, sampler=sampler_options(sampler, seed, options), warm_start=[warm] if warm else [])
     spec.pop("baselines", None)  # the same trained baseline in every run adds nothing to compare
     if trials:
         spec["trials"] = trials
@@ -81,7 +90,7 @@ def figure(traces: dict[tuple[str, int, str], pd.DataFrame], path: str) -> None:
     for (sampler, seed, start), trace in sorted(traces.items()):
         fig.add_trace(go.Scatter(
             x=[0, *trace["epochs_spent"]], y=[0, *trace["hypervolume"]], mode="lines+markers",
-            line={"shape": "hv", "color": colours.get(sampler), "dash": "solid" if start == "cold" else "dot"},
+            line={"shape": "hv", "color": colours.get(sampler.split("_")[0]), "dash": "solid" if start == "cold" else "dot"},
             marker={"size": 4}, name=f"{sampler}, seed {seed}, {start}", legendgroup=f"{sampler}-{start}"))
     fig.update_layout(title="Hypervolume of the completed front (accuracy vs params) against epochs spent, by sampler",
                       xaxis_title="training epochs spent (this run's trials)", yaxis_title="normalised hypervolume",
@@ -98,9 +107,9 @@ def hypervolumes(raw: dict, args: argparse.Namespace, work: str) -> None:
     for seed in args.seeds:
         for sampler in args.samplers:
             for start in args.starts:
-                name = f"{sampler}_seed{seed}_{start}"
-                tables[(sampler, seed, start)] = run_one(raw, name, sampler, seed, work, args.trials,
-                                                         source_dir if start == "warm" else None)
+                name = f"{sampler}{args.label}_seed{seed}_{start}"
+                tables[(sampler + args.label, seed, start)] = run_one(raw, name, sampler, seed, work, args.trials,
+                                                         source_dir if start == "warm" else None, options(args))
     objectives = list(raw.get("objectives") or ["accuracy", "params"])
     every = pd.concat([source, *tables.values()], ignore_index=True)
     reference = reference_point(every[every["imported"].isna()] if "imported" in every else every, objectives)
@@ -149,8 +158,7 @@ def rejections(raw: dict, args: argparse.Namespace, work: str) -> None:
     for sampler in args.samplers:
         for seed in args.seeds:
             for constrained in (True, False):
-                spec = dict(raw, name="rejections", sampler={"name": sampler, "seed": seed,
-                                                              **({"population_size": 8} if sampler == "nsga2" else {})},
+                spec = dict(raw, name="rejections", sampler=sampler_options(sampler, seed, options(args)),
                             constraints={"params": {"max": args.budget}})
                 spec.pop("baselines", None)
                 space = prepare_space(spec)
@@ -183,6 +191,10 @@ def rejections(raw: dict, args: argparse.Namespace, work: str) -> None:
     print(wide[["on", "off"]].to_string(float_format=lambda v: f"{v:.1f}"))
 
 
+def options(args: argparse.Namespace) -> dict[str, int]:
+    return {"n_startup_trials": args.n_startup_trials, "population_size": args.population_size}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", default=str(ROOT / "search_spaces" / "quickstart.yaml"))
@@ -193,6 +205,10 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=25, help="valid samples per rejection run")
     parser.add_argument("--budget", type=float, default=30_000, help="the rejection runs' params budget")
     parser.add_argument("--rejections-only", action="store_true")
+    parser.add_argument("--skip-rejections", action="store_true")
+    parser.add_argument("--n-startup-trials", type=int, help="tpe's and gp's random start (default: the space's, 8)")
+    parser.add_argument("--population-size", type=int, help="nsga2's generation (default: 8)")
+    parser.add_argument("--label", default="", help="appended to the sampler in run names (runs with other options)")
     parser.add_argument("--figure", default=str(ROOT / "benchmarks" / "sampler_payoff.html"))
     parser.add_argument("--work", help="folder for the study folders (default: a new temporary one)")
     args = parser.parse_args()
@@ -203,7 +219,8 @@ def main() -> int:
     print(f"studies under {work}", flush=True)
     if not args.rejections_only:
         hypervolumes(raw, args, work)
-    rejections(raw, args, work)
+    if not args.skip_rejections:
+        rejections(raw, args, work)
     return 0
 
 
