@@ -166,11 +166,11 @@ class OptunaSearcher(Searcher):
         return trial.user_attrs.get("run_id") == self.run_id
 
     def _reconcile(self) -> None:
-        """Queue this driver's RUNNING trials that no Ray trial carries (lost in a crash), and
-        adopt the ones a dead driver drew but never named itself on."""
+        """Queue this driver's RUNNING trials that no Ray trial carries (lost in a crash), after
+        settling the ones a dead driver was still drawing."""
         assert self._study is not None
         known = set(self.trial_map.values())
-        self._adopt_unclaimed()
+        self._settle_undrawn()
         orphans = [t.number for t in self._study.get_trials(deepcopy=False)
                    if t.state == TrialState.RUNNING and self._mine(t) and t.number not in known]
         if self.space.baselines:
@@ -178,14 +178,20 @@ class OptunaSearcher(Searcher):
                         if t.state == TrialState.RUNNING and self._mine(t) and -t.number - 1 not in known]
         self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (n >= 0, abs(n)))
 
-    def _adopt_unclaimed(self) -> None:
-        """A driver killed while drawing leaves a RUNNING trial with no ``run_id``: a complete,
-        valid sample becomes this driver's (trained under its own number); a partial or invalid
-        one is told as rejected, so that it neither stays RUNNING nor counts against a budget."""
+    def _settle_undrawn(self) -> None:
+        """RUNNING trials that a dead driver was still drawing, never handed to Ray (no
+        ``ray_trial_id``): this run's own (its ``run_id``, from before this process) and ones no
+        driver named yet (created before this process started). A complete, valid sample stays
+        RUNNING as this driver's and is handed out under its own number; a half-drawn or invalid
+        one is told as rejected, so that it neither stays RUNNING nor counts against a budget.
+        Runs before this process draws anything."""
         assert self._study is not None
         for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if {"run_id", "ray_trial_id"} & t.user_attrs.keys() or t.datetime_start is None or t.datetime_start >= PROCESS_STARTED:
-                continue
+            owner = t.user_attrs.get("run_id")
+            if "ray_trial_id" in t.user_attrs or (owner is not None and owner != self.run_id):
+                continue  # handed out (the orphans below), or another driver's, maybe alive
+            if owner is None and (t.datetime_start is None or t.datetime_start >= PROCESS_STARTED):
+                continue  # a live driver between drawing and naming itself
             try:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(t.params, t.number), self.shape))
                 reason = checked.reason

@@ -162,6 +162,8 @@ def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_pa
     sample(space, whole, space.data.shape())
     half = study.ask()
     half.suggest_float("lr", 0.01, 0.1, log=True)
+    own = study.ask()  # this run's own, named at once, killed before its first parameter (as in CI)
+    own.set_user_attr("run_id", "first")
     monkeypatch.setattr(optuna_searcher, "PROCESS_STARTED", datetime.now() + timedelta(seconds=1))
     resumed, _ = make(space, tmp_path, run_id="first", max_trials=3)
     again = resumed.suggest("ray_b")
@@ -169,7 +171,8 @@ def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_pa
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     assert (trials[half.number].state, trials[half.number].user_attrs["status"]) == (TrialState.PRUNED, "rejected")
     assert "half drawn" in trials[half.number].user_attrs["reason"]
-    assert resumed.suggest("ray_c")["trial_number"] == half.number + 1
+    assert (trials[own.number].state, trials[own.number].user_attrs["status"]) == (TrialState.PRUNED, "rejected")
+    assert resumed.suggest("ray_c")["trial_number"] == own.number + 1
     assert resumed.suggest("ray_d") is Searcher.FINISHED  # a, the adopted one and c: the budget of 3
 
 
