@@ -81,25 +81,27 @@ def check_saved_state(experiment: str) -> None:
                 raise UserError(f"{exc}; nothing was changed") from None
 
 
-def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The space's sampler; ``offset`` (the study's size) shifts its seed. A sample a budget
+def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:
+    """The space's sampler (or the sampler ``name``, seeded alike); ``offset`` (the study's
+    size) shifts its seed. A sample a budget
     rejected is a PRUNED trial with a violated constraint (``Trial.set_constraint``): TPE ranks
     it below every completed trial and learns to avoid its region; GP and NSGA-II/III read
     constraints from completed trials only, hence ``RANDOM_AFTER_REJECTIONS``."""
     spec = space.sampler
+    name = name or spec.name
     seed = None if spec.seed is None else spec.seed + offset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if spec.name == "nsga2":
+        if name == "nsga2":
             return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
-        if spec.name == "nsga3":
+        if name == "nsga3":
             return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
         # A define-by-run space is dynamic (branch settings exist only for the M drawn): the
         # samplers draw such parameters independently, as they should, without a warning each.
-        if spec.name == "gp":
+        if name == "gp":
             return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed,
                                              warn_independent_sampling=False)
-        if spec.name == "random":
+        if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
                                           multivariate=True, constant_liar=True)
@@ -206,12 +208,8 @@ class OptunaSearcher(Searcher):
                 self._study.tell(t.number, state=TrialState.PRUNED)
 
     def _ask(self, study: optuna.Study, fallback: bool = False) -> optuna.Trial:
-        offset = len(study.get_trials(deepcopy=False))
-        if fallback:
-            seed = None if self.space.sampler.seed is None else self.space.sampler.seed + offset
-            study.sampler = optuna.samplers.RandomSampler(seed=seed)
-        else:
-            study.sampler = make_sampler(self.space, offset=offset)
+        study.sampler = make_sampler(self.space, offset=len(study.get_trials(deepcopy=False)),
+                                     name="random" if fallback else None)
         trial = study.ask()
         if self.run_id is not None:  # at once: a driver killed while drawing leaves a trial others can place
             trial.set_user_attr("run_id", self.run_id)

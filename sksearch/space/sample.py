@@ -117,16 +117,20 @@ def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:
     return Sample(arch=arch, train=train, params=dict(trial.params))
 
 
-def violations(space: SearchSpace, params: int, macs: int) -> list[str]:
-    """The budgets a (params, MACs) pair breaks, as sentences; empty when within budget."""
-    found = []
+def _bounds(space: SearchSpace, params: int | None, macs: int | None):  # noqa: ANN202 - a generator
+    """(name, "max" | "min", bound, value) for every bound of the space's budgets."""
     for name, value in (("params", params), ("macs", macs)):
         bound = space.constraints.get(name, {})
-        if "max" in bound and value > bound["max"]:
-            found.append(f"{name} {value:,} > max {bound['max']:,.0f}")
-        if "min" in bound and value < bound["min"]:
-            found.append(f"{name} {value:,} < min {bound['min']:,.0f}")
-    return found
+        for kind in ("max", "min"):
+            if kind in bound:
+                yield name, kind, bound[kind], value
+
+
+def violations(space: SearchSpace, params: int, macs: int) -> list[str]:
+    """The budgets a (params, MACs) pair breaks, as sentences; empty when within budget."""
+    return [f"{name} {value:,} {'>' if kind == 'max' else '<'} {kind} {bound:,.0f}"
+            for name, kind, bound, value in _bounds(space, params, macs)
+            if (value > bound if kind == "max" else value < bound)]
 
 
 def constraint_values(space: SearchSpace, params: int | None, macs: int | None) -> dict[str, float]:
@@ -135,12 +139,9 @@ def constraint_values(space: SearchSpace, params: int | None, macs: int | None) 
     Every trial of a study gets the same keys, which GP requires of all its trials."""
     valid = params is not None and macs is not None
     out = {"architecture": 0.0 if valid else 1.0}
-    for name, value in (("params", params), ("macs", macs)):
-        bound = space.constraints.get(name, {})
-        if "max" in bound:
-            out[f"{name}_max"] = (value - bound["max"]) / max(bound["max"], 1) if valid else 0.0
-        if "min" in bound:
-            out[f"{name}_min"] = (bound["min"] - value) / max(bound["min"], 1) if valid else 0.0
+    for name, kind, bound, value in _bounds(space, params, macs):
+        excess = (value - bound if kind == "max" else bound - value) if valid else 0.0
+        out[f"{name}_{kind}"] = excess / max(bound, 1)
     return out
 
 

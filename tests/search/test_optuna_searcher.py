@@ -183,7 +183,9 @@ def test_a_sampler_that_keeps_proposing_the_rejected_region_does_not_stall(space
     from sksearch.search import optuna_searcher
 
     stuck = optuna.samplers.PartialFixedSampler({"stages.0.width_per_group": 4}, optuna.samplers.RandomSampler(seed=0))
-    monkeypatch.setattr(optuna_searcher, "make_sampler", lambda space, offset=0: stuck)
+    real = optuna_searcher.make_sampler
+    monkeypatch.setattr(optuna_searcher, "make_sampler",  # the space's sampler is stuck; the fallback is not
+                        lambda space, offset=0, name=None: stuck if name is None else real(space, offset, name))
     space.constraints = {"params": {"max": 500}}  # width_per_group 4 is 614 params or more: always rejected
     s, url = make(space, tmp_path, max_trials=3)
     configs = [s.suggest(f"r{i}") for i in range(3)]
