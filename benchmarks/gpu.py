@@ -40,10 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from sk_overhead import make_model, step_fn  # noqa: E402 - beside this file
 
 from sksearch.model.cost import params_and_macs  # noqa: E402
-from sksearch.model.network import build  # noqa: E402
 from sksearch.model.presets import resnext29  # noqa: E402
 from sksearch.model.spec import ArchSpec, SKSpec, StageSpec  # noqa: E402
 
@@ -92,25 +91,14 @@ VARIANTS = (("fp32", False, False, False), ("bf16", True, False, False), ("bf16+
 
 
 def train_step(spec: ArchSpec, device: torch.device, batch: int, bf16: bool, channels_last: bool, compiled: bool):  # noqa: ANN201
+    """One train step of ``spec`` on a fixed random batch: sk_overhead.py's model and step."""
     torch.manual_seed(0)
-    model = build(spec.to_dict()).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if compiled else model
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    model = make_model(spec, spec.block, device, channels_last)
     x = torch.randn(batch, spec.in_channels, spec.input_size, spec.input_size, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, spec.num_classes, (batch,), device=device)
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(forward(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+    return step_fn(torch.compile(model) if compiled else model, x, y, bf16)
 
 
 def sync(device: torch.device) -> None:
