@@ -196,15 +196,20 @@ class OptunaSearcher(Searcher):
                 continue  # a live driver between drawing and naming itself
             try:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(t.params, t.number), self.shape))
-                reason = checked.reason
+                reason, cost = checked.reason, checked.cost
+                values = constraint_values(self.space, checked.params, checked.macs)
             except ValueError as exc:  # FixedTrial: a parameter the dead driver never drew
-                reason = f"left half drawn by a driver that died ({exc})"
+                reason, cost = f"left half drawn by a driver that died ({exc})", {}
+                values = constraint_values(self.space, None, None)  # no network, its cost unknown
+            live = live_trial(self._study, t.number)
+            for key, value in values.items():  # the dead driver may have set them already
+                if key not in t.constraints:
+                    live.set_constraint(key, value)
             if reason is None:
                 set_user_attrs(self._study, t.number, {"run_id": self.run_id})
-                set_constraints(live_trial(self._study, t.number), self.space, checked)
             else:
                 set_user_attrs(self._study, t.number, {"status": "rejected", "reason": reason, "epochs": 0,
-                                                       "run_id": self.run_id})
+                                                       "run_id": self.run_id, **cost})
                 self._study.tell(t.number, state=TrialState.PRUNED)
 
     def _ask(self, study: optuna.Study, fallback: bool = False) -> optuna.Trial:

@@ -172,6 +172,9 @@ def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_pa
     assert (trials[half.number].state, trials[half.number].user_attrs["status"]) == (TrialState.PRUNED, "rejected")
     assert "half drawn" in trials[half.number].user_attrs["reason"]
     assert (trials[own.number].state, trials[own.number].user_attrs["status"]) == (TrialState.PRUNED, "rejected")
+    # Like every drawn trial, they carry the space's constraint keys (GP refuses trials that differ).
+    assert trials[half.number].constraints == trials[own.number].constraints == {"architecture": 1.0}
+    assert trials[whole.number].constraints == {"architecture": 0.0}
     assert resumed.suggest("ray_c")["trial_number"] == own.number + 1
     assert resumed.suggest("ray_d") is Searcher.FINISHED  # a, the adopted one and c: the budget of 3
 
