@@ -27,7 +27,7 @@ from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
 from ..study.store import open_for_search
 from ..study.summary import ended
-from ..study.table import summary, write_table
+from ..study.table import of_run, summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
 from .trackers import check_trackers
@@ -99,7 +99,7 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
     write_curves(folder.learning_curves, root)
-    mine = df[df["run_id"].isin([run.run_id]) if run.run_id else df["run_id"].isna()]
+    mine = of_run(df, run.run_id)
     c = summary(mine)["counts"]
     done = ended(c)
     print(progress_line(mine, space.trials, time.time() - started, 0.0), flush=True)

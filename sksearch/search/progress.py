@@ -26,7 +26,7 @@ from ..space.schema import SearchSpace
 from ..study.curves import curves_table, write_curves
 from ..study.reader import read_curves, read_table
 from ..study.summary import clock, ended, short
-from ..study.table import summary, write_table
+from ..study.table import of_run, summary, write_table
 
 
 class TimeLeft:
@@ -132,8 +132,7 @@ class StudyCallback(Callback):
         self._curves_written = time.time()
 
     def _mine(self) -> pd.DataFrame:
-        df = self._table
-        return df[df["run_id"] == self.run_id] if self.run_id else df[df["run_id"].isna()]
+        return of_run(self._table, self.run_id)
 
     def _line(self) -> str:
         now = time.time()

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .folder import StudyFolder
-from .table import STATUSES, searched, summary
+from .table import STATUSES, of_run, searched, summary
 
 ENDED = ("completed", "stopped_early", "failed")
 
@@ -38,7 +38,7 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     started = df["started"].dropna()
     finished = df["finished"].dropna()
     run_id = folder.run.run_id
-    mine = summary(df[df["run_id"] == run_id] if run_id else df[df["run_id"].isna()])["counts"]
+    mine = summary(of_run(df, run_id))["counts"]
     info["planned"] = folder.space.trials
     info["run_id"] = run_id
     info["done"] = ended(mine)  # this folder's run; other drivers may share the study

@@ -82,6 +82,12 @@ def searched(df: pd.DataFrame, include_imported: bool = False) -> pd.Series:
     return mask
 
 
+def of_run(df: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
+    """The rows of the driver ``run_id`` (``None``: a study from sksearch 0.1, whose trials
+    carry no run id); other drivers may share the study."""
+    return df[df["run_id"] == run_id] if run_id else df[df["run_id"].isna()]
+
+
 def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
     ordered = sorted(records, key=lambda r: r.number)
     n = len(ordered)
