@@ -21,6 +21,7 @@ from ..space.sample import constraint_values, draw_fixed
 from ..space.schema import SearchSpace
 from ..study.folder import Layout, read_run
 from ..study.reader import read_records
+from ..study.table import METRICS
 
 
 @dataclass
@@ -64,8 +65,7 @@ def plan_imports(space: SearchSpace, sources: list[str]) -> list[Import]:
             except SpaceError:
                 plan.left_out += 1
                 continue
-            metrics = {k: r.user_attrs[k] for k in ("epochs", "accuracy", "loss", "params", "macs", "latency",
-                                                    "train_time") if k in r.user_attrs}
+            metrics = {k: r.user_attrs[k] for k in METRICS if k in r.user_attrs}
             plan.trials.append({"values": list(r.values), "params": dict(draw.params),
                                 "distributions": draw.distributions, "metrics": metrics, "number": r.number,
                                 # this space's budgets: a sampler compares them across all trials

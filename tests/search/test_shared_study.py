@@ -214,6 +214,8 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     source = before[(before.status == "completed") & before.baseline.isna()]
     assert len(imported) == len(source) and "warm start:" in proc.stdout
     assert sorted(imported.accuracy) == sorted(source.accuracy) and imported.run_id.isna().all()
+    kept = ["accuracy", "loss", "params", "macs", "epochs", "train_time"]  # every metric the source recorded
+    assert sorted(map(tuple, imported[kept].values)) == sorted(map(tuple, source[kept].values))
     mine = table[table.imported.isna() & (table.status != "rejected")]
     assert len(mine) == 2  # imported trials never count as this run's
     front = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json"],
