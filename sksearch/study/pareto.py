@@ -158,7 +158,7 @@ def baseline_verdicts(df: pd.DataFrame, objectives: Sequence[str], include_impor
     accurate of them gains: accuracy points, and how much smaller it is in params and MACs."""
     if "baseline" not in df.columns:
         return []
-    chosen = front(df, objectives, include_imported=include_imported) if len(completed(df, objectives)) else df.iloc[:0]
+    chosen = front(df, objectives, include_imported=include_imported)
     out = []
     for row in df[df["baseline"].notna()].itertuples():
         verdict: dict[str, Any] = {"baseline": row.baseline, "trial_id": int(row.trial_id), "status": row.status}

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from sksearch.objectives import GOALS
-from sksearch.study.pareto import front, hypervolume, hypervolume_trace, nondominated_ranks, normalise, reference_point
+from sksearch.study.pareto import (baseline_verdicts, front, hypervolume, hypervolume_trace, nondominated_ranks,
+                                   normalise, reference_point)
 
 
 def dominates(a, b, goals):
@@ -106,6 +107,19 @@ def test_fronts_use_completed_trials_only():
     assert [ranks.get(t, -1) for t in df.trial_id] == [0, -1, 0, 1, -1, -1]
     ref = reference_point(df, ["accuracy", "params"])
     assert ref == {"accuracy": 0.0, "params": pytest.approx(330.0)}  # rejected samples are not trained
+
+
+def test_a_baseline_is_judged_against_the_front_it_is_asked_about():
+    """No searched trial completed: nothing dominates the baseline; with imported trials let on
+    the front, the imported one that beats it does."""
+    df = pd.DataFrame({"trial_id": [-1, 0, 1], "status": ["completed", "running", "completed"],
+                       "accuracy": [0.5, None, 0.6], "params": [100, None, 50], "macs": [1000, None, 500],
+                       "baseline": ["b", None, None], "imported": [None, None, "earlier"]})
+    alone, = baseline_verdicts(df, ["accuracy", "params"])
+    assert (alone["baseline"], alone["dominated_by"]) == ("b", []) and "best" not in alone
+    beaten, = baseline_verdicts(df, ["accuracy", "params"], include_imported=True)
+    assert beaten["dominated_by"] == [1]
+    assert beaten["best"] == {"trial_id": 1, "accuracy_points": 10.0, "params_fewer": 0.5, "macs_fewer": 0.5}
 
 
 def test_hypervolume_trace_grows_in_the_order_trials_ended():
