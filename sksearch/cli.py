@@ -176,9 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from .study.pareto import front_rows, print_front
-
-    from .study.pareto import verdict_sentence
+    from .study.pareto import front_rows, print_front, verdict_sentence
 
     study = api.open(args.folder)
     table = study.front(args.objectives, include_imported=args.include_imported)

@@ -247,8 +247,7 @@ class OptunaSearcher(Searcher):
                 continue
             checked = check_sample(self.space, baseline_sample(self.space, baseline, self.shape))
             trial = study.ask()
-            set_user_attrs(study, trial.number, {"baseline": baseline.name, "run_id": self.run_id,
-                                                 **({k: v for k, v in checked.cost.items() if v is not None})})
+            set_user_attrs(study, trial.number, {"baseline": baseline.name, "run_id": self.run_id, **checked.cost})
             if checked.spec is None:
                 set_user_attrs(study, trial.number, {"status": "failed", "reason": checked.reason})
                 study.tell(trial, state=TrialState.FAIL)
