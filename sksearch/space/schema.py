@@ -335,6 +335,19 @@ class BranchSets:
         return {"choice": [[dict(b) for b in branches] for branches in self.sets]}
 
 
+def _fixed(key: str, node: Any, why: str = "a baseline's values are fixed; give a value, not a distribution") -> None:
+    """Values only, at any depth (a baseline's model and recipe, a branch set's branches): a
+    distribution there has nothing to choose from. Raw or parsed nodes alike."""
+    if is_distribution(node) or hasattr(node, "suggest"):
+        raise SpaceError(key, why)
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _fixed(f"{key}.{k}", v, why)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _fixed(f"{key}[{i}]", v, why)
+
+
 def _parse_branch_list(key: str, branches: Any) -> list[dict[str, Any]]:
     if not isinstance(branches, list) or not branches or len(branches) > LIMITS["branches"]:
         raise SpaceError(key, f"must be a list of 1 to {LIMITS['branches']} {{kernel, dilation[, groups]}} entries")
@@ -353,10 +366,7 @@ def _parse_branch_sets(key: str, node: dict[str, Any]) -> BranchSets:
     for j, option in enumerate(node["choice"]):
         where = f"{key}.choice[{j}]"
         parsed = _parse_branch_list(where, option)
-        for i, b in enumerate(parsed):
-            for name, value in b.items():
-                if hasattr(value, "suggest"):
-                    raise SpaceError(f"{where}[{i}].{name}", "the branches of a set are fixed; give a value")
+        _fixed(where, parsed, "the branches of a set are fixed; give a value")
         sets.append(tuple(parsed))
     found = BranchSets(tuple(sets))
     if len(set(found.labels)) != len(found.labels):
@@ -481,18 +491,6 @@ def _parse_constraints(node: Any) -> dict[str, dict[str, float]]:
             raise SpaceError(key, f"min {parsed['min']} is above max {parsed['max']}")
         out[name] = parsed
     return out
-
-
-def _fixed(key: str, node: Any) -> None:
-    """A baseline's model holds values only: a distribution there has nothing to choose from."""
-    if is_distribution(node) or hasattr(node, "suggest"):
-        raise SpaceError(key, "a baseline's values are fixed; give a value, not a distribution")
-    if isinstance(node, dict):
-        for k, v in node.items():
-            _fixed(f"{key}.{k}", v)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _fixed(f"{key}[{i}]", v)
 
 
 def _parse_baselines(node: Any) -> tuple[Baseline, ...]:

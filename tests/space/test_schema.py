@@ -9,6 +9,7 @@ import yaml
 from sksearch.cli import main
 from sksearch.errors import UserError
 from sksearch.space import load_space, parse
+from sksearch.space.distributions import SpaceError
 from sksearch.space.resolve import prepare_space
 from tests.conftest import TINY_SPACE, write_space
 
@@ -126,6 +127,16 @@ def test_bad_spaces_name_the_file_and_the_key(tmp_path, capsys, key, value, mess
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written for a bad file
+
+
+def test_a_branch_set_holds_values_only():
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["model"]["sk"].pop("M", None)
+    raw["model"]["sk"]["branches"] = {"choice": [[{"kernel": 3, "dilation": 1}],
+                                                 [{"kernel": 3, "dilation": {"int": [1, 2]}}]]}
+    with pytest.raises(SpaceError) as err:
+        parse(raw, "x.yaml")
+    assert "model.sk.branches.choice[1][0].dilation: the branches of a set are fixed; give a value" in str(err.value)
 
 
 def test_yaml_syntax_errors_give_the_line(tmp_path):
