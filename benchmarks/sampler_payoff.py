@@ -100,6 +100,7 @@ def figure(traces: dict[tuple[str, int, str], pd.DataFrame], path: str) -> None:
 
 def hypervolumes(raw: dict, args: argparse.Namespace, work: str) -> None:
     from sksearch.study.pareto import hypervolume_trace, reference_point
+    from sksearch.study.table import searched
 
     source = run_one(raw, "source_tpe", "tpe", SOURCE_SEED, work, args.trials)
     source_dir = os.path.join(work, "source_tpe")
@@ -112,17 +113,16 @@ def hypervolumes(raw: dict, args: argparse.Namespace, work: str) -> None:
                                                          source_dir if start == "warm" else None, options(args))
     objectives = list(raw.get("objectives") or ["accuracy", "params"])
     every = pd.concat([source, *tables.values()], ignore_index=True)
-    reference = reference_point(every[every["imported"].isna()] if "imported" in every else every, objectives)
+    reference = reference_point(every[searched(every)], objectives)
     traces = {}
     for key, df in tables.items():
-        own = df[df["imported"].isna()] if "imported" in df else df
-        traces[key] = hypervolume_trace(own, objectives, reference)
+        traces[key] = hypervolume_trace(df, objectives, reference)  # its own trials: imported ones left out
     common = min(float(t["epochs_spent"].iloc[-1]) for t in traces.values())
     grid = np.linspace(0, common, 50)[1:]
     rows = []
     for (sampler, seed, start), trace in traces.items():
         df = tables[(sampler, seed, start)]
-        own = df[df["imported"].isna()] if "imported" in df else df
+        own = df[searched(df)]
         rows.append({"sampler": sampler, "seed": seed, "start": start,
                      "imported": int(df["imported"].notna().sum()) if "imported" in df else 0,
                      "completed": int((own["status"] == "completed").sum()),
