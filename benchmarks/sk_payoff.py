@@ -79,14 +79,10 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[floa
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = int(value)
-        except ValueError:
-            out[key] = float(value)
-    return out
+    """``--set KEY=VALUE`` items, read as the CLI's ``--set`` reads them (values as YAML)."""
+    from sksearch.space.resolve import parse_assignment
+
+    return dict(parse_assignment(item) for item in items)
 
 
 def main() -> int:
@@ -106,7 +102,7 @@ def main() -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     quick = load_space(str(Path(__file__).resolve().parents[1] / "search_spaces" / "quickstart.yaml"))
-    data_spec = quick.data if args.data is None else DataSpec(name=args.data)
+    data_spec = quick.data if args.data is None else DataSpec.named(args.data)  # the knobs its name stands for
     data_spec = replace(data_spec, **parse_sets(args.set))
     recipe = TrainSpec(max_epochs=args.epochs, batch_size=64, lr=args.lr, momentum=0.9, weight_decay=5e-4,
                        label_smoothing=0.1, schedule="cosine", warmup_epochs=0.5)
