@@ -19,7 +19,7 @@ from sksearch.cli import main
 from sksearch.search.optuna_searcher import OptunaSearcher, make_sampler
 from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
-from tests.conftest import write_space
+from tests.conftest import run_cli, write_space
 
 
 # ---- two drivers at once ---------------------------------------------------------------------
@@ -51,8 +51,7 @@ def check_shared(outs, n):
         mine = trained[trained.run_id == run_id]
         assert sorted(int(f.split("_")[1]) for f in folders) == sorted(mine.trial_id)
         assert all(f"trial_{t:04d}_{r}" in folders for t, r in zip(mine.trial_id, mine.ray_trial_id))
-        info = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "status", str(out), "--json"],
-                                         capture_output=True, text=True).stdout)
+        info = json.loads(run_cli("status", str(out), "--json").stdout)
         assert info["done"] == n and info["finished"] and len(info["runs"]) == 2
 
 
@@ -158,8 +157,7 @@ def with_baseline(tmp_path_factory):
     space = write_space(root, text=__import__("tests.conftest", fromlist=["TINY_SPACE"]).TINY_SPACE + BASELINE,
                         trials="trials: 3")
     out = root / "study"
-    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = run_cli("run", str(space), "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -176,8 +174,7 @@ def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_ba
     params = json.loads(open(glob.glob(str(out / "ray" / "baseline_0000_*" / "params.json"))[0]).read())
     assert params["train"]["lr"] == 0.05 and params["baseline"] == "reference"
     # Not on the front; the sentence says which front trials dominate it.
-    rows = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json"],
-                                     capture_output=True, text=True).stdout)
+    rows = json.loads(run_cli("pareto", str(out), "--json").stdout)
     front = [r for r in rows if "baseline" not in r]
     verdict = [r for r in rows if r.get("baseline")][0]
     assert -1 not in [r["trial_id"] for r in front] and verdict["trial_id"] == -1
@@ -185,7 +182,7 @@ def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_ba
     for t in dominated:
         r = next(f for f in front if f["trial_id"] == t)
         assert r["accuracy"] >= verdict["accuracy"] and r["params"] <= verdict["params"]
-    text = subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out)], capture_output=True, text=True).stdout
+    text = run_cli("pareto", str(out)).stdout
     assert "Baseline reference (" in text and ("dominated by" in text or "not dominated" in text)
     from sksearch.study.page import read_figures
 
@@ -205,8 +202,7 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     earlier, _ = with_baseline
     space = write_space(tmp_path, trials="trials: 2")
     out = tmp_path / "warm"
-    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out),
-                           "--warm-start", str(earlier)], capture_output=True, text=True, timeout=600)
+    proc = run_cli("run", str(space), "--out", str(out), "--warm-start", str(earlier), timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     before = pd.read_csv(earlier / "trials.csv")
     table = pd.read_csv(out / "trials.csv")
@@ -218,11 +214,9 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     assert sorted(map(tuple, imported[kept].values)) == sorted(map(tuple, source[kept].values))
     mine = table[table.imported.isna() & (table.status != "rejected")]
     assert len(mine) == 2  # imported trials never count as this run's
-    front = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json"],
-                                      capture_output=True, text=True).stdout)
+    front = json.loads(run_cli("pareto", str(out), "--json").stdout)
     assert not set(r["trial_id"] for r in front) & set(imported.trial_id)
-    both = json.loads(subprocess.run([sys.executable, "-m", "sksearch", "pareto", str(out), "--json",
-                                      "--include-imported"], capture_output=True, text=True).stdout)
+    both = json.loads(run_cli("pareto", str(out), "--json", "--include-imported").stdout)
     assert any(r.get("imported") for r in both) or set(r["trial_id"] for r in both) <= set(mine.trial_id)
 
 
