@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import UserError
+from .signals import sigterm_stops
 from .study.folder import StudyFolder
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     cluster). ``loggers`` adds experiment trackers to the space's ``loggers`` (``tensorboard``,
     ``mlflow``, ``wandb``); ``warm_start`` adds study folders (or ``URL#STUDY_NAME``) whose
     completed trials that fit the space seed the sampler. Blocks until the search ends,
-    printing its progress."""
+    printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
     import os
 
     from .space.resolve import prepare_space
@@ -180,8 +181,9 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
         resolved = replace(resolved, warm_start=tuple(dict.fromkeys([*resolved.warm_start, *warm_start])))
     from .search.driver import run as run_search
 
-    return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
-                             wait_for_resources))
+    with sigterm_stops():
+        return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
+                                 wait_for_resources))
 
 
 def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False) -> Study:
@@ -189,7 +191,8 @@ def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bo
     Resuming runs code from the folder (Ray's pickled snapshot): resume only folders you trust."""
     from .search.driver import resume as resume_search
 
-    return _study(resume_search(study_dir, address, wait_for_resources))
+    with sigterm_stops():
+        return _study(resume_search(study_dir, address, wait_for_resources))
 
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
@@ -203,7 +206,8 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     from .retrain import plan
     from .retrain import train as run_training
 
-    run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force)
+    with sigterm_stops():
+        run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force)
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from . import __version__, api
 from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
+from .signals import EXIT_TERMINATED, sigterm_stops
 
 EXIT_ALL_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -130,7 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.gpus_per_trial is not None:
         overrides["resources.gpu"] = args.gpus_per_trial
     # With --json, stdout carries the summary alone: progress goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), \
+            _advise_resume(args.out):
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
                         address=args.address, overrides=overrides, force=args.force,
                         wait_for_resources=args.wait_for_resources, loggers=args.logger or (),
@@ -138,8 +140,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_outcome(study, args.json)
 
 
+@contextlib.contextmanager
+def _advise_resume(folder: str | None):
+    """A stop before the search's own end (Ctrl-C or SIGTERM while starting or restoring) still
+    says how to go on, where a study is there to go on with."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if folder and os.path.exists(os.path.join(folder, "run.json")):
+            print(f"search stopped before it began training; continue it with: sksearch resume {folder}",
+                  file=sys.stderr)
+        raise
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), \
+            _advise_resume(args.folder):
         study = api.resume(args.folder, address=args.address, wait_for_resources=args.wait_for_resources)
     return _run_outcome(study, args.json)
 
@@ -153,8 +169,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     c = info["counts"]
     print(f"study     {info['study']} ({info['folder']})")
-    print(f"trials    {info['done']} of {info['planned']} done by this folder's run, {c['running']} running, "
-          f"{c['rejected']} samples rejected")
+    waiting = f", {c['interrupted']} interrupted (`sksearch resume {info['folder']}` continues them)" \
+        if c["interrupted"] else ""
+    print(f"trials    {info['done']} of {info['planned']} done by this folder's run, {c['running']} running"
+          f"{waiting}, {c['rejected']} samples rejected")
     if len(info["runs"]) > 1:
         print("runs      " + ", ".join(f"{r or '(no id)'}: {n} trials" for r, n in info["runs"].items()))
     if info["imported"]:
@@ -229,8 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
                   from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force)
-    except KeyboardInterrupt:
-        print(f"sksearch: interrupted; run the same command again to resume from the last epoch in {args.out}",
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
+        print(f"sksearch: stopped; run the same command again to resume from the last epoch in {args.out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
@@ -390,19 +408,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return args.handler(args)
-    except UserError as exc:
-        print(f"sksearch: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sksearch: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`sksearch models | head -1`): stop quietly, as cat does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    with sigterm_stops() as stop:
+        try:
+            args = build_parser().parse_args(argv)
+            code = args.handler(args)
+            return EXIT_TERMINATED if stop.terminated and code == EXIT_INTERRUPTED else code
+        except UserError as exc:
+            print(f"sksearch: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("sksearch: stopped (SIGTERM)" if stop.terminated else "sksearch: interrupted", file=sys.stderr)
+            return EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (`sksearch models | head -1`): stop quietly, as cat does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 if __name__ == "__main__":

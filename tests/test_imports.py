@@ -51,7 +51,7 @@ ALLOWED = {
     "train": {"train", "model", "data", "errors"},
     "space": {"space", "model", "data", "train", "objectives", "errors"},
     "study": {"study", "space", "model", "data", "train", "objectives", "errors"},
-    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "__init__"},
+    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "__init__"},
     "analysis": {"analysis", "study", "space", "model", "data", "train", "errors"},
 }
 

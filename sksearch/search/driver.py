@@ -27,7 +27,7 @@ from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
 from ..study.store import open_for_search
 from ..study.summary import ended
-from ..study.table import of_run, summary, write_table
+from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
 from .trackers import check_trackers
@@ -95,15 +95,16 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     from .progress import progress_line
 
     layout = Layout(root)
-    df = read_table(run.storage_url(layout), run.study_name, root)
+    # The search has stopped: what it left RUNNING waits for a resume.
+    df = stopped_runs(read_table(run.storage_url(layout), run.study_name, root), run.run_id)
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
     write_curves(folder.learning_curves, root)
     mine = of_run(df, run.run_id)
     c = summary(mine)["counts"]
     done = ended(c)
-    print(progress_line(mine, space.trials, time.time() - started, 0.0), flush=True)
-    if done < space.trials or c["running"]:
+    print(progress_line(mine, space.trials, time.time() - started, None), flush=True)
+    if done < space.trials or c["interrupted"]:
         print(f"search interrupted with {done} of {space.trials} trials done; "
               f"continue it with: sksearch resume {root}", file=sys.stderr, flush=True)
         return folder
@@ -219,6 +220,12 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         space = load_space(layout.space_yaml)
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
         read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
+        mine = summary(of_run(read_table(storage_url, study_name, root), run_info.run_id))["counts"]
+        if ended(mine) >= space.trials and not mine["running"]:
+            print(f"study {study_name} is finished ({ended(mine)} of {space.trials} trials done): nothing to "
+                  f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
+                  f"--warm-start {root}", flush=True)
+            return StudyFolder(root, run_info, space)
         check_trackers(list(space.loggers))
         experiment = layout.experiment
         restorable = tune.Tuner.can_restore(experiment)

@@ -2,14 +2,22 @@
 rewritten as trials end (the curves also every few seconds while they run), and a status line.
 
 With a terminal the status is one live line, updated in place; in a log or CI it is a plain
-line per trial end (at most one every few seconds) and a heartbeat.
+line per trial end (at most one every few seconds) and a heartbeat. The search's last line is
+printed once, by the driver when the search ends.
 
-**The time left** is an epoch budget over the measured rate: the epochs the remaining plan can
-still need (a trial not started yet may run its full budget; a running trial the rest of its
-budget) over the epochs per second this session has trained. Stopping a trial early removes
-its unused epochs from the budget, so the figure falls at each cut. It never rises while no
-trial ends: between ends the figure can only count down (a slower stretch is absorbed, not
-shown as a climb), and it is 0 when the plan is done.
+**Running** counts the trials Ray runs now (baselines included, and said so), not the study's
+RUNNING rows: those are written a moment after Ray starts a trial and read only when one ends.
+
+**The time left** is an epoch budget over the measured rate: the epochs the rest of the plan
+is expected to need over the epochs per second this session has trained. Under successive
+halving a trial that reached a rung continues with probability 1/eta, so a trial not started
+yet is expected to need ``TimeLeft.further(0)`` epochs (quickstart: 2 + 4/3, not its full 6),
+a running one ``further(epoch)``, a baseline its full budget; once trials end, their own mean
+takes over from that prior. No figure is shown before a quarter of the planned trials have ended:
+the first trials are no sample of the rate (start-up, the baselines' full budgets, and sizes
+that vary threefold in a space: on a recorded quickstart run the figure at the first trial end
+was 2.9x the truth, at a quarter of the plan 2.0x, at half 1.1x). Between ends the figure only counts down (a slower stretch is absorbed,
+not shown as a climb), and it is 0 when the plan is done.
 """
 
 from __future__ import annotations
@@ -22,26 +30,45 @@ from typing import Any
 import pandas as pd
 from ray.tune import Callback
 
-from ..space.schema import SearchSpace
+from ..space.schema import SchedulerSpec, SearchSpace
 from ..study.curves import curves_table, write_curves
 from ..study.reader import read_curves, read_table
 from ..study.summary import clock, ended, short
 from ..study.table import of_run, summary, write_table
 
+PRIOR_WEIGHT = 2  # trials' worth of weight the scheduler's expectation keeps against measured ends
+
 
 class TimeLeft:
     """The epoch-budget estimate of the time a search still needs (see the module's docstring)."""
 
-    def __init__(self, planned: int, max_epochs: int, started: float) -> None:
-        self.planned, self.max_epochs, self.started = planned, max_epochs, started
+    def __init__(self, planned: int, scheduler: SchedulerSpec, started: float, baselines: int = 0) -> None:
+        self.planned, self.max_epochs, self.started = planned, scheduler.max_epochs, started
+        self.rungs = scheduler.rungs() if scheduler.name != "none" else []
+        self.eta = scheduler.reduction_factor
+        self.baselines_planned = baselines
         self.epochs: dict[Any, int] = {}     # trial -> epochs reached (running and ended)
+        self.baselines: set[Any] = set()     # trials that are baselines (full budget, never cut)
         self.ended: set[Any] = set()
         self.trained = 0                     # epochs trained in this session
-        self.prior_ended = 0                 # trials that ended before this session
+        self.prior_ended = 0                 # searched trials that ended before this session
         self._last: tuple[float, float] | None = None  # (time, estimate) at the last update
 
-    def epoch(self, trial: Any, epoch: int) -> None:
+    def further(self, reached: int) -> float:
+        """Epochs a searched trial that reached epoch ``reached`` is expected to train still:
+        past each rung ahead of it, 1/eta of the trials continue."""
+        expected, at, share = 0.0, reached, 1.0
+        for stop in (*self.rungs, self.max_epochs):
+            if stop > at:
+                expected += share * (stop - at)
+                at = stop
+                share /= self.eta
+        return expected
+
+    def epoch(self, trial: Any, epoch: int, baseline: bool = False) -> None:
         """A trial reported ``epoch`` (one epoch trained; a re-reported one is not counted)."""
+        if baseline:
+            self.baselines.add(trial)
         if epoch > self.epochs.get(trial, 0):
             self.trained += 1
             self.epochs[trial] = epoch
@@ -50,17 +77,31 @@ class TimeLeft:
         self.ended.add(trial)
         self._last = None  # a trial end is when the estimate may be made afresh
 
-    def remaining_epochs(self) -> int:
+    def _per_trial(self) -> float:
+        """Epochs a searched trial not started yet is expected to train."""
+        done = [self.epochs.get(t, 0) for t in self.ended if t not in self.baselines]
+        return (PRIOR_WEIGHT * self.further(0) + sum(done)) / (PRIOR_WEIGHT + len(done))
+
+    def remaining_epochs(self) -> float:
         running = [t for t in self.epochs if t not in self.ended]
-        unstarted = max(0, self.planned - self.prior_ended - len(self.ended) - len(running))
-        return unstarted * self.max_epochs + sum(self.max_epochs - self.epochs[t] for t in running)
+        searched_seen = sum(1 for t in self.epochs if t not in self.baselines)
+        unstarted = max(0, self.planned - self.prior_ended - searched_seen)
+        baselines_unstarted = max(0, self.baselines_planned - len(self.baselines))
+        ahead = sum(self.max_epochs - self.epochs[t] if t in self.baselines else self.further(self.epochs[t])
+                    for t in running)
+        return unstarted * self._per_trial() + baselines_unstarted * self.max_epochs + ahead
+
+    def measured(self) -> bool:
+        """Whether enough trials have ended for the rate to mean something (a quarter of the plan)."""
+        searched_ended = self.prior_ended + sum(1 for t in self.ended if t not in self.baselines)
+        return self.trained > 0 and bool(self.ended) and searched_ended >= max(1, -(-self.planned // 4))
 
     def seconds(self, now: float) -> float | None:
-        """The estimate at ``now``; None until an epoch has been trained."""
+        """The estimate at ``now``; None until ``measured()``."""
         remaining = self.remaining_epochs()
-        if remaining == 0:
+        if remaining <= 0:
             return 0.0
-        if not self.trained:
+        if not self.measured():
             return None
         fresh = remaining / (self.trained / max(now - self.started, 1e-9))
         if self._last is not None:
@@ -70,14 +111,24 @@ class TimeLeft:
         return fresh
 
 
-def progress_line(df: pd.DataFrame, planned: int, elapsed: float, left: float | None) -> str:
-    """``[ 1:23] 5/16 trials done (1 completed, 4 stopped early, 0 failed) | 2 running | ...``;
-    every count comes from the one table, so done and running always agree."""
+def running_text(running: int, baselines: int) -> str:
+    return f"{running} running" + (f" ({baselines} of them baseline{'s' * (baselines > 1)})" if baselines else "")
+
+
+def progress_line(df: pd.DataFrame, planned: int, elapsed: float, left: float | None,
+                  running: tuple[int, int] | None = None) -> str:
+    """``[ 1:23] 5/16 trials done (1 completed, 4 stopped early, 0 failed) | 2 running | ...``.
+    The ended counts come from the table; ``running`` is (trials running, baselines among
+    them) as Ray runs them now (default: the table's running rows)."""
     info = summary(df)
     c = info["counts"]
     finished = ended(c)
+    if running is None:
+        running = (c["running"], 0)
     parts = [f"[{clock(elapsed):>7}] {finished}/{planned} trials done ({c['completed']} completed, "
-             f"{c['stopped_early']} stopped early, {c['failed']} failed)", f"{c['running']} running"]
+             f"{c['stopped_early']} stopped early, {c['failed']} failed)", running_text(*running)]
+    if c["interrupted"]:
+        parts.append(f"{c['interrupted']} interrupted")
     if c["rejected"]:
         parts.append(f"{c['rejected']} samples rejected")
     best = info["best"]
@@ -91,6 +142,10 @@ def progress_line(df: pd.DataFrame, planned: int, elapsed: float, left: float | 
 def bar(done: int, planned: int, width: int = 20) -> str:
     filled = round(width * min(done, planned) / max(planned, 1))
     return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def _is_baseline(trial: Any) -> bool:
+    return bool((getattr(trial, "config", None) or {}).get("baseline"))
 
 
 class StudyCallback(Callback):
@@ -110,6 +165,7 @@ class StudyCallback(Callback):
         self._owed = False   # a trial ended since the last line
         self._left: TimeLeft | None = None
         self._live = False   # a live line is on the terminal
+        self._running: tuple[int, int] = (0, 0)  # Ray's running trials, baselines among them
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_table": None, "_left": None}
@@ -117,8 +173,12 @@ class StudyCallback(Callback):
     def setup(self, **info: Any) -> None:
         self._t0 = self._last_print = time.time()
         self._refresh()
-        self._left = TimeLeft(self.space.trials, self.space.scheduler.max_epochs, self._t0)
-        self._left.prior_ended = ended(summary(self._mine())["counts"])
+        mine = self._mine()
+        baselines_done = int((mine["baseline"].notna() & mine["status"].isin(("completed", "stopped_early",
+                                                                              "failed"))).sum())
+        self._left = TimeLeft(self.space.trials, self.space.scheduler, self._t0,
+                              baselines=max(0, len(self.space.baselines) - baselines_done))
+        self._left.prior_ended = ended(summary(mine)["counts"])
 
     def _refresh(self) -> None:
         self._table = read_table(self.storage_url, self.study_name, self.folder)
@@ -134,10 +194,18 @@ class StudyCallback(Callback):
     def _mine(self) -> pd.DataFrame:
         return of_run(self._table, self.run_id)
 
+    def _count_running(self, trials: list, leaving: Any = None) -> None:
+        """Ray's running trials now; ``leaving`` (a trial being told it ended) is not one."""
+        running = [t for t in trials if getattr(t, "status", None) == "RUNNING" and t is not leaving]
+        self._running = (len(running), sum(1 for t in running if _is_baseline(t)))
+
+    def _done(self) -> bool:
+        return ended(summary(self._mine())["counts"]) >= self.space.trials
+
     def _line(self) -> str:
         now = time.time()
         left = self._left.seconds(now) if self._left else None
-        return progress_line(self._mine(), self.space.trials, now - self._t0, left)
+        return progress_line(self._mine(), self.space.trials, now - self._t0, left, self._running)
 
     def _print(self) -> None:
         if sys.stdout.isatty():
@@ -159,17 +227,25 @@ class StudyCallback(Callback):
             sys.stdout.flush()
             self._live = False
 
-    def _trial_ended(self, trial: Any) -> None:
+    def _trial_ended(self, trials: list, trial: Any) -> None:
         if self._left is not None:
             self._left.end(trial.trial_id)
+        self._count_running(trials, leaving=trial)
         self._refresh()
+        if self._done():  # the driver prints the search's last line, once
+            self._owed = False
+            return
         self._owed = True
         if time.time() - self._last_print >= self.min_gap_s or sys.stdout.isatty():
             self._print()
 
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._count_running(trials)
+
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._count_running(trials)
         if self._left is not None and isinstance(result.get("epoch"), int) and "error" not in result:
-            self._left.epoch(trial.trial_id, result["epoch"])
+            self._left.epoch(trial.trial_id, result["epoch"], baseline=_is_baseline(trial))
         # Curves stay current while trials run, at most every curves_gap_s.
         if self._table is not None and time.time() - self._curves_written >= self.curves_gap_s:
             self._write_curves()
@@ -177,17 +253,19 @@ class StudyCallback(Callback):
             self._print()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._trial_ended(trial)
+        self._trial_ended(trials, trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._trial_ended(trial)
+        self._trial_ended(trials, trial)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._count_running(trials)
         since = time.time() - self._last_print
         if (self._owed and since >= self.min_gap_s) or since >= self.heartbeat_s:
             if self._table is None:
                 self._refresh()
-            self._print()
+            if not self._done():
+                self._print()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._refresh()

@@ -5,14 +5,17 @@ it forever)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import UserError
+from ..signals import library_handlers
 from ..space.schema import Resources
 
 CONNECT_TIMEOUT_S = float(os.environ.get("SKSEARCH_CONNECT_TIMEOUT_S", "60"))
@@ -24,6 +27,17 @@ class _DropTokenNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Token authentication is enabled" not in record.getMessage()
+
+
+class _DropTuneStopAdvice(logging.Filter):
+    """On a stop, Tune says how to resume with its own API (``Tuner.restore(...)``) and how to
+    skip its last snapshot; the driver prints the one resume command that is right for a
+    study folder (``sksearch resume DIR``), so Tune's advice would only contradict it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in ("Resume experiment with", "Stop signal received",
+                                                     "Failed to fetch metrics"))
 
 
 def _quiet_ray_env() -> None:
@@ -79,6 +93,38 @@ def _join(address: str, kwargs: dict[str, Any]) -> None:
                         f"`ray start --head` running there, with the same RAY_AUTH_MODE on both sides?") from None
 
 
+@contextlib.contextmanager
+def _ray_processes_in_their_own_session() -> Iterator[None]:
+    """While a local Ray starts, its processes (GCS, raylet, and so every worker) start in a
+    session of their own.
+
+    Why: ``timeout`` and Slurm stop a job by signalling its whole process group. Ray's
+    processes, in the driver's group, would die of that SIGTERM at once, and the driver could
+    neither stop its trials cleanly nor save the experiment (it waits 60 s for a dead GCS, then
+    aborts with trials left RUNNING). Out of the group, only the driver hears the stop, and ends
+    the search as Ctrl-C does (``sksearch.signals``). They still die with the driver: on Linux
+    Ray binds each to its parent's death (PR_SET_PDEATHSIG), which is also why Ray itself
+    starts them in a new process group on Windows. Ray offers no option for this, hence the
+    substitute for its ``ConsolePopen``, for the length of ``ray.init`` only."""
+    from ray._private import services, utils
+
+    original = services.ConsolePopen
+    if not utils.detect_fate_sharing_support() or sys.platform == "win32":
+        yield  # without fate sharing, Ray's reaper must find its processes in our group
+        return
+
+    class OwnSession(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("start_new_session", True)
+            super().__init__(*args, **kwargs)
+
+    services.ConsolePopen = OwnSession
+    try:
+        yield
+    finally:
+        services.ConsolePopen = original
+
+
 def init_ray(address: str | None) -> None:
     import ray
 
@@ -88,13 +134,25 @@ def init_ray(address: str | None) -> None:
     for handler in logging.getLogger("ray").handlers:
         handler.addFilter(_DropTokenNotice())
     kwargs: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False)
-    if address and address != "auto":
-        probe(address)
-        _join(address, kwargs)
-    else:
-        # "local" always starts a private instance; a plain init() would join any cluster
-        # that happens to run on this machine.
-        ray.init(address=address or "local", **kwargs)
+    from ray._private import ray_constants
+
+    # The driver's own abseil handler would print a crash dump on SIGTERM (sksearch.signals).
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    with library_handlers():
+        if address and address != "auto":
+            probe(address)
+            _join(address, kwargs)
+        else:
+            # "local" always starts a private instance; a plain init() would join any cluster
+            # that happens to run on this machine.
+            with _ray_processes_in_their_own_session():
+                ray.init(address=address or "local", **kwargs)
+    # A filter acts on its own logger's records only. The analysis Tune returns warns that a
+    # trial stopped before its first result has none: the study's table says so already.
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        tune_logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTuneStopAdvice) for f in tune_logger.filters):
+            tune_logger.addFilter(_DropTuneStopAdvice())
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     logging.getLogger("ray.train").setLevel(logging.WARNING)
 

@@ -12,6 +12,22 @@ from ..errors import UserError
 LOCK_FILE = ".sksearch.lock"
 
 
+def is_held(root: str) -> bool:
+    """Whether a search holds the folder's lock now (this process's own included). Opens the
+    lock file read-only and asks for a shared lock, which an exclusive holder refuses."""
+    try:
+        fd = os.open(os.path.join(root, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False  # no lock file: no search ever held it (or it cannot be read: say free)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock if we got it
+    return False
+
+
 class FolderLock:
     """``with FolderLock(root):`` holds the study folder's lock, or raises ``UserError`` naming
     the process that holds it."""

@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from .folder import StudyFolder
-from .table import STATUSES, of_run, searched, summary
+from .lock import is_held
+from .table import STATUSES, of_run, searched, stopped_runs, summary
 
 ENDED = ("completed", "stopped_early", "failed")
 
@@ -34,15 +35,17 @@ def ended(counts: dict[str, int]) -> int:
 def status_info(folder: StudyFolder) -> dict[str, Any]:
     """Counts by status, the best trial and the time spent, from the study itself."""
     df = folder.status_table
+    run_id = folder.run.run_id
+    if not is_held(folder.root):  # no search runs in this folder: its RUNNING trials wait for a resume
+        df = stopped_runs(df, run_id)
     info = summary(df)
     started = df["started"].dropna()
     finished = df["finished"].dropna()
-    run_id = folder.run.run_id
     mine = summary(of_run(df, run_id))["counts"]
     info["planned"] = folder.space.trials
     info["run_id"] = run_id
     info["done"] = ended(mine)  # this folder's run; other drivers may share the study
-    info["finished"] = info["done"] >= info["planned"] and mine["running"] == 0
+    info["finished"] = info["done"] >= info["planned"] and mine["running"] + mine["interrupted"] == 0
     info["runs"] = {str(r): int(n) for r, n in df[searched(df)]["run_id"].fillna("").value_counts().items()}
     info["baselines"] = [{"name": r.baseline, "trial_id": int(r.trial_id), "status": r.status,
                           "accuracy": None if pd.isna(r.accuracy) else float(r.accuracy)}

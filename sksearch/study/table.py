@@ -29,7 +29,10 @@ from .folder import Layout, atomic_write
 if TYPE_CHECKING:
     import optuna
 
-STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "queued")
+# ``interrupted``: RUNNING in the study while the driver that ran it has stopped (Ctrl-C,
+# SIGTERM, a crash); ``sksearch resume`` continues it. The study itself keeps it RUNNING, so
+# that the resume can hand it out again; the table says what it is (``stopped_runs``).
+STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "interrupted", "queued")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
 METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time", "peak_memory")
 BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported", "started", "finished", "duration_s")
@@ -86,6 +89,17 @@ def of_run(df: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
     """The rows of the driver ``run_id`` (``None``: a study from sksearch 0.1, whose trials
     carry no run id); other drivers may share the study."""
     return df[df["run_id"] == run_id] if run_id else df[df["run_id"].isna()]
+
+
+def stopped_runs(df: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
+    """The table with the ``running`` rows of the driver ``run_id`` shown as ``interrupted``:
+    for a driver known to have stopped (its folder's lock is free, or it is ending now)."""
+    rows = (df["status"] == "running") & (df["run_id"] == run_id if run_id else df["run_id"].isna())
+    if not rows.any():
+        return df
+    df = df.copy()
+    df.loc[rows, "status"] = "interrupted"
+    return df
 
 
 def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
@@ -151,6 +165,8 @@ def best_trial(df: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def summary(df: pd.DataFrame) -> dict[str, Any]:
-    """Counts by status and the best completed trial (by accuracy)."""
-    return {"counts": counts(df), "total": int(len(df)), "best": best_trial(df)}
+    """Counts of the searched trials by status, their ``total`` (baselines and imported trials
+    are counted apart, by those who list them), and the best completed trial (by accuracy)."""
+    c = counts(df)
+    return {"counts": c, "total": sum(c.values()), "best": best_trial(df)}
 

@@ -120,8 +120,9 @@ def wait_for_finished(out, n: int, proc: subprocess.Popen, timeout: float = 300)
 
 @pytest.mark.parametrize("sig,scheduler,lose_snapshot", [(signal.SIGKILL, "mo_asha", False),
                                                          (signal.SIGINT, "asha", False),
+                                                         (signal.SIGTERM, "mo_asha", False),
                                                          (signal.SIGKILL, "mo_asha", True)],
-                         ids=["sigkill-mo_asha", "sigint-asha", "sigkill-without-ray-snapshot"])
+                         ids=["sigkill-mo_asha", "sigint-asha", "sigterm-mo_asha", "sigkill-without-ray-snapshot"])
 def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler, lose_snapshot):
     # One trial at a time, three rungs' worth of epochs: decisions are reproducible.
     space_file = write_space(tmp_path, trials="trials: 8", scheduler=f"scheduler: {{name: {scheduler}, max_epochs: 4, "
@@ -137,10 +138,19 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler, lose_snapshot
         study = optuna.load_study(study_name=json.loads((out / "run.json").read_text())["study_name"],
                                   storage=f"sqlite:///{out / 'optuna.db'}")
         study.ask().suggest_float("lr", 0.01, 0.3, log=True)
-    else:
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=120) == 130
-        assert "sksearch resume" in (tmp_path / "first_run.log").read_text()
+    else:  # Ctrl-C, or a job scheduler's stop (Slurm, Kubernetes, `timeout`): the same clean end
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=120) == (130 if sig == signal.SIGINT else 143)
+        log = (tmp_path / "first_run.log").read_text()
+        assert f"continue it with: sksearch resume {out}" in log
+        for noise in ("SIGTERM received", "PC: @", "Traceback", "Tuner.restore", "Stop signal received"):
+            assert noise not in log, log[-3000:]  # no crash dump, and no advice but sksearch's
+        # Nothing is left "running" once the driver has stopped: what it ran waits for the resume.
+        stopped = pd.read_csv(out / "trials.csv")
+        status = json.loads(run_cli("status", str(out), "--json").stdout)
+        assert "running" not in set(stopped.status) and status["counts"]["running"] == 0
+        assert status["counts"]["interrupted"] == (stopped.status == "interrupted").sum()
+        assert status["total"] == sum(status["counts"].values()) and not status["finished"]
     done_before = before[before.status.isin(FINISHED)]
     if lose_snapshot:
         # A partial copy (an rsync that skips *.pkl) loses Ray's snapshot: resume must not delete

@@ -1,0 +1,94 @@
+"""A job scheduler's stop is a Ctrl-C.
+
+Slurm, Kubernetes and ``timeout`` stop a job with SIGTERM. Within ``sigterm_stops()``, SIGTERM
+does whatever SIGINT does at that moment: during ``Tuner.fit()`` that is Ray Tune's own
+handler (the experiment ends gracefully, trials are stopped and saved), elsewhere Python's
+``KeyboardInterrupt``. So a search or ``sksearch train`` stopped either way ends the same:
+trials ended, the study consistent, a line saying how to resume; the command then exits with
+143 (128 + SIGTERM) instead of 130.
+
+Why a handler of our own: ``ray.init()`` first sets a SIGTERM handler that calls
+``sys.exit(15)``, then its core worker installs abseil's failure-signal handler, which on
+SIGTERM prints a crash dump (``*** SIGTERM received ... PC: @ ...``) and kills the process
+mid-write. ``search.ray_cluster.init_ray`` turns abseil's handler off for the driver (Ray's
+``RAY_DISABLE_FAILURE_SIGNAL_HANDLER``, read by the driver only: trial workers keep theirs) and
+runs ``ray.init`` inside ``library_handlers()``, which takes SIGTERM back afterwards and turns
+Ray's ``sys.exit(15)`` during the call into the same stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from types import FrameType
+from typing import Iterator
+
+EXIT_TERMINATED = 128 + int(signal.SIGTERM)
+
+
+class StopSignals:
+    """What ``sigterm_stops()`` yields: ``terminated`` is set once SIGTERM arrived in the block."""
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+
+_active: list[StopSignals] = []  # every block open now, outermost first
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    for block in _active:
+        block.terminated = True
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)  # Ray Tune's graceful stop, or Python's KeyboardInterrupt
+    else:  # SIGINT ignored or left to the OS: still stop, as a Ctrl-C would have been asked to
+        raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[StopSignals]:
+    """SIGTERM acts as SIGINT inside the block (main thread only: Python allows signal
+    handlers nowhere else); the handler that was there before comes back after it."""
+    block = StopSignals()
+    if not _in_main_thread():
+        yield block
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    _active.append(block)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield block
+    finally:
+        _active.remove(block)
+        if not _active:
+            # None: a handler not set from Python (abseil's, installed by ray.init in the block).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def reclaim_sigterm() -> None:
+    """Take SIGTERM back from a handler that a library installed inside an open block."""
+    if _active and _in_main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@contextlib.contextmanager
+def library_handlers() -> Iterator[None]:
+    """Around a library call that sets SIGTERM handlers of its own (``ray.init``): a SIGTERM
+    that its handler turns into ``SystemExit(15)`` is a stop like any other, and SIGTERM is
+    ours again after the call."""
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code != signal.SIGTERM or not _active:
+            raise
+        for block in _active:
+            block.terminated = True
+        raise KeyboardInterrupt from None
+    finally:
+        reclaim_sigterm()
