@@ -246,7 +246,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(parse_assignment(text) for text in args.set or [])
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
-                  from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force)
+                  from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force,
+                  threads=args.threads)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
         print(f"sksearch: stopped; run the same command again to resume from the last epoch in {args.out}",
               file=sys.stderr)
@@ -382,7 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="change the recipe or the data, e.g. --set train.lr=0.05 --set data.train_limit=null (repeatable)")
-    p.add_argument("--from-scratch", action="store_true", help="start from a fresh initialisation, not the export's weights")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="start from a fresh initialisation at the recipe's peak lr, not from the export's weights "
+                        "(from which the peak lr is a tenth of the recipe's unless --set train.lr=...)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="torch CPU threads (default: the CPUs each trial of the export's study had, 1 otherwise)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_train)

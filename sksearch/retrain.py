@@ -27,6 +27,12 @@ LOG_FILE = "train_log.csv"
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
 LOG_COLUMNS = ["epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time"]
+# Training on from a trained network, the recipe's peak lr is scaled by this (unless --set
+# train.lr names one). The trial's schedule ended near lr 0; climbing back to its peak first
+# undoes what it learnt: the quickstart's best trial (82.9% after 6 epochs, peak lr 0.25) fell
+# to 42.9% after one continued epoch at the full peak, 75.2% at 0.3x, and kept 82.5% at 0.1x
+# (83.1% after the second). The search chose the peak for a network starting from scratch.
+CONTINUE_LR_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Job:
     weights: str | None
     source: str
     preprocess: dict[str, Any] | None
+    threads: int = 1   # torch's CPU threads: a trial's CPUs (its study's resources.cpu), as the trial ran
 
     def key(self) -> dict[str, Any]:
         """What makes two runs the same job (a resume must continue the same one)."""
@@ -59,7 +66,9 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
          overrides: Mapping[str, Any] | None = None, from_scratch: bool = False) -> Job:
     """The job for ``target``: an export folder brings its spec, weights, recipe and data;
     a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
-    change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``)."""
+    change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``). From an
+    export's weights the peak lr is the recipe's times ``CONTINUE_LR_SCALE``, unless
+    ``overrides`` set it."""
     from .data.spec import NAMES as DATA_NAMES, DataSpec
     from .model.resolve import resolve
     from .train.spec import TrainSpec
@@ -94,12 +103,25 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
             raise UserError(f"--set {key}: unknown {'data' if where == 'data' else 'recipe'} key; allowed: {allowed}"
                             + (" (the schedule's length is --epochs)" if name == "max_epochs" else ""))
         (data_spec if where == "data" else train)[name] = value
+    if weights is not None and not any(k.rpartition(".")[2] == "lr" and k.rpartition(".")[0] in ("", "train")
+                                       for k in overrides or {}):
+        train["lr"] = train["lr"] * CONTINUE_LR_SCALE
     if "name" not in data_spec:
         raise UserError(f"{target}: no recorded data to train on; pass --data NAME ({', '.join(DATA_NAMES)}; "
                         f"imagefolder with --data-root)")
     _check_recipe(train, data_spec)
     return Job(spec, train, data_spec, weights, os.path.abspath(target) if os.path.exists(target) else target,
-               preprocess)
+               preprocess, threads=trial_threads(recipe.get("cpus")))
+
+
+def trial_threads(cpus: Any) -> int:
+    """The CPU threads a trial of ``cpus`` CPUs trains with (``search.trainable`` sets the same):
+    on a shared machine more threads than the job's CPUs make every thread wait for the others
+    (one epoch took 88 s with 2 threads and 13 s with 1 on 2 cores at load 4.5)."""
+    try:
+        return max(1, int(cpus))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
@@ -136,9 +158,9 @@ def _state(out: str) -> dict[str, Any] | None:
 
 
 def train(job: Job, out: str, device: str | None = None, force: bool = False,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print, threads: int | None = None) -> dict[str, Any]:
     """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
-    returns the final metrics."""
+    returns the final metrics. ``threads``: torch's CPU threads (default: ``job.threads``)."""
     import torch
 
     from .data.load import load_data, make_batches
@@ -162,6 +184,7 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
         check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
                             and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(threads or job.threads)
     recipe = TrainSpec(**job.train)
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
@@ -203,7 +226,7 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
     metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
                         resume_from=resume_from, init_weights=job.weights)
     model_weights = os.path.join(_checkpoints(out)[-1], "model.safetensors")
-    recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs,
+    recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs, "cpus": threads or job.threads,
                   "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
     write_export(out, job.spec, model_weights, f"{os.path.basename(os.path.normpath(out))}: trained",
                  f"`{job.source}`, trained by `sksearch train` for {recipe.max_epochs} epochs"

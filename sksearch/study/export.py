@@ -249,7 +249,8 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
     data = folder.data_info()
     recipe = {"train": art.train, "data": (data or {}).get("data_spec") or folder.space.data.to_dict(),
-              "epochs": int(row["epochs"]), "source": {"study": folder.name, "trial_id": trial_id}}
+              "epochs": int(row["epochs"]), "cpus": folder.space.resources.cpu,
+              "source": {"study": folder.name, "trial_id": trial_id}}
     return write_export(out, art.spec, art.weights, f"sksearch trial {trial_id}", origin, _metrics(row),
                         data, onnx, recipe)
 
