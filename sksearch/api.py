@@ -194,16 +194,18 @@ def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bo
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
           overrides: Mapping[str, Any] | None = None, from_scratch: bool = False, device: str | None = None,
-          force: bool = False) -> str:
+          force: bool = False, log_test: bool = False) -> str:
     """Train an export folder, spec file or preset for a full schedule of ``epochs`` with the
     search's trainer and the export's recipe (``train.json``), from its weights unless
     ``from_scratch``; writes an export folder to ``out`` and returns it. Calling it again after
     a crash resumes from the last epoch's checkpoint. ``overrides`` change the recipe or data
-    (``{"train.lr": 0.05, "data.train_limit": None}``)."""
+    (``{"train.lr": 0.05, "data.train_limit": None}``). It reports val and test accuracy at the
+    end; ``log_test`` also logs test accuracy every epoch."""
     from .retrain import plan
     from .retrain import train as run_training
 
-    run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force)
+    run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force,
+                 log_test=log_test)
     return out
 
 
