@@ -6,6 +6,11 @@ and the paired differences with their spread.
     python benchmarks/sk_payoff.py --data digits                # the old embedded setting, by name
     python benchmarks/sk_payoff.py --data digits --set canvas=32 --set max_scale=4
     python benchmarks/sk_payoff.py --epochs 6 --seeds 0 1 2 3 4 --csv out.csv
+    python benchmarks/sk_payoff.py --data fashion_mnist --set train_limit=12000 --epochs 12
+
+On a set with a test split (fashion_mnist, mnist, cifar10...) every run is also measured on
+the test split, once, after its last epoch; the verdicts are given on val and on test. There
+``val`` is the set's hold-out of the training split (``--set val_limit=N`` shortens it).
 
 The three arms share the quickstart's reference SK layout (3 stages, depths 2/2/1, G=8, stem
 16): ``m2_softmax`` is that network (3x3 and 3x3 dilation-2 branches, r=4, L=16); ``m2_sum``
@@ -67,15 +72,29 @@ def matched(sk: SKSpec, target: int, data: DataSpec) -> tuple[ArchSpec, int, int
     return best
 
 
-def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[float, float]:
-    """Validation accuracy after the last epoch, and the seconds it took."""
-    from sksearch.data.load import make_batches
-    from sksearch.train.loop import run_trial
+def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[float, float | None, float]:
+    """Val accuracy after the last epoch, test accuracy then (None without a test split), and
+    the seconds the training took."""
+    import tempfile
 
+    import torch
+
+    from sksearch.data.load import make_batches
+    from sksearch.study.export import with_weights
+    from sksearch.train.loop import evaluate, run_trial
+
+    recipe = replace(recipe, seed=seed)
     batches = make_batches(data, "cpu", recipe.batch_size, seed=seed, channels_last=True)
-    t0 = time.perf_counter()
-    metrics = run_trial(spec, replace(recipe, seed=seed), batches, "cpu", lambda m, f: None)
-    return float(metrics["accuracy"]), time.perf_counter() - t0
+    last: list[str] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        t0 = time.perf_counter()
+        metrics = run_trial(spec, recipe, batches, "cpu", lambda m, f: last.append(f), checkpoint_dir=scratch)
+        seconds = time.perf_counter() - t0
+        test = None
+        if batches.has_test:
+            model = with_weights(spec, os.path.join(last[-1], "model.safetensors")).to(memory_format=torch.channels_last)
+            test = evaluate(model, batches, torch.device("cpu"), recipe, "test")[0]
+    return float(metrics["accuracy"]), test, seconds
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
@@ -107,7 +126,7 @@ def main() -> int:
     recipe = TrainSpec(max_epochs=args.epochs, batch_size=64, lr=args.lr, momentum=0.9, weight_decay=5e-4,
                        label_smoothing=0.1, schedule="cosine", warmup_epochs=0.5)
     t0 = time.perf_counter()
-    data = load_data(data_spec)
+    data = load_data(data_spec, test=True)
     print(f"data: {data_spec.to_dict()} ({time.perf_counter() - t0:.1f} s to make)", flush=True)
     info = describe(data)
     print(f"  {info['name']}: {info['in_channels']}x{info['input_size']}px, {info['num_classes']} classes", flush=True)
@@ -127,29 +146,33 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         for name, (spec, params, macs) in arms.items():
-            accuracy, seconds = train_once(spec, recipe, data, seed)
-            rows.append({"arm": name, "seed": seed, "accuracy": accuracy, "params": params, "macs": macs,
-                         "seconds": seconds})
-            print(f"  seed {seed} {name:11s} accuracy {accuracy:.4f}  ({seconds:.0f} s)", flush=True)
+            accuracy, test, seconds = train_once(spec, recipe, data, seed)
+            rows.append({"arm": name, "seed": seed, "accuracy": accuracy, "test_accuracy": test, "params": params,
+                         "macs": macs, "seconds": seconds})
+            print(f"  seed {seed} {name:11s} val accuracy {accuracy:.4f}"
+                  + (f"  test accuracy {test:.4f}" if test is not None else "") + f"  ({seconds:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
     if args.csv:
         df.to_csv(args.csv, index=False)
 
     print(f"\n# sk_payoff: {data_spec.name} {parse_sets(args.set) or ''} {args.epochs} epochs, lr {args.lr}, "
           f"seeds {args.seeds}, target {target:,} params")
-    for name in arms:
-        acc = df[df.arm == name].accuracy
-        print(f"{name:11s} mean {acc.mean():.4f}  std {acc.std(ddof=1) if len(acc) > 1 else 0:.4f}  "
-              f"[{', '.join(f'{a:.4f}' for a in acc)}]  {df[df.arm == name].seconds.mean():.0f} s/run")
-    wide = df.pivot(index="seed", columns="arm", values="accuracy")
-    for a, b in (("m2_softmax", "m1"), ("m2_softmax", "m2_sum"), ("m2_sum", "m1")):
-        diff = (wide[a] - wide[b]).tolist()
-        mean = statistics.mean(diff)
-        sd = statistics.stdev(diff) if len(diff) > 1 else float("nan")
-        se = sd / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-        verdict = "pays" if mean > 2 * se else ("hurts" if mean < -2 * se else "within the seeds' spread")
-        print(f"{a} - {b}: {mean * 100:+.2f} points (per seed {', '.join(f'{d * 100:+.2f}' for d in diff)}; "
-              f"sd {sd * 100:.2f}, se {se * 100:.2f}): {verdict}")
+    splits = [("val", "accuracy")] + ([("test", "test_accuracy")] if df.test_accuracy.notna().all() else [])
+    for split, column in splits:
+        print(f"on {split}:")
+        for name in arms:
+            acc = df[df.arm == name][column]
+            print(f"{name:11s} mean {acc.mean():.4f}  std {acc.std(ddof=1) if len(acc) > 1 else 0:.4f}  "
+                  f"[{', '.join(f'{a:.4f}' for a in acc)}]  {df[df.arm == name].seconds.mean():.0f} s/run")
+        wide = df.pivot(index="seed", columns="arm", values=column)
+        for a, b in (("m2_softmax", "m1"), ("m2_softmax", "m2_sum"), ("m2_sum", "m1")):
+            diff = (wide[a] - wide[b]).tolist()
+            mean = statistics.mean(diff)
+            sd = statistics.stdev(diff) if len(diff) > 1 else float("nan")
+            se = sd / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            verdict = "pays" if mean > 2 * se else ("hurts" if mean < -2 * se else "within the seeds' spread")
+            print(f"{a} - {b}: {mean * 100:+.2f} points (per seed {', '.join(f'{d * 100:+.2f}' for d in diff)}; "
+                  f"sd {sd * 100:.2f}, se {se * 100:.2f}): {verdict}")
     return 0
 
 

@@ -247,11 +247,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
                   from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force,
-                  threads=args.threads)
+                  threads=args.threads, log_test=args.log_test)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
         print(f"sksearch: stopped; run the same command again to resume from the last epoch in {args.out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .analysis.analyze import pick_device
+    from .evaluate import evaluate_target
+
+    result = evaluate_target(args.target, args.split, data_root=args.data_root, device=pick_device(args.device),
+                             batch_size=args.batch_size, threads=args.threads)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("split", "accuracy", "loss", "samples")}))
+        return 0
+    note = " (val is the test split: a study written before the three splits)" if result["val_is_test"] else ""
+    print(f"{result['model']}: {result['split']} accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f} "
+          f"on {result['samples']:,} images of {result['data']}{note}")
     return 0
 
 
@@ -390,7 +405,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads (default: the CPUs each trial of the export's study had, 1 otherwise)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
+    p.add_argument("--log-test", action="store_true",
+                   help="also measure the test split every epoch into train_log.csv (by default it is read once, "
+                        "at the end: choosing an epoch by it would be selection on the test set)")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy and loss of a trained model on its data's val or test split")
+    p.add_argument("target", metavar="EXPORT_OR_STUDY:TRIAL",
+                   help="an export folder, or STUDY_DIR:TRIAL_ID (e.g. results/fashion_mnist:3)")
+    p.add_argument("--split", choices=("val", "test"), default="test", help="the split to measure (default: test)")
+    p.add_argument("--data-root", metavar="DIR", help="where the data lie now, if not where it was trained")
+    p.add_argument("--json", action="store_true", help="print one JSON object: split, accuracy, loss, samples")
+    p.add_argument("--batch-size", type=_positive_int, default=512, help="images per forward pass (default: 512)")
+    p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="torch CPU threads (default: the CPUs each trial of the export's study had, 1 otherwise)")
+    p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
     p.add_argument("target", metavar="EXPORT_OR_STUDY_TRIAL",

@@ -33,6 +33,8 @@ LOG_COLUMNS = ["epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "t
 # to 42.9% after one continued epoch at the full peak, 75.2% at 0.3x, and kept 82.5% at 0.1x
 # (83.1% after the second). The search chose the peak for a network starting from scratch.
 CONTINUE_LR_SCALE = 0.1
+# Only with --log-test: reading the test split every epoch invites choosing an epoch on it.
+TEST_COLUMNS = ["test_accuracy", "test_loss"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
     else:
         spec = resolve(target)
     train = {**TrainSpec().to_dict(), **(recipe.get("train") or {}), "max_epochs": epochs}
-    data_spec = dict(recipe.get("data") or {})
+    # A recorded CIFAR recipe from before the three splits says so (val_split: test).
+    data_spec = DataSpec.from_record(recipe["data"]).to_dict() if recipe.get("data") else {}
     if data is not None:
         data_spec = {"name": data} if data != data_spec.get("name") else data_spec
     if data_root is not None:
@@ -157,13 +160,26 @@ def _state(out: str) -> dict[str, Any] | None:
     return state if isinstance(state, dict) and "job" in state else None
 
 
+def _split_line(metrics: dict[str, Any]) -> str:
+    """The val and test figures of a finished training, for its last line."""
+    line = f"val accuracy {metrics['accuracy']:.2%} (loss {metrics['loss']:.4f})"
+    if metrics.get("test_accuracy") is not None:
+        return line + (f", test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}, "
+                       f"{metrics['test_samples']:,} images)")
+    return line + f", test accuracy: none ({metrics.get('test_note') or 'not measured'})"
+
+
 def train(job: Job, out: str, device: str | None = None, force: bool = False,
-          log: Callable[[str], None] = print, threads: int | None = None) -> dict[str, Any]:
+          log: Callable[[str], None] = print, threads: int | None = None,
+          log_test: bool = False) -> dict[str, Any]:
     """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
-    returns the final metrics. ``threads``: torch's CPU threads (default: ``job.threads``)."""
+    returns the final metrics: val (``accuracy``, ``loss``) and test (``test_accuracy``,
+    ``test_loss``, ``test_samples``; ``test_note`` instead where the data has no test split).
+    The test split is read once, after the last epoch; ``log_test`` also reads it every epoch
+    into train_log.csv. ``threads``: torch's CPU threads (default: ``job.threads``)."""
     import torch
 
-    from .data.load import load_data, make_batches
+    from .data.load import FolderData, describe, load_data, make_batches
     from .study.export import write_export
     from .study.folder import atomic_write
     from .study.summary import clock
@@ -177,8 +193,8 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
         raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
                         f"--out, or remove that folder to start over")
     if state is not None and state.get("finished"):
-        log(f"{out}: this training already finished ({state['epochs_done']} epochs, accuracy "
-            f"{state['metrics']['accuracy']:.2%}); nothing to do")
+        log(f"{out}: this training already finished ({state['epochs_done']} epochs, "
+            f"{_split_line(state['metrics'])}); nothing to do")
         return state["metrics"]
     if state is None:
         check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
@@ -189,7 +205,11 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
 
-    data = load_data(DataSpec.named(**job.data))
+    data_spec = DataSpec.named(**job.data)
+    data = load_data(data_spec, test=True)
+    if data_spec.val_split == "test":
+        log(f"note: val is {data_spec.name}'s test split, as in the study this came from (written before the "
+            f"three splits); --from-scratch --set data.val_split=holdout trains with a held-out val")
     shape = (data.in_channels, data.input_size, data.num_classes)
     if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
         raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px with {shape[2]} classes; "
@@ -209,9 +229,25 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
            (" from its weights" if job.weights else " from a fresh initialisation")))
     started = time.time()
 
+    has_test = batches.has_test
+    test_samples = (len(data.test) if data.test is not None else 0) if isinstance(data, FolderData) \
+        else (len(data.y_test) if data.y_test is not None else 0)
+
+    def test_metrics(weights: str) -> dict[str, Any]:
+        if not has_test:
+            return {"test_accuracy": None, "test_loss": None, "test_samples": 0,
+                    "test_note": getattr(data, "test_note", None) or "no test split"}
+        model = with_weights(job.spec, weights).to(device)
+        if uses_channels_last(torch.device(device), recipe):
+            model = model.to(memory_format=torch.channels_last)
+        accuracy, loss = evaluate(model, batches, torch.device(device), recipe, "test")
+        return {"test_accuracy": accuracy, "test_loss": loss, "test_samples": test_samples}
+
     def report(metrics: dict[str, Any], folder: str | None) -> None:
         epoch = metrics["epoch"]
-        _append_log(out, metrics)
+        if log_test and folder is not None:
+            metrics = {**metrics, **test_metrics(os.path.join(folder, "model.safetensors"))}
+        _append_log(out, metrics, LOG_COLUMNS + (TEST_COLUMNS if log_test else []))
         for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
         job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
@@ -222,36 +258,45 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
             f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
 
     from .model.cost import params_and_macs
+    from .study.export import with_weights
+    from .train.loop import evaluate
 
     metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
                         resume_from=resume_from, init_weights=job.weights)
     model_weights = os.path.join(_checkpoints(out)[-1], "model.safetensors")
+    metrics = {**metrics, **test_metrics(model_weights)}
+    final_metrics = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",
+                                                 "test_note") if k in metrics}
+    readme_metrics = {"val accuracy": round(metrics["accuracy"], 4), "val loss": round(metrics["loss"], 4),
+                      "test accuracy": (round(metrics["test_accuracy"], 4) if has_test
+                                        else f"none ({final_metrics['test_note']})")}
+    if has_test:
+        readme_metrics.update({"test loss": round(metrics["test_loss"], 4), "test images": test_samples})
     recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs, "cpus": threads or job.threads,
                   "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
     write_export(out, job.spec, model_weights, f"{os.path.basename(os.path.normpath(out))}: trained",
                  f"`{job.source}`, trained by `sksearch train` for {recipe.max_epochs} epochs"
                  f"{' from its weights' if job.weights else ''}.",
-                 {"accuracy": round(metrics["accuracy"], 4), "loss": round(metrics["loss"], 4),
-                  "epochs": recipe.max_epochs, "params": f"{params_and_macs(job.spec)[0]:,}"},
-                 job.preprocess, recipe=recipe_out)
+                 {**readme_metrics, "epochs": recipe.max_epochs, "params": f"{params_and_macs(job.spec)[0]:,}"},
+                 describe(data, data_spec), recipe=recipe_out)
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
     final = {**recipe_out, "job": job.key(), "epochs_done": recipe.max_epochs, "finished": True,
-             "metrics": {k: metrics[k] for k in ("accuracy", "loss")}}
+             "metrics": final_metrics}
     atomic_write(os.path.join(out, JOB_FILE), json.dumps(final, indent=2, default=str))
-    log(f"trained {recipe.max_epochs} epochs: accuracy {metrics['accuracy']:.2%}; wrote {out}")
+    log(f"trained {recipe.max_epochs} epochs: {_split_line(final_metrics)}; wrote {out}")
     return metrics
 
 
-def _append_log(out: str, metrics: dict[str, Any]) -> None:
+def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLUMNS) -> None:
     """One row per epoch in train_log.csv; an epoch trained again after a crash replaces its row."""
     path = os.path.join(out, LOG_FILE)
     rows = []
     if os.path.exists(path):
         with open(path, newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < metrics["epoch"]]
-    rows.append({k: metrics.get(k) for k in LOG_COLUMNS})
+    rows.append({k: metrics.get(k) for k in columns})
     with open(path + ".tmp", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, LOG_COLUMNS)
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(path + ".tmp", path)

@@ -41,3 +41,19 @@ def test_shufflenet_sk_cpu_searches_the_mobile_family(tmp_path):
     df = run_space("shufflenet_sk_cpu", tmp_path)
     assert set(df.width_multiplier) <= {0.25, 0.5} and df.block.nunique() >= 2
     assert df[df.status == "completed"].accuracy.max() > 0.5
+
+
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(FASHION),
+                    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_space_runs_on_the_installed_set(tmp_path):
+    """The real-data space end to end at toy size (not slow): 200 training images, 1 epoch."""
+    out = tmp_path / "fashion"
+    proc = run_cli("run", "search_spaces/fashion_mnist.yaml", "--out", str(out), "--trials", "1", "--max-epochs", "1",
+                   "--set", "data.train_limit=200", "--set", "data.val_limit=100", "--set", "concurrency=1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = pd.read_csv(out / "trials.csv")
+    assert (df.status == "completed").sum() == 3 and set(df.baseline.dropna()) == {"plain_m1_84k", "sk_m2_84k"}
+    assert (df.params < 1_000_000).all() and df.accuracy.between(0, 1).all()

@@ -260,7 +260,7 @@ def analysis_images(spec_input_size: int, spec_in_channels: int, preprocess: dic
                         f"({', '.join(NAMES)})")
     name = data_name or (preprocess or {}).get("name")
     if recorded and recorded.get("name") == name:
-        spec = DataSpec(**recorded)
+        spec = DataSpec.from_record(recorded)
     else:
         spec = DataSpec.named(name, canvas=spec_input_size, image_size=spec_input_size)
     if data_root:

@@ -11,6 +11,9 @@ import numpy as np
 class ArrayData:
     """A data set held in memory: images are uint8 (N, C, H, W), labels int64 (N,).
 
+    Three splits: a search trains on ``train`` and ranks on ``val``; ``test`` is ``None``
+    unless the caller asked for it (``load_data(spec, test=True)``), so a search holds none.
+
     ``scales_*`` and ``boxes_*`` hold, for the embedded multi-scale set, each sample's object
     scale (its side in pixels over the source digit's 8 px) and box; ``None`` elsewhere.
     """
@@ -27,9 +30,15 @@ class ArrayData:
     # (top, left, side) of each sample's object on the canvas, where known.
     boxes_train: np.ndarray | None = None
     boxes_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
     # Training-time augmentation that suits the data: random crop + flip for natural images;
-    # none for digits, where a flip changes the class and position is already random.
+    # none for digits, where a flip changes the class and position is already random; "crop"
+    # is a crop alone. ``crop_pad`` pixels of padding, ``pad_mode`` reflect (natural images,
+    # whose content runs to the border) or constant (black: objects centred on a black ground).
     augment: str = "none"
+    crop_pad: int = 4
+    pad_mode: str = "reflect"
 
     @property
     def in_channels(self) -> int:

@@ -21,17 +21,20 @@ from .imagefolder import ImageFolder
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
-    """Per-sample random crop from a reflect-padded batch plus a random horizontal flip."""
+def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator, flip: bool = True,
+                     mode: str = "reflect") -> torch.Tensor:
+    """Per-sample random crop from a padded batch (``mode`` reflect or constant zeros), plus a
+    random horizontal flip when ``flip``."""
     b, c, h, w = x.shape
     dev = x.device
-    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    xp = F.pad(x, (pad, pad, pad, pad), mode=mode)
     dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen, device=dev)
     dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen, device=dev)
     rows = dy + torch.arange(h, device=dev)
     cols = dx + torch.arange(w, device=dev)
-    flip = torch.rand(b, 1, generator=gen, device=dev) < 0.5
-    cols = torch.where(flip, cols.flip(1), cols)
+    if flip:
+        flipped = torch.rand(b, 1, generator=gen, device=dev) < 0.5
+        cols = torch.where(flipped, cols.flip(1), cols)
     bi = torch.arange(b, device=dev)[:, None, None, None]
     ci = torch.arange(c, device=dev)[None, :, None, None]
     return xp[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
@@ -47,7 +50,7 @@ class DeviceBatches:
         self.eval_batch_size = eval_batch_size or max(batch_size, 512)
         self.seed = seed
         self.channels_last = channels_last
-        self.augment = data.augment
+        self.augment, self.crop_pad, self.pad_mode = data.augment, data.crop_pad, data.pad_mode
         self.num_classes, self.in_channels, self.input_size = data.num_classes, data.in_channels, data.input_size
         mean, std = data.mean_std()
         self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
@@ -56,6 +59,10 @@ class DeviceBatches:
         self.y_train = torch.from_numpy(data.y_train).to(self.device)
         self.x_val = torch.from_numpy(data.x_val).to(self.device)
         self.y_val = torch.from_numpy(data.y_val).to(self.device)
+        self.has_test = data.x_test is not None
+        if self.has_test:
+            self.x_test = torch.from_numpy(data.x_test).to(self.device)
+            self.y_test = torch.from_numpy(data.y_test).to(self.device)
 
     @property
     def train_size(self) -> int:
@@ -75,16 +82,23 @@ class DeviceBatches:
         order = torch.randperm(self.train_size, generator=gen, device=self.device)
         for s in range(self.steps_per_epoch()):
             idx = order[s * self.batch_size:(s + 1) * self.batch_size]
-            x = self._prepare(self.x_train[idx])
-            if self.augment == "crop_flip":
-                x = random_crop_flip(x, 4, gen)
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.y_train[idx]
+            x = self.x_train[idx]
+            if self.augment in ("crop", "crop_flip"):
+                # Cropped in pixel values, before normalising, so constant padding is black.
+                x = random_crop_flip(x.float(), self.crop_pad, gen, self.augment == "crop_flip", self.pad_mode)
+            yield self._prepare(x), self.y_train[idx]
+
+    def _eval(self, x: torch.Tensor, y: torch.Tensor) -> Iterator[Batch]:
+        for s in range(0, len(y), self.eval_batch_size):
+            yield self._prepare(x[s:s + self.eval_batch_size]), y[s:s + self.eval_batch_size]
 
     def val(self) -> Iterator[Batch]:
-        for s in range(0, len(self.y_val), self.eval_batch_size):
-            yield self._prepare(self.x_val[s:s + self.eval_batch_size]), self.y_val[s:s + self.eval_batch_size]
+        return self._eval(self.x_val, self.y_val)
+
+    def test(self) -> Iterator[Batch]:
+        if not self.has_test:
+            raise RuntimeError("these batches hold no test split (load the data with test=True)")
+        return self._eval(self.x_test, self.y_test)
 
 
 class LoaderBatches:
@@ -92,11 +106,12 @@ class LoaderBatches:
 
     def __init__(self, train: ImageFolder, val: ImageFolder, num_classes: int, device: torch.device | str,
                  batch_size: int, workers: int, mean: np.ndarray, std: np.ndarray, seed: int = 0,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, test: ImageFolder | None = None) -> None:
         self.device = torch.device(device)
         self.batch_size, self.seed, self.channels_last = batch_size, seed, channels_last
         self.num_classes, self.in_channels, self.input_size = num_classes, 3, train.size
-        self.train_set, self.val_set = train, val
+        self.train_set, self.val_set, self.test_set = train, val, test
+        self.has_test = test is not None
         self.workers = workers
         self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
         self.std = torch.from_numpy(std).to(self.device).view(1, -1, 1, 1)
@@ -126,4 +141,10 @@ class LoaderBatches:
 
     def val(self) -> Iterator[Batch]:
         for x, y in self._loader(self.val_set, False, 0):
+            yield self._prepare(x), y.to(self.device, non_blocking=True)
+
+    def test(self) -> Iterator[Batch]:
+        if self.test_set is None:
+            raise RuntimeError("these batches hold no test split")
+        for x, y in self._loader(self.test_set, False, 0):
             yield self._prepare(x), y.to(self.device, non_blocking=True)

@@ -98,7 +98,10 @@ def download(fmt: CifarFormat, root: str, url: str | None = None, md5: str | Non
         tar.extractall(root, filter="data")
 
 
-def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayData:
+def load_cifar(name: str, root: str, download_missing: bool = False, test: bool = True) -> ArrayData:
+    """CIFAR's training batches as ``train`` and, with ``test``, its test batch as ``test``;
+    ``val`` is left empty for ``load_data`` to hold out of ``train`` (or, for a study written
+    before the three splits, to fill with the test batch as it then did)."""
     fmt = FORMATS[name]
     folder = os.path.join(root, fmt.folder)
     if download_missing:
@@ -123,7 +126,8 @@ def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayDat
         return np.concatenate(xs), np.concatenate(ys)
 
     x_train, y_train = read(needed[:-1])
-    x_val, y_val = read(needed[-1:])
+    # The test batch is opened only when asked for: a search never asks.
+    x_test, y_test = read(needed[-1:]) if test else (None, None)
     meta_path = os.path.join(folder, fmt.meta_file)
     num_classes = 10 if name == "cifar10" else 100
     names = [str(i) for i in range(num_classes)]
@@ -136,8 +140,8 @@ def load_cifar(name: str, root: str, download_missing: bool = False) -> ArrayDat
             raise UserError(f"{meta_path}: not a {name} meta file ({exc})") from None
         if len(names) != num_classes:
             raise UserError(f"{meta_path}: names {len(names)} classes, {name} has {num_classes}")
-    return ArrayData(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-                     num_classes=num_classes, class_names=names, augment="crop_flip")
+    return ArrayData(name=name, x_train=x_train, y_train=y_train, x_val=x_train[:0], y_val=y_train[:0],
+                     x_test=x_test, y_test=y_test, num_classes=num_classes, class_names=names, augment="crop_flip")
 
 
 def write_archive(path: str, name: str, train: list[tuple[np.ndarray, list[int]]],

@@ -98,12 +98,16 @@ def make_digits(
     seed: int = 0,
     clutter: int = 0,
     name: str = "digits",
+    test: bool = False,
 ) -> ArrayData:
     """The multi-scale digits set; sizes are rounded down to whole samples per class.
 
     Scales are drawn uniformly over the integer sides round(8*min_scale) .. round(8*max_scale)
     and recorded exactly (side / 8). ``clutter`` adds that many fragments of other digits to
-    every image. Validation digits come from source images never used for training.
+    every image. Validation digits come from source images never used for training. With
+    ``test``, a test split of ``val_size`` more renders of those held-out sources, drawn from a
+    random stream of its own, so train and val are the same with or without it (the embedded
+    set has only 1,797 source digits: val and test share writers, never training's).
     """
     sizes = (int(round(DIGIT_PX * min_scale)), int(round(DIGIT_PX * max_scale)))
     if sizes[0] < 1 or sizes[1] > canvas or sizes[0] > sizes[1]:
@@ -112,7 +116,11 @@ def make_digits(
     rng = np.random.RandomState(seed + 1)
     xt, yt, st, bt = _render(train_src, train_size // NUM_CLASSES, canvas, sizes, rng, clutter)
     xv, yv, sv, bv = _render(val_src, val_size // NUM_CLASSES, canvas, sizes, rng, clutter)
-    return ArrayData(
+    xs = ys = None
+    if test:
+        xs, ys, _, _ = _render(val_src, val_size // NUM_CLASSES, canvas, sizes, np.random.RandomState(seed + 2),
+                               clutter)
+    return ArrayData(x_test=xs, y_test=ys,
         name=name, x_train=xt, y_train=yt, x_val=xv, y_val=yv, num_classes=NUM_CLASSES,
         class_names=[str(c) for c in range(NUM_CLASSES)],
         scales_train=(st / DIGIT_PX).astype(np.float32), scales_val=(sv / DIGIT_PX).astype(np.float32),

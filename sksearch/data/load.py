@@ -14,20 +14,24 @@ from .arrays import ArrayData
 from .batches import DeviceBatches, LoaderBatches
 from .cifar import load_cifar
 from .digits import make_digits
+from .idx import default_root, load_idx
 from .synthetic import make_synthetic
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, scan
-from .spec import NAMES, DataSpec
+from .spec import AUGMENTS, HOLDOUT_SETS, IDX_SETS, NAMES, DataSpec
 
 
 @dataclass
 class FolderData:
-    """An image folder, not in memory: paths and labels per split."""
+    """An image folder, not in memory: paths and labels per split. ``test`` is ``None`` unless
+    asked for, or when the folder has no ``test/`` (``test_note`` says which)."""
 
     name: str
     train: ImageFolder
     val: ImageFolder
     num_classes: int
     class_names: list[str]
+    test: ImageFolder | None = None
+    test_note: str | None = None
 
     @property
     def in_channels(self) -> int:
@@ -70,15 +74,43 @@ def _subset_paths(paths: list[str], labels: list[int], limit: int | None, seed: 
     return [paths[i] for i in idx], [labels[i] for i in idx]
 
 
-def load_data(spec: DataSpec) -> ArrayData | FolderData:
+def _hold_out(data: ArrayData, spec: DataSpec) -> None:
+    """``val`` for a set that ships a test split: with ``holdout``, ``val_size`` images held
+    out of the training split, equal per class, chosen by ``seed`` (the rest train); with
+    ``test`` (a study written before the three splits), the test split itself, as it was."""
+    if spec.val_split == "test":
+        data.x_val, data.y_val = data.x_test, data.y_test
+        return
+    n = len(data.y_train)
+    if not data.num_classes <= spec.val_size <= n - data.num_classes:
+        raise UserError(f"data.val_size: {spec.val_size:,} of {spec.name}'s {n:,} training images; allowed: "
+                        f"{data.num_classes}..{n - data.num_classes:,} (the hold-out that is val, the rest train)")
+    val = balanced_subset(data.y_train, spec.val_size, spec.seed)
+    train = np.ones(n, dtype=bool)
+    train[val] = False
+    data.x_val, data.y_val = data.x_train[val], data.y_train[val]
+    data.x_train, data.y_train = data.x_train[train], data.y_train[train]
+
+
+def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
+    """The ``train`` and ``val`` splits of the set ``spec`` names, and ``test`` when asked for.
+
+    A search never asks: its data holds no test split, and for the sets that ship one (IDX,
+    CIFAR) the test files are not even opened. ``train_limit``/``val_limit`` take balanced
+    subsets of train and val; ``test`` is always the whole test split."""
+    if spec.val_split == "test":
+        test = True  # an old study's val is the test split: it cannot be left out
     if spec.is_digits:
         data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed,
-                           spec.clutter, name=spec.name)
+                           spec.clutter, name=spec.name, test=test)
     elif spec.name == "synthetic_cifar":
-        data = make_synthetic(spec.train_size, spec.val_size, spec.seed)
+        data = make_synthetic(spec.train_size, spec.val_size, spec.seed, test=test)
     elif spec.name in ("cifar10", "cifar100"):
         root = os.path.expanduser(spec.root or "~/.cache/sksearch/data")
-        data = load_cifar(spec.name, root, spec.download)
+        data = load_cifar(spec.name, root, spec.download, test=test)
+    elif spec.name in IDX_SETS:
+        root = os.path.expanduser(spec.root) if spec.root else default_root(spec.name)
+        data = load_idx(spec.name, root, spec.download, test=test)
     elif spec.name == "imagefolder":
         if not spec.root:
             raise UserError("data.root: an imagefolder data set needs root: a folder with train/ and val/ inside")
@@ -87,12 +119,27 @@ def load_data(spec: DataSpec) -> ArrayData | FolderData:
         vp, vl, vclasses = scan(root, "val", spec.follow_symlinks)
         if vclasses != classes:
             raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
+        test_set, note = None, None
+        if not os.path.isdir(os.path.join(root, "test")):
+            note = f"{root} has no test/ folder, so there is no test split"
+        elif test:
+            sp, sl, sclasses = scan(root, "test", spec.follow_symlinks)
+            if sclasses != classes:
+                raise UserError(f"data.root: {root}/test has classes {sclasses[:5]}... but train has {classes[:5]}...")
+            test_set = ImageFolder(sp, sl, spec.image_size, False, spec.seed)
         tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)
         vp, vl = _subset_paths(vp, vl, spec.val_limit, spec.seed)
         return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
-                          ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes)
+                          ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes,
+                          test_set, note)
     else:
         raise UserError(f"data.name: {spec.name!r} is not a data set; allowed: {', '.join(NAMES)}")
+    if spec.name in HOLDOUT_SETS:
+        _hold_out(data, spec)
+    if spec.augment is not None:
+        if spec.augment not in AUGMENTS:
+            raise UserError(f"data.augment: {spec.augment!r}; allowed: {', '.join(AUGMENTS)}")
+        data.augment = spec.augment
     _subset(data, "train", spec.train_limit, spec.seed)
     _subset(data, "val", spec.val_limit, spec.seed)
     return data
@@ -119,4 +166,4 @@ def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch
     if isinstance(data, ArrayData):
         return DeviceBatches(data, device, batch_size, seed, channels_last)
     return LoaderBatches(data.train, data.val, data.num_classes, device, batch_size, workers,
-                         IMAGENET_MEAN, IMAGENET_STD, seed, channels_last)
+                         IMAGENET_MEAN, IMAGENET_STD, seed, channels_last, test=data.test)

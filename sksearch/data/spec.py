@@ -11,8 +11,16 @@ DIGIT_SETS: dict[str, dict[str, float]] = {
     "digits": {},
     "cluttered_digits": {"canvas": 32, "min_scale": 0.75, "max_scale": 3.75, "clutter": 1},
 }
-NAMES = (*DIGIT_SETS, "cifar10", "cifar100", "imagefolder", "synthetic_cifar")
+IDX_SETS = ("fashion_mnist", "mnist", "kmnist")  # 28x28 grayscale, 10 classes, official IDX files
+NAMES = (*DIGIT_SETS, "fashion_mnist", "mnist", "kmnist", "cifar10", "cifar100", "imagefolder", "synthetic_cifar")
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
+# Sets that ship a test split: their ``val`` is a class-balanced, seeded hold-out of the training
+# split, ``val_size`` images (10% of it unless the data section says otherwise), and the official
+# test split is ``test``.
+HOLDOUT_SETS: dict[str, int] = {"fashion_mnist": 6000, "mnist": 6000, "kmnist": 6000, "cifar10": 5000,
+                                "cifar100": 5000}
+VAL_SPLITS = ("holdout", "test")
+AUGMENTS = ("none", "crop", "crop_flip")
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,14 @@ class DataSpec:
     """Which data set and how to read it. ``root`` is needed by cifar10/cifar100/imagefolder;
     ``train_size``/``val_size``/``canvas``/``min_scale``/``max_scale`` shape the digits;
     ``train_limit``/``val_limit`` take class-balanced subsets of in-memory sets (short trials);
-    ``image_size``, ``workers`` and ``follow_symlinks`` serve image folders."""
+    ``image_size``, ``workers`` and ``follow_symlinks`` serve image folders.
+
+    ``val_split`` says where ``val`` comes from for sets with an official test split:
+    ``holdout`` (``val_size`` images held out of the training split; ``test`` is the test split)
+    or ``test`` (``val`` *is* the test split, with the whole training split for training): how
+    CIFAR studies written before the three splits read CIFAR, kept so that they reopen and resume
+    as they ran. A space file cannot ask for ``test``. ``augment`` overrides the set's own
+    training-time augmentation (None: the set's)."""
 
     name: str = "digits"
     root: str | None = None
@@ -44,11 +59,24 @@ class DataSpec:
     image_size: int = 224
     workers: int = 4
     follow_symlinks: bool = False   # imagefolder: read class folders and images that are symlinks
+    val_split: str = "holdout"
+    augment: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict) -> DataSpec:
+        """The spec a study or export recorded. A CIFAR record without ``val_split`` was written
+        before the three splits, when ``val`` was CIFAR's test batch: it says so now."""
+        record = dict(record)
+        if "val_split" not in record and record.get("name") in CIFAR_CLASSES:
+            record["val_split"] = "test"
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in record.items() if k in known})
 
     @classmethod
     def named(cls, name: str = "digits", **given: object) -> DataSpec:
         """The data set ``name`` with the settings its name stands for; ``given`` wins."""
-        return cls(name=name, **{**DIGIT_SETS.get(name, {}), **given})
+        defaults = {**DIGIT_SETS.get(name, {}), **({"val_size": HOLDOUT_SETS[name]} if name in HOLDOUT_SETS else {})}
+        return cls(name=name, **{**defaults, **given})
 
     @property
     def is_digits(self) -> bool:
@@ -62,6 +90,8 @@ class DataSpec:
         folders need their class count from the scan; 2 stands in for feasibility checks)."""
         if self.is_digits:
             return DataShape(1, self.canvas, 10)
+        if self.name in IDX_SETS:
+            return DataShape(1, 28, 10)
         if self.name in CIFAR_CLASSES:
             return DataShape(3, 32, CIFAR_CLASSES[self.name])
         if self.name == "synthetic_cifar":

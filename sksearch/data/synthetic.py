@@ -51,11 +51,14 @@ def _render(patterns: np.ndarray, per_class: int, rng: np.random.RandomState) ->
     return images[order], labels[order].astype(np.int64)
 
 
-def make_synthetic(train_size: int = 50000, val_size: int = 10000, seed: int = 0) -> ArrayData:
-    """A pure function of its arguments; sizes are rounded down to whole samples per class."""
+def make_synthetic(train_size: int = 50000, val_size: int = 10000, seed: int = 0, test: bool = False) -> ArrayData:
+    """A pure function of its arguments; sizes are rounded down to whole samples per class.
+    With ``test``, ``val_size`` more samples from a random stream of their own (train and val
+    are the same either way)."""
     rng = np.random.RandomState(seed)
     patterns = _patterns(rng)
     xt, yt = _render(patterns, train_size // CLASSES, rng)
     xv, yv = _render(patterns, val_size // CLASSES, rng)
-    return ArrayData(name="synthetic_cifar", x_train=xt, y_train=yt, x_val=xv, y_val=yv, num_classes=CLASSES,
+    xs, ys = _render(patterns, val_size // CLASSES, np.random.RandomState(seed + 1)) if test else (None, None)
+    return ArrayData(x_test=xs, y_test=ys,name="synthetic_cifar", x_train=xt, y_train=yt, x_val=xv, y_val=yv, num_classes=CLASSES,
                      class_names=[f"pattern_{c}" for c in range(CLASSES)], augment="crop_flip")

@@ -20,9 +20,9 @@ from typing import Any
 from .. import __version__
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
-from ..space.schema import SearchSpace, load_space
+from ..space.schema import SearchSpace
 from ..study.curves import write_curves
-from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, trial_dirname
+from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, study_space, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
 from ..study.store import open_for_search
@@ -87,7 +87,8 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
 
 def _load_data(space: SearchSpace) -> Any:
     print(f"loading data: {space.data.name}", flush=True)
-    return load_data(space.data)
+    # train and val only: a search ranks and stops trials on val and never holds the test split.
+    return load_data(space.data, test=False)
 
 
 def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> StudyFolder:
@@ -217,7 +218,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     layout = Layout(root)
     run_info = read_run(root)
     with FolderLock(root):
-        space = load_space(layout.space_yaml)
+        space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
         read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
         mine = summary(of_run(read_table(storage_url, study_name, root), run_info.run_id))["counts"]

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..data.spec import NAMES as DATA_NAMES
-from ..data.spec import DataSpec
+from ..data.spec import AUGMENTS, VAL_SPLITS, DataSpec
 from ..errors import UserError, show
 from ..model.spec import BLOCKS, DEFAULT_BRANCHES, FAMILIES, LIMITS, SELECTS, STEMS, SKSpec
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
@@ -131,7 +131,7 @@ DATA_FIELDS: dict[str, Check] = {
     "val_size": integer(10, 10**7), "canvas": integer(8, 512), "min_scale": number(0, 64, low_open=True),
     "max_scale": number(0, 64, low_open=True), "clutter": integer(0, 32), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
     "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]), "workers": integer(0, 256),
-    "follow_symlinks": boolean,
+    "follow_symlinks": boolean, "val_split": one_of(*VAL_SPLITS), "augment": optional(one_of(*AUGMENTS)),
 }
 
 CONSTRAINT_KEYS = ("params", "macs")
@@ -585,6 +585,9 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         raise SpaceError("data.train_size", f"{data.train_size:,} + {data.val_size:,} digits of {data.canvas} px need "
                                             f"{(data.train_size + data.val_size) * data.canvas ** 2 / 1e9:.1f} GB; "
                                             f"at most {MAX_DIGIT_BYTES / 1e9:.0f} GB of images")
+    if data.val_split == "test":
+        raise SpaceError("data.val_split", "test would rank and stop trials on the test split; a search reads "
+                                           "train and val only (allowed: holdout)")
     if data.name == "imagefolder" and not data.root:
         raise SpaceError("data.root", "an imagefolder data set needs root: a folder with train/ and val/ inside")
     if "model" not in raw:

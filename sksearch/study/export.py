@@ -233,7 +233,9 @@ def _metrics(row: pd.Series) -> dict[str, Any]:
     out: dict[str, Any] = {"status": row["status"], "epochs": int(row["epochs"])}
     for key in ("accuracy", "loss"):
         if pd.notna(row.get(key)):
-            out[key] = round(float(row[key]), 4)
+            out[f"val {key}"] = round(float(row[key]), 4)
+    # A search never reads the test split, so a trial has no test figure until one is measured.
+    out["test accuracy"] = "not measured (`sksearch evaluate FOLDER --split test`)"
     for key in ("params", "macs"):
         out[key] = f"{int(row[key]):,}"
     if "latency" in row and pd.notna(row["latency"]):

@@ -189,7 +189,7 @@ class StudyFolder:
     @classmethod
     def open(cls, root: str) -> StudyFolder:
         """The study folder at ``root``, its run record and space read and checked."""
-        return cls(root, read_run(root), load_space(Layout(root).space_yaml))
+        return cls(root, read_run(root), study_space(root))
 
     @property
     def name(self) -> str:
@@ -272,3 +272,26 @@ class StudyFolder:
                 return json.load(fh)
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.layout.data_json}: unreadable ({exc})") from None
+
+
+def study_space(root: str) -> SearchSpace:
+    """The space a study ran, as it ran: a CIFAR study written before the three splits (its
+    data.json's data spec has no ``val_split``) ranked on CIFAR's test batch, and reopens and
+    resumes so (``val_split: test``), not on the hold-out a new study would use."""
+    import dataclasses
+
+    from ..data.spec import DataSpec
+
+    layout = Layout(root)
+    space = load_space(layout.space_yaml)
+    if not os.path.exists(layout.data_json):
+        return space
+    try:
+        with open(layout.data_json, encoding="utf-8") as fh:
+            record = (json.load(fh) or {}).get("data_spec")
+    except (OSError, ValueError, AttributeError):
+        return space  # data_info() reports an unreadable data.json where it is needed
+    if isinstance(record, dict) and DataSpec.from_record(record).val_split == "test":
+        return dataclasses.replace(space, data=dataclasses.replace(space.data, val_split="test"))
+    return space
+

@@ -67,12 +67,15 @@ def uses_channels_last(device: torch.device, spec: TrainSpec) -> bool:
     return spec.channels_last != "off"
 
 
-def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec) -> tuple[float, float]:
-    """Top-1 accuracy and mean cross-entropy on the validation batches."""
+def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
+             split: str = "val") -> tuple[float, float]:
+    """Top-1 accuracy and mean cross-entropy on the ``split`` batches: ``val`` (what a search
+    and a training read every epoch) or ``test`` (read by ``sksearch train`` at the end and by
+    ``sksearch evaluate``, never by a search)."""
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0
     with torch.no_grad(), _autocast(device, spec):
-        for x, y in batches.val():
+        for x, y in (batches.test() if split == "test" else batches.val()):
             logits = model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()

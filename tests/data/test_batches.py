@@ -42,3 +42,27 @@ def test_crop_shifts_within_the_padding():
     where = [tuple(np.argwhere(o[0].numpy() == 1.0)[0]) for o in out if o.max() == 1.0]
     rows = {r for r, _ in where}
     assert rows <= set(range(2, 7)) and len(rows) > 1
+
+
+def test_a_crop_pads_with_black_before_normalising():
+    """IDX sets crop from black padding (their objects sit on black), without a flip for "crop"."""
+    import numpy as np
+    import torch
+
+    from sksearch.data.arrays import ArrayData
+    from sksearch.data.batches import DeviceBatches
+
+    x = np.full((64, 1, 8, 8), 200, np.uint8)
+    x[:, :, :, :4] = 100  # left half darker: a flip would move it
+    data = ArrayData("t", x, np.zeros(64, np.int64), x[:4], np.zeros(4, np.int64), 1, augment="crop", crop_pad=2,
+                     pad_mode="constant")
+    batches = DeviceBatches(data, "cpu", batch_size=64)
+    (xb, _), = list(batches.train(1))
+    raw = (xb * batches.std + batches.mean) * 255
+    values = set(torch.round(raw).unique().tolist())
+    assert values <= {0.0, 100.0, 200.0} and 0.0 in values  # black borders, no reflected pixels
+    # Without a flip the dark half stays left of the bright half in every image.
+    for img in torch.round(raw[:, 0]):
+        row = img[4]
+        dark, bright = (row == 100).nonzero(), (row == 200).nonzero()
+        assert dark.max() < bright.min()

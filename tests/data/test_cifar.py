@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from sksearch.data.cifar import CIFAR10, CIFAR100, _md5, download, load_cifar, write_archive
+from sksearch.data.load import load_data
+from sksearch.data.spec import DataSpec
 from sksearch.errors import UserError
 
 
@@ -26,9 +28,34 @@ def test_download_from_a_url_then_load(tmp_path, fmt, classes):
     assert data.x_train.shape == (6 * len(fmt.train_files), 3, 32, 32)
     assert np.array_equal(data.x_train, np.concatenate([x for x, _ in train]))
     assert data.y_train.tolist() == sum((y for _, y in train), [])
-    assert np.array_equal(data.x_val, test[0]) and data.y_val.tolist() == test[1]
+    # The test batch is the test split, never val; load_data holds val out of the training batches.
+    assert np.array_equal(data.x_test, test[0]) and data.y_test.tolist() == test[1] and len(data.y_val) == 0
     assert data.num_classes == classes and data.class_names[3] == "class3"
     assert data.augment == "crop_flip"
+    assert load_cifar(fmt.name, str(root), test=False).x_test is None
+
+
+def test_val_is_a_balanced_hold_out_of_the_training_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    train = [(rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8), [i % 10 for i in range(20)]) for _ in range(5)]
+    test = (rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8), list(range(10)))
+    archive = tmp_path / "a.tar.gz"
+    write_archive(str(archive), "cifar10", train, test, [f"c{i}" for i in range(10)])
+    download(CIFAR10, str(tmp_path), url=archive.as_uri(), md5=_md5(str(archive)))
+    data = load_data(DataSpec.named("cifar10", root=str(tmp_path), val_size=30), test=True)
+    assert len(data.y_train) == 70 and np.bincount(data.y_val).tolist() == [3] * 10
+    every = {bytes(x) for x, _ in train for x in x}
+    assert {bytes(x) for x in data.x_val} <= every and not {bytes(x) for x in data.x_val} & {bytes(x) for x in data.x_train}
+    assert np.array_equal(data.x_test, test[0])
+    assert DataSpec.named("cifar10").val_size == 5000
+    # A study written before the three splits recorded no val_split: its val was the test batch, and stays so.
+    old = DataSpec.named("cifar10", root=str(tmp_path)).to_dict()
+    del old["val_split"]
+    legacy = DataSpec.from_record(old)
+    assert legacy.val_split == "test"
+    data = load_data(legacy)
+    assert len(data.y_train) == 100 and np.array_equal(data.x_val, test[0])
+    assert DataSpec.from_record(DataSpec.named("cifar10").to_dict()).val_split == "holdout"
 
 
 def test_a_bad_checksum_is_refused(tmp_path):

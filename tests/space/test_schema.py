@@ -108,7 +108,10 @@ CASES = [
     ("resources", {"cpu": 0}, "resources.cpu: must be a finite number > 0 and <= 1024"),
     ("concurrency", 0, "concurrency: must be an integer from 1 to 10,000"),
     ("trials", "many", "trials: must be an integer from 1 to 1,000,000"),
-    ("data.name", "mnist", "data.name: must be one of digits, cluttered_digits, cifar10, cifar100, imagefolder, synthetic_cifar"),
+    ("data.name", "svhn", "data.name: must be one of digits, cluttered_digits, fashion_mnist, mnist, kmnist, cifar10, "
+                          "cifar100, imagefolder, synthetic_cifar"),
+    ("data.val_split", "test", "data.val_split: test would rank and stop trials on the test split"),
+    ("data.augment", "mixup", "data.augment: must be one of none, crop, crop_flip"),
     ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
     ("data.download", "yes", "data.download: must be true or false"),
     ("constraints", {"params": {"max": 10}}, "constraints: none of 24 sampled architectures meets the budgets"),

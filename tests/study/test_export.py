@@ -84,7 +84,8 @@ def test_export_a_trial_matches_the_trial_in_a_fresh_interpreter(finished_study,
     spec = ArchSpec.from_json((dest / "spec.json").read_text())
     assert spec.in_channels == 1 and spec.input_size == 12
     readme = (dest / "README.md").read_text()
-    assert f"| accuracy | {round(row.accuracy, 4)} |" in readme and "model.load(" in readme and "opt.step()" in readme
+    assert f"| val accuracy | {round(row.accuracy, 4)} |" in readme and "| test accuracy | not measured" in readme
+    assert "model.load(" in readme and "opt.step()" in readme
     pre = json.loads((dest / "preprocess.json").read_text())
     assert len(pre["mean"]) == 1 and pre["num_classes"] == 10
 

@@ -1,0 +1,89 @@
+"""``sksearch evaluate``: accuracy and loss of a trained model on one split of its data.
+
+The model is an export folder or a study's trial (``STUDY_DIR:TRIAL_ID``, its last
+checkpoint); its data is the one it was trained on, as recorded (an export's ``train.json``,
+else its ``preprocess.json``; a study's ``data.json``), so ``val`` is the very hold-out the
+search ranked on and ``test`` the set's test split, which no search reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from typing import Any
+
+from .errors import UserError
+
+SPLITS = ("val", "test")
+
+
+def recorded_data(target: str, preprocess: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The data spec ``target`` was trained on: an export's recipe wins over its
+    preprocess.json (a model trained further by ``sksearch train`` records its own data there)."""
+    recipe = os.path.join(target, "train.json")
+    if os.path.isfile(os.path.join(target, "spec.json")) and os.path.isfile(recipe):
+        try:
+            with open(recipe, encoding="utf-8") as fh:
+                data = (json.load(fh) or {}).get("data")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"{recipe}: unreadable ({exc})") from None
+        if data:
+            return data
+    return (preprocess or {}).get("data_spec")
+
+
+def recorded_cpus(target: str) -> Any:
+    """The CPUs each trial had where ``target`` was trained (an export's ``train.json``)."""
+    try:
+        with open(os.path.join(target, "train.json"), encoding="utf-8") as fh:
+            return (json.load(fh) or {}).get("cpus")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
+                    batch_size: int = 512, threads: int | None = None) -> dict[str, Any]:
+    """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
+    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``)."""
+    import torch
+
+    from .retrain import trial_threads
+
+    torch.set_num_threads(threads or trial_threads(recorded_cpus(target)))
+
+    from .analysis.trained import load_trained
+    from .data.load import load_data, make_batches
+    from .data.spec import DataSpec
+    from .train.loop import evaluate
+    from .train.spec import TrainSpec
+
+    if split not in SPLITS:
+        raise UserError(f"--split {split}: allowed: {', '.join(SPLITS)}")
+    trained = load_trained(target)
+    record = recorded_data(target, trained.preprocess)
+    if not record:
+        raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "
+                        f"with a data spec)")
+    spec = DataSpec.from_record(record)
+    if data_root:
+        spec = replace(spec, root=data_root)
+    data = load_data(spec, test=split == "test")
+    if split == "test" and getattr(data, "test_note", None):
+        raise UserError(f"--split test: {data.test_note}; add {spec.root}/test/<class>/... to measure one")
+    shape = (data.in_channels, data.input_size, data.num_classes)
+    if shape != (trained.spec.in_channels, trained.spec.input_size, trained.spec.num_classes):
+        raise UserError(f"{target}: its data ({spec.name}) gives {shape[0]} x {shape[1]} px with {shape[2]} classes; "
+                        f"the network takes {trained.spec.in_channels} x {trained.spec.input_size} px and has "
+                        f"{trained.spec.num_classes} classes")
+    batches = make_batches(data, device, batch_size, workers=min(spec.workers, max(0, (os.cpu_count() or 1) - 1)))
+    if hasattr(batches, "eval_batch_size"):
+        batches.eval_batch_size = batch_size
+    model = trained.model.to(device)
+    accuracy, loss = evaluate(model, batches, torch.device(device), TrainSpec(precision="fp32"), split)
+    if split == "test":
+        samples = len(data.test) if hasattr(data, "test") and data.test is not None else len(data.y_test)
+    else:
+        samples = len(data.val) if hasattr(data, "val") else len(data.y_val)
+    return {"split": split, "accuracy": accuracy, "loss": loss, "samples": samples, "data": spec.name,
+            "model": trained.title, "val_is_test": spec.val_split == "test"}
