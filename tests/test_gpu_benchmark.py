@@ -14,13 +14,18 @@ def test_the_gpu_benchmark_runs_its_toy_sizes_on_the_cpu(tmp_path):
     results = tmp_path / "RESULTS.md"
     results.write_text("# before\n")
     proc = subprocess.run([sys.executable, "benchmarks/gpu.py", "--append-results", "--results", str(results)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "no GPU figure was taken" in out and "(toy sizes)" in out
     assert results.read_text() == "# before\n"  # nothing appended without CUDA
-    # Train steps: images/s for every variant of the quickstart-like net, compiled included.
-    row = re.search(r"^\| quickstart-like \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|$", out, re.M)
+    # Train steps: images/s for every eager variant of the quickstart-like net; compiled, only
+    # the one-unit net (compiling the larger nets takes minutes on a cold cache), and the table
+    # says so rather than leaving the cell out.
+    row = re.search(r"^\| quickstart-like \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| not run \(toy\) \| - \|$", out, re.M)
+    assert row, out
+    assert all(float(v.replace(",", "")) > 0 for v in row.groups())
+    row = re.search(r"^\| one-unit \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \|$", out, re.M)
     assert row, out
     assert all(float(v.replace(",", "")) > 0 for v in row.groups())
     ratio = re.search(r"^\| quickstart-like \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \|$", out, re.M)

@@ -22,22 +22,27 @@ def test_auto_compiles_only_long_cuda_trials():
     assert wants_compile(torch.device("cpu"), on, 1) and not wants_compile(torch.device("cuda"), off, 10**6)
 
 
-def test_compiled_and_eager_trials_reach_the_same_metrics():
-    batches = make_batches(make_digits(200, 100, canvas=16, max_scale=2.0), "cpu", 32)
+def test_compiled_and_eager_trials_compute_the_same_steps():
+    """Five SGD steps from the same seed on the same batches: the compiled trial's losses equal
+    the eager one's to float tolerance. (Comparing accuracies after training would compare two
+    chaotic trajectories, near chance on this tiny set, and depend on the thread count.)"""
+    batches = make_batches(make_digits(160, 100, canvas=16, max_scale=1.5), "cpu", 32)
     arch = tiny_spec(num_classes=10, in_channels=1, input_size=16)
     compiled_module.clear()
     runs = {}
     for mode in ("off", "on", "on"):  # the second compiled trial finds the module compiled
         before = dict(compiled_module.stats)
-        runs.setdefault(mode, []).append(run_trial(arch, TrainSpec(max_epochs=2, lr=0.1, seed=3, compile=mode),
+        runs.setdefault(mode, []).append(run_trial(arch, TrainSpec(max_epochs=1, lr=0.1, seed=3, compile=mode),
                                                    batches, "cpu", lambda m, f: None))
         runs[mode][-1]["delta"] = {k: compiled_module.stats[k] - before[k] for k in before}
     eager, (first, second) = runs["off"][0], runs["on"]
     assert eager["delta"] == {"compiled": 0, "reused": 0}
     assert first["delta"] == {"compiled": 1, "reused": 0} and second["delta"] == {"compiled": 0, "reused": 1}
     for run in (first, second):
-        assert run["accuracy"] == pytest.approx(eager["accuracy"], abs=0.03)
-        assert run["train_loss"] == pytest.approx(eager["train_loss"], rel=0.02)
-    # The reused module started from the seeded weights again, not from the first trial's.
-    assert second["train_loss"] == pytest.approx(first["train_loss"], rel=1e-4)
+        # Measured: 1e-5 apart on the val loss, 3e-4 on the mean train loss, 1 or 2 threads.
+        assert run["loss"] == pytest.approx(eager["loss"], rel=1e-3)
+        assert run["train_loss"] == pytest.approx(eager["train_loss"], rel=2e-3)
+    # The reused module starts from the seeded weights again, not from the first trial's.
+    assert second["train_loss"] == pytest.approx(first["train_loss"], rel=1e-5)
+    assert second["loss"] == pytest.approx(first["loss"], rel=1e-5)
     compiled_module.clear()
