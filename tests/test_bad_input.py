@@ -146,6 +146,16 @@ CASES = [
     Case("storage-sqlite-missing-folder", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage",
                                                         f"sqlite:///{t}/nowhere/x.db"],
          ("the folder of the SQLite file does not exist",)),
+    # A shared study (its folder's own database as --storage) refuses a driver of another space.
+    Case("storage-shared-other-objective-names",
+         lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", f"sqlite:///{s}/optuna.db",
+                       "--set", "objectives=[accuracy, macs]"],
+         ("has the objectives accuracy, params; this space's are accuracy, macs",), lambda t, s: [s / "optuna.db"]),
+    Case("storage-shared-other-choices",
+         lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", f"sqlite:///{s}/optuna.db",
+                       "--set", "model.stages[0].width_per_group={choice: [2, 8]}"],
+         ("searches stages.0.width_per_group over choice [2, 4]", "this space over choice [2, 8]"),
+         lambda t, s: [s / "optuna.db"]),
     Case("set-not-a-path", lambda t, s: ["run", space_file(t), "--set", "a..b=1"], ("--set a..b: not a key path",)),
     # ---- read commands on broken studies ------------------------------------------------------
     Case("status-run-json-not-an-object", lambda t, s: ["status", with_run_json(s, "[1, 2]")],
@@ -207,6 +217,7 @@ def test_bad_input(case, finished_study, tmp_path, capsys):
     code = main(args)
     err = capsys.readouterr().err
     assert code == 2, err
+    assert "Traceback" not in err, err
     assert err.startswith("sksearch: error: ") and err.count("\n") == 1, err  # one clear line
     assert len(err) < 800, err[:800]
     for word in case.words:

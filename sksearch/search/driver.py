@@ -30,6 +30,7 @@ from ..study.summary import ended
 from ..study.table import of_run, summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
+from .same_space import check_same_space
 from .trackers import check_trackers
 from .warm_start import import_trials, plan_imports
 from .trainable import sweep_scratch
@@ -129,7 +130,7 @@ def _check_storage(url: str, space: SearchSpace) -> None:
     if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise UserError(f"--storage {url}: the folder of the SQLite file does not exist")
     try:
-        open_for_search(url, space.name, space)
+        check_same_space(open_for_search(url, space.name, space), space, url)
     except UserError:
         raise
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:

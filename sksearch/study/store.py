@@ -108,9 +108,15 @@ def open_for_search(url: str, name: str, space: SearchSpace,
             time.sleep(0.3 * (attempt + 1))
     wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
               for d in space.directions]
-    if study.directions != wanted:
-        raise UserError(f"study {name!r} in {url} has other objectives than {space.metric_names}")
-    if study.metric_names != space.metric_names:
+    # Directions alone cannot tell [accuracy, params] from [accuracy, macs]: a study's
+    # recorded names are its objectives, and another driver's values would be read under them.
+    recorded = study.metric_names
+    if study.directions != wanted or (recorded is not None and list(recorded) != space.metric_names):
+        theirs = ", ".join(recorded) if recorded else " and ".join(d.name.lower() for d in study.directions)
+        raise UserError(f"study {name!r} in {url} has the objectives {theirs}; this space's are "
+                        f"{', '.join(space.metric_names)}: a shared study needs the same objectives (use another "
+                        f"--storage or space name)")
+    if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(space.metric_names)
