@@ -26,6 +26,7 @@ class Trained:
     preprocess: dict[str, Any] | None  # data.json / preprocess.json: shape, classes, normalisation, data spec
     title: str
     default_out: str  # where its analyses go unless told otherwise
+    home: str         # the folder default_out lies in (the export or the study), which analyze did not make
 
 
 def load_trained(target: str) -> Trained:
@@ -37,7 +38,7 @@ def load_trained(target: str) -> Trained:
             with open(path, encoding="utf-8") as fh:
                 preprocess = json.load(fh)
         return Trained(load_model(target), read_export_spec(target), preprocess,
-                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"))
+                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"), target)
     if os.path.isfile(Layout(target).run_json):
         raise UserError(f"{target} is a study folder: name a trial as {target}:ID (trial_id in trials.csv), "
                         f"or export one first with `sksearch export {target} --trial ID --to OUT`")
@@ -51,4 +52,4 @@ def load_trained(target: str) -> Trained:
     folder = StudyFolder.open(root)
     art = trial_artifacts(folder, trial_id)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
-                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id))
+                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root)
