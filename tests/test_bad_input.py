@@ -84,6 +84,54 @@ def first_completed(study) -> str:
     return str(int(df[df.status == "completed"].trial_id.iloc[0]))
 
 
+def completed_trial_dir(study):
+    """(trial id, its Ray folder, its ray_trial_id) of the first completed trial."""
+    import pandas as pd
+
+    df = pd.read_csv(study / "trials.csv")
+    row = df[df.status == "completed"].iloc[0]
+    return int(row.trial_id), study / "ray" / f"trial_{int(row.trial_id):04d}_{row.ray_trial_id}", row.ray_trial_id
+
+
+def ray_folder_linked_outside(tmp, study):
+    trial, folder, _ = completed_trial_dir(study)
+    shutil.move(folder, tmp / "outside")
+    os.symlink(tmp / "outside", folder)
+    return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+
+
+def ray_trial_id_climbing_out(tmp, study):
+    """The database names the trial's folder as its own, then ``../`` out of the study."""
+    trial, folder, rid = completed_trial_dir(study)
+    shutil.copytree(folder, tmp / "outside")
+    con = sqlite3.connect(study / "optuna.db")
+    con.execute("UPDATE trial_user_attributes SET value_json = ? WHERE key = 'ray_trial_id' AND value_json = ?",
+                (json.dumps(f"{rid}/../../../work/outside"), json.dumps(rid)))
+    con.commit()
+    con.close()
+    return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+
+
+def weights_replaced(study, content: bytes | None, command: str, tmp):
+    """The first completed trial with its checkpoint's weights replaced (None: removed)."""
+    trial, folder, _ = completed_trial_dir(study)
+    for weights in folder.glob("checkpoint_*/model.safetensors"):
+        weights.unlink() if content is None else weights.write_bytes(content)
+    if command == "export":
+        return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+    return ["analyze", f"{study}:{trial}", "--out", str(tmp / "x")]
+
+
+def other_networks_weights(study):
+    from safetensors.torch import save_file
+
+    from sksearch.model.network import build
+
+    path = study.parent / "other.safetensors"
+    save_file(build(tiny_spec(num_classes=7).to_dict()).state_dict(), str(path))
+    return path.read_bytes()
+
+
 BOMB = b"""a: &a ["x","x","x","x","x","x","x","x","x"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
 c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
@@ -182,6 +230,18 @@ CASES = [
          lambda t, s: [t / "mine" / "README.md", t / "mine" / "model.py"]),
     Case("export-front-over-user-files", lambda t, s: ["export", str(s), "--front", "--to", user_folder(t, "notes.txt")],
          ("is not a front export",), lambda t, s: [t / "mine" / "notes.txt"]),
+    # A study folder whose paths leave it, or whose weights do not load: refused, nothing written.
+    Case("export-ray-folder-is-a-link-outside", ray_folder_linked_outside, ("outside the study folder",)),
+    Case("export-ray-trial-id-climbs-out", ray_trial_id_climbing_out, ("resolves to", "outside the study folder")),
+    Case("export-truncated-weights", lambda t, s: weights_replaced(s, b"\x10\x00\x00", "export", t),
+         ("model.safetensors: not a readable safetensors weights file",)),
+    Case("export-other-networks-weights", lambda t, s: weights_replaced(s, other_networks_weights(s), "export", t),
+         ("model.safetensors: not the weights of the network its spec.json describes",)),
+    Case("analyze-random-weights", lambda t, s: weights_replaced(s, os.urandom(5000), "analyze", t),
+         ("model.safetensors: not a readable safetensors weights file",)),
+    Case("analyze-mismatched-weights", lambda t, s: weights_replaced(s, other_networks_weights(s), "analyze", t),
+         ("not the weights of the network its spec.json describes",)),
+    Case("analyze-missing-weights", lambda t, s: weights_replaced(s, None, "analyze", t), ("no checkpoint with weights",)),
     Case("build-over-a-user-spec", lambda t, s: ["build", "sknet29", "--to", user_folder(t, "spec.json")],
          ("the folder is not empty and is not an export folder",), lambda t, s: [t / "mine" / "spec.json"]),
     # ---- cost and analyze ---------------------------------------------------------------------

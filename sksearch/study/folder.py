@@ -80,6 +80,16 @@ class Layout:
         return f"sqlite:///{os.path.abspath(self.optuna_db)}"
 
 
+def inside_study(root: str, path: str, what: str) -> str:
+    """``path`` resolved (links followed, ``..`` collapsed); ``UserError`` when that leaves the
+    study folder ``root``, as a hostile or careless copy of a study can make it."""
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise UserError(f"{root}: {what} {path} resolves to {real}, outside the study folder; a study folder's "
+                        f"files must lie inside it (replace the link or the folder name with the real files)")
+    return real
+
+
 def latest_weights(trial_dir: str) -> str | None:
     """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
     if not os.path.isdir(trial_dir):
