@@ -390,12 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import faults
+
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except UserError as exc:
         print(f"sksearch: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # only a fault of the machine (full disk, read-only) is told here; the rest propagates
+        fault = faults.describe(exc)
+        if fault is None:
+            raise
+        print(f"sksearch: {fault}; {faults.how_to_go_on(args)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sksearch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

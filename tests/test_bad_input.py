@@ -419,3 +419,52 @@ def test_a_zero_byte_or_missing_database_is_never_rewritten(finished_study, tmp_
     con.close()
     shutil.copy(tmp_path / "x.db", study / "optuna.db")
     assert main(["status", str(study)]) == 2
+
+
+def test_a_full_or_read_only_disk_is_one_line_with_how_to_go_on(finished_study, tmp_path, capsys, monkeypatch):
+    """A fault of the machine while writing (the disk fills, the folder turns read-only) is exit 1
+    and one line saying what happened and how to continue; nothing already written changes."""
+    import errno
+
+    import sqlalchemy.exc
+
+    import sksearch.search.driver as driver
+    import sksearch.study.page as page
+
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    before = digest(study / "optuna.db")
+
+    def disk_full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(study / "report.html"))
+
+    monkeypatch.setattr(page, "atomic_write", disk_full)
+    assert main(["report", str(study)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the disk is full" in err and "nothing already written is lost" in err and "same command again" in err
+
+    def database_full(*a, **kw):
+        import sqlite3
+
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            raise sqlalchemy.exc.OperationalError("UPDATE trials ...", {}, exc) from exc
+
+    monkeypatch.setattr(driver, "read_records", database_full)
+    assert main(["resume", str(study)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the disk is full (database or disk is full)" in err and f"sksearch resume {study}" in err
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "o" / "space.yaml"))
+
+    monkeypatch.setattr(driver, "init_ray", lambda address: None)
+    monkeypatch.setattr(driver, "check_resources", lambda *a: None)
+    monkeypatch.setattr(driver, "atomic_write", read_only)
+    assert main(["run", str(write_space(tmp_path)), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the file system is read-only" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists() and digest(study / "optuna.db") == before
