@@ -49,11 +49,9 @@ class Job:
 
 
 def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
+    from .jsonfile import read_json
+
+    return read_json(path, mapping=True)
 
 
 def plan(target: str, epochs: int, data: str | None = None, data_root: str | None = None,
@@ -74,12 +72,22 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
         if os.path.exists(os.path.join(target, RECIPE_FILE)):
             recipe = _read_json(os.path.join(target, RECIPE_FILE))
         if os.path.exists(os.path.join(target, "weights.safetensors")) and not from_scratch:
+            from .study.export import with_weights
+
             weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
+            with_weights(spec, weights)  # weights that do not load are refused before --out is made
         if os.path.exists(os.path.join(target, "preprocess.json")):
             preprocess = _read_json(os.path.join(target, "preprocess.json"))
     else:
         spec = resolve(target)
-    train = {**TrainSpec().to_dict(), **(recipe.get("train") or {}), "max_epochs": epochs}
+    recorded = recipe.get("train") or {}
+    if not isinstance(recorded, dict):
+        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train: must be an object of recipe values")
+    unknown = sorted(set(map(str, recorded)) - set(TrainSpec.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train.{unknown[0]}: unknown recipe key; allowed: "
+                        f"{', '.join(TrainSpec.__dataclass_fields__)}")
+    train = {**TrainSpec().to_dict(), **recorded, "max_epochs": epochs}
     data_spec = dict(recipe.get("data") or {})
     if data is not None:
         data_spec = {"name": data} if data != data_spec.get("name") else data_spec

@@ -132,6 +132,29 @@ def other_networks_weights(study):
     return path.read_bytes()
 
 
+NESTED = b"[" * 100_000 + b"]" * 100_000  # json's and PyYAML's parsers recurse: a RecursionError
+HUGE = "1" + "0" * 5000  # more digits than Python turns into an int from text (4,300)
+
+
+def exported(tmp, study, name="exp"):
+    """An export folder of the study's first completed trial."""
+    out = tmp / name
+    assert main(["export", str(study), "--trial", first_completed(study), "--to", str(out)]) == 0
+    return out
+
+
+def export_with(tmp, study, file: str, content: bytes):
+    out = exported(tmp, study)
+    (out / file).write_bytes(content)
+    return out
+
+
+def trial_params_replaced(study, content: bytes):
+    _, folder, _ = completed_trial_dir(study)
+    (folder / "params.json").write_bytes(content)
+    return str(study)
+
+
 BOMB = b"""a: &a ["x","x","x","x","x","x","x","x","x"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
 c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
@@ -220,6 +243,58 @@ CASES = [
     Case("report-into-missing-folder", lambda t, s: ["report", str(s), "--out", str(t / "nope" / "r.html")],
          ("--out", "nope/r.html: the folder", "does not exist")),
     Case("report-onto-a-folder", lambda t, s: ["report", str(s), "--out", str(t)], ("is a folder; give a file path",)),
+    # ---- hostile JSON, huge integers, half-made files ------------------------------------------
+    Case("cost-nested-spec", lambda t, s: ["cost", spec_file(t, NESTED)], ("spec.json:", "nested too deeply")),
+    Case("build-nested-spec", lambda t, s: ["build", spec_file(t, NESTED), "--to", str(t / "b")],
+         ("spec.json:", "nested too deeply")),
+    Case("train-nested-spec", lambda t, s: ["train", spec_file(t, NESTED), "--epochs", "1", "--out", str(t / "o"),
+                                            "--data", "digits"], ("spec.json:", "nested too deeply")),
+    Case("cost-huge-int-spec", lambda t, s: ["cost", spec_file(t, json.dumps(tiny_spec().to_dict()).replace(
+        '"stem_width": 8', f'"stem_width": {HUGE}').encode())], ("spec.json:",)),
+    Case("status-nested-run-json", lambda t, s: ["status", with_run_json(s, NESTED.decode())],
+         ("run.json: unreadable", "nested too deeply")),
+    Case("analyze-nested-data-json", lambda t, s: [(s / "data.json").write_bytes(NESTED) and "analyze",
+                                                   f"{s}:{first_completed(s)}", "--out", str(t / "a")],
+         ("data.json: unreadable", "nested too deeply")),
+    Case("export-nested-params-json", lambda t, s: ["export", trial_params_replaced(s, NESTED), "--trial",
+                                                    first_completed(s), "--to", str(t / "x")],
+         ("params.json: unreadable trial configuration",)),
+    Case("analyze-nested-preprocess", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", NESTED))],
+         ("preprocess.json: unreadable", "nested too deeply")),
+    Case("analyze-garbage-preprocess", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", b"\x00\xff"))],
+         ("preprocess.json: unreadable",)),
+    Case("analyze-preprocess-a-list", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", b"[1, 2]"))],
+         ("preprocess.json: must be a JSON object",)),
+    Case("analyze-export-truncated-weights", lambda t, s: ["analyze", str(export_with(t, s, "weights.safetensors",
+                                                                                      b"\x08\x00"))],
+         ("weights.safetensors: not a readable safetensors weights file",)),
+    Case("train-export-truncated-weights", lambda t, s: ["train", str(export_with(t, s, "weights.safetensors", b"\x08")),
+                                                         "--epochs", "1", "--out", str(t / "o")],
+         ("weights.safetensors: not a readable safetensors weights file",)),
+    Case("train-recipe-a-list", lambda t, s: ["train", str(export_with(t, s, "train.json", b"[1, 2]")), "--epochs", "1",
+                                              "--out", str(t / "o")], ("train.json: must be a JSON object",)),
+    Case("train-recipe-nested", lambda t, s: ["train", str(export_with(t, s, "train.json", NESTED)), "--epochs", "1",
+                                              "--out", str(t / "o")], ("train.json: unreadable", "nested too deeply")),
+    Case("train-recipe-unknown-key", lambda t, s: ["train", str(export_with(t, s, "train.json", b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
+                                                   "--epochs", "1", "--out", str(t / "o")],
+         ("train.json: train.bogus: unknown recipe key; allowed:",)),
+    Case("run-huge-int-in-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.replace("trials: 6", f"trials: {HUGE}")
+                                                               .encode())], ("bad.yaml: not a space file Python can read", "4300 digits")),
+    Case("run-set-huge-int", lambda t, s: ["run", space_file(t), "--set", f"trials={HUGE}"],
+         ("--set trials: the value is not a number Python reads", "4300 digits")),
+    Case("run-set-nested", lambda t, s: ["run", space_file(t), "--set", "train.lr=" + NESTED.decode()[:20000]],
+         ("--set train.lr=", "nested too deeply")),
+    Case("storage-mysql-without-driver", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage",
+                                                       "mysql://nobody@127.0.0.1:1/db"],
+         ("--storage mysql://nobody@127.0.0.1:1/db: cannot open it",)),
+    Case("warm-start-mysql-without-driver", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--warm-start",
+                                                          "mysql://nobody@127.0.0.1:1/db#tiny"],
+         ("mysql://nobody@127.0.0.1:1/db#tiny: cannot read it: the database driver is not installed",)),
+    Case("warm-start-baselines-study", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--warm-start",
+                                                     f"sqlite:///{s}/optuna.db#tiny:baselines"],
+         ("tiny:baselines", "a study's baselines")),
+    Case("status-study-name-baselines", lambda t, s: ["status", with_run_json(s, json.dumps(
+        {"study_name": "tiny:baselines"}))], ("tiny:baselines", "a study's baselines")),
     # ---- export and build targets -------------------------------------------------------------
     Case("export-to-a-file", lambda t, s: ["export", str(s), "--trial", first_completed(s), "--to",
                                            raw_space(t, b"x", "f")],

@@ -3,7 +3,6 @@ checkpoint), with what it was trained on."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,11 +31,10 @@ class Trained:
 def load_trained(target: str) -> Trained:
     """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
     if os.path.isfile(os.path.join(target, "spec.json")):
-        preprocess = None
+        from ..jsonfile import read_json
+
         path = os.path.join(target, "preprocess.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                preprocess = json.load(fh)
+        preprocess = read_json(path, mapping=True) if os.path.exists(path) else None
         return Trained(load_model(target), read_export_spec(target), preprocess,
                        os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"), target)
     if os.path.isfile(Layout(target).run_json):

@@ -154,12 +154,9 @@ def read_run(root: str) -> RunInfo:
     if not os.path.exists(layout.run_json):
         raise UserError(f"{root}: not a study folder (no run.json); start one with "
                         f"`sksearch run SPACE.yaml --out {root}`")
-    try:
-        with open(layout.run_json, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{layout.run_json}: unreadable ({exc})") from None
-    return RunInfo.from_dict(data, layout.run_json)
+    from ..jsonfile import read_json
+
+    return RunInfo.from_dict(read_json(layout.run_json), layout.run_json)
 
 
 def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
@@ -277,8 +274,6 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        try:
-            with open(self.layout.data_json, encoding="utf-8") as fh:
-                return json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.layout.data_json}: unreadable ({exc})") from None
+        from ..jsonfile import read_json
+
+        return read_json(self.layout.data_json, mapping=True)

@@ -217,6 +217,9 @@ def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
     except errors as exc:
         raise UserError(f"{where}: {path or url} is not a readable Optuna database "
                         f"({str(exc).splitlines()[0]})") from None
+    except ImportError as exc:  # SQLAlchemy loads a database's driver (MySQLdb, psycopg2) on first use
+        raise UserError(f"{where}: cannot read it: the database driver is not installed ({exc}); install the "
+                        f"driver for this URL (e.g. pip install mysqlclient or psycopg2-binary)") from None
     if found is not None:
         return found
     try:

@@ -79,7 +79,8 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         raise UserError(f"{where}: the database {url} holds no study named {name!r} (run.json's study_name)") from None
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as exc:
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError,
+            ImportError) as exc:  # ImportError: a URL whose database driver is not installed
         raise UserError(f"{where}: cannot read the Optuna study in {url} ({str(exc).splitlines()[0]})") from None
 
 
