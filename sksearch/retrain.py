@@ -49,7 +49,7 @@ class Job:
 
 
 def _read_json(path: str) -> Any:
-    from .jsonfile import read_json
+    from .study.jsonfile import read_json
 
     return read_json(path, mapping=True)
 

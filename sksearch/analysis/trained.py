@@ -31,7 +31,7 @@ class Trained:
 def load_trained(target: str) -> Trained:
     """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
     if os.path.isfile(os.path.join(target, "spec.json")):
-        from ..jsonfile import read_json
+        from ..study.jsonfile import read_json
 
         path = os.path.join(target, "preprocess.json")
         preprocess = read_json(path, mapping=True) if os.path.exists(path) else None

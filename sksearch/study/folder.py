@@ -154,7 +154,7 @@ def read_run(root: str) -> RunInfo:
     if not os.path.exists(layout.run_json):
         raise UserError(f"{root}: not a study folder (no run.json); start one with "
                         f"`sksearch run SPACE.yaml --out {root}`")
-    from ..jsonfile import read_json
+    from .jsonfile import read_json
 
     return RunInfo.from_dict(read_json(layout.run_json), layout.run_json)
 
@@ -274,6 +274,6 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        from ..jsonfile import read_json
+        from .jsonfile import read_json
 
         return read_json(self.layout.data_json, mapping=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def parse_json(text: str, where: str) -> Any:
