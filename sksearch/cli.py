@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import faults
+
+    args = None
     with sigterm_stops() as stop:
         try:
             args = build_parser().parse_args(argv)
@@ -451,13 +454,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UserError as exc:
             print(f"sksearch: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("sksearch: stopped (SIGTERM)" if stop.terminated else "sksearch: interrupted", file=sys.stderr)
-            return EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED
         except BrokenPipeError:
             # The reader went away (`sksearch models | head -1`): stop quietly, as cat does.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except Exception as exc:  # only a fault of the machine (full disk, read-only) is told here; the rest propagates
+            fault = faults.describe(exc)
+            if fault is None:
+                raise
+            print(f"sksearch: {fault}; {faults.how_to_go_on(args)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("sksearch: stopped (SIGTERM)" if stop.terminated else "sksearch: interrupted", file=sys.stderr)
+            return EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -57,11 +58,9 @@ class Job:
 
 
 def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
+    from .study.jsonfile import read_json
+
+    return read_json(path, mapping=True)
 
 
 def plan(target: str, epochs: int, data: str | None = None, data_root: str | None = None,
@@ -84,12 +83,22 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
         if os.path.exists(os.path.join(target, RECIPE_FILE)):
             recipe = _read_json(os.path.join(target, RECIPE_FILE))
         if os.path.exists(os.path.join(target, "weights.safetensors")) and not from_scratch:
+            from .study.export import with_weights
+
             weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
+            with_weights(spec, weights)  # weights that do not load are refused before --out is made
         if os.path.exists(os.path.join(target, "preprocess.json")):
             preprocess = _read_json(os.path.join(target, "preprocess.json"))
     else:
         spec = resolve(target)
-    train = {**TrainSpec().to_dict(), **(recipe.get("train") or {}), "max_epochs": epochs}
+    recorded = recipe.get("train") or {}
+    if not isinstance(recorded, dict):
+        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train: must be an object of recipe values")
+    unknown = sorted(set(map(str, recorded)) - set(TrainSpec.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train.{unknown[0]}: unknown recipe key; allowed: "
+                        f"{', '.join(TrainSpec.__dataclass_fields__)}")
+    train = {**TrainSpec().to_dict(), **recorded, "max_epochs": epochs}
     # A recorded CIFAR recipe from before the three splits says so (val_split: test).
     data_spec = DataSpec.from_record(recipe["data"]).to_dict() if recipe.get("data") else {}
     if data is not None:
@@ -146,8 +155,39 @@ def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 def _checkpoints(out: str) -> list[str]:
+    """The finished checkpoints, oldest first (a ``.tmp-`` folder is one a kill left unfinished)."""
     folder = os.path.join(out, CHECKPOINTS)
-    return sorted(os.path.join(folder, d) for d in os.listdir(folder)) if os.path.isdir(folder) else []
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(os.path.join(folder, d) for d in names if re.fullmatch(r"epoch_\d{4,}", d))
+
+
+def _resume_point(out: str, log: Callable[[str], None]) -> str | None:
+    """The newest checkpoint that loads; unfinished ones are removed, and one that does not load
+    (a disk that filled, a copy cut short) is skipped with a word."""
+    from .train.loop import CHECKPOINT_TMP, checkpoint_problem
+
+    folder = os.path.join(out, CHECKPOINTS)
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if name.startswith(CHECKPOINT_TMP):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    for checkpoint in reversed(_checkpoints(out)):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return checkpoint
+        log(f"{checkpoint}: skipped, it does not load ({problem}); resuming from an earlier epoch")
+    return None
+
+
+def _check_out_apart(out: str, source: str) -> None:
+    """Refuse an ``--out`` that is the source export or lies inside it, compared as resolved
+    paths: a link to the source would have its weights, recipe and README overwritten."""
+    if not os.path.isdir(source):
+        return  # a spec file or a preset name: nothing to overwrite
+    real_out, real_source = os.path.realpath(out), os.path.realpath(source)
+    if real_out == real_source or real_out.startswith(real_source.rstrip(os.sep) + os.sep):
+        where = "the folder being trained" if real_out == real_source else "inside the folder being trained"
+        shown = f" (it resolves to {real_out})" if real_out != os.path.abspath(out) else ""
+        raise UserError(f"--out {out}: is {where}{shown}; write the trained network to another folder")
 
 
 def _state(out: str) -> dict[str, Any] | None:
@@ -186,8 +226,7 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
     from .train.loop import run_trial, uses_channels_last
     from .train.spec import TrainSpec
 
-    if os.path.abspath(out) == job.source:
-        raise UserError(f"--out {out}: is the folder being trained; write the trained network to another folder")
+    _check_out_apart(out, job.source)
     state = _state(out) if os.path.isdir(out) else None
     if state is not None and state["job"] != json.loads(json.dumps(job.key(), default=str)):
         raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
@@ -219,8 +258,7 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
                            channels_last=uses_channels_last(torch.device(device), recipe),
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
     os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
-    done = _checkpoints(out)
-    resume_from = done[-1] if done else None
+    resume_from = _resume_point(out, log)
     first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
     job_state = {"job": job.key(), "epochs_done": 0, "finished": False, "metrics": {}}
     atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))

@@ -84,6 +84,77 @@ def first_completed(study) -> str:
     return str(int(df[df.status == "completed"].trial_id.iloc[0]))
 
 
+def completed_trial_dir(study):
+    """(trial id, its Ray folder, its ray_trial_id) of the first completed trial."""
+    import pandas as pd
+
+    df = pd.read_csv(study / "trials.csv")
+    row = df[df.status == "completed"].iloc[0]
+    return int(row.trial_id), study / "ray" / f"trial_{int(row.trial_id):04d}_{row.ray_trial_id}", row.ray_trial_id
+
+
+def ray_folder_linked_outside(tmp, study):
+    trial, folder, _ = completed_trial_dir(study)
+    shutil.move(folder, tmp / "outside")
+    os.symlink(tmp / "outside", folder)
+    return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+
+
+def ray_trial_id_climbing_out(tmp, study):
+    """The database names the trial's folder as its own, then ``../`` out of the study."""
+    trial, folder, rid = completed_trial_dir(study)
+    shutil.copytree(folder, tmp / "outside")
+    con = sqlite3.connect(study / "optuna.db")
+    con.execute("UPDATE trial_user_attributes SET value_json = ? WHERE key = 'ray_trial_id' AND value_json = ?",
+                (json.dumps(f"{rid}/../../../work/outside"), json.dumps(rid)))
+    con.commit()
+    con.close()
+    return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+
+
+def weights_replaced(study, content: bytes | None, command: str, tmp):
+    """The first completed trial with its checkpoint's weights replaced (None: removed)."""
+    trial, folder, _ = completed_trial_dir(study)
+    for weights in folder.glob("checkpoint_*/model.safetensors"):
+        weights.unlink() if content is None else weights.write_bytes(content)
+    if command == "export":
+        return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
+    return ["analyze", f"{study}:{trial}", "--out", str(tmp / "x")]
+
+
+def other_networks_weights(study):
+    from safetensors.torch import save_file
+
+    from sksearch.model.network import build
+
+    path = study.parent / "other.safetensors"
+    save_file(build(tiny_spec(num_classes=7).to_dict()).state_dict(), str(path))
+    return path.read_bytes()
+
+
+NESTED = b"[" * 100_000 + b"]" * 100_000  # json's and PyYAML's parsers recurse: a RecursionError
+HUGE = "1" + "0" * 5000  # more digits than Python turns into an int from text (4,300)
+
+
+def exported(tmp, study, name="exp"):
+    """An export folder of the study's first completed trial."""
+    out = tmp / name
+    assert main(["export", str(study), "--trial", first_completed(study), "--to", str(out)]) == 0
+    return out
+
+
+def export_with(tmp, study, file: str, content: bytes):
+    out = exported(tmp, study)
+    (out / file).write_bytes(content)
+    return out
+
+
+def trial_params_replaced(study, content: bytes):
+    _, folder, _ = completed_trial_dir(study)
+    (folder / "params.json").write_bytes(content)
+    return str(study)
+
+
 BOMB = b"""a: &a ["x","x","x","x","x","x","x","x","x"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
 c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
@@ -146,6 +217,16 @@ CASES = [
     Case("storage-sqlite-missing-folder", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage",
                                                         f"sqlite:///{t}/nowhere/x.db"],
          ("the folder of the SQLite file does not exist",)),
+    # A shared study (its folder's own database as --storage) refuses a driver of another space.
+    Case("storage-shared-other-objective-names",
+         lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", f"sqlite:///{s}/optuna.db",
+                       "--set", "objectives=[accuracy, macs]"],
+         ("has the objectives accuracy, params; this space's are accuracy, macs",), lambda t, s: [s / "optuna.db"]),
+    Case("storage-shared-other-choices",
+         lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", f"sqlite:///{s}/optuna.db",
+                       "--set", "model.stages[0].width_per_group={choice: [2, 8]}"],
+         ("searches stages.0.width_per_group over choice [2, 4]", "this space over choice [2, 8]"),
+         lambda t, s: [s / "optuna.db"]),
     Case("set-not-a-path", lambda t, s: ["run", space_file(t), "--set", "a..b=1"], ("--set a..b: not a key path",)),
     # ---- read commands on broken studies ------------------------------------------------------
     Case("status-run-json-not-an-object", lambda t, s: ["status", with_run_json(s, "[1, 2]")],
@@ -162,6 +243,58 @@ CASES = [
     Case("report-into-missing-folder", lambda t, s: ["report", str(s), "--out", str(t / "nope" / "r.html")],
          ("--out", "nope/r.html: the folder", "does not exist")),
     Case("report-onto-a-folder", lambda t, s: ["report", str(s), "--out", str(t)], ("is a folder; give a file path",)),
+    # ---- hostile JSON, huge integers, half-made files ------------------------------------------
+    Case("cost-nested-spec", lambda t, s: ["cost", spec_file(t, NESTED)], ("spec.json:", "nested too deeply")),
+    Case("build-nested-spec", lambda t, s: ["build", spec_file(t, NESTED), "--to", str(t / "b")],
+         ("spec.json:", "nested too deeply")),
+    Case("train-nested-spec", lambda t, s: ["train", spec_file(t, NESTED), "--epochs", "1", "--out", str(t / "o"),
+                                            "--data", "digits"], ("spec.json:", "nested too deeply")),
+    Case("cost-huge-int-spec", lambda t, s: ["cost", spec_file(t, json.dumps(tiny_spec().to_dict()).replace(
+        '"stem_width": 8', f'"stem_width": {HUGE}').encode())], ("spec.json:",)),
+    Case("status-nested-run-json", lambda t, s: ["status", with_run_json(s, NESTED.decode())],
+         ("run.json: unreadable", "nested too deeply")),
+    Case("analyze-nested-data-json", lambda t, s: [(s / "data.json").write_bytes(NESTED) and "analyze",
+                                                   f"{s}:{first_completed(s)}", "--out", str(t / "a")],
+         ("data.json: unreadable", "nested too deeply")),
+    Case("export-nested-params-json", lambda t, s: ["export", trial_params_replaced(s, NESTED), "--trial",
+                                                    first_completed(s), "--to", str(t / "x")],
+         ("params.json: unreadable trial configuration",)),
+    Case("analyze-nested-preprocess", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", NESTED))],
+         ("preprocess.json: unreadable", "nested too deeply")),
+    Case("analyze-garbage-preprocess", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", b"\x00\xff"))],
+         ("preprocess.json: unreadable",)),
+    Case("analyze-preprocess-a-list", lambda t, s: ["analyze", str(export_with(t, s, "preprocess.json", b"[1, 2]"))],
+         ("preprocess.json: must be a JSON object",)),
+    Case("analyze-export-truncated-weights", lambda t, s: ["analyze", str(export_with(t, s, "weights.safetensors",
+                                                                                      b"\x08\x00"))],
+         ("weights.safetensors: not a readable safetensors weights file",)),
+    Case("train-export-truncated-weights", lambda t, s: ["train", str(export_with(t, s, "weights.safetensors", b"\x08")),
+                                                         "--epochs", "1", "--out", str(t / "o")],
+         ("weights.safetensors: not a readable safetensors weights file",)),
+    Case("train-recipe-a-list", lambda t, s: ["train", str(export_with(t, s, "train.json", b"[1, 2]")), "--epochs", "1",
+                                              "--out", str(t / "o")], ("train.json: must be a JSON object",)),
+    Case("train-recipe-nested", lambda t, s: ["train", str(export_with(t, s, "train.json", NESTED)), "--epochs", "1",
+                                              "--out", str(t / "o")], ("train.json: unreadable", "nested too deeply")),
+    Case("train-recipe-unknown-key", lambda t, s: ["train", str(export_with(t, s, "train.json", b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
+                                                   "--epochs", "1", "--out", str(t / "o")],
+         ("train.json: train.bogus: unknown recipe key; allowed:",)),
+    Case("run-huge-int-in-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.replace("trials: 6", f"trials: {HUGE}")
+                                                               .encode())], ("bad.yaml: not a space file Python can read", "4300 digits")),
+    Case("run-set-huge-int", lambda t, s: ["run", space_file(t), "--set", f"trials={HUGE}"],
+         ("--set trials: the value is not a number Python reads", "4300 digits")),
+    Case("run-set-nested", lambda t, s: ["run", space_file(t), "--set", "train.lr=" + NESTED.decode()[:20000]],
+         ("--set train.lr=", "nested too deeply")),
+    Case("storage-mysql-without-driver", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage",
+                                                       "mysql://nobody@127.0.0.1:1/db"],
+         ("--storage mysql://nobody@127.0.0.1:1/db: cannot open it",)),
+    Case("warm-start-mysql-without-driver", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--warm-start",
+                                                          "mysql://nobody@127.0.0.1:1/db#tiny"],
+         ("mysql://nobody@127.0.0.1:1/db#tiny: cannot read it: the database driver is not installed",)),
+    Case("warm-start-baselines-study", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--warm-start",
+                                                     f"sqlite:///{s}/optuna.db#tiny:baselines"],
+         ("tiny:baselines", "a study's baselines")),
+    Case("status-study-name-baselines", lambda t, s: ["status", with_run_json(s, json.dumps(
+        {"study_name": "tiny:baselines"}))], ("tiny:baselines", "a study's baselines")),
     # ---- export and build targets -------------------------------------------------------------
     Case("export-to-a-file", lambda t, s: ["export", str(s), "--trial", first_completed(s), "--to",
                                            raw_space(t, b"x", "f")],
@@ -172,6 +305,18 @@ CASES = [
          lambda t, s: [t / "mine" / "README.md", t / "mine" / "model.py"]),
     Case("export-front-over-user-files", lambda t, s: ["export", str(s), "--front", "--to", user_folder(t, "notes.txt")],
          ("is not a front export",), lambda t, s: [t / "mine" / "notes.txt"]),
+    # A study folder whose paths leave it, or whose weights do not load: refused, nothing written.
+    Case("export-ray-folder-is-a-link-outside", ray_folder_linked_outside, ("outside the study folder",)),
+    Case("export-ray-trial-id-climbs-out", ray_trial_id_climbing_out, ("resolves to", "outside the study folder")),
+    Case("export-truncated-weights", lambda t, s: weights_replaced(s, b"\x10\x00\x00", "export", t),
+         ("model.safetensors: not a readable safetensors weights file",)),
+    Case("export-other-networks-weights", lambda t, s: weights_replaced(s, other_networks_weights(s), "export", t),
+         ("model.safetensors: not the weights of the network its spec.json describes",)),
+    Case("analyze-random-weights", lambda t, s: weights_replaced(s, os.urandom(5000), "analyze", t),
+         ("model.safetensors: not a readable safetensors weights file",)),
+    Case("analyze-mismatched-weights", lambda t, s: weights_replaced(s, other_networks_weights(s), "analyze", t),
+         ("not the weights of the network its spec.json describes",)),
+    Case("analyze-missing-weights", lambda t, s: weights_replaced(s, None, "analyze", t), ("no checkpoint with weights",)),
     Case("build-over-a-user-spec", lambda t, s: ["build", "sknet29", "--to", user_folder(t, "spec.json")],
          ("the folder is not empty and is not an export folder",), lambda t, s: [t / "mine" / "spec.json"]),
     # ---- cost and analyze ---------------------------------------------------------------------
@@ -207,6 +352,7 @@ def test_bad_input(case, finished_study, tmp_path, capsys):
     code = main(args)
     err = capsys.readouterr().err
     assert code == 2, err
+    assert "Traceback" not in err, err
     assert err.startswith("sksearch: error: ") and err.count("\n") == 1, err  # one clear line
     assert len(err) < 800, err[:800]
     for word in case.words:
@@ -348,3 +494,52 @@ def test_a_zero_byte_or_missing_database_is_never_rewritten(finished_study, tmp_
     con.close()
     shutil.copy(tmp_path / "x.db", study / "optuna.db")
     assert main(["status", str(study)]) == 2
+
+
+def test_a_full_or_read_only_disk_is_one_line_with_how_to_go_on(finished_study, tmp_path, capsys, monkeypatch):
+    """A fault of the machine while writing (the disk fills, the folder turns read-only) is exit 1
+    and one line saying what happened and how to continue; nothing already written changes."""
+    import errno
+
+    import sqlalchemy.exc
+
+    import sksearch.search.driver as driver
+    import sksearch.study.page as page
+
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    before = digest(study / "optuna.db")
+
+    def disk_full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(study / "report.html"))
+
+    monkeypatch.setattr(page, "atomic_write", disk_full)
+    assert main(["report", str(study)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the disk is full" in err and "nothing already written is lost" in err and "same command again" in err
+
+    def database_full(*a, **kw):
+        import sqlite3
+
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            raise sqlalchemy.exc.OperationalError("UPDATE trials ...", {}, exc) from exc
+
+    monkeypatch.setattr(driver, "read_records", database_full)
+    assert main(["resume", str(study)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the disk is full (database or disk is full)" in err and f"sksearch resume {study}" in err
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "o" / "space.yaml"))
+
+    monkeypatch.setattr(driver, "init_ray", lambda address: None)
+    monkeypatch.setattr(driver, "check_resources", lambda *a: None)
+    monkeypatch.setattr(driver, "atomic_write", read_only)
+    assert main(["run", str(write_space(tmp_path)), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the file system is read-only" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists() and digest(study / "optuna.db") == before

@@ -114,3 +114,53 @@ def test_training_on_from_weights_keeps_what_the_trial_learnt(export, tmp_path):
     assert main(["train", str(export), "--epochs", "1", "--out", str(scratch), "--from-scratch", "--threads", "2"]) == 0
     state = json.loads((scratch / "train.json").read_text())
     assert state["train"]["lr"] == pytest.approx(peak) and state["cpus"] == 2
+
+
+def _digests(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def test_an_out_that_resolves_to_the_source_or_into_it_is_refused(export, tmp_path, capsys):
+    before = _digests(export)
+    link = tmp_path / "o1_link"
+    link.symlink_to(export)
+    assert main(["train", str(export), "--epochs", "1", "--out", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert "is the folder being trained (it resolves to" in err and "Traceback" not in err
+    assert main(["train", str(export), "--epochs", "1", "--out", str(export / "again")]) == 2
+    assert "inside the folder being trained" in capsys.readouterr().err
+    assert _digests(export) == before and not (export / "again").exists()
+
+
+def test_a_kill_while_a_checkpoint_is_written_never_blocks_the_resume(export, tmp_path, monkeypatch, capsys):
+    """Killed while epoch 2's state.pt is being written (here: a save that stops half way), then
+    run again: it resumes after epoch 1. A checkpoint that does not load is skipped, with a word."""
+    import shutil
+
+    out = tmp_path / "trained"
+    args = ["train", str(export), "--epochs", "3", "--out", str(out)]
+    real_save, calls = torch.save, []
+
+    def dies_on_the_second_save(obj, path, *a, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            open(path, "wb").close()  # the 0-byte state.pt a SIGKILL leaves
+            raise KeyboardInterrupt
+        return real_save(obj, path, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", dies_on_the_second_save)
+    assert main(args) == 130
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith(".tmp-")) == ["epoch_0001"]
+    # A checkpoint cut short in place, as a full disk or a truncated copy leaves one.
+    shutil.copytree(out / "checkpoints" / "epoch_0001", out / "checkpoints" / "epoch_0002")
+    (out / "checkpoints" / "epoch_0002" / "state.pt").write_bytes(b"")
+    capsys.readouterr()
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "epoch_0002: skipped, it does not load" in proc.stdout and "resuming after epoch 1" in proc.stdout
+    assert pd.read_csv(out / "train_log.csv").epoch.tolist() == [1, 2, 3]
+    assert json.loads((out / "train.json").read_text())["finished"] and not (out / "checkpoints").exists()

@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 
 from ..errors import UserError
-from ..study.targets import check_folder_target
+from ..study.folder import atomic_write
+from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import write_attention_report
 from .trained import load_trained
@@ -59,14 +60,17 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
         raise UserError(f"--unit {unit}: no such SK unit with attention; allowed: {', '.join(names)}")
     images, mean, std, data_name = analysis_images(trained.spec.input_size, trained.spec.in_channels,
                                                    trained.preprocess, data, data_root, limit)
-    out = out or trained.default_out
+    if out is None:
+        out = trained.default_out
+        check_no_links(trained.home, out)
     log(f"analysing {trained.title}: {len(units)} SK units, {len(images.y)} {data_name} validation images, "
         f"scales {', '.join(f'x{s:g}' for s in scales)}{' and as recorded' if images.scales is not None else ''}")
     att = collect(trained.model, images, scales, mean, std, batch_size=batch_size, device=device)
     df = table(att, per_class=per_class, bins=bins)
     os.makedirs(out, exist_ok=True)
     csv_path = os.path.join(out, FILES[0])
-    df.to_csv(csv_path, index=False)
+    # A new file renamed over the old: never written through a link someone left there.
+    atomic_write(csv_path, lambda tmp: df.to_csv(tmp, index=False))
     class_unit = next(u for u in units if u.name == (unit or units[0].name))
     html_path = write_attention_report(att, df, os.path.join(out, FILES[1]), trained.title, data_name,
                                        class_unit)

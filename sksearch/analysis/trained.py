@@ -3,7 +3,6 @@ checkpoint), with what it was trained on."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,18 +25,18 @@ class Trained:
     preprocess: dict[str, Any] | None  # data.json / preprocess.json: shape, classes, normalisation, data spec
     title: str
     default_out: str  # where its analyses go unless told otherwise
+    home: str         # the folder default_out lies in (the export or the study), which analyze did not make
 
 
 def load_trained(target: str) -> Trained:
     """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
     if os.path.isfile(os.path.join(target, "spec.json")):
-        preprocess = None
+        from ..study.jsonfile import read_json
+
         path = os.path.join(target, "preprocess.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                preprocess = json.load(fh)
+        preprocess = read_json(path, mapping=True) if os.path.exists(path) else None
         return Trained(load_model(target), read_export_spec(target), preprocess,
-                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"))
+                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"), target)
     if os.path.isfile(Layout(target).run_json):
         raise UserError(f"{target} is a study folder: name a trial as {target}:ID (trial_id in trials.csv), "
                         f"or export one first with `sksearch export {target} --trial ID --to OUT`")
@@ -51,4 +50,4 @@ def load_trained(target: str) -> Trained:
     folder = StudyFolder.open(root)
     art = trial_artifacts(folder, trial_id)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
-                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id))
+                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root)

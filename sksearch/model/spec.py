@@ -333,8 +333,10 @@ class ArchSpec:
     def from_json(cls, text: str) -> "ArchSpec":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError("spec", f"is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise SpecError("spec", "is not valid JSON (its lists or objects are nested too deeply)") from None
+        except ValueError as exc:  # not JSON, or an integer longer than Python reads from text
+            raise SpecError("spec", f"is not valid JSON ({str(exc)[:160]})") from None
         return cls.from_dict(data)
 
 

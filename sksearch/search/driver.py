@@ -20,6 +20,8 @@ from typing import Any
 from .. import __version__
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
+from ..space.distributions import SpaceError
+from ..space.sample import check_baselines
 from ..space.schema import SearchSpace
 from ..study.curves import write_curves
 from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, study_space, trial_dirname
@@ -30,6 +32,7 @@ from ..study.summary import ended
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from .ray_cluster import check_resources, init_ray
+from .same_space import check_same_space
 from .trackers import check_trackers
 from .warm_start import import_trials, plan_imports
 from .trainable import sweep_scratch
@@ -131,7 +134,7 @@ def _check_storage(url: str, space: SearchSpace) -> None:
     if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise UserError(f"--storage {url}: the folder of the SQLite file does not exist")
     try:
-        open_for_search(url, space.name, space)
+        check_same_space(open_for_search(url, space.name, space), space, url)
     except UserError:
         raise
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
@@ -155,6 +158,10 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         _check_storage(storage, space)
     imports = plan_imports(space, list(space.warm_start))
     data = _load_data(space)
+    try:  # a preset baseline takes the data's shape, so this waits for the data
+        notes = check_baselines(space, space.data.shape(getattr(data, "num_classes", None)))
+    except SpaceError as exc:
+        raise UserError(f"{space.source}: {exc}") from None
     init_ray(address)
     check_resources(space.resources, wait_for_resources)
     created = not os.path.exists(root)
@@ -191,6 +198,8 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
               f"scheduler {space.scheduler.name}, sampler {space.sampler.name}, objectives "
               f"{', '.join(f'{o.name} ({o.goal})' for o in space.objectives)}; folder {root} (run {run_info.run_id})",
               flush=True)
+        for note in notes:
+            print(note, flush=True)
         for plan in imports:
             print(f"warm start: {len(plan.trials)} completed trials of {plan.label}"
                   + (f" ({plan.left_out} did not fit this space)" if plan.left_out else ""), flush=True)

@@ -270,7 +270,9 @@ class OptunaSearcher(Searcher):
                 checked = check_sample(self.space, baseline_sample(self.space, spec, self.shape))
             else:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(frozen.params, number), self.shape))
-            assert checked.reason is None, f"trial {number} was handed out once, so it was valid: {checked.reason}"
+            # A baseline over the budgets is trained all the same (check_baselines says so).
+            assert checked.spec is not None and (number < 0 or checked.reason is None), \
+                f"trial {number} was handed out once, so it was valid: {checked.reason}"
         elif (found := self._next_baseline()) is not None:
             number, checked, baseline = found
         else:

@@ -42,10 +42,36 @@ def check_trackers(names: list[str]) -> None:
         except ImportError:
             raise UserError(f"loggers: {name} needs the {PACKAGES[name]} package: pip install -e \".[trackers]\" "
                             f"(or pip install {PACKAGES[name] if name != 'mlflow' else 'mlflow-skinny'})") from None
+    if "mlflow" in names and os.environ.get("MLFLOW_TRACKING_URI"):
+        _reach_mlflow(os.environ["MLFLOW_TRACKING_URI"])
     if "wandb" in names and os.environ.get("WANDB_MODE", "online") not in ("offline", "disabled", "dryrun"):
         if not os.environ.get("WANDB_API_KEY") and not _netrc_has("api.wandb.ai"):
             raise UserError("loggers: wandb has no API key (WANDB_API_KEY, or `wandb login`); set WANDB_MODE=offline "
                             "to log to the study folder and `wandb sync` later")
+
+
+def _reach_mlflow(uri: str) -> None:
+    """One request to the tracking store, failing at once: MLflow would otherwise retry for a
+    minute at the first trial's result and then fail the search with a trial left running."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except (MlflowException, OSError, ImportError, ValueError) as exc:  # OSError: requests' and sqlite's
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"loggers: mlflow cannot reach MLFLOW_TRACKING_URI={uri} ({detail}); fix or unset it "
+                        f"(unset, runs go to the study folder's mlflow/mlflow.db)") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _netrc_has(host: str) -> bool:

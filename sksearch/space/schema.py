@@ -516,7 +516,10 @@ def _parse_baselines(node: Any) -> tuple[Baseline, ...]:
         model = None
         if "model" in item:
             _fixed(f"{key}.model", item["model"])
-            model = _parse_model(item["model"])
+            try:
+                model = _parse_model(item["model"])
+            except SpaceError as exc:  # its keys read model.*: name the baseline too
+                raise SpaceError(f"{key}.{exc.key}", exc.message) from None
         train = _fields(f"{key}.train", item.get("train") or {}, TRAIN_FIELDS)
         _fixed(f"{key}.train", train)
         out.append(Baseline(name, preset, model, train))

@@ -88,6 +88,8 @@ def load_yaml(path: str) -> Any:
         raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', exc)})") from None
     except RecursionError:
         raise UserError(f"{path}: nested too deeply to read") from None
+    except ValueError as exc:  # PyYAML's int() of a number of more than 4,300 digits
+        raise UserError(f"{path}: not a space file Python can read ({str(exc).split(';')[0]})") from None
     values = _expanded_size(value, path)
     if values > MAX_VALUES:
         raise UserError(f"{path}: its aliases expand to {values:,} values; at most {MAX_VALUES:,} are allowed")

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, show
 from ..model.spec import ArchSpec, SpecError
-from .folder import StudyFolder, latest_weights
+from .folder import StudyFolder, inside_study, latest_weights
 from .pareto import front
 from .targets import check_export_target
 
@@ -67,18 +67,23 @@ def trial_artifacts(folder: StudyFolder, trial_id: int) -> TrialArtifacts:
                         f"export a completed or stopped_early trial")
     # The table's ray_trial_id names the folder: a sample reissued after a crash may leave a
     # partial folder of an earlier Ray trial with the same number beside it.
-    trial_dir = folder.layout.trial_dir(trial_id, row["ray_trial_id"])
+    trial_dir = folder.layout.trial_dir(trial_id, str(row["ray_trial_id"]))
+    # The name comes from the database and the folders may be links: a hostile study could
+    # otherwise hand out any file of the machine as this trial's weights.
+    inside_study(folder.root, trial_dir, f"trial {trial_id}'s Ray folder")
     if not os.path.isdir(trial_dir):
         raise UserError(f"{folder.root}: trial {trial_id} has no Ray folder {trial_dir}")
     weights = latest_weights(trial_dir)
     if weights is None:
         raise UserError(f"{trial_dir}: no checkpoint with weights")
+    inside_study(folder.root, weights, f"trial {trial_id}'s weights")
+    inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration")
     try:
         with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
             config = json.load(fh)
         spec = ArchSpec.from_dict(config["arch"])
-    except (OSError, ValueError, KeyError, TypeError, SpecError) as exc:
-        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, SpecError, RecursionError) as exc:
+        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({show(exc)})") from None
     return TrialArtifacts(row, spec, weights, trial_dir, dict(config.get("train") or {}))
 
 
@@ -246,6 +251,7 @@ def _metrics(row: pd.Series) -> dict[str, Any]:
 def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = False, force: bool = False) -> str:
     art = trial_artifacts(folder, trial_id)
     check_export_target(out, force=force)
+    with_weights(art.spec, art.weights)  # an export that would not load is never written
     row = art.row
     origin = (f"Trial {trial_id} of the sksearch study in `{os.path.abspath(folder.root)}`"
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
@@ -263,8 +269,9 @@ def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: boo
     if chosen.empty:
         raise UserError(f"{folder.root}: no completed trial yet, so there is no front to export")
     check_export_target(out, force=force, front=True)
-    for t in chosen["trial_id"]:  # every trial's weights are there before the first folder is written
-        trial_artifacts(folder, int(t))
+    for t in chosen["trial_id"]:  # every trial's weights load before the first folder is written
+        art = trial_artifacts(folder, int(t))
+        with_weights(art.spec, art.weights)
     return [export_trial(folder, int(t), os.path.join(out, f"trial_{int(t):04d}"), onnx, force=True)
             for t in chosen["trial_id"]]
 
@@ -285,13 +292,26 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
 
 
 def with_weights(spec: ArchSpec, weights: str) -> SKNet:
-    """The network of ``spec`` with the safetensors ``weights``, in eval mode."""
+    """The network of ``spec`` with the safetensors ``weights``, in eval mode; ``UserError``
+    naming the file when it is missing, not safetensors (truncated, random bytes) or holds
+    another network's weights."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from ..model.network import build
 
+    try:
+        state = load_file(weights)
+    except FileNotFoundError:
+        raise UserError(f"{weights}: the weights file is missing") from None
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise UserError(f"{weights}: not a readable safetensors weights file ({str(exc)[:120]})") from None
     model = build(spec.to_dict())
-    model.load_state_dict(load_file(weights))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise UserError(f"{weights}: not the weights of the network its spec.json describes ({detail[:200]})") from None
     return model.eval()
 
 

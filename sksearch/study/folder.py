@@ -80,6 +80,16 @@ class Layout:
         return f"sqlite:///{os.path.abspath(self.optuna_db)}"
 
 
+def inside_study(root: str, path: str, what: str) -> str:
+    """``path`` resolved (links followed, ``..`` collapsed); ``UserError`` when that leaves the
+    study folder ``root``, as a hostile or careless copy of a study can make it."""
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise UserError(f"{root}: {what} {path} resolves to {real}, outside the study folder; a study folder's "
+                        f"files must lie inside it (replace the link or the folder name with the real files)")
+    return real
+
+
 def latest_weights(trial_dir: str) -> str | None:
     """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
     if not os.path.isdir(trial_dir):
@@ -144,12 +154,9 @@ def read_run(root: str) -> RunInfo:
     if not os.path.exists(layout.run_json):
         raise UserError(f"{root}: not a study folder (no run.json); start one with "
                         f"`sksearch run SPACE.yaml --out {root}`")
-    try:
-        with open(layout.run_json, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{layout.run_json}: unreadable ({exc})") from None
-    return RunInfo.from_dict(data, layout.run_json)
+    from .jsonfile import read_json
+
+    return RunInfo.from_dict(read_json(layout.run_json), layout.run_json)
 
 
 def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
@@ -267,11 +274,9 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        try:
-            with open(self.layout.data_json, encoding="utf-8") as fh:
-                return json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.layout.data_json}: unreadable ({exc})") from None
+        from .jsonfile import read_json
+
+        return read_json(self.layout.data_json, mapping=True)
 
 
 def study_space(root: str) -> SearchSpace:

@@ -187,6 +187,10 @@ def read_records(url: str, study_name: str, where: str, curves: bool = True, par
     ``params``, not their searched values; ``states`` (Optuna state names) picks trials.
     ``baselines`` adds the trials of the study's baselines (``store.baselines_study``),
     numbered -1, -2, ..."""
+    if study_name.endswith(BASELINES_SUFFIX):
+        raise UserError(f"{where}: {study_name!r} names a study's baselines, which sksearch keeps beside the study "
+                        f"(reference networks, not samples); name the study itself, "
+                        f"{study_name[:-len(BASELINES_SUFFIX)]!r}")
     records, names = _read_one(url, study_name, where, curves, params, states)
     if baselines:
         try:
@@ -217,6 +221,9 @@ def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
     except errors as exc:
         raise UserError(f"{where}: {path or url} is not a readable Optuna database "
                         f"({str(exc).splitlines()[0]})") from None
+    except ImportError as exc:  # SQLAlchemy loads a database's driver (MySQLdb, psycopg2) on first use
+        raise UserError(f"{where}: cannot read it: the database driver is not installed ({exc}); install the "
+                        f"driver for this URL (e.g. pip install mysqlclient or psycopg2-binary)") from None
     if found is not None:
         return found
     try:

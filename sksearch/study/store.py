@@ -79,7 +79,8 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         raise UserError(f"{where}: the database {url} holds no study named {name!r} (run.json's study_name)") from None
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as exc:
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError,
+            ImportError) as exc:  # ImportError: a URL whose database driver is not installed
         raise UserError(f"{where}: cannot read the Optuna study in {url} ({str(exc).splitlines()[0]})") from None
 
 
@@ -108,9 +109,15 @@ def open_for_search(url: str, name: str, space: SearchSpace,
             time.sleep(0.3 * (attempt + 1))
     wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
               for d in space.directions]
-    if study.directions != wanted:
-        raise UserError(f"study {name!r} in {url} has other objectives than {space.metric_names}")
-    if study.metric_names != space.metric_names:
+    # Directions alone cannot tell [accuracy, params] from [accuracy, macs]: a study's
+    # recorded names are its objectives, and another driver's values would be read under them.
+    recorded = study.metric_names
+    if study.directions != wanted or (recorded is not None and list(recorded) != space.metric_names):
+        theirs = ", ".join(recorded) if recorded else " and ".join(d.name.lower() for d in study.directions)
+        raise UserError(f"study {name!r} in {url} has the objectives {theirs}; this space's are "
+                        f"{', '.join(space.metric_names)}: a shared study needs the same objectives (use another "
+                        f"--storage or space name)")
+    if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(space.metric_names)

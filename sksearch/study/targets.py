@@ -59,3 +59,15 @@ def check_file_target(path: str, option: str) -> None:
         raise UserError(f"{option} {path}: the folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UserError(f"{option} {path}: the folder {parent} is not writable")
+
+
+def check_no_links(base: str, path: str) -> None:
+    """Refuse to write into ``path``, a folder inside ``base`` that the command did not create,
+    when it or a folder between is a symbolic link: files written there would land wherever the
+    link points (another study, a user's files)."""
+    current = base
+    for part in os.path.relpath(path, base).split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise UserError(f"{current}: is a symbolic link (to {os.readlink(current)}); sksearch writes only into "
+                            f"real folders inside {base}: remove the link, or give --out a folder of your own")

@@ -84,13 +84,48 @@ def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
     return correct / max(n, 1), loss_sum / max(n, 1)
 
 
+CHECKPOINT_TMP = ".tmp-"  # a checkpoint being written, beside the finished ones
+
+
 def save_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
                     metrics: dict[str, Any]) -> None:
-    os.makedirs(folder, exist_ok=True)
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, os.path.join(folder, WEIGHTS_FILE))
-    torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics},
-               os.path.join(folder, STATE_FILE))
+    """Write the checkpoint into a new folder beside ``folder`` and rename it into place: a
+    process killed while writing leaves a stray temporary folder, never a half-written
+    checkpoint under the epoch's name."""
+    import shutil
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=CHECKPOINT_TMP + os.path.basename(folder) + "-")
+    try:
+        weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, os.path.join(tmp, WEIGHTS_FILE))
+        torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics},
+                   os.path.join(tmp, STATE_FILE))
+        if os.path.isdir(folder):  # the epoch trained again after a resume from an earlier one
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checkpoint_problem(folder: str) -> str | None:
+    """Why the checkpoint in ``folder`` cannot be resumed from (a file missing, truncated or not
+    a checkpoint), or None when both of its files load."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        load_file(os.path.join(folder, WEIGHTS_FILE))
+        state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+        int(state["epoch"]), dict(state["metrics"]), dict(state["optimizer"])
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
+            SafetensorError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}"
+    return None
 
 
 def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

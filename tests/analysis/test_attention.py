@@ -235,3 +235,36 @@ def test_data_json_records_how_to_read_the_data_again(finished_study):
     study, _ = finished_study
     info = json.loads((study / "data.json").read_text())
     assert info["data_spec"]["name"] == "digits" and info["data_spec"]["canvas"] == 12 == info["input_size"]
+
+
+def test_analyze_never_writes_through_a_link_left_in_the_study(finished_study, tmp_path):
+    """A link where the analysis goes: a file link is replaced by a new file, a folder link
+    (the study's attention/ or a trial's folder) is refused before anything is written."""
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    trial = trained_trial(study)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file\n")
+    folder = study / "attention" / f"trial_{trial:04d}"
+    folder.mkdir(parents=True)
+    (folder / "attention.csv").symlink_to(victim)
+    (folder / "attention.html").symlink_to(victim)
+    proc = run_cli("analyze", f"{study}:{trial}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert victim.read_text() == "the user's own file\n"
+    assert not (folder / "attention.csv").is_symlink() and "mean_attention" in (folder / "attention.csv").read_text()
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(study / "attention")
+    (study / "attention").symlink_to(outside)
+    proc = run_cli("analyze", f"{study}:{trial}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "attention: is a symbolic link" in proc.stderr and list(outside.iterdir()) == []
+    (study / "attention").unlink()
+    (study / "attention").mkdir()
+    (study / "attention" / f"trial_{trial:04d}").symlink_to(outside)
+    proc = run_cli("analyze", f"{study}:{trial}")
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr and list(outside.iterdir()) == []

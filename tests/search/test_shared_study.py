@@ -147,7 +147,8 @@ baselines:
             stages: [{depth: 1, width: 8, out_channels: 8, stride: 2}]}
     train: {lr: 0.05}
 seed_configs:
-  - {sk.M: 2, sk.branches.1.dilation: 3, stages.0.width_per_group: 4, lr: 0.1}
+  - {sk.M: 2, sk.branches.1.dilation: 3, stages.0.width_per_group: 2, lr: 0.1}
+constraints: {params: {max: 1000}}
 """
 
 
@@ -168,6 +169,9 @@ def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_ba
     base = table[table.baseline.notna()]
     assert base.baseline.tolist() == ["reference"] and base.trial_id.tolist() == [-1]
     assert base.status.tolist() == ["completed"] and base.epochs.tolist() == [2]  # the full budget, never cut
+    # Over the budget (1,022 params > 1,000): trained all the same, and said so.
+    assert "baseline reference breaks the budgets (params 1,022 > max 1,000" in proc.stdout, proc.stdout[-2000:]
+    assert base.params.tolist() == [1022]
     searched = table[table.baseline.isna()]
     assert len(searched[searched.status != "rejected"]) == 3  # a baseline is not one of the trials
     assert glob.glob(str(out / "ray" / "baseline_0000_*"))
@@ -195,7 +199,7 @@ def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_ba
 def test_seed_configurations_are_proposed_first(with_baseline):
     out, _ = with_baseline
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'optuna.db'}")
-    assert study.trials[0].params == {"sk.M": 2, "sk.branches.1.dilation": 3, "stages.0.width_per_group": 4, "lr": 0.1}
+    assert study.trials[0].params == {"sk.M": 2, "sk.branches.1.dilation": 3, "stages.0.width_per_group": 2, "lr": 0.1}
 
 
 def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_path):
@@ -228,13 +232,21 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     ("seed_configs: [{lr: 9.0}]", "seed_configs[0].lr: must be a number from 0.01 to 0.3; got 9.0"),
     ("seed_configs: [{colour: 1}]", "seed_configs[0].colour: is not a searched parameter of this space"),
     ("warm_start: [/nowhere/study]", "warm_start: /nowhere/study: no such study folder"),
+    # The architecture fixed, the sampler to fill lr: still costed, and over the budget.
+    ("constraints: {params: {max: 800}}\nseed_configs: [{sk.M: 2, sk.branches.1.dilation: 3, "
+     "stages.0.width_per_group: 4}]", "seed_configs[0]: is rejected: params 1,022 > max 800"),
+    ("baselines: [{name: odd, model: {groups: 3, stem_width: 4, sk: {M: 1, branches: [{kernel: 3, dilation: 1}]}, "
+     "stages: [{depth: 1, width: 8, out_channels: 8, stride: 2}]}}]", "baselines[0]: the baseline odd is rejected: invalid architecture"),
+    ("baselines: [{name: x, model: {bogus: 1, stages: [{depth: 1, width: 8, out_channels: 8}]}}]",
+     "baselines[0].model.bogus"),
 ])
 def test_bad_baselines_seeds_and_warm_starts_are_refused_before_anything_runs(tmp_path, capsys, extra, words):
     from tests.conftest import TINY_SPACE
 
     space = write_space(tmp_path, text=TINY_SPACE + extra + "\n")
     assert main(["run", str(space), "--out", str(tmp_path / "out")]) == 2
-    assert words in capsys.readouterr().err and not (tmp_path / "out").exists()
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and not (tmp_path / "out").exists(), err
 
 
 def test_a_warm_start_with_other_objectives_is_refused(finished_study, tmp_path, capsys):

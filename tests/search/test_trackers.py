@@ -135,3 +135,21 @@ def test_a_missing_tracker_or_key_is_refused_before_anything_is_written(tmp_path
         monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
         assert main(["run", str(space), "--out", str(tmp_path / "o"), "--logger", "wandb"]) == 2
     assert not (tmp_path / "o").exists()
+
+
+@need("mlflow")
+@pytest.mark.parametrize("uri,words", [("sqlite:////proc/nonexistent/m.db", "No such file or directory"),
+                                       ("http://127.0.0.1:1", "127.0.0.1")])
+def test_an_mlflow_store_that_cannot_be_reached_is_refused_before_the_first_trial(tmp_path, uri, words):
+    import subprocess
+    import sys
+    import time
+
+    space = write_space(tmp_path)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(tmp_path / "o"),
+                           "--logger", "mlflow"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"loggers: mlflow cannot reach MLFLOW_TRACKING_URI={uri}" in proc.stderr and words in proc.stderr
+    assert time.monotonic() - start < 60 and not (tmp_path / "o").exists()

@@ -95,3 +95,28 @@ def test_a_width_multiplier_sets_every_stage_width():
         seen.add((s.params["width_multiplier"], s.arch["block"]))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert {m for m, _ in seen} == {0.25, 0.5} and {b for _, b in seen} == {"resnext", "se", "sk"}
+
+
+def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tmp_path, monkeypatch):
+    import pytest
+
+    import sksearch.model.cost as cost
+    from sksearch.space import load_space
+    from sksearch.space.distributions import SpaceError
+    from sksearch.space.sample import check_seed_configs
+    from tests.conftest import TINY_SPACE, write_space
+
+    same = "{sk.M: 2, sk.branches.1.dilation: 3, stages.0.width_per_group: 2, lr: %s}"
+    seeds = ", ".join(same % (0.01 + i / 10000) for i in range(300))
+    space = load_space(str(write_space(tmp_path, text=TINY_SPACE + f"seed_configs: [{seeds}, {{sk.M: 1}}]\n")))
+    counted = []
+    real = cost.params_and_macs
+    monkeypatch.setattr(cost, "params_and_macs", lambda spec: counted.append(spec) or real(spec))
+    check_seed_configs(space)
+    assert len(counted) == 1  # 300 seeds of one architecture; the partial one is not costed
+    # A bad value in the last seed is found before any architecture is costed.
+    bad = load_space(str(write_space(tmp_path, text=TINY_SPACE + f"seed_configs: [{seeds}, {{sk.M: 7}}]\n")))
+    counted.clear()
+    with pytest.raises(SpaceError, match=r"seed_configs\[300\]\.sk\.M: must be one of 1, 2"):
+        check_seed_configs(bad)
+    assert counted == []
