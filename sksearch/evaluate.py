@@ -46,11 +46,14 @@ def evaluate_target(target: str, split: str = "test", data_root: str | None = No
                     batch_size: int = 512, threads: int | None = None) -> dict[str, Any]:
     """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
     ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``)."""
+    from .retrain import torch_threads, trial_threads
+
+    with torch_threads(threads or trial_threads(recorded_cpus(target))):
+        return _evaluate(target, split, data_root, device, batch_size)
+
+
+def _evaluate(target: str, split: str, data_root: str | None, device: str, batch_size: int) -> dict[str, Any]:
     import torch
-
-    from .retrain import trial_threads
-
-    torch.set_num_threads(threads or trial_threads(recorded_cpus(target)))
 
     from .analysis.trained import load_trained
     from .data.load import load_data, make_batches

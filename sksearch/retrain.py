@@ -10,6 +10,7 @@ or Ctrl-C resumes from the last checkpoint; a finished job is reported, not redo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,7 +18,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
 from .model.spec import ArchSpec
@@ -209,14 +210,33 @@ def _split_line(metrics: dict[str, Any]) -> str:
     return line + f", test accuracy: none ({metrics.get('test_note') or 'not measured'})"
 
 
-def train(job: Job, out: str, device: str | None = None, force: bool = False,
-          log: Callable[[str], None] = print, threads: int | None = None,
-          log_test: bool = False) -> dict[str, Any]:
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU threads set to ``n`` for the block, the caller's count back after it (a
+    notebook or a test that trains in-process keeps its own setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(job: Job, out: str, device: str | None = None, force: bool = False, log: Callable[[str], None] = print,
+          threads: int | None = None, log_test: bool = False) -> dict[str, Any]:
     """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
     returns the final metrics: val (``accuracy``, ``loss``) and test (``test_accuracy``,
     ``test_loss``, ``test_samples``; ``test_note`` instead where the data has no test split).
     The test split is read once, after the last epoch; ``log_test`` also reads it every epoch
     into train_log.csv. ``threads``: torch's CPU threads (default: ``job.threads``)."""
+    with torch_threads(threads or job.threads):
+        return _train(job, out, device, force, log, threads or job.threads, log_test)
+
+
+def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[str], None], threads: int,
+           log_test: bool) -> dict[str, Any]:
     import torch
 
     from .data.load import FolderData, describe, load_data, make_batches
@@ -239,7 +259,6 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False,
         check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
                             and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(threads or job.threads)
     recipe = TrainSpec(**job.train)
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
