@@ -48,6 +48,6 @@ def load_trained(target: str) -> Trained:
     except ValueError:
         raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, e.g. results/quickstart:3") from None
     folder = StudyFolder.open(root)
-    art = trial_artifacts(folder, trial_id)
+    art = trial_artifacts(folder, trial_id, asked=target)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
                    f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root)

@@ -54,16 +54,19 @@ class TrialArtifacts:
     train: dict[str, Any]  # the trial's TrainSpec values
 
 
-def trial_artifacts(folder: StudyFolder, trial_id: int) -> TrialArtifacts:
+def trial_artifacts(folder: StudyFolder, trial_id: int, asked: str | None = None) -> TrialArtifacts:
+    """A trial's row, spec, weights and recipe; ``asked`` is how the user named it in messages
+    (default ``--trial ID``; ``analyze`` and ``evaluate`` pass ``STUDY:ID``)."""
+    asked = asked or f"--trial {trial_id}"
     table = folder.table
     rows = table[table["trial_id"] == trial_id]
     if rows.empty:
         known = ", ".join(str(int(t)) for t in table["trial_id"].head(20))
-        raise UserError(f"--trial {trial_id}: no such trial in {folder.root} "
+        raise UserError(f"{asked}: no such trial in {folder.root} "
                         f"(trials: {known}{'...' if len(table) > 20 else ''})")
     row = rows.iloc[0]
     if row["status"] not in ("completed", "stopped_early"):
-        raise UserError(f"--trial {trial_id}: it is {row['status']} and has no trained weights; "
+        raise UserError(f"{asked}: it is {row['status']} and has no trained weights; "
                         f"export a completed or stopped_early trial")
     # The table's ray_trial_id names the folder: a sample reissued after a crash may leave a
     # partial folder of an earlier Ray trial with the same number beside it.
@@ -118,15 +121,16 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
         f"{spec.in_channels}, {spec.input_size}, {spec.input_size})",
         "```", "",
     ]
+    lines += ["## Inputs", ""]
     if preprocess:
         lines += [
-            "## Inputs", "",
             "Pixels scaled to [0, 1], then normalised per channel with `preprocess.json`:",
             f"mean {[round(m, 4) for m in preprocess['mean']]}, std {[round(s, 4) for s in preprocess['std']]}.",
             "",
         ]
-    lines += [
-    ]
+    else:
+        lines += ["Untrained, so no data and no normalisation came with it (no `preprocess.json`, no `train.json`):",
+                  "scale pixels to [0, 1] and normalise them per channel with your data's mean and std.", ""]
     lines += _train_further(recipe)
     lines.append("Inside sksearch, `sksearch.load_model(folder)` gives the same network.")
     return "\n".join(lines) + "\n"
@@ -164,7 +168,7 @@ def _train_further(recipe: dict[str, Any] | None) -> list[str]:
         lines.append(f"opt = torch.optim.SGD(net.parameters(), lr={t['lr']:g}, momentum={t['momentum']:g}, "
                      f"nesterov=True, weight_decay={t['weight_decay']:g})")
     lines += [
-        "for x, y in loader:                               # your data, normalised as below",
+        "for x, y in loader:                               # your data, normalised as in Inputs above",
         "    loss = torch.nn.functional.cross_entropy(net(x), y)",
         "    opt.zero_grad(); loss.backward(); opt.step()",
         "torch.save(net.state_dict(), 'weights.pt')        # or safetensors.torch.save_file(net.state_dict(), ...)",
@@ -229,6 +233,9 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
             json.dump(recipe, fh, indent=2)
     with open(os.path.join(out, "README.md"), "w") as fh:
         fh.write(_readme(spec, title, metrics, preprocess, origin, recipe))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(target, 0o666 & ~umask)  # the weights as readable as the files beside them (a copy keeps 0600)
     if onnx:
         export_onnx(load_model(out), spec, os.path.join(out, "model.onnx"))
     return out

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..objectives import GOALS
+from ..objectives import GOALS, OBJECTIVES
 from . import optuna_private
 from .table import param_columns, searched
 
@@ -233,14 +233,16 @@ def print_front(rows: list[dict]) -> None:
     config_keys = list(dict.fromkeys(k for r in rows for k in r["config"]))
     header = ["trial", *metric_keys, *config_keys]
 
-    def cell(v: Any) -> str:
+    def cell(v: Any, key: str = "") -> str:
+        if key in OBJECTIVES and isinstance(v, (int, float)):
+            return OBJECTIVES[key].format(v)  # accuracy as a percentage, as every other line says it
         if isinstance(v, float):
             return f"{v:.4f}" if v < 10 else f"{v:,.0f}"
         if isinstance(v, int) and abs(v) >= 10_000:
             return f"{v:,}"
         return str(v)
 
-    table = [[str(r["trial_id"]), *[cell(r.get(k, "")) for k in metric_keys],
+    table = [[str(r["trial_id"]), *[cell(r.get(k, ""), k) for k in metric_keys],
               *[cell(r["config"].get(k, "")) for k in config_keys]] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))

@@ -268,3 +268,11 @@ def test_analyze_never_writes_through_a_link_left_in_the_study(finished_study, t
     (study / "attention" / f"trial_{trial:04d}").symlink_to(outside)
     proc = run_cli("analyze", f"{study}:{trial}")
     assert proc.returncode == 2 and "is a symbolic link" in proc.stderr and list(outside.iterdir()) == []
+
+
+def test_a_trial_named_study_colon_id_is_answered_in_those_words(finished_study):
+    from tests.conftest import run_cli
+
+    study, _ = finished_study
+    proc = run_cli("analyze", f"{study}:99")
+    assert proc.returncode == 2 and f"{study}:99: no such trial" in proc.stderr and "--trial" not in proc.stderr

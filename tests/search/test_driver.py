@@ -77,6 +77,12 @@ def test_end_to_end_search(finished_study):
 
     again = run_cli("run", str(space), "--out", str(out))
     assert again.returncode == 2 and "already holds a study" in again.stderr
+    # One total for the counts it sums (the baselines are listed apart), and a finished study
+    # is said to be finished by resume, not resumed.
+    assert info["total"] == sum(info["counts"].values())
+    done = run_cli("resume", str(out))
+    assert done.returncode == 0 and "is finished (6 of 6 trials done): nothing to resume" in done.stdout
+    assert "resuming" not in done.stdout
 
 
 def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:

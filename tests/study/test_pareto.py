@@ -174,3 +174,14 @@ def test_printed_fronts_keep_whole_parameters_whole(capsys):
     assert all(type(v) is int for r in rows for k, v in r["config"].items() if k != "lr")
     print_front(rows)
     assert "8.0000" not in capsys.readouterr().out  # groups and sk.reduction of trial 1
+
+
+def test_printed_fronts_show_accuracy_as_every_other_line_does(capsys):
+    """The front's table says 90.00%, as the baseline verdicts and status do, not 0.9000."""
+    from sksearch.study.pareto import front_rows, front_table, print_front
+
+    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"), (1, "completed", 4, 0.9, 30_000,
+                                                                          "2026-01-01 00:00:02")])
+    print_front(front_rows(front_table(df, ["accuracy", "params"])))
+    out = capsys.readouterr().out
+    assert "90.00%" in out and "80.00%" in out and "0.9000" not in out and "30,000" in out
