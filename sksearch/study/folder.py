@@ -17,7 +17,6 @@ Nothing here imports Ray or torch: every read command starts from this module.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -291,10 +290,11 @@ def study_space(root: str) -> SearchSpace:
     space = load_space(layout.space_yaml)
     if not os.path.exists(layout.data_json):
         return space
+    from .jsonfile import read_json
+
     try:
-        with open(layout.data_json, encoding="utf-8") as fh:
-            record = (json.load(fh) or {}).get("data_spec")
-    except (OSError, ValueError, AttributeError):
+        record = read_json(layout.data_json, mapping=True).get("data_spec")
+    except UserError:
         return space  # data_info() reports an unreadable data.json where it is needed
     if isinstance(record, dict) and DataSpec.from_record(record).val_split == "test":
         return dataclasses.replace(space, data=dataclasses.replace(space.data, val_split="test"))
