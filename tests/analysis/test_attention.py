@@ -215,7 +215,7 @@ def test_a_headless_browser_draws_the_attention_page(finished_study, tmp_path):
 @pytest.mark.parametrize("args,fragment", [
     (["{study}"], "is a study folder: name a trial as"),
     (["{study}:x"], "'x' is not a trial id"),
-    (["{study}:999"], "--trial 999: no such trial"),
+    (["{study}:999"], ":999: no such trial"),  # named as the user named it, not as a --trial flag
     (["{study}:{trial}", "--scales", "0.5"], "--scales: '0.5': every scale must be a number >= 1"),
     (["{study}:{trial}", "--unit", "SK_9_9"], "--unit SK_9_9: no such SK unit with attention; allowed: SK_2_1"),
     (["/nonexistent/folder"], "not an export folder (no spec.json), nor STUDY_DIR:TRIAL_ID"),

@@ -114,7 +114,7 @@ def test_build_a_preset_and_a_spec(tmp_path):
     readme = (tmp_path / "r29" / "README.md").read_text()
     assert "untrained" in readme and "as below" not in readme and "no `preprocess.json`, no `train.json`" in readme
     # The same modes as every other file it writes (umask 022 here: 0644), not safetensors' 0600.
-    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r29").iterdir()}
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r29").iterdir() if p.is_file()}
     assert set(modes) == {"model.py", "spec.json", "weights.safetensors", "README.md"}
     assert len(set(modes.values())) == 1, modes
 
