@@ -15,10 +15,11 @@ import os
 import sys
 from typing import Any, Sequence
 
-from . import __version__, api
+from . import api
 from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 from .signals import EXIT_TERMINATED, sigterm_stops
+from .version import __version__
 
 EXIT_ALL_FAILED = 1
 EXIT_INTERRUPTED = 130

@@ -241,7 +241,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
 
     from .data.load import FolderData, describe, load_data, make_batches
     from .study.export import write_export
-    from .study.folder import atomic_write
+    from .study.layout import atomic_write
     from .study.summary import clock
     from .train.loop import run_trial, uses_channels_last
     from .train.spec import TrainSpec

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..errors import UserError
-from ..study.folder import atomic_write
+from ..study.layout import atomic_write
 from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import write_attention_report

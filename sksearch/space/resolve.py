@@ -12,6 +12,7 @@ import yaml
 
 from ..errors import UserError
 from .distributions import SpaceError
+from .sample import check_feasible, check_seed_configs
 from .schema import SearchSpace, parse, read_space_file
 
 _KEY = r"[A-Za-z0-9_-]+"
@@ -124,8 +125,6 @@ def prepare_space(source: str | Mapping[str, Any] | SearchSpace,
     """``space_from``, then the checks a search makes before it writes anything: some sample
     of the space is a valid architecture within the budgets, and every seed configuration
     fits the space (this counts costs with torch)."""
-    from .sample import check_feasible, check_seed_configs
-
     space = space_from(source, overrides)
     try:
         check_feasible(space)

@@ -1,83 +1,31 @@
-"""A study folder: every path and file name in it, its run record, and the folder opened for
-reading.
-
-    space.yaml        the resolved space (with command-line overrides); resume reads it
-    run.json          study name, storage URL (none: optuna.db here), cluster address, versions
-    data.json         input shape, class names, normalisation and the data spec
-    optuna.db         the Optuna study (unless the storage is another database)
-    trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
-    curves.parquet    one row per trial and epoch (learning curves), kept current as trials report
-    report.html       the report
-    ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
-                      params.json and checkpoint_*/model.safetensors
-    attention/        analyses of trained trials
+"""A study folder opened for reading: its run record (``run.json``), its space as it ran, and
+the trials, curves and Optuna study read from its database on first use. Where its files lie
+is ``layout.py``'s.
 
 Nothing here imports Ray or torch: every read command starts from this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from ..data.spec import DataSpec
 from ..errors import UserError
 from ..space.schema import SearchSpace, load_space
-from .store import sqlite_file
-from ..train.spec import WEIGHTS_FILE
+from .curves import curves_table
+from .jsonfile import read_json
+from .layout import Layout
+from .reader import read_curves, read_distributions, read_table
+from .store import load_study, sqlite_file
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
-
-EXPERIMENT = "ray"
-
-
-def trial_dirname(number: int | None, ray_trial_id: str) -> str:
-    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does;
-    a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
-    if not isinstance(number, int):
-        return f"trial_{ray_trial_id}"
-    return f"trial_{number:04d}_{ray_trial_id}" if number >= 0 else f"baseline_{-number - 1:04d}_{ray_trial_id}"
-
-
-# Layout's attributes and the files they name.
-FILES = {"run_json": "run.json", "space_yaml": "space.yaml", "data_json": "data.json", "optuna_db": "optuna.db",
-         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "curves_parquet": "curves.parquet",
-         "report_html": "report.html"}
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The paths of a study folder's files: ``Layout(root).run_json`` is ``root/run.json``."""
-
-    root: str
-    run_json: str = field(init=False)
-    space_yaml: str = field(init=False)
-    data_json: str = field(init=False)
-    optuna_db: str = field(init=False)
-    trials_csv: str = field(init=False)
-    trials_parquet: str = field(init=False)
-    curves_parquet: str = field(init=False)
-    report_html: str = field(init=False)
-    experiment: str = field(init=False)  # absolute: Ray wants an absolute storage path
-
-    def __post_init__(self) -> None:
-        for attr, name in FILES.items():
-            object.__setattr__(self, attr, os.path.join(self.root, name))
-        object.__setattr__(self, "experiment", os.path.abspath(os.path.join(self.root, EXPERIMENT)))
-
-    def trial_dir(self, number: int, ray_trial_id: str) -> str:
-        return os.path.join(self.experiment, trial_dirname(number, ray_trial_id))
-
-    def attention_dir(self, number: int) -> str:
-        return os.path.join(self.root, "attention", f"trial_{number:04d}")
-
-    def default_storage(self) -> str:
-        return f"sqlite:///{os.path.abspath(self.optuna_db)}"
 
 
 def inside_study(root: str, path: str, what: str) -> str:
@@ -88,17 +36,6 @@ def inside_study(root: str, path: str, what: str) -> str:
         raise UserError(f"{root}: {what} {path} resolves to {real}, outside the study folder; a study folder's "
                         f"files must lie inside it (replace the link or the folder name with the real files)")
     return real
-
-
-def latest_weights(trial_dir: str) -> str | None:
-    """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
-    if not os.path.isdir(trial_dir):
-        return None
-    for name in sorted((d for d in os.listdir(trial_dir) if d.startswith("checkpoint_")), reverse=True):
-        weights = os.path.join(trial_dir, name, WEIGHTS_FILE)
-        if os.path.exists(weights):
-            return weights
-    return None
 
 
 @dataclass(frozen=True)
@@ -154,31 +91,7 @@ def read_run(root: str) -> RunInfo:
     if not os.path.exists(layout.run_json):
         raise UserError(f"{root}: not a study folder (no run.json); start one with "
                         f"`sksearch run SPACE.yaml --out {root}`")
-    from .jsonfile import read_json
-
     return RunInfo.from_dict(read_json(layout.run_json), layout.run_json)
-
-
-def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
-    """Write a file so that a reader sees the old one or the new one, never half: ``data`` is
-    the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a replaced file gets the usual mode
-    try:
-        if callable(data):
-            os.close(fd)
-            data(tmp)
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 class StudyFolder:
@@ -214,15 +127,11 @@ class StudyFolder:
     def table(self) -> pd.DataFrame:
         """The trials table, read from the study (the source of truth, current even when
         ``trials.csv`` is not)."""
-        from .reader import read_table
-
         return read_table(self.storage_url, self.run.study_name, self.root)
 
     @cached_property
     def study(self) -> optuna.Study:
         """The Optuna study, opened read-only where the storage allows it."""
-        from .store import load_study
-
         return load_study(self.storage_url, self.run.study_name, self.root)
 
     @cached_property
@@ -231,8 +140,6 @@ class StudyFolder:
         table has not been read."""
         if "table" in self.__dict__:
             return self.table[self.table["status"] == "completed"]
-        from .reader import read_table
-
         return read_table(self.storage_url, self.run.study_name, self.root, states=("COMPLETE",))
 
     @cached_property
@@ -240,24 +147,17 @@ class StudyFolder:
         """The table without the searched values (all a status needs)."""
         if "table" in self.__dict__:
             return self.table
-        from .reader import read_table
-
         return read_table(self.storage_url, self.run.study_name, self.root, params=False)
 
     @cached_property
     def learning_curves(self) -> pd.DataFrame:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
-        from .curves import curves_table
-        from .reader import read_curves
-
         rungs = self.space.scheduler.rungs() if self.space.scheduler.name != "none" else []
         return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table, rungs)
 
     @cached_property
     def distributions(self) -> dict[str, dict[str, Any]]:
         """How each searched parameter was sampled: kind (choice, int, float), log scale, choices."""
-        from .reader import read_distributions
-
         return read_distributions(self.storage_url, self.run.study_name, self.root)
 
     def refresh(self) -> None:
@@ -274,8 +174,6 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        from .jsonfile import read_json
-
         return read_json(self.layout.data_json, mapping=True)
 
 
@@ -283,10 +181,6 @@ def study_space(root: str) -> SearchSpace:
     """The space a study ran, as it ran: a CIFAR study written before the three splits (its
     data.json's data spec has no ``val_split``) ranked on CIFAR's test batch, and reopens and
     resumes so (``val_split: test``), not on the hold-out a new study would use."""
-    import dataclasses
-
-    from ..data.spec import DataSpec
-
     layout = Layout(root)
     space = load_space(layout.space_yaml)
     if not os.path.exists(layout.data_json):
