@@ -17,6 +17,7 @@ built or counted.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import UserError
@@ -24,7 +25,6 @@ from .signals import sigterm_stops
 from .study.folder import StudyFolder
 
 if TYPE_CHECKING:
-    import optuna as optuna_lib  # Study.optuna is a property of that name
     import pandas as pd
 
     from .model.network import SKNet
@@ -37,21 +37,20 @@ class Study(StudyFolder):
 
     Beside what every study folder has (``root``, ``name``, ``space``, ``objectives``,
     ``layout``: the paths of its files, ``run``: its run record), ``table`` is the trials
-    table, read from the study's database when first used; ``refresh()`` reads it again (a
-    search may still be running)."""
+    table and ``learning_curves`` every epoch every trial reported (``trial_id, epoch,
+    accuracy, loss, train_loss, lr, epoch_time, status, rung_decision``, what
+    ``curves.parquet`` holds), read from the study's database when first used; ``refresh()``
+    reads them again (a search may still be running). ``optuna`` is the Optuna study,
+    opened read-only where the storage allows."""
 
     def __repr__(self) -> str:
         return f"<sksearch.Study {self.name!r} at {self.root!r}>"
 
     @property
     def path(self) -> str:
-        """The study folder."""
+        """Deprecated: ``root``, the name every study folder uses."""
+        warnings.warn("Study.path is deprecated; use Study.root", DeprecationWarning, stacklevel=2)
         return self.root
-
-    @property
-    def optuna(self) -> optuna_lib.Study:
-        """The Optuna study behind the folder (opened read-only where the storage allows)."""
-        return self.study
 
     def refresh(self) -> Study:
         super().refresh()
@@ -89,8 +88,8 @@ class Study(StudyFolder):
         return baseline_verdicts(self.completed_table, self.objectives_for(objectives))
 
     def curves(self) -> pd.DataFrame:
-        """Every epoch every trial reported: ``trial_id, epoch, accuracy, loss, train_loss, lr,
-        epoch_time, status, rung_decision`` (what ``curves.parquet`` holds, read from the study)."""
+        """Deprecated: ``learning_curves``, the same table, under the name every study folder uses."""
+        warnings.warn("Study.curves() is deprecated; use Study.learning_curves", DeprecationWarning, stacklevel=2)
         return self.learning_curves
 
     def hypervolume_history(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
@@ -158,7 +157,7 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
     import os
 
-    from .space.resolve import prepare_space
+    from .space.overrides import prepare_space
 
     changes = dict(overrides or {})
     if trials is not None:

@@ -124,7 +124,7 @@ def _run_outcome(study: api.Study, as_json: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .space.resolve import parse_assignment
+    from .space.overrides import parse_assignment
 
     overrides = dict(parse_assignment(text) for text in args.set or [])
     if args.cpus_per_trial is not None:
@@ -242,7 +242,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .analysis.analyze import pick_device
-    from .space.resolve import parse_assignment
+    from .space.overrides import parse_assignment
 
     overrides = dict(parse_assignment(text) for text in args.set or [])
     try:

@@ -6,8 +6,10 @@ accuracy, which puts half-trained models on the Pareto front and misleads the sa
 * a trial that reached the full budget is COMPLETE with its objective values;
 * a trial stopped early is PRUNED (its partial metrics kept as user attributes);
 * a trial that raised, diverged or died is FAIL with ``status=failed`` and the reason;
-* a sample that breaks the space's budgets, or is no valid architecture, is FAIL with
-  ``status=rejected`` and never reaches Ray: its cost is known before training.
+* a sample that breaks the space's budgets, or is no valid architecture, is PRUNED with
+  ``status=rejected``, epochs 0 and its violated constraint, and never reaches Ray: its cost
+  is known before training (FAIL would hide the region from the samplers that read
+  constraints).
 
 Only this searcher, on the driver, writes the study, so SQLite is safe. Its state (which Ray
 trial is which Optuna trial) is saved as JSON with every experiment snapshot; on restore,

@@ -130,7 +130,7 @@ class StudyFolder:
         return read_table(self.storage_url, self.run.study_name, self.root)
 
     @cached_property
-    def study(self) -> optuna.Study:
+    def optuna(self) -> optuna.Study:
         """The Optuna study, opened read-only where the storage allows it."""
         return load_study(self.storage_url, self.run.study_name, self.root)
 

@@ -156,9 +156,9 @@ def test_safetensors_reader_matches_the_library(tmp_path):
                                                     (3, 1, 2), (1, 1, 2), (1, 1, 3)])
 @pytest.mark.parametrize("size", [8, 9, 11])
 def test_polyphase_conv_equals_the_stock_conv(kernel, dilation, stride, size):
-    from sksearch.model.network import Conv2d
+    from sksearch.model.network import PolyphaseConv2d
     pad = dilation * (kernel - 1) // 2
-    conv = Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
+    conv = PolyphaseConv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
     assert conv.padding == (pad, pad)
     ref = nn.Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
     ref.load_state_dict(conv.state_dict())
@@ -186,15 +186,15 @@ def test_polyphase_path_counts_the_same_macs():
 
 def test_strided_pointwise_conv_survives_one_thread_in_channels_last():
     """torch 2.13's oneDNN corrupts the heap in this backward with one thread; sksearch's
-    Conv2d takes a slice first. Run in a subprocess: the bug kills the process."""
+    PolyphaseConv2d takes a slice first. Run in a subprocess: the bug kills the process."""
     import subprocess
     import sys
 
     code = """
 import torch
 torch.set_num_threads(1)
-from sksearch.model.network import Conv2d
-conv = Conv2d(4, 8, 1, 2, bias=False)
+from sksearch.model.network import PolyphaseConv2d
+conv = PolyphaseConv2d(4, 8, 1, 2, bias=False)
 for _ in range(300):
     x = torch.randn(16, 4, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_()
     conv(x).square().sum().backward()

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from sksearch.errors import UserError
-from sksearch.space.resolve import parse_assignment, set_path, space_from, split_path
+from sksearch.space.overrides import parse_assignment, set_path, space_from, split_path
 from tests.conftest import TINY_SPACE, run_cli, write_space
 
 
