@@ -70,7 +70,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     counted = api.cost(args.model, input_size=args.input_size)
     latency = None
     if args.latency:
-        from .analysis.analyze import pick_device
+        from .devices import pick_device
         from .model.cost import spec_latency
 
         latency = spec_latency(spec, pick_device(args.device), args.batch_size)
@@ -123,10 +123,15 @@ def _run_outcome(study: api.Study, as_json: bool) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def set_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set KEY.PATH=VALUE`` (repeatable) as the overrides ``api.run`` and ``api.train`` take."""
     from .space.overrides import parse_assignment
 
-    overrides = dict(parse_assignment(text) for text in args.set or [])
+    return dict(parse_assignment(text) for text in args.set or [])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides = set_overrides(args)
     if args.cpus_per_trial is not None:
         overrides["resources.cpu"] = args.cpus_per_trial
     if args.gpus_per_trial is not None:
@@ -241,10 +246,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .analysis.analyze import pick_device
-    from .space.overrides import parse_assignment
+    from .devices import pick_device
 
-    overrides = dict(parse_assignment(text) for text in args.set or [])
+    overrides = set_overrides(args)
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
                   from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force,
@@ -257,7 +261,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .analysis.analyze import pick_device
+    from .devices import pick_device
     from .evaluate import evaluate_target
 
     result = evaluate_target(args.target, args.split, data_root=args.data_root, device=pick_device(args.device),

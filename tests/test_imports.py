@@ -55,7 +55,7 @@ ALLOWED = {
     "space": {"space", "model", "data", "train", "objectives", "errors"},
     "study": {"study", "space", "model", "data", "train", "objectives", "errors"},
     "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "version"},
-    "analysis": {"analysis", "study", "space", "model", "data", "train", "errors"},
+    "analysis": {"analysis", "study", "space", "model", "data", "train", "errors", "devices"},
 }
 
 

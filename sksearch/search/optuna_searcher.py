@@ -39,7 +39,7 @@ from ..errors import UserError
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.schema import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
-from ..study.store import baselines_study, open_for_search
+from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
 
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
@@ -164,7 +164,7 @@ class OptunaSearcher(Searcher):
 
     def _where(self, number: int) -> tuple[optuna.Study, int]:
         """The study holding trial ``number`` and its number there."""
-        return (self.study, number) if number >= 0 else (self.baselines_study, -number - 1)
+        return (self.baselines_study, baseline_number(number)) if is_baseline(number) else (self.study, number)
 
     def _mine(self, trial: FrozenTrial) -> bool:
         return trial.user_attrs.get("run_id") == self.run_id
@@ -178,9 +178,10 @@ class OptunaSearcher(Searcher):
         orphans = [t.number for t in self._study.get_trials(deepcopy=False)
                    if t.state == TrialState.RUNNING and self._mine(t) and t.number not in known]
         if self.space.baselines:
-            orphans += [-t.number - 1 for t in self.baselines_study.get_trials(deepcopy=False)
-                        if t.state == TrialState.RUNNING and self._mine(t) and -t.number - 1 not in known]
-        self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (n >= 0, abs(n)))
+            orphans += [baseline_number(t.number) for t in self.baselines_study.get_trials(deepcopy=False)
+                        if t.state == TrialState.RUNNING and self._mine(t) and baseline_number(t.number) not in known]
+        # Baselines first, as a new search trains them.
+        self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (not is_baseline(n), abs(n)))
 
     def _settle_undrawn(self) -> None:
         """RUNNING trials that a dead driver was still drawing, never handed to Ray (no
@@ -254,7 +255,7 @@ class OptunaSearcher(Searcher):
                 set_user_attrs(study, trial.number, {"status": "failed", "reason": checked.reason})
                 study.tell(trial, state=TrialState.FAIL)
                 continue
-            return -trial.number - 1, checked, baseline.name
+            return baseline_number(trial.number), checked, baseline.name
         return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -266,14 +267,14 @@ class OptunaSearcher(Searcher):
             number = self.reissue.pop(0)
             where, n = self._where(number)
             frozen = frozen_trial(where, n)
-            if number < 0:
+            if is_baseline(number):
                 baseline = frozen.user_attrs["baseline"]
                 spec = next(b for b in self.space.baselines if b.name == baseline)
                 checked = check_sample(self.space, baseline_sample(self.space, spec, self.shape))
             else:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(frozen.params, number), self.shape))
             # A baseline over the budgets is trained all the same (check_baselines says so).
-            assert checked.spec is not None and (number < 0 or checked.reason is None), \
+            assert checked.spec is not None and (is_baseline(number) or checked.reason is None), \
                 f"trial {number} was handed out once, so it was valid: {checked.reason}"
         elif (found := self._next_baseline()) is not None:
             number, checked, baseline = found

@@ -152,8 +152,8 @@ class StudyFolder:
     @cached_property
     def learning_curves(self) -> pd.DataFrame:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
-        rungs = self.space.scheduler.rungs() if self.space.scheduler.name != "none" else []
-        return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table, rungs)
+        return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table,
+                            self.space.scheduler.rungs())
 
     @cached_property
     def distributions(self) -> dict[str, dict[str, Any]]:

@@ -12,8 +12,8 @@ trial folders and their newest weights, and the one way files are replaced (``at
                       params.json and checkpoint_*/model.safetensors
     attention/        analyses of trained trials
 
-The bottom of the study wing: it imports nothing of the wing, so every other module may
-import it.
+The bottom of the study wing with ``store.py`` (whose trial numbering it reads): it imports
+nothing else of the wing, so every other module may import it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..train.spec import WEIGHTS_FILE
+from .store import baseline_number, is_baseline
 
 EXPERIMENT = "ray"
 
@@ -33,7 +34,9 @@ def trial_dirname(number: int | None, ray_trial_id: str) -> str:
     a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
     if not isinstance(number, int):
         return f"trial_{ray_trial_id}"
-    return f"trial_{number:04d}_{ray_trial_id}" if number >= 0 else f"baseline_{-number - 1:04d}_{ray_trial_id}"
+    if is_baseline(number):
+        return f"baseline_{baseline_number(number):04d}_{ray_trial_id}"
+    return f"trial_{number:04d}_{ray_trial_id}"
 
 
 # Layout's attributes and the files they name.

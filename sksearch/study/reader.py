@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
-from .store import BASELINES_SUFFIX, baselines_study, check_sqlite, load_study, recover_hot_journal
+from .store import (BASELINES_SUFFIX, baseline_number, baselines_study, check_sqlite, load_study,
+                    recover_hot_journal)
 from .table import CURVE, TrialRecord, records_from_study, trials_table
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def read_records(url: str, study_name: str, where: str, curves: bool = True, par
         except _NoStudy:
             extra = []
         for r in extra:
-            r.number = -(r.number + 1)
+            r.number = baseline_number(r.number)
         records += extra
     return records, names
 

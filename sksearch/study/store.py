@@ -30,6 +30,18 @@ def baselines_study(name: str) -> str:
     return name + BASELINES_SUFFIX
 
 
+def is_baseline(number: int) -> bool:
+    """Whether a trial number (as the table, the searcher and the trial folders give it) is a
+    baseline's: baselines are numbered -1, -2, ... so that they never meet a searched trial's."""
+    return number < 0
+
+
+def baseline_number(number: int) -> int:
+    """A baseline's number in the table (-1, -2, ...) from its number in the baselines study
+    (0, 1, ...), and back: the map is its own inverse."""
+    return -number - 1
+
+
 def sqlite_file(url: str) -> str | None:
     """The file of a ``sqlite:///path`` URL (absolute as ``sqlite:////abs``); None for other
     databases and in-memory SQLite."""
