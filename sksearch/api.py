@@ -164,20 +164,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
         changes["trials"] = trials
     if max_epochs is not None:
         changes["scheduler.max_epochs"] = max_epochs
-    resolved = prepare_space(space, changes)
-    if loggers:
-        from dataclasses import replace
-
-        from .space.schema import LOGGERS
-
-        for name in loggers:
-            if name not in LOGGERS:
-                raise UserError(f"--logger {name}: not a tracker; allowed: {', '.join(LOGGERS)}")
-        resolved = replace(resolved, loggers=tuple(dict.fromkeys([*resolved.loggers, *loggers])))
-    if warm_start:
-        from dataclasses import replace
-
-        resolved = replace(resolved, warm_start=tuple(dict.fromkeys([*resolved.warm_start, *warm_start])))
+    # Validated with the file, as --set is: a bad tracker name is the space's error.
+    resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search
 
     with sigterm_stops():
