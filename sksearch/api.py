@@ -18,7 +18,7 @@ built or counted.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import UserError
 from .signals import sigterm_stops
@@ -27,6 +27,7 @@ from .study.folder import StudyFolder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .analysis.analyze import Analysis
     from .model.network import SKNet
     from .model.spec import ArchSpec
     from .space.schema import SearchSpace
@@ -231,6 +232,43 @@ def cost(name_or_spec: str | ArchSpec | Mapping[str, Any], input_size: int | Non
     return {"params": params, "macs": macs}
 
 
+def latency(name_or_spec: str | ArchSpec | Mapping[str, Any], device: str | None = None, batch_size: int = 1,
+            input_size: int | None = None) -> float:
+    """Median forward time in milliseconds (eval mode, a batch of ``batch_size``) of a freshly
+    built network of a preset or spec on ``device`` (default: CUDA where there is one)."""
+    from .devices import pick_device
+    from .model.cost import spec_latency
+
+    return spec_latency(spec(name_or_spec, input_size=input_size), pick_device(device), batch_size)
+
+
+def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, *, onnx: bool = False,
+                     force: bool = False, **changes: Any) -> str:
+    """An export folder (``model.py``, ``spec.json``, weights) of a freshly initialised network
+    of a preset or spec, with ``changes`` applied, as ``sksearch build`` writes it; the folder."""
+    import os
+
+    from .study.export import export_untrained as write
+
+    name = os.path.basename(name_or_spec) if isinstance(name_or_spec, str) else "spec"
+    return write(spec(name_or_spec, **changes), name, to, onnx, force=force)
+
+
+def analyze(target: str, scales: str | Sequence[float], *, data: str | None = None, data_root: str | None = None,
+            out: str | None = None, per_class: bool = False, unit: str | None = None, bins: int = 3,
+            limit: int | None = None, batch_size: int = 256, device: str | None = None,
+            log: Callable[[str], Any] = print) -> Analysis:
+    """``sksearch analyze``: the SK attention of an export folder or ``STUDY_DIR:TRIAL_ID``
+    against object scale (``scales``: enlargements >= 1, or "1,1.5,2"); writes
+    ``attention.csv`` and ``attention.html`` and returns what it found."""
+    from .analysis.analyze import analyze as run_analysis
+    from .analysis.attention import parse_scales
+
+    return run_analysis(target, parse_scales(scales) if isinstance(scales, str) else list(scales), data=data,
+                        data_root=data_root, out=out, per_class=per_class, unit=unit, bins=bins, limit=limit,
+                        batch_size=batch_size, device=device, log=log)
+
+
 def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
     from .study.export import load_model as load
@@ -238,4 +276,5 @@ def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     return load(folder, map_location)
 
 
-__all__ = ["Study", "UserError", "build_model", "cost", "load_model", "open", "resume", "run", "spec", "train"]
+__all__ = ["Study", "UserError", "analyze", "build_model", "cost", "export_untrained", "latency", "load_model", "open",
+           "resume", "run", "spec", "train"]

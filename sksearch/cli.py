@@ -1,5 +1,6 @@
 """The ``sksearch`` command: a thin layer over the Python API (``sksearch.api``) that parses
-arguments and prints.
+arguments and prints; what it prints comes from the API and from the wings' printing helpers
+(the presets' table, ``study.pareto``'s front rows, ``study.summary``'s clock).
 
 Bad input raises ``UserError`` anywhere below; ``main`` prints its message and exits with 2.
 Each command imports only what it needs, so the read commands answer without Ray or torch.
@@ -70,10 +71,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     counted = api.cost(args.model, input_size=args.input_size)
     latency = None
     if args.latency:
-        from .devices import pick_device
-        from .model.cost import spec_latency
-
-        latency = spec_latency(spec, pick_device(args.device), args.batch_size)
+        latency = api.latency(spec, args.device, args.batch_size)
     if args.json:
         out = {"model": args.model, "input_size": spec.input_size, **counted}
         if latency is not None:
@@ -238,10 +236,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .study.export import export_untrained
-
-    spec = api.spec(args.model, input_size=args.input_size, num_classes=args.num_classes)
-    print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx, force=args.force)}")
+    folder = api.export_untrained(args.model, args.to, onnx=args.onnx, force=args.force, input_size=args.input_size,
+                                  num_classes=args.num_classes)
+    print(f"exported {folder}")
     return 0
 
 
@@ -276,10 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .analysis.analyze import analyze
-    from .analysis.attention import parse_scales
-
-    result = analyze(args.target, parse_scales(args.scales), data=args.data, data_root=args.data_root, out=args.out,
+    result = api.analyze(args.target, args.scales, data=args.data, data_root=args.data_root, out=args.out,
                      per_class=args.per_class, unit=args.unit, bins=args.bins, limit=args.limit,
                      batch_size=args.batch_size, device=args.device, log=lambda m: print(m, flush=True))
     for (kind, scale), acc in result.accuracy.items():
