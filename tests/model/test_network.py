@@ -78,9 +78,17 @@ def test_stride_applies_to_every_branch(size, expected):
 
 
 def test_eval_mode_is_deterministic():
-    layer = sk().eval()
+    layer = sk()
     x = torch.randn(3, 8, 8, 8)
+    layer(x)  # one training step's statistics, so that the running ones are not the identity
+    layer.eval()
+    buffers = {k: v.clone() for k, v in layer.state_dict().items()}
     torch.testing.assert_close(layer(x), layer(x), rtol=0, atol=0)
+    # Eval mode normalises with the running statistics: a sample's output does not depend on
+    # the rest of its batch (batch statistics would make it), and nothing is updated.
+    torch.testing.assert_close(layer(x)[:1], layer(x[:1]), rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(v, layer.state_dict()[k]) for k, v in buffers.items())
+    assert not torch.allclose(layer.train()(x), layer.eval()(x))  # train mode normalises by the batch
 
 
 def test_attention_costs_nothing_unless_asked():
