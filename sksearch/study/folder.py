@@ -11,8 +11,7 @@ import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..data.spec import DataSpec
 from ..errors import UserError
@@ -26,6 +25,8 @@ from .store import load_study, sqlite_file
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
+
+T = TypeVar("T")
 
 
 def inside_study(root: str, path: str, what: str) -> str:
@@ -96,15 +97,17 @@ def read_run(root: str) -> RunInfo:
 
 class StudyFolder:
     """A study folder opened for reading: its layout, run record and space. The trials table
-    and the Optuna study are read on first use, without writing to the database."""
+    and the Optuna study are read on first use, without writing to the database, and kept
+    until ``refresh()``."""
 
     def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None) -> None:
         self.root = root
         self.layout = Layout(root)
         self.run = run
         self.space = space
-        if table is not None:
-            self.__dict__["table"] = table
+        # What was read so far, by property name; ``table`` may be handed over (a search that
+        # just read it).
+        self._read: dict[str, Any] = {} if table is None else {"table": table}
 
     @classmethod
     def open(cls, root: str) -> StudyFolder:
@@ -123,47 +126,54 @@ class StudyFolder:
     def storage_url(self) -> str:
         return self.run.storage_url(self.layout)
 
-    @cached_property
+    def _once(self, key: str, read: Callable[[], T]) -> T:
+        if key not in self._read:
+            self._read[key] = read()
+        return self._read[key]
+
+    @property
     def table(self) -> pd.DataFrame:
         """The trials table, read from the study (the source of truth, current even when
         ``trials.csv`` is not)."""
-        return read_table(self.storage_url, self.run.study_name, self.root)
+        return self._once("table", lambda: read_table(self.storage_url, self.run.study_name, self.root))
 
-    @cached_property
+    @property
     def optuna(self) -> optuna.Study:
-        """The Optuna study, opened read-only where the storage allows it."""
-        return load_study(self.storage_url, self.run.study_name, self.root)
+        """The Optuna study, opened read-only where the storage allows it (kept by ``refresh()``:
+        it reads the database on every use)."""
+        return self._once("optuna", lambda: load_study(self.storage_url, self.run.study_name, self.root))
 
-    @cached_property
+    @property
     def completed_table(self) -> pd.DataFrame:
         """The completed trials' rows of the table (all a front needs): read alone when the full
         table has not been read."""
-        if "table" in self.__dict__:
-            return self.table[self.table["status"] == "completed"]
-        return read_table(self.storage_url, self.run.study_name, self.root, states=("COMPLETE",))
+        if "table" in self._read:
+            return self._once("completed_table", lambda: self.table[self.table["status"] == "completed"])
+        return self._once("completed_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+                                                                states=("COMPLETE",)))
 
-    @cached_property
+    @property
     def status_table(self) -> pd.DataFrame:
         """The table without the searched values (all a status needs)."""
-        if "table" in self.__dict__:
+        if "table" in self._read:
             return self.table
-        return read_table(self.storage_url, self.run.study_name, self.root, params=False)
+        return self._once("status_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+                                                             params=False))
 
-    @cached_property
+    @property
     def learning_curves(self) -> pd.DataFrame:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
-        return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table,
-                            self.space.scheduler.rungs())
+        return self._once("learning_curves", lambda: curves_table(
+            read_curves(self.storage_url, self.run.study_name, self.root), self.table, self.space.scheduler.rungs()))
 
-    @cached_property
+    @property
     def distributions(self) -> dict[str, dict[str, Any]]:
         """How each searched parameter was sampled: kind (choice, int, float), log scale, choices."""
-        return read_distributions(self.storage_url, self.run.study_name, self.root)
+        return self._once("distributions", lambda: read_distributions(self.storage_url, self.run.study_name, self.root))
 
     def refresh(self) -> None:
         """Forget what was read so far: the next use reads the study again."""
-        for key in ("table", "completed_table", "status_table", "learning_curves", "distributions"):
-            self.__dict__.pop(key, None)
+        self._read = {k: v for k, v in self._read.items() if k == "optuna"}
 
     def require_completed(self) -> None:
         if self.completed_table.empty:
