@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ from ..space.schema import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
+from .samplers import make_sampler
 
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
 RECORDED = (*METRICS, "node")
@@ -81,32 +81,6 @@ def check_saved_state(experiment: str) -> None:
                 read_state(os.path.join(experiment, name))
             except ValueError as exc:
                 raise UserError(f"{exc}; nothing was changed") from None
-
-
-def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:
-    """The space's sampler (or the sampler ``name``, seeded alike); ``offset`` (the study's
-    size) shifts its seed. A sample a budget
-    rejected is a PRUNED trial with a violated constraint (``Trial.set_constraint``): TPE ranks
-    it below every completed trial and learns to avoid its region; GP and NSGA-II/III read
-    constraints from completed trials only, hence ``RANDOM_AFTER_REJECTIONS``."""
-    spec = space.sampler
-    name = name or spec.name
-    seed = None if spec.seed is None else spec.seed + offset
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
-        if name == "nsga3":
-            return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
-        # A define-by-run space is dynamic (branch settings exist only for the M drawn): the
-        # samplers draw such parameters independently, as they should, without a warning each.
-        if name == "gp":
-            return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                             warn_independent_sampling=False)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                          multivariate=True, constant_liar=True)
 
 
 def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
