@@ -151,7 +151,7 @@ def rejections(raw: dict, args: argparse.Namespace, work: str) -> None:
 
     from sksearch.search import optuna_searcher
     from sksearch.search.optuna_searcher import OptunaSearcher
-    from sksearch.space.resolve import prepare_space
+    from sksearch.space.overrides import prepare_space
 
     rows = []
     told = optuna_searcher.set_constraints

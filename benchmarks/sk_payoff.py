@@ -99,7 +99,7 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[floa
 
 def parse_sets(items: list[str]) -> dict[str, object]:
     """``--set KEY=VALUE`` items, read as the CLI's ``--set`` reads them (values as YAML)."""
-    from sksearch.space.resolve import parse_assignment
+    from sksearch.space.overrides import parse_assignment
 
     return dict(parse_assignment(item) for item in items)
 

@@ -63,7 +63,8 @@ def make_study(folder: str, trials: int, space_file: str = str(ROOT / "search_sp
 
     from sksearch.space import load_space
     from sksearch.space.sample import sample
-    from sksearch.study.folder import Layout, RunInfo, atomic_write
+    from sksearch.study.folder import RunInfo
+    from sksearch.study.layout import Layout, atomic_write
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(space_file)

@@ -17,16 +17,17 @@ built or counted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import UserError
 from .signals import sigterm_stops
 from .study.folder import StudyFolder
 
 if TYPE_CHECKING:
-    import optuna as optuna_lib  # Study.optuna is a property of that name
     import pandas as pd
 
+    from .analysis.analyze import Analysis
     from .model.network import SKNet
     from .model.spec import ArchSpec
     from .space.schema import SearchSpace
@@ -37,21 +38,20 @@ class Study(StudyFolder):
 
     Beside what every study folder has (``root``, ``name``, ``space``, ``objectives``,
     ``layout``: the paths of its files, ``run``: its run record), ``table`` is the trials
-    table, read from the study's database when first used; ``refresh()`` reads it again (a
-    search may still be running)."""
+    table and ``learning_curves`` every epoch every trial reported (``trial_id, epoch,
+    accuracy, loss, train_loss, lr, epoch_time, status, rung_decision``, what
+    ``curves.parquet`` holds), read from the study's database when first used; ``refresh()``
+    reads them again (a search may still be running). ``optuna`` is the Optuna study,
+    opened read-only where the storage allows."""
 
     def __repr__(self) -> str:
         return f"<sksearch.Study {self.name!r} at {self.root!r}>"
 
     @property
     def path(self) -> str:
-        """The study folder."""
+        """Deprecated: ``root``, the name every study folder uses."""
+        warnings.warn("Study.path is deprecated; use Study.root", DeprecationWarning, stacklevel=2)
         return self.root
-
-    @property
-    def optuna(self) -> optuna_lib.Study:
-        """The Optuna study behind the folder (opened read-only where the storage allows)."""
-        return self.study
 
     def refresh(self) -> Study:
         super().refresh()
@@ -89,8 +89,8 @@ class Study(StudyFolder):
         return baseline_verdicts(self.completed_table, self.objectives_for(objectives))
 
     def curves(self) -> pd.DataFrame:
-        """Every epoch every trial reported: ``trial_id, epoch, accuracy, loss, train_loss, lr,
-        epoch_time, status, rung_decision`` (what ``curves.parquet`` holds, read from the study)."""
+        """Deprecated: ``learning_curves``, the same table, under the name every study folder uses."""
+        warnings.warn("Study.curves() is deprecated; use Study.learning_curves", DeprecationWarning, stacklevel=2)
         return self.learning_curves
 
     def hypervolume_history(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
@@ -158,27 +158,15 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
     import os
 
-    from .space.resolve import prepare_space
+    from .space.overrides import prepare_space
 
     changes = dict(overrides or {})
     if trials is not None:
         changes["trials"] = trials
     if max_epochs is not None:
         changes["scheduler.max_epochs"] = max_epochs
-    resolved = prepare_space(space, changes)
-    if loggers:
-        from dataclasses import replace
-
-        from .space.schema import LOGGERS
-
-        for name in loggers:
-            if name not in LOGGERS:
-                raise UserError(f"--logger {name}: not a tracker; allowed: {', '.join(LOGGERS)}")
-        resolved = replace(resolved, loggers=tuple(dict.fromkeys([*resolved.loggers, *loggers])))
-    if warm_start:
-        from dataclasses import replace
-
-        resolved = replace(resolved, warm_start=tuple(dict.fromkeys([*resolved.warm_start, *warm_start])))
+    # Validated with the file, as --set is: a bad tracker name is the space's error.
+    resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search
 
     with sigterm_stops():
@@ -244,6 +232,43 @@ def cost(name_or_spec: str | ArchSpec | Mapping[str, Any], input_size: int | Non
     return {"params": params, "macs": macs}
 
 
+def latency(name_or_spec: str | ArchSpec | Mapping[str, Any], device: str | None = None, batch_size: int = 1,
+            input_size: int | None = None) -> float:
+    """Median forward time in milliseconds (eval mode, a batch of ``batch_size``) of a freshly
+    built network of a preset or spec on ``device`` (default: CUDA where there is one)."""
+    from .devices import pick_device
+    from .model.cost import spec_latency
+
+    return spec_latency(spec(name_or_spec, input_size=input_size), pick_device(device), batch_size)
+
+
+def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, *, onnx: bool = False,
+                     force: bool = False, **changes: Any) -> str:
+    """An export folder (``model.py``, ``spec.json``, weights) of a freshly initialised network
+    of a preset or spec, with ``changes`` applied, as ``sksearch build`` writes it; the folder."""
+    import os
+
+    from .study.export import export_untrained as write
+
+    name = os.path.basename(name_or_spec) if isinstance(name_or_spec, str) else "spec"
+    return write(spec(name_or_spec, **changes), name, to, onnx, force=force)
+
+
+def analyze(target: str, scales: str | Sequence[float], *, data: str | None = None, data_root: str | None = None,
+            out: str | None = None, per_class: bool = False, unit: str | None = None, bins: int = 3,
+            limit: int | None = None, batch_size: int = 256, device: str | None = None,
+            log: Callable[[str], Any] = print) -> Analysis:
+    """``sksearch analyze``: the SK attention of an export folder or ``STUDY_DIR:TRIAL_ID``
+    against object scale (``scales``: enlargements >= 1, or "1,1.5,2"); writes
+    ``attention.csv`` and ``attention.html`` and returns what it found."""
+    from .analysis.analyze import analyze as run_analysis
+    from .analysis.attention import parse_scales
+
+    return run_analysis(target, parse_scales(scales) if isinstance(scales, str) else list(scales), data=data,
+                        data_root=data_root, out=out, per_class=per_class, unit=unit, bins=bins, limit=limit,
+                        batch_size=batch_size, device=device, log=log)
+
+
 def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
     from .study.export import load_model as load
@@ -251,4 +276,5 @@ def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     return load(folder, map_location)
 
 
-__all__ = ["Study", "UserError", "build_model", "cost", "load_model", "open", "resume", "run", "spec", "train"]
+__all__ = ["Study", "UserError", "analyze", "build_model", "cost", "export_untrained", "latency", "load_model", "open",
+           "resume", "run", "spec", "train"]

@@ -1,5 +1,6 @@
 """The ``sksearch`` command: a thin layer over the Python API (``sksearch.api``) that parses
-arguments and prints.
+arguments and prints; what it prints comes from the API and from the wings' printing helpers
+(the presets' table, ``study.pareto``'s front rows, ``study.summary``'s clock).
 
 Bad input raises ``UserError`` anywhere below; ``main`` prints its message and exits with 2.
 Each command imports only what it needs, so the read commands answer without Ray or torch.
@@ -15,10 +16,11 @@ import os
 import sys
 from typing import Any, Sequence
 
-from . import __version__, api
+from . import api
 from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 from .signals import EXIT_TERMINATED, sigterm_stops
+from .version import __version__
 
 EXIT_ALL_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -69,10 +71,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     counted = api.cost(args.model, input_size=args.input_size)
     latency = None
     if args.latency:
-        from .analysis.analyze import pick_device
-        from .model.cost import spec_latency
-
-        latency = spec_latency(spec, pick_device(args.device), args.batch_size)
+        latency = api.latency(spec, args.device, args.batch_size)
     if args.json:
         out = {"model": args.model, "input_size": spec.input_size, **counted}
         if latency is not None:
@@ -122,10 +121,15 @@ def _run_outcome(study: api.Study, as_json: bool) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .space.resolve import parse_assignment
+def set_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set KEY.PATH=VALUE`` (repeatable) as the overrides ``api.run`` and ``api.train`` take."""
+    from .space.overrides import parse_assignment
 
-    overrides = dict(parse_assignment(text) for text in args.set or [])
+    return dict(parse_assignment(text) for text in args.set or [])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides = set_overrides(args)
     if args.cpus_per_trial is not None:
         overrides["resources.cpu"] = args.cpus_per_trial
     if args.gpus_per_trial is not None:
@@ -232,18 +236,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .study.export import export_untrained
-
-    spec = api.spec(args.model, input_size=args.input_size, num_classes=args.num_classes)
-    print(f"exported {export_untrained(spec, os.path.basename(args.model), args.to, args.onnx, force=args.force)}")
+    folder = api.export_untrained(args.model, args.to, onnx=args.onnx, force=args.force, input_size=args.input_size,
+                                  num_classes=args.num_classes)
+    print(f"exported {folder}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .analysis.analyze import pick_device
-    from .space.resolve import parse_assignment
+    from .devices import pick_device
 
-    overrides = dict(parse_assignment(text) for text in args.set or [])
+    overrides = set_overrides(args)
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
                   from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force,
@@ -256,7 +258,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .analysis.analyze import pick_device
+    from .devices import pick_device
     from .evaluate import evaluate_target
 
     result = evaluate_target(args.target, args.split, data_root=args.data_root, device=pick_device(args.device),
@@ -271,10 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .analysis.analyze import analyze
-    from .analysis.attention import parse_scales
-
-    result = analyze(args.target, parse_scales(args.scales), data=args.data, data_root=args.data_root, out=args.out,
+    result = api.analyze(args.target, args.scales, data=args.data, data_root=args.data_root, out=args.out,
                      per_class=args.per_class, unit=args.unit, bins=args.bins, limit=args.limit,
                      batch_size=args.batch_size, device=args.device, log=lambda m: print(m, flush=True))
     for (kind, scale), acc in result.accuracy.items():

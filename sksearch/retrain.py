@@ -241,9 +241,9 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
 
     from .data.load import FolderData, describe, load_data, make_batches
     from .study.export import write_export
-    from .study.folder import atomic_write
+    from .study.layout import atomic_write
     from .study.summary import clock
-    from .train.loop import run_trial, uses_channels_last
+    from .train.loop import run_trial
     from .train.spec import TrainSpec
 
     _check_out_apart(out, job.source)
@@ -274,7 +274,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
                         f"the network takes {job.spec.in_channels} x {job.spec.input_size} px and has "
                         f"{job.spec.num_classes} classes")
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
-                           channels_last=uses_channels_last(torch.device(device), recipe),
+                           channels_last=recipe.uses_channels_last,
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
     os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
     resume_from = _resume_point(out, log)
@@ -295,7 +295,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             return {"test_accuracy": None, "test_loss": None, "test_samples": 0,
                     "test_note": getattr(data, "test_note", None) or "no test split"}
         model = with_weights(job.spec, weights).to(device)
-        if uses_channels_last(torch.device(device), recipe):
+        if recipe.uses_channels_last:
             model = model.to(memory_format=torch.channels_last)
         accuracy, loss = evaluate(model, batches, torch.device(device), recipe, "test")
         return {"test_accuracy": accuracy, "test_loss": loss, "test_samples": test_samples}

@@ -1,5 +1,5 @@
-"""The wings' boundaries: read commands answer without Ray (and the lightest without torch), and
-the package's layers import in one direction only."""
+"""The wings' boundaries: read commands answer without Ray (and the lightest without torch), the
+package's layers import in one direction only, and no module imports itself round a circle."""
 
 import ast
 import json
@@ -13,7 +13,7 @@ SCRIPT = """
 import json, sys
 from sksearch.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "loaded": sorted(m for m in ("ray", "torch", "optuna") if m in sys.modules)}),
+print(json.dumps({"code": code, "loaded": sorted(m for m in ("ray", "torch", "optuna", "pandas") if m in sys.modules)}),
       file=sys.stderr)
 """
 
@@ -32,6 +32,8 @@ def test_status_pareto_and_models_import_neither_ray_nor_torch(finished_study):
         loaded = loaded_by(*args)
         assert not loaded & {"ray", "torch"}, (args, loaded)
     assert "optuna" not in loaded_by("status", str(study))  # the table comes straight from the database
+    # Listing the presets reads a JSON file: nothing that builds a table is loaded for it.
+    assert not loaded_by("models") & {"pandas", "optuna"}
 
 
 def test_report_and_export_leave_ray_out(finished_study, tmp_path):
@@ -52,8 +54,8 @@ ALLOWED = {
     "train": {"train", "model", "data", "errors"},
     "space": {"space", "model", "data", "train", "objectives", "errors"},
     "study": {"study", "space", "model", "data", "train", "objectives", "errors"},
-    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "__init__"},
-    "analysis": {"analysis", "study", "space", "model", "data", "train", "errors"},
+    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "version"},
+    "analysis": {"analysis", "study", "space", "model", "data", "train", "errors", "devices"},
 }
 
 
@@ -88,3 +90,69 @@ def test_only_the_search_wing_imports_ray():
         text = path.read_text()
         if "import ray" in text or "from ray" in text:
             assert path.relative_to(PACKAGE).parts[0] == "search", path
+
+
+def _module(path: pathlib.Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def module_imports(path: pathlib.Path) -> list[tuple[str, bool]]:
+    """The sksearch modules a module imports at run time, each with whether the import sits in a
+    function. Imports under ``if TYPE_CHECKING:`` are left out: they never run."""
+    tree = ast.parse(path.read_text())
+    me = _module(path).split(".")
+    package = me if path.name == "__init__.py" else me[:-1]
+    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(
+        node.test) for n in ast.walk(node)}
+    in_function = {id(n) for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(node) if n is not node}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - (node.level - 1)] if node.level else []
+            target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            # ``from . import x`` imports the module x when there is one, else a name of the package.
+            found = [f"{target}.{a.name}" if f"{target}.{a.name}" in MODULES else target for a in node.names]
+        elif isinstance(node, ast.Import):
+            found = [a.name for a in node.names]
+        else:
+            continue
+        out += [(m, id(node) in in_function) for m in found if m in MODULES and m != _module(path)]
+    return out
+
+
+def test_no_module_imports_itself_round_a_circle():
+    """A circle works only while every module in it defers its import to a function, and breaks
+    at the first one moved to the top; each wing has a bottom instead."""
+    graph = {m: {t for t, _ in module_imports(p)} for m, p in MODULES.items()}
+    state: dict[str, str] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = "open"
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                pytest.fail("import circle: " + " -> ".join([*path[path.index(t):], t]))
+            if t not in state:
+                visit(t, [*path, t])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+
+
+def test_no_module_hides_an_import_of_its_own_wing_in_a_function():
+    """Lazy imports keep heavy libraries (torch, Ray, Optuna) and other wings off a command's
+    path; within a wing they would only hide a circle or a module that does two jobs."""
+    for m, path in MODULES.items():
+        wing = m.split(".")[:2]
+        if len(m.split(".")) < 3:
+            continue  # a shared module (api, cli, ...) is a wing of its own
+        hidden = [t for t, lazy in module_imports(path) if lazy and t.split(".")[:2] == wing]
+        assert not hidden, f"{path.relative_to(PACKAGE)} imports {hidden} inside a function"

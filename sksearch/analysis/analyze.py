@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
-import torch
 
+from ..devices import pick_device
 from ..errors import UserError
-from ..study.folder import atomic_write
+from ..study.layout import atomic_write
 from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import write_attention_report
@@ -29,17 +29,6 @@ class Analysis:
     html: str
     accuracy: dict[tuple[str, float], float]   # (kind, scale) -> top-1 accuracy
     differences: pd.DataFrame                  # units x scales: widest minus narrowest branch
-
-
-def pick_device(device: str | None) -> str:
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
-    return device
 
 
 def analyze(target: str, scales: Sequence[float], data: str | None = None, data_root: str | None = None,

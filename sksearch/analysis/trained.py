@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserError
 from ..model.spec import ArchSpec
 from ..study.export import load_model, read_export_spec, trial_artifacts, with_weights
-from ..study.folder import Layout, StudyFolder
+from ..study.folder import StudyFolder
+from ..study.layout import Layout
 
 if TYPE_CHECKING:
     from ..model.network import SKNet

@@ -8,6 +8,7 @@ softmax and element-wise products count zero.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
@@ -15,6 +16,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .network import SKNet, build
+from .presets import COSTS_FILE, PRESETS, preset, stored_costs
 from .spec import ArchSpec
 
 
@@ -87,3 +89,20 @@ def spec_latency(spec: ArchSpec, device: str | torch.device = "cpu", batch_size:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return measure_latency(model, input_shape(spec, batch_size), warmup, repeats, channels_last)
+
+
+def count_costs() -> dict[str, dict[str, int]]:
+    """Every preset counted with the FLOP counter: what ``presets.stored_costs`` should hold."""
+    out = {}
+    for name in PRESETS:
+        params, macs = params_and_macs(preset(name))
+        out[name] = {"params": params, "macs": macs}
+    return out
+
+
+def write_costs() -> None:
+    """Count every preset again and rewrite ``preset_costs.json`` (after changing a preset)."""
+    with open(COSTS_FILE, "w") as fh:
+        json.dump(count_costs(), fh, indent=1)
+        fh.write("\n")
+    stored_costs.cache_clear()

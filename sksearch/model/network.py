@@ -44,7 +44,7 @@ from torch import nn
 __all__ = ["SKConv", "SEModule", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load", "read_safetensors"]
 
 
-class Conv2d(nn.Conv2d):
+class PolyphaseConv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters and state dict) with two rewrites for channels_last
     tensors on the CPU, both exact:
 
@@ -99,7 +99,7 @@ def conv_bn(
     """Conv (no bias; 'same' padding for odd kernels), BatchNorm and optionally ReLU."""
     padding = dilation * (kernel - 1) // 2
     layers: list[nn.Module] = [
-        Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, groups, bias=False),
+        PolyphaseConv2d(in_channels, out_channels, kernel, stride, padding, dilation, groups, bias=False),
         nn.BatchNorm2d(out_channels),
     ]
     if relu:

@@ -6,8 +6,8 @@ ShuffleNetV2 0.5x and 1.0x with SE or SK (the paper's Table 4). A preset is one 
 function, so every test and CLI command that iterates ``PRESETS`` covers a new one.
 
 The presets' params and MACs are stored in ``preset_costs.json`` beside this file, so that
-listing them needs no torch. ``write_costs()`` counts them again and rewrites it (run
-``python -c "from sksearch.model.presets import write_costs; write_costs()"`` after changing a
+listing them needs no torch. ``cost.write_costs()`` counts them again and rewrites it (run
+``python -c "from sksearch.model.cost import write_costs; write_costs()"`` after changing a
 preset); a test checks that the stored figures are what the FLOP counter gives.
 """
 
@@ -190,24 +190,6 @@ def preset(name: str) -> ArchSpec:
 @lru_cache(maxsize=1)
 def stored_costs() -> dict[str, dict[str, int]]:
     """Params and MACs (batch 1, the preset's own input size) of every preset, as counted by
-    ``count_costs`` when the file was written."""
+    ``cost.count_costs`` when the file was written."""
     with open(COSTS_FILE) as fh:
         return json.load(fh)
-
-
-def count_costs() -> dict[str, dict[str, int]]:
-    """Count every preset with the FLOP counter (needs torch)."""
-    from .cost import params_and_macs
-
-    out = {}
-    for name in PRESETS:
-        params, macs = params_and_macs(preset(name))
-        out[name] = {"params": params, "macs": macs}
-    return out
-
-
-def write_costs() -> None:
-    with open(COSTS_FILE, "w") as fh:
-        json.dump(count_costs(), fh, indent=1)
-        fh.write("\n")
-    stored_costs.cache_clear()

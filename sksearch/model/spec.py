@@ -1,7 +1,7 @@
 """The architecture spec: the one serializable description every model, cost and export
 is derived from.
 
-``ArchSpec.to_dict()`` is the plain-JSON form that ``sksearch.nn.model.build`` consumes and
+``ArchSpec.to_dict()`` is the plain-JSON form that ``sksearch.model.network.build`` consumes and
 that exports ship as ``spec.json``; ``ArchSpec.from_dict`` reads it back strictly (unknown
 keys and bad values raise ``SpecError`` naming the field and what is allowed).
 """

@@ -17,25 +17,29 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import __version__
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.sample import check_baselines
 from ..space.schema import SearchSpace
 from ..study.curves import write_curves
-from ..study.folder import Layout, RunInfo, StudyFolder, atomic_write, read_run, study_space, trial_dirname
+from ..study.folder import RunInfo, StudyFolder, read_run, study_space
+from ..study.layout import Layout, atomic_write, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
 from ..study.store import open_for_search
 from ..study.summary import ended
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
+from ..version import __version__
+from .optuna_searcher import OptunaSearcher, check_saved_state
+from .progress import StudyCallback, progress_line
 from .ray_cluster import check_resources, init_ray
 from .same_space import check_same_space
-from .trackers import check_trackers
+from .schedulers import make_scheduler
+from .trackers import TrackerCallback, check_trackers
+from .trainable import sweep_scratch, train_trial
 from .warm_start import import_trials, plan_imports
-from .trainable import sweep_scratch
 
 
 def _ray_dirname(trial: Any) -> str:
@@ -44,8 +48,6 @@ def _ray_dirname(trial: Any) -> str:
 
 def _trainable(space: SearchSpace, data: Any) -> Any:
     from ray import tune
-
-    from .trainable import train_trial
 
     workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
     fn = tune.with_parameters(train_trial, data=data, cpus=space.resources.cpu,
@@ -63,11 +65,6 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                  run_id: str | None, replay: list[int] | None = None) -> Any:
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
-
-    from .optuna_searcher import OptunaSearcher
-    from .progress import StudyCallback
-    from .schedulers import make_scheduler
-    from .trackers import TrackerCallback
 
     shape = space.data.shape(getattr(data, "num_classes", None))
     searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id)
@@ -96,8 +93,6 @@ def _load_data(space: SearchSpace) -> Any:
 
 def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> StudyFolder:
     """Write the final table and report, and print the outcome."""
-    from .progress import progress_line
-
     layout = Layout(root)
     # The search has stopped: what it left RUNNING waits for a resume.
     df = stopped_runs(read_table(run.storage_url(layout), run.study_name, root), run.run_id)
@@ -221,8 +216,6 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     Ray experiment continues the study beside the old trial folders, and the scheduler reads
     its rungs from those folders."""
     from ray import tune
-
-    from .optuna_searcher import check_saved_state
 
     layout = Layout(root)
     run_info = read_run(root)

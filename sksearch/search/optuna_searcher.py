@@ -6,8 +6,10 @@ accuracy, which puts half-trained models on the Pareto front and misleads the sa
 * a trial that reached the full budget is COMPLETE with its objective values;
 * a trial stopped early is PRUNED (its partial metrics kept as user attributes);
 * a trial that raised, diverged or died is FAIL with ``status=failed`` and the reason;
-* a sample that breaks the space's budgets, or is no valid architecture, is FAIL with
-  ``status=rejected`` and never reaches Ray: its cost is known before training.
+* a sample that breaks the space's budgets, or is no valid architecture, is PRUNED with
+  ``status=rejected``, epochs 0 and its violated constraint, and never reaches Ray: its cost
+  is known before training (FAIL would hide the region from the samplers that read
+  constraints).
 
 Only this searcher, on the driver, writes the study, so SQLite is safe. Its state (which Ray
 trial is which Optuna trial) is saved as JSON with every experiment snapshot; on restore,
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +38,9 @@ from ..errors import UserError
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.schema import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
-from ..study.store import baselines_study, open_for_search
+from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
+from .samplers import make_sampler
 
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
 RECORDED = (*METRICS, "node")
@@ -79,32 +81,6 @@ def check_saved_state(experiment: str) -> None:
                 read_state(os.path.join(experiment, name))
             except ValueError as exc:
                 raise UserError(f"{exc}; nothing was changed") from None
-
-
-def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:
-    """The space's sampler (or the sampler ``name``, seeded alike); ``offset`` (the study's
-    size) shifts its seed. A sample a budget
-    rejected is a PRUNED trial with a violated constraint (``Trial.set_constraint``): TPE ranks
-    it below every completed trial and learns to avoid its region; GP and NSGA-II/III read
-    constraints from completed trials only, hence ``RANDOM_AFTER_REJECTIONS``."""
-    spec = space.sampler
-    name = name or spec.name
-    seed = None if spec.seed is None else spec.seed + offset
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
-        if name == "nsga3":
-            return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
-        # A define-by-run space is dynamic (branch settings exist only for the M drawn): the
-        # samplers draw such parameters independently, as they should, without a warning each.
-        if name == "gp":
-            return optuna.samplers.GPSampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                             warn_independent_sampling=False)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(n_startup_trials=spec.n_startup_trials, seed=seed,
-                                          multivariate=True, constant_liar=True)
 
 
 def set_constraints(trial: optuna.Trial, space: SearchSpace, checked: Checked) -> None:
@@ -162,7 +138,7 @@ class OptunaSearcher(Searcher):
 
     def _where(self, number: int) -> tuple[optuna.Study, int]:
         """The study holding trial ``number`` and its number there."""
-        return (self.study, number) if number >= 0 else (self.baselines_study, -number - 1)
+        return (self.baselines_study, baseline_number(number)) if is_baseline(number) else (self.study, number)
 
     def _mine(self, trial: FrozenTrial) -> bool:
         return trial.user_attrs.get("run_id") == self.run_id
@@ -176,9 +152,10 @@ class OptunaSearcher(Searcher):
         orphans = [t.number for t in self._study.get_trials(deepcopy=False)
                    if t.state == TrialState.RUNNING and self._mine(t) and t.number not in known]
         if self.space.baselines:
-            orphans += [-t.number - 1 for t in self.baselines_study.get_trials(deepcopy=False)
-                        if t.state == TrialState.RUNNING and self._mine(t) and -t.number - 1 not in known]
-        self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (n >= 0, abs(n)))
+            orphans += [baseline_number(t.number) for t in self.baselines_study.get_trials(deepcopy=False)
+                        if t.state == TrialState.RUNNING and self._mine(t) and baseline_number(t.number) not in known]
+        # Baselines first, as a new search trains them.
+        self.reissue = sorted(set(self.reissue) | set(orphans), key=lambda n: (not is_baseline(n), abs(n)))
 
     def _settle_undrawn(self) -> None:
         """RUNNING trials that a dead driver was still drawing, never handed to Ray (no
@@ -252,7 +229,7 @@ class OptunaSearcher(Searcher):
                 set_user_attrs(study, trial.number, {"status": "failed", "reason": checked.reason})
                 study.tell(trial, state=TrialState.FAIL)
                 continue
-            return -trial.number - 1, checked, baseline.name
+            return baseline_number(trial.number), checked, baseline.name
         return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -264,14 +241,14 @@ class OptunaSearcher(Searcher):
             number = self.reissue.pop(0)
             where, n = self._where(number)
             frozen = frozen_trial(where, n)
-            if number < 0:
+            if is_baseline(number):
                 baseline = frozen.user_attrs["baseline"]
                 spec = next(b for b in self.space.baselines if b.name == baseline)
                 checked = check_sample(self.space, baseline_sample(self.space, spec, self.shape))
             else:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(frozen.params, number), self.shape))
             # A baseline over the budgets is trained all the same (check_baselines says so).
-            assert checked.spec is not None and (number < 0 or checked.reason is None), \
+            assert checked.spec is not None and (is_baseline(number) or checked.reason is None), \
                 f"trial {number} was handed out once, so it was valid: {checked.reason}"
         elif (found := self._next_baseline()) is not None:
             number, checked, baseline = found

@@ -44,7 +44,7 @@ class TimeLeft:
 
     def __init__(self, planned: int, scheduler: SchedulerSpec, started: float, baselines: int = 0) -> None:
         self.planned, self.max_epochs, self.started = planned, scheduler.max_epochs, started
-        self.rungs = scheduler.rungs() if scheduler.name != "none" else []
+        self.rungs = scheduler.rungs()
         self.eta = scheduler.reduction_factor
         self.baselines_planned = baselines
         self.epochs: dict[Any, int] = {}     # trial -> epochs reached (running and ended)
@@ -186,9 +186,8 @@ class StudyCallback(Callback):
         self._write_curves()
 
     def _write_curves(self) -> None:
-        sched = self.space.scheduler
         curves = read_curves(self.storage_url, self.study_name, self.folder)
-        write_curves(curves_table(curves, self._table, sched.rungs() if sched.name != "none" else []), self.folder)
+        write_curves(curves_table(curves, self._table, self.space.scheduler.rungs()), self.folder)
         self._curves_written = time.time()
 
     def _mine(self) -> pd.DataFrame:

@@ -18,7 +18,10 @@ from ..errors import UserError
 from ..signals import library_handlers
 from ..space.schema import Resources
 
-CONNECT_TIMEOUT_S = float(os.environ.get("SKSEARCH_CONNECT_TIMEOUT_S", "60"))
+def connect_timeout_s() -> float:
+    """``SKSEARCH_CONNECT_TIMEOUT_S`` (default 60), read when a driver connects, so that a
+    setting made after import counts."""
+    return float(os.environ.get("SKSEARCH_CONNECT_TIMEOUT_S", "60"))
 
 
 class _DropTokenNotice(logging.Filter):
@@ -67,7 +70,7 @@ def probe(address: str, timeout: float = 5.0) -> None:
 def _join(address: str, kwargs: dict[str, Any]) -> None:
     """``ray.init(address)`` in a helper thread, waited for in short steps: the main thread
     keeps hearing Ctrl-C, and a cluster that accepts the connection but never answers is an
-    error after ``CONNECT_TIMEOUT_S``."""
+    error after ``connect_timeout_s()``."""
     import ray
 
     outcome: dict[str, BaseException] = {}
@@ -80,11 +83,12 @@ def _join(address: str, kwargs: dict[str, Any]) -> None:
 
     thread = threading.Thread(target=connect, name="sksearch-ray-connect", daemon=True)
     thread.start()
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    timeout = connect_timeout_s()
+    deadline = time.monotonic() + timeout
     while thread.is_alive() and time.monotonic() < deadline:
         thread.join(0.2)
     if thread.is_alive():
-        raise UserError(f"--address {address}: the Ray cluster did not answer within {CONNECT_TIMEOUT_S:.0f} s "
+        raise UserError(f"--address {address}: the Ray cluster did not answer within {timeout:.0f} s "
                         f"(set SKSEARCH_CONNECT_TIMEOUT_S to wait longer); is it a Ray head with the same Ray "
                         f"version and RAY_AUTH_MODE?")
     if "error" in outcome:

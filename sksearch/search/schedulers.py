@@ -30,6 +30,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ..objectives import REQUIRED, Objective
 from ..space.schema import SCHEDULERS, SchedulerSpec, rung_epochs
 from ..study.pareto import nondominated_ranks
+from ..study.store import is_baseline
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -258,6 +259,6 @@ def make_scheduler(spec: SchedulerSpec, objectives: Sequence[Objective], study: 
         raise ValueError(f"unknown scheduler {spec.name!r}; allowed: {', '.join(SCHEDULERS)}")
     scheduler = kinds[spec.name](goals, spec.max_epochs, spec.grace_period, spec.reduction_factor, study)
     for number in replay:
-        if number >= 0:  # baselines are no rivals
+        if not is_baseline(number):  # baselines are no rivals
             scheduler.replay(f"study-trial-{number}", scheduler.curves().get(number, []))
     return scheduler

@@ -24,7 +24,7 @@ from ray import tune
 
 from ..data.load import make_batches
 from ..model.spec import ArchSpec
-from ..train.loop import run_trial, uses_channels_last
+from ..train.loop import run_trial
 from ..train.spec import TrainSpec
 
 
@@ -76,7 +76,7 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
     try:
         batches = make_batches(data, device, train.batch_size, seed=train.seed,
-                               channels_last=uses_channels_last(device, train), workers=workers)
+                               channels_last=train.uses_channels_last, workers=workers)
         checkpoint = tune.get_checkpoint()
         resume_from = None
         if checkpoint is not None:

@@ -19,7 +19,8 @@ from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.sample import constraint_values, draw_fixed
 from ..space.schema import SearchSpace
-from ..study.folder import Layout, read_run
+from ..study.folder import read_run
+from ..study.layout import Layout
 from ..study.reader import read_records
 from ..study.table import METRICS
 

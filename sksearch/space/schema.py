@@ -180,6 +180,10 @@ class SchedulerSpec:
     reduction_factor: int = 3     # eta: 1/eta of a rung continues
 
     def rungs(self) -> list[int]:
+        """The epochs at which the scheduler compares trials: none for ``none``, which runs
+        every trial its full budget."""
+        if self.name == "none":
+            return []
         return rung_epochs(self.grace_period, self.reduction_factor, self.max_epochs)
 
 

@@ -12,11 +12,14 @@ scheduler stopped it, and empty elsewhere (no rung, or a trial still running the
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-import pandas as pd
+from .layout import Layout, atomic_write
 
-from .folder import Layout, atomic_write
+# pandas is imported where a table is built: ``import sksearch`` loads this module (through
+# StudyFolder), and ``sksearch models`` answers without pandas.
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["trial_id", "epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "status", "rung_decision"]
 
@@ -25,6 +28,8 @@ def curves_table(curves: Mapping[int, Sequence[Mapping[str, Any]]], table: pd.Da
                  rungs: Iterable[int]) -> pd.DataFrame:
     """One row per (trial, epoch) from the study's records; ``table`` gives each trial's
     status, ``rungs`` the epochs at which the scheduler compared trials."""
+    import pandas as pd
+
     rungs = set(rungs)
     status = dict(zip(table["trial_id"].astype(int), table["status"]))
     columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}

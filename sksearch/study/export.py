@@ -28,7 +28,8 @@ import pandas as pd
 
 from ..errors import UserError, show
 from ..model.spec import ArchSpec, SpecError
-from .folder import StudyFolder, inside_study, latest_weights
+from .folder import StudyFolder, inside_study
+from .layout import latest_weights
 from .pareto import front
 from .targets import check_export_target
 

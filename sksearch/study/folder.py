@@ -1,82 +1,31 @@
-"""A study folder: every path and file name in it, its run record, and the folder opened for
-reading.
-
-    space.yaml        the resolved space (with command-line overrides); resume reads it
-    run.json          study name, storage URL (none: optuna.db here), cluster address, versions
-    data.json         input shape, class names, normalisation and the data spec
-    optuna.db         the Optuna study (unless the storage is another database)
-    trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
-    curves.parquet    one row per trial and epoch (learning curves), kept current as trials report
-    report.html       the report
-    ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
-                      params.json and checkpoint_*/model.safetensors
-    attention/        analyses of trained trials
+"""A study folder opened for reading: its run record (``run.json``), its space as it ran, and
+the trials, curves and Optuna study read from its database on first use. Where its files lie
+is ``layout.py``'s.
 
 Nothing here imports Ray or torch: every read command starts from this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from ..data.spec import DataSpec
 from ..errors import UserError
 from ..space.schema import SearchSpace, load_space
-from .store import sqlite_file
-from ..train.spec import WEIGHTS_FILE
+from .curves import curves_table
+from .jsonfile import read_json
+from .layout import Layout
+from .reader import read_curves, read_distributions, read_table
+from .store import load_study, sqlite_file
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-EXPERIMENT = "ray"
-
-
-def trial_dirname(number: int | None, ray_trial_id: str) -> str:
-    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does;
-    a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
-    if not isinstance(number, int):
-        return f"trial_{ray_trial_id}"
-    return f"trial_{number:04d}_{ray_trial_id}" if number >= 0 else f"baseline_{-number - 1:04d}_{ray_trial_id}"
-
-
-# Layout's attributes and the files they name.
-FILES = {"run_json": "run.json", "space_yaml": "space.yaml", "data_json": "data.json", "optuna_db": "optuna.db",
-         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "curves_parquet": "curves.parquet",
-         "report_html": "report.html"}
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The paths of a study folder's files: ``Layout(root).run_json`` is ``root/run.json``."""
-
-    root: str
-    run_json: str = field(init=False)
-    space_yaml: str = field(init=False)
-    data_json: str = field(init=False)
-    optuna_db: str = field(init=False)
-    trials_csv: str = field(init=False)
-    trials_parquet: str = field(init=False)
-    curves_parquet: str = field(init=False)
-    report_html: str = field(init=False)
-    experiment: str = field(init=False)  # absolute: Ray wants an absolute storage path
-
-    def __post_init__(self) -> None:
-        for attr, name in FILES.items():
-            object.__setattr__(self, attr, os.path.join(self.root, name))
-        object.__setattr__(self, "experiment", os.path.abspath(os.path.join(self.root, EXPERIMENT)))
-
-    def trial_dir(self, number: int, ray_trial_id: str) -> str:
-        return os.path.join(self.experiment, trial_dirname(number, ray_trial_id))
-
-    def attention_dir(self, number: int) -> str:
-        return os.path.join(self.root, "attention", f"trial_{number:04d}")
-
-    def default_storage(self) -> str:
-        return f"sqlite:///{os.path.abspath(self.optuna_db)}"
+T = TypeVar("T")
 
 
 def inside_study(root: str, path: str, what: str) -> str:
@@ -87,17 +36,6 @@ def inside_study(root: str, path: str, what: str) -> str:
         raise UserError(f"{root}: {what} {path} resolves to {real}, outside the study folder; a study folder's "
                         f"files must lie inside it (replace the link or the folder name with the real files)")
     return real
-
-
-def latest_weights(trial_dir: str) -> str | None:
-    """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
-    if not os.path.isdir(trial_dir):
-        return None
-    for name in sorted((d for d in os.listdir(trial_dir) if d.startswith("checkpoint_")), reverse=True):
-        weights = os.path.join(trial_dir, name, WEIGHTS_FILE)
-        if os.path.exists(weights):
-            return weights
-    return None
 
 
 @dataclass(frozen=True)
@@ -153,44 +91,22 @@ def read_run(root: str) -> RunInfo:
     if not os.path.exists(layout.run_json):
         raise UserError(f"{root}: not a study folder (no run.json); start one with "
                         f"`sksearch run SPACE.yaml --out {root}`")
-    from .jsonfile import read_json
-
     return RunInfo.from_dict(read_json(layout.run_json), layout.run_json)
-
-
-def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
-    """Write a file so that a reader sees the old one or the new one, never half: ``data`` is
-    the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a replaced file gets the usual mode
-    try:
-        if callable(data):
-            os.close(fd)
-            data(tmp)
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 class StudyFolder:
     """A study folder opened for reading: its layout, run record and space. The trials table
-    and the Optuna study are read on first use, without writing to the database."""
+    and the Optuna study are read on first use, without writing to the database, and kept
+    until ``refresh()``."""
 
     def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None) -> None:
         self.root = root
         self.layout = Layout(root)
         self.run = run
         self.space = space
-        if table is not None:
-            self.__dict__["table"] = table
+        # What was read so far, by property name; ``table`` may be handed over (a search that
+        # just read it).
+        self._read: dict[str, Any] = {} if table is None else {"table": table}
 
     @classmethod
     def open(cls, root: str) -> StudyFolder:
@@ -209,60 +125,54 @@ class StudyFolder:
     def storage_url(self) -> str:
         return self.run.storage_url(self.layout)
 
-    @cached_property
+    def _once(self, key: str, read: Callable[[], T]) -> T:
+        if key not in self._read:
+            self._read[key] = read()
+        return self._read[key]
+
+    @property
     def table(self) -> pd.DataFrame:
         """The trials table, read from the study (the source of truth, current even when
         ``trials.csv`` is not)."""
-        from .reader import read_table
+        return self._once("table", lambda: read_table(self.storage_url, self.run.study_name, self.root))
 
-        return read_table(self.storage_url, self.run.study_name, self.root)
+    @property
+    def optuna(self) -> optuna.Study:
+        """The Optuna study, opened read-only where the storage allows it (kept by ``refresh()``:
+        it reads the database on every use)."""
+        return self._once("optuna", lambda: load_study(self.storage_url, self.run.study_name, self.root))
 
-    @cached_property
-    def study(self) -> optuna.Study:
-        """The Optuna study, opened read-only where the storage allows it."""
-        from .store import load_study
-
-        return load_study(self.storage_url, self.run.study_name, self.root)
-
-    @cached_property
+    @property
     def completed_table(self) -> pd.DataFrame:
         """The completed trials' rows of the table (all a front needs): read alone when the full
         table has not been read."""
-        if "table" in self.__dict__:
-            return self.table[self.table["status"] == "completed"]
-        from .reader import read_table
+        if "table" in self._read:
+            return self._once("completed_table", lambda: self.table[self.table["status"] == "completed"])
+        return self._once("completed_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+                                                                states=("COMPLETE",)))
 
-        return read_table(self.storage_url, self.run.study_name, self.root, states=("COMPLETE",))
-
-    @cached_property
+    @property
     def status_table(self) -> pd.DataFrame:
         """The table without the searched values (all a status needs)."""
-        if "table" in self.__dict__:
+        if "table" in self._read:
             return self.table
-        from .reader import read_table
+        return self._once("status_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+                                                             params=False))
 
-        return read_table(self.storage_url, self.run.study_name, self.root, params=False)
-
-    @cached_property
+    @property
     def learning_curves(self) -> pd.DataFrame:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
-        from .curves import curves_table
-        from .reader import read_curves
+        return self._once("learning_curves", lambda: curves_table(
+            read_curves(self.storage_url, self.run.study_name, self.root), self.table, self.space.scheduler.rungs()))
 
-        rungs = self.space.scheduler.rungs() if self.space.scheduler.name != "none" else []
-        return curves_table(read_curves(self.storage_url, self.run.study_name, self.root), self.table, rungs)
-
-    @cached_property
+    @property
     def distributions(self) -> dict[str, dict[str, Any]]:
         """How each searched parameter was sampled: kind (choice, int, float), log scale, choices."""
-        from .reader import read_distributions
-
-        return read_distributions(self.storage_url, self.run.study_name, self.root)
+        return self._once("distributions", lambda: read_distributions(self.storage_url, self.run.study_name, self.root))
 
     def refresh(self) -> None:
         """Forget what was read so far: the next use reads the study again."""
-        for key in ("table", "completed_table", "status_table", "learning_curves", "distributions"):
-            self.__dict__.pop(key, None)
+        self._read = {k: v for k, v in self._read.items() if k == "optuna"}
 
     def require_completed(self) -> None:
         if self.completed_table.empty:
@@ -273,8 +183,6 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        from .jsonfile import read_json
-
         return read_json(self.layout.data_json, mapping=True)
 
 
@@ -282,16 +190,10 @@ def study_space(root: str) -> SearchSpace:
     """The space a study ran, as it ran: a CIFAR study written before the three splits (its
     data.json's data spec has no ``val_split``) ranked on CIFAR's test batch, and reopens and
     resumes so (``val_split: test``), not on the hold-out a new study would use."""
-    import dataclasses
-
-    from ..data.spec import DataSpec
-
     layout = Layout(root)
     space = load_space(layout.space_yaml)
     if not os.path.exists(layout.data_json):
         return space
-    from .jsonfile import read_json
-
     try:
         record = read_json(layout.data_json, mapping=True).get("data_spec")
     except UserError:

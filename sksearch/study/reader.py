@@ -16,37 +16,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
-from typing import Any, Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
-from .store import BASELINES_SUFFIX, baselines_study, check_sqlite, load_study
+from .store import (BASELINES_SUFFIX, baseline_number, baselines_study, check_sqlite, load_study,
+                    recover_hot_journal)
 from .table import CURVE, TrialRecord, records_from_study, trials_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Alembic revisions of Optuna's RDB schema whose tables this reader knows (Optuna 3.2 to 5.x).
 KNOWN_SCHEMAS = ("v3.2.0.a",)
 _VALUE = {"INF_POS": math.inf, "INF_NEG": -math.inf}
 _INT = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution")
 _FLOAT = ("FloatDistribution", "UniformDistribution", "LogUniformDistribution", "DiscreteUniformDistribution")
-
-def recover_hot_journal(path: str) -> None:
-    """Roll back what a writer killed mid-transaction left in ``path-journal``.
-
-    A read-only connection cannot do that rollback and SQLite then refuses to read at all
-    ("attempt to write a readonly database"); any later writer would do it first thing. It
-    restores the last committed state and changes no committed row, so a read command may do
-    it: one read-write connection, opened and closed here."""
-    journal = path + "-journal"
-    if os.path.exists(journal) and os.path.getsize(journal) > 0:
-        con = sqlite3.connect(path)
-        try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        finally:
-            con.close()
 
 
 class _Connection:
@@ -198,7 +184,7 @@ def read_records(url: str, study_name: str, where: str, curves: bool = True, par
         except _NoStudy:
             extra = []
         for r in extra:
-            r.number = -(r.number + 1)
+            r.number = baseline_number(r.number)
         records += extra
     return records, names
 

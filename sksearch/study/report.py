@@ -329,7 +329,7 @@ def figures(folder: StudyFolder) -> dict[str, go.Figure]:
     out["hypervolume"] = hypervolume_figure(hypervolume_trace(df, objectives, reference), objectives, reference)
     scheduler = folder.space.scheduler
     front_ids = front(df, objectives)["trial_id"].astype(int).tolist() if (df["status"] == "completed").any() else []
-    fig = curves_figure(df, folder.learning_curves, front_ids, scheduler.rungs() if scheduler.name != "none" else [],
+    fig = curves_figure(df, folder.learning_curves, front_ids, scheduler.rungs(),
                         scheduler.max_epochs)
     if fig is not None:
         out["curves"] = fig
@@ -358,7 +358,7 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
                        f"{c['rejected']} rejected, {c['running']} running (of {space.trials} planned)"),
             ("scheduler", f"{space.scheduler.name}, up to {space.scheduler.max_epochs} epochs"
                           + (f", rungs at epochs {', '.join(map(str, space.scheduler.rungs()))}"
-                             if space.scheduler.name != "none" and space.scheduler.rungs() else ""))]
+                             if space.scheduler.rungs() else ""))]
     if best:
         rows.append(("best accuracy", f"{best['accuracy']:.2%} (trial {best['trial_id']}, {best['params']:,} params, "
                                       f"{best['macs']:,} MACs)"))

@@ -1,5 +1,5 @@
 """The Optuna study behind a study folder: opened read-only for the read commands, created or
-loaded by a search.
+loaded by a search; and the SQLite housekeeping both need (the file of a URL, a hot journal).
 
 Read commands never create a database or a study: a missing, empty or foreign database is a
 ``UserError`` that says what was expected.
@@ -8,6 +8,7 @@ Read commands never create a database or a study: a missing, empty or foreign da
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -27,6 +28,18 @@ BASELINES_SUFFIX = ":baselines"
 
 def baselines_study(name: str) -> str:
     return name + BASELINES_SUFFIX
+
+
+def is_baseline(number: int) -> bool:
+    """Whether a trial number (as the table, the searcher and the trial folders give it) is a
+    baseline's: baselines are numbered -1, -2, ... so that they never meet a searched trial's."""
+    return number < 0
+
+
+def baseline_number(number: int) -> int:
+    """A baseline's number in the table (-1, -2, ...) from its number in the baselines study
+    (0, 1, ...), and back: the map is its own inverse."""
+    return -number - 1
 
 
 def sqlite_file(url: str) -> str | None:
@@ -55,6 +68,22 @@ def check_sqlite(url: str, where: str) -> str | None:
     return path
 
 
+def recover_hot_journal(path: str) -> None:
+    """Roll back what a writer killed mid-transaction left in ``path-journal``.
+
+    A read-only connection cannot do that rollback and SQLite then refuses to read at all
+    ("attempt to write a readonly database"); any later writer would do it first thing. It
+    restores the last committed state and changes no committed row, so a read command may do
+    it: one read-write connection, opened and closed here."""
+    journal = path + "-journal"
+    if os.path.exists(journal) and os.path.getsize(journal) > 0:
+        con = sqlite3.connect(path)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        finally:
+            con.close()
+
+
 def read_only_url(url: str) -> str:
     """A SQLite URL that opens the file read-only (SQLite's URI mode=ro); others unchanged."""
     path = sqlite_file(url)
@@ -67,8 +96,6 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
     """The study ``name`` in the database at ``url``, opened for reading only."""
     import optuna
     import sqlalchemy.exc
-
-    from .reader import recover_hot_journal
 
     path = check_sqlite(url, where)
     if path:

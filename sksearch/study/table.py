@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import pandas as pd
-
 from ..objectives import OBJECTIVES
-from .folder import Layout, atomic_write
+from .layout import Layout, atomic_write
 
+# pandas is imported where a table is built: ``import sksearch`` loads this module (through
+# StudyFolder), and ``sksearch models`` answers without pandas.
 if TYPE_CHECKING:
     import optuna
+    import pandas as pd
 
 # ``interrupted``: RUNNING in the study while the driver that ran it has stopped (Ctrl-C,
 # SIGTERM, a crash); ``sksearch resume`` continues it. The study itself keeps it RUNNING, so
@@ -77,6 +78,8 @@ def status_of(state: str, user_attrs: dict[str, Any]) -> str:
 def searched(df: pd.DataFrame, include_imported: bool = False) -> pd.Series:
     """The rows of the search itself: not baselines, and not imported unless asked (a table
     without those columns is all search)."""
+    import pandas as pd
+
     mask = pd.Series(True, index=df.index)
     if "baseline" in df.columns:
         mask &= df["baseline"].isna()
@@ -103,6 +106,8 @@ def stopped_runs(df: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
 
 
 def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
     ordered = sorted(records, key=lambda r: r.number)
     n = len(ordered)
     param_names = list(dict.fromkeys(name for t in ordered for name in t.params))

@@ -61,12 +61,6 @@ def _autocast(device: torch.device, spec: TrainSpec):  # noqa: ANN202 - a contex
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def uses_channels_last(device: torch.device, spec: TrainSpec) -> bool:
-    # auto = on: faster on CUDA, and on the CPU too since dilated convs go polyphase there
-    # (quickstart nets: 1.5-1.8x faster per epoch than NCHW; benchmarks/RESULTS.md).
-    return spec.channels_last != "off"
-
-
 def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
              split: str = "val") -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy on the ``split`` batches: ``val`` (what a search
@@ -167,7 +161,7 @@ def run_trial(
     if init_weights and not resume_from:
         model.load_state_dict(load_file(init_weights))
     model = model.to(device)
-    channels_last = uses_channels_last(device, train)
+    channels_last = train.uses_channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = batches.steps_per_epoch()

@@ -78,9 +78,17 @@ def test_stride_applies_to_every_branch(size, expected):
 
 
 def test_eval_mode_is_deterministic():
-    layer = sk().eval()
+    layer = sk()
     x = torch.randn(3, 8, 8, 8)
+    layer(x)  # one training step's statistics, so that the running ones are not the identity
+    layer.eval()
+    buffers = {k: v.clone() for k, v in layer.state_dict().items()}
     torch.testing.assert_close(layer(x), layer(x), rtol=0, atol=0)
+    # Eval mode normalises with the running statistics: a sample's output does not depend on
+    # the rest of its batch (batch statistics would make it), and nothing is updated.
+    torch.testing.assert_close(layer(x)[:1], layer(x[:1]), rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(v, layer.state_dict()[k]) for k, v in buffers.items())
+    assert not torch.allclose(layer.train()(x), layer.eval()(x))  # train mode normalises by the batch
 
 
 def test_attention_costs_nothing_unless_asked():
@@ -156,9 +164,9 @@ def test_safetensors_reader_matches_the_library(tmp_path):
                                                     (3, 1, 2), (1, 1, 2), (1, 1, 3)])
 @pytest.mark.parametrize("size", [8, 9, 11])
 def test_polyphase_conv_equals_the_stock_conv(kernel, dilation, stride, size):
-    from sksearch.model.network import Conv2d
+    from sksearch.model.network import PolyphaseConv2d
     pad = dilation * (kernel - 1) // 2
-    conv = Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
+    conv = PolyphaseConv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
     assert conv.padding == (pad, pad)
     ref = nn.Conv2d(8, 8, kernel, stride, pad, dilation, groups=4, bias=True)
     ref.load_state_dict(conv.state_dict())
@@ -186,15 +194,15 @@ def test_polyphase_path_counts_the_same_macs():
 
 def test_strided_pointwise_conv_survives_one_thread_in_channels_last():
     """torch 2.13's oneDNN corrupts the heap in this backward with one thread; sksearch's
-    Conv2d takes a slice first. Run in a subprocess: the bug kills the process."""
+    PolyphaseConv2d takes a slice first. Run in a subprocess: the bug kills the process."""
     import subprocess
     import sys
 
     code = """
 import torch
 torch.set_num_threads(1)
-from sksearch.model.network import Conv2d
-conv = Conv2d(4, 8, 1, 2, bias=False)
+from sksearch.model.network import PolyphaseConv2d
+conv = PolyphaseConv2d(4, 8, 1, 2, bias=False)
 for _ in range(300):
     x = torch.randn(16, 4, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_()
     conv(x).square().sum().backward()

@@ -58,10 +58,11 @@ def test_unknown_preset_lists_the_known_ones():
 
 
 def test_the_stored_cost_table_is_what_the_flop_counter_gives():
-    from sksearch.model.presets import count_costs, stored_costs
+    from sksearch.model.cost import count_costs
+    from sksearch.model.presets import stored_costs
 
     assert stored_costs() == count_costs(), (
-        "preset_costs.json is stale: run python -c \"from sksearch.model.presets import write_costs; write_costs()\"")
+        "preset_costs.json is stale: run python -c \"from sksearch.model.cost import write_costs; write_costs()\"")
 
 
 # The SKNet paper's Table 4 (authors' runs, 224x224): params, MACs.

@@ -16,7 +16,8 @@ import pytest
 from ray.tune.search import Searcher
 
 from sksearch.cli import main
-from sksearch.search.optuna_searcher import OptunaSearcher, make_sampler
+from sksearch.search.optuna_searcher import OptunaSearcher
+from sksearch.search.samplers import make_sampler
 from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
 from tests.conftest import run_cli, write_space

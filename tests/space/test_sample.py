@@ -69,7 +69,7 @@ def test_the_shufflenet_space_draws_the_presets_it_names():
 
     from sksearch.model.cost import params_and_macs
     from sksearch.model.presets import preset, stored_costs
-    from sksearch.space.resolve import prepare_space
+    from sksearch.space.overrides import prepare_space
     from sksearch.space.sample import draw_fixed
 
     space = prepare_space("search_spaces/imagenet_shufflenet_sk.yaml")

@@ -10,7 +10,7 @@ from sksearch.cli import main
 from sksearch.errors import UserError
 from sksearch.space import load_space, parse
 from sksearch.space.distributions import SpaceError
-from sksearch.space.resolve import prepare_space
+from sksearch.space.overrides import prepare_space
 from tests.conftest import TINY_SPACE, write_space
 
 

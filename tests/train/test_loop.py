@@ -80,8 +80,27 @@ def test_divergence_raises(batches):
                   lambda m, f: None)
 
 
-def test_adamw_and_label_smoothing_train(batches):
+def test_adamw_and_label_smoothing_train(batches, monkeypatch):
+    import torch
+
+    from sksearch.train import loop
+
+    optimizers, smoothing = [], []
+    make = loop.make_optimizer
+    monkeypatch.setattr(loop, "make_optimizer", lambda model, spec: optimizers.append(make(model, spec)) or optimizers[-1])
+    entropy = loop.F.cross_entropy
+
+    def spy(*args, **kwargs):
+        if kwargs.get("reduction", "mean") == "mean":  # the training loss (evaluation sums)
+            smoothing.append(kwargs.get("label_smoothing", 0.0))
+        return entropy(*args, **kwargs)
+
+    monkeypatch.setattr(loop.F, "cross_entropy", spy)
     seen = []
     run_trial(arch(), TrainSpec(max_epochs=2, optimizer="adamw", lr=3e-3, weight_decay=0.05, label_smoothing=0.1),
               batches, "cpu", lambda m, f: seen.append(m))
     assert math.isfinite(seen[-1]["loss"])
+    # What the recipe names is what trained: AdamW, decay on the weights only, smoothed targets.
+    assert len(optimizers) == 1 and isinstance(optimizers[0], torch.optim.AdamW)
+    assert [g["weight_decay"] for g in optimizers[0].param_groups] == [0.05, 0.0]
+    assert smoothing and set(smoothing) == {0.1}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from ..errors import UserError
 from .distributions import SpaceError
+from .sample import check_feasible, check_seed_configs
 from .schema import SearchSpace, parse, read_space_file
 
 _KEY = r"[A-Za-z0-9_-]+"
@@ -78,15 +79,19 @@ def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
             node = node[token]
 
 
-def space_from(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping[str, Any] | None = None) -> SearchSpace:
+def space_from(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping[str, Any] | None = None,
+               additions: Mapping[str, Sequence[Any]] | None = None) -> SearchSpace:
     """A validated ``SearchSpace`` from a space file's path, a dict in the space-file schema or
-    a parsed space, with ``overrides`` ({"train.lr": 0.05, ...}) applied first.
+    a parsed space, with ``overrides`` ({"train.lr": 0.05, ...}) applied first and then
+    ``additions`` ({"loggers": ["mlflow"]}): entries appended to the file's list under that
+    top-level key, those it holds already left out. Both are validated with the file.
 
     When an override sets ``scheduler.max_epochs`` below the file's grace period and leaves
     the grace period alone, the grace period is clipped to the new budget."""
     overrides = dict(overrides or {})
+    additions = {key: list(values) for key, values in (additions or {}).items() if values}
     if isinstance(source, SearchSpace):
-        if not overrides:
+        if not overrides and not additions:
             return source
         raw, name = source.to_dict(), source.source
     elif isinstance(source, Mapping):
@@ -97,7 +102,7 @@ def space_from(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping
         raw, name = read_space_file(source), source
     else:
         raise UserError(f"expected a space file path, a dict or a SearchSpace, got {type(source).__name__}")
-    if overrides:
+    if overrides or additions:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -110,23 +115,31 @@ def space_from(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping
                 and isinstance(scheduler, dict) and isinstance(scheduler.get("grace_period"), int)
                 and isinstance(scheduler.get("max_epochs"), int)):
             scheduler["grace_period"] = min(scheduler["grace_period"], scheduler["max_epochs"])
+        for key, values in additions.items():
+            held = raw.get(key) or []
+            if isinstance(held, list):  # anything else is the file's own error, which parse names
+                raw[key] = [*held, *(v for i, v in enumerate(values) if v not in held and v not in values[:i])]
     try:
         return parse(raw, name)
     except SpaceError as exc:
         culprit = next((f" (set by --set {p}={v!r})" for p, v in overrides.items()
-                        if exc.key == _dotted(split_path(p)) or exc.key.startswith(_dotted(split_path(p)) + ".")
-                        or exc.key.startswith(_dotted(split_path(p)) + "[")), "")
+                        if _names(exc.key, _dotted(split_path(p)))), "")
+        culprit = culprit or next((f" (added: {', '.join(map(str, v))})" for k, v in additions.items()
+                                   if _names(exc.key, k)), "")
         raise UserError(f"{name}: {exc}{culprit}") from None
 
 
-def prepare_space(source: str | Mapping[str, Any] | SearchSpace,
-                  overrides: Mapping[str, Any] | None = None) -> SearchSpace:
+def _names(key: str, path: str) -> bool:
+    """Whether an error's ``key`` lies at or under the key path ``path``."""
+    return key == path or key.startswith(path + ".") or key.startswith(path + "[")
+
+
+def prepare_space(source: str | Mapping[str, Any] | SearchSpace, overrides: Mapping[str, Any] | None = None,
+                  additions: Mapping[str, Sequence[Any]] | None = None) -> SearchSpace:
     """``space_from``, then the checks a search makes before it writes anything: some sample
     of the space is a valid architecture within the budgets, and every seed configuration
     fits the space (this counts costs with torch)."""
-    from .sample import check_feasible, check_seed_configs
-
-    space = space_from(source, overrides)
+    space = space_from(source, overrides, additions)
     try:
         check_feasible(space)
         check_seed_configs(space)

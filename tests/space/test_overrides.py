@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from sksearch.errors import UserError
-from sksearch.space.resolve import parse_assignment, set_path, space_from, split_path
+from sksearch.space.overrides import parse_assignment, set_path, space_from, split_path
 from tests.conftest import TINY_SPACE, run_cli, write_space
 
 
@@ -53,6 +53,18 @@ def test_overrides_are_validated_as_the_file_is(tmp_path):
                               f"(set by --set train.optimizer='lion')")
     with pytest.raises(UserError, match=r"model.stages\[0\].colour: unknown key;.*\(set by --set model.stages.0.colour"):
         space_from(path, {"model.stages.0.colour": "red"})
+
+
+def test_additions_extend_the_files_lists_and_are_validated_with_it(tmp_path):
+    """run(loggers=..., warm_start=...) and --logger/--warm-start go through here, as --set does."""
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["loggers"] = ["tensorboard"]
+    space = space_from(raw, {"trials": 2}, {"loggers": ["mlflow", "tensorboard", "mlflow"], "warm_start": ["a", "a"]})
+    assert space.loggers == ("tensorboard", "mlflow") and space.warm_start == ("a",) and space.trials == 2
+    assert space_from(space, None, {"loggers": ["mlflow"]}) == space
+    with pytest.raises(UserError, match=r"loggers\[1\]: must be one of tensorboard, mlflow, wandb; got 'neptune' "
+                                        r"\(added: neptune\)"):
+        space_from(raw, None, {"loggers": ["neptune"]})
 
 
 def test_a_shorter_budget_clips_the_grace_period(tmp_path):

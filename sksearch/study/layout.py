@@ -1,0 +1,108 @@
+"""Where everything lies in a study folder: its file names, their paths (``Layout``), the Ray
+trial folders and their newest weights, and the one way files are replaced (``atomic_write``).
+
+    space.yaml        the resolved space (with command-line overrides); resume reads it
+    run.json          study name, storage URL (none: optuna.db here), cluster address, versions
+    data.json         input shape, class names, normalisation and the data spec
+    optuna.db         the Optuna study (unless the storage is another database)
+    trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
+    curves.parquet    one row per trial and epoch (learning curves), kept current as trials report
+    report.html       the report
+    ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
+                      params.json and checkpoint_*/model.safetensors
+    attention/        analyses of trained trials
+
+The bottom of the study wing with ``store.py`` (whose trial numbering it reads): it imports
+nothing else of the wing, so every other module may import it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..train.spec import WEIGHTS_FILE
+from .store import baseline_number, is_baseline
+
+EXPERIMENT = "ray"
+
+
+def trial_dirname(number: int | None, ray_trial_id: str) -> str:
+    """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does;
+    a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
+    if not isinstance(number, int):
+        return f"trial_{ray_trial_id}"
+    if is_baseline(number):
+        return f"baseline_{baseline_number(number):04d}_{ray_trial_id}"
+    return f"trial_{number:04d}_{ray_trial_id}"
+
+
+# Layout's attributes and the files they name.
+FILES = {"run_json": "run.json", "space_yaml": "space.yaml", "data_json": "data.json", "optuna_db": "optuna.db",
+         "trials_csv": "trials.csv", "trials_parquet": "trials.parquet", "curves_parquet": "curves.parquet",
+         "report_html": "report.html"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of a study folder's files: ``Layout(root).run_json`` is ``root/run.json``."""
+
+    root: str
+    run_json: str = field(init=False)
+    space_yaml: str = field(init=False)
+    data_json: str = field(init=False)
+    optuna_db: str = field(init=False)
+    trials_csv: str = field(init=False)
+    trials_parquet: str = field(init=False)
+    curves_parquet: str = field(init=False)
+    report_html: str = field(init=False)
+    experiment: str = field(init=False)  # absolute: Ray wants an absolute storage path
+
+    def __post_init__(self) -> None:
+        for attr, name in FILES.items():
+            object.__setattr__(self, attr, os.path.join(self.root, name))
+        object.__setattr__(self, "experiment", os.path.abspath(os.path.join(self.root, EXPERIMENT)))
+
+    def trial_dir(self, number: int, ray_trial_id: str) -> str:
+        return os.path.join(self.experiment, trial_dirname(number, ray_trial_id))
+
+    def attention_dir(self, number: int) -> str:
+        return os.path.join(self.root, "attention", f"trial_{number:04d}")
+
+    def default_storage(self) -> str:
+        return f"sqlite:///{os.path.abspath(self.optuna_db)}"
+
+
+def latest_weights(trial_dir: str) -> str | None:
+    """The weights file of a Ray trial folder's newest checkpoint (``checkpoint_NNNNNN``)."""
+    if not os.path.isdir(trial_dir):
+        return None
+    for name in sorted((d for d in os.listdir(trial_dir) if d.startswith("checkpoint_")), reverse=True):
+        weights = os.path.join(trial_dir, name, WEIGHTS_FILE)
+        if os.path.exists(weights):
+            return weights
+    return None
+
+
+def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
+    """Write a file so that a reader sees the old one or the new one, never half: ``data`` is
+    the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a replaced file gets the usual mode
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
