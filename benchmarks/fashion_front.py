@@ -131,6 +131,10 @@ def report(out: Path, epochs: int, quick: bool) -> str:
     status = json.loads(sksearch("status", str(out / "study"), "--json", echo=False).stdout)
     results = {name: json.loads((out / name / "result.json").read_text()) if (out / name / "result.json").exists()
                else None for name, _ in CAPS}
+    # The schedule the winners were trained with, as they recorded it (not this run's --epochs).
+    trained = [json.loads((out / name / "trained" / "train.json").read_text()).get("epochs")
+               for name, _ in CAPS if (out / name / "trained" / "train.json").exists()]
+    epochs = trained[0] if trained and len(set(trained)) == 1 else epochs
     lines = [f"## Fashion-MNIST front (`benchmarks/fashion_front.py`){' -- TOY RUN (--quick), figures meaningless' if quick else ''}",
              "",
              f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores. Search: `search_spaces/fashion_mnist.yaml` "
