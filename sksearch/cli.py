@@ -468,5 +468,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED
 
 
+def entry() -> None:
+    """The ``sksearch`` program: ``main``, then exit with its code.
+
+    A Ray cluster that never answered leaves ``ray.init`` running in its helper thread
+    (``search.ray_cluster._join``): an ordinary exit then finalises the interpreter under that
+    thread's C++ code, which aborts (``std::bad_alloc``, exit -6) after the error was printed.
+    With such a thread alive, the process ends at once with the code ``main`` chose."""
+    import threading
+
+    code = main()
+    if any(t.name == "sksearch-ray-connect" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
