@@ -8,20 +8,18 @@ cannot run code.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
-import shutil
-import sys
 import tarfile
-import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserError
 from .arrays import ArrayData
+from .download import fetch
+from .download import md5 as file_md5
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,6 @@ def _unpickle(path: str) -> dict:
         return _ArrayUnpickler(fh, encoding="bytes").load()
 
 
-def _md5(path: str) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download(fmt: CifarFormat, root: str, url: str | None = None, md5: str | None = None) -> None:
     """Fetch and unpack the archive into ``root`` (skipped when already there)."""
     if os.path.exists(os.path.join(root, fmt.folder, fmt.test_file)):
@@ -83,17 +73,8 @@ def download(fmt: CifarFormat, root: str, url: str | None = None, md5: str | Non
     url = url or fmt.url
     md5 = fmt.md5 if md5 is None else md5
     archive = os.path.join(root, os.path.basename(url))
-    if not (os.path.exists(archive) and _md5(archive) == md5):
-        print(f"downloading {url} -> {archive}", file=sys.stderr, flush=True)
-        tmp = archive + ".part"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
-                shutil.copyfileobj(resp, out)
-        except OSError as exc:
-            raise UserError(f"data.download: could not fetch {url} ({exc}); place the archive in {root} instead") from None
-        os.replace(tmp, archive)
-        if _md5(archive) != md5:
-            raise UserError(f"{archive}: checksum mismatch (expected md5 {md5}); delete it and download again")
+    if not (os.path.exists(archive) and file_md5(archive) == md5):
+        fetch(url, archive, md5, root)
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(root, filter="data")
 

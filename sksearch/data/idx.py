@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import struct
-import sys
-import urllib.request
 import zlib
 from dataclasses import dataclass
 
@@ -23,7 +20,7 @@ import numpy as np
 
 from ..errors import UserError
 from .arrays import ArrayData
-from .cifar import _md5
+from .download import fetch
 
 # Debian's `dataset-fashion-mnist` installs the four files here.
 DEBIAN_FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -100,19 +97,7 @@ def download(fmt: IdxFormat, root: str, base_url: str | None = None, md5: dict[s
     for name in FILE_NAMES:
         if _find(root, name[:-3]):
             continue
-        path = os.path.join(root, name)
-        url = base_url + name
-        print(f"downloading {url} -> {path}", file=sys.stderr, flush=True)
-        tmp = path + ".part"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
-                shutil.copyfileobj(resp, out)
-        except OSError as exc:
-            raise UserError(f"data.download: could not fetch {url} ({exc}); place the file in {root} instead") from None
-        if _md5(tmp) != md5[name]:
-            os.remove(tmp)
-            raise UserError(f"{url}: checksum mismatch (expected md5 {md5[name]}); nothing was kept, try again")
-        os.replace(tmp, path)
+        fetch(base_url + name, os.path.join(root, name), md5[name], root)
 
 
 def read_idx(path: str, magic: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from .reader import read_curves, read_distributions, read_table
 from .store import load_study, sqlite_file
 
 if TYPE_CHECKING:
-    import optuna
+    import optuna as optuna_lib  # the property below is named optuna
     import pandas as pd
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ class StudyFolder:
         return self._once("table", lambda: read_table(self.storage_url, self.run.study_name, self.root))
 
     @property
-    def optuna(self) -> optuna.Study:
+    def optuna(self) -> optuna_lib.Study:
         """The Optuna study, opened read-only where the storage allows it (kept by ``refresh()``:
         it reads the database on every use)."""
         return self._once("optuna", lambda: load_study(self.storage_url, self.run.study_name, self.root))

@@ -3,7 +3,8 @@ import pickle
 import numpy as np
 import pytest
 
-from sksearch.data.cifar import CIFAR10, CIFAR100, _md5, download, load_cifar, write_archive
+from sksearch.data.cifar import CIFAR10, CIFAR100, download, load_cifar, write_archive
+from sksearch.data.download import md5 as _md5
 from sksearch.data.load import load_data
 from sksearch.data.spec import DataSpec
 from sksearch.errors import UserError

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sksearch.data import idx
-from sksearch.data.cifar import _md5
+from sksearch.data.download import md5 as _md5
 from sksearch.data.idx import FASHION_MNIST, FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx, write_idx_set
 from sksearch.data.load import load_data
 from sksearch.data.spec import DataSpec
