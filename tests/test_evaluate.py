@@ -10,31 +10,9 @@ import pytest
 from sksearch.data.idx import IMAGES_MAGIC, LABELS_MAGIC, write_idx, write_idx_set
 from tests.conftest import run_cli, write_space
 
-SPACE = """
-name: idx_tiny
-data: {name: fashion_mnist, root: ROOT, val_size: 100, seed: 0}
-model:
-  block: sk
-  stem: cifar
-  stem_width: 4
-  groups: 2
-  sk:
-    M: {choice: [1, 2]}
-    branches:
-      - {kernel: 3, dilation: 1}
-      - {kernel: 3, dilation: 2}
-    reduction: 2
-    min_dim: 4
-  stages:
-    - {depth: 1, width_per_group: 2, out_channels: 8, stride: 2}
-train: {batch_size: 32, lr: {float: [0.05, 0.2], log: true}, warmup_epochs: 0}
-objectives: [accuracy, params]
-sampler: {name: random, seed: 0}
-scheduler: {name: none, max_epochs: 1}
-resources: {cpu: 1}
-concurrency: 1
-trials: 2
-"""
+# conftest's tiny space on Fashion-MNIST-shaped IDX files: two one-epoch trials, no early stopping.
+IDX_LINES = {"train": "train: {batch_size: 32, lr: {float: [0.05, 0.2], log: true}, warmup_epochs: 0}",
+             "scheduler": "scheduler: {name: none, max_epochs: 1}", "trials": "trials: 2"}
 
 
 def learnable(n, rng):
@@ -58,7 +36,7 @@ def poisoned_study(tmp_path_factory):
     test_x, test_y = learnable(100, rng)
     write_idx(str(data / "t10k-images-idx3-ubyte.gz"), test_x, magic=LABELS_MAGIC)
     write_idx(str(data / "t10k-labels-idx1-ubyte.gz"), test_y, truncate=10)
-    space = write_space(root, SPACE.replace("ROOT", str(data)))
+    space = write_space(root, data=f"data: {{name: fashion_mnist, root: {data}, val_size: 100, seed: 0}}", **IDX_LINES)
     out = root / "study"
     proc = run_cli("run", str(space), "--out", str(out))
     return out, data, proc
