@@ -33,8 +33,9 @@ from ray.tune import Callback
 from ..space.schema import SchedulerSpec, SearchSpace
 from ..study.curves import curves_table, write_curves
 from ..study.reader import read_curves, read_table
-from ..study.summary import clock, ended, short
+from ..study.summary import ENDED, clock, ended, short
 from ..study.table import of_run, summary, write_table
+from .schedulers import is_baseline_trial
 
 PRIOR_WEIGHT = 2  # trials' worth of weight the scheduler's expectation keeps against measured ends
 
@@ -144,10 +145,6 @@ def bar(done: int, planned: int, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
-def _is_baseline(trial: Any) -> bool:
-    return bool((getattr(trial, "config", None) or {}).get("baseline"))
-
-
 class StudyCallback(Callback):
     """Rewrites ``trials.csv``/``.parquet`` and ``curves.parquet`` from the study as trials end,
     and shows progress (a live line on a terminal, plain lines elsewhere)."""
@@ -174,8 +171,7 @@ class StudyCallback(Callback):
         self._t0 = self._last_print = time.time()
         self._refresh()
         mine = self._mine()
-        baselines_done = int((mine["baseline"].notna() & mine["status"].isin(("completed", "stopped_early",
-                                                                              "failed"))).sum())
+        baselines_done = int((mine["baseline"].notna() & mine["status"].isin(ENDED)).sum())
         self._left = TimeLeft(self.space.trials, self.space.scheduler, self._t0,
                               baselines=max(0, len(self.space.baselines) - baselines_done))
         self._left.prior_ended = ended(summary(mine)["counts"])
@@ -196,7 +192,7 @@ class StudyCallback(Callback):
     def _count_running(self, trials: list, leaving: Any = None) -> None:
         """Ray's running trials now; ``leaving`` (a trial being told it ended) is not one."""
         running = [t for t in trials if getattr(t, "status", None) == "RUNNING" and t is not leaving]
-        self._running = (len(running), sum(1 for t in running if _is_baseline(t)))
+        self._running = (len(running), sum(1 for t in running if is_baseline_trial(t)))
 
     def _done(self) -> bool:
         return ended(summary(self._mine())["counts"]) >= self.space.trials
@@ -244,7 +240,7 @@ class StudyCallback(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._count_running(trials)
         if self._left is not None and isinstance(result.get("epoch"), int) and "error" not in result:
-            self._left.epoch(trial.trial_id, result["epoch"], baseline=_is_baseline(trial))
+            self._left.epoch(trial.trial_id, result["epoch"], baseline=is_baseline_trial(trial))
         # Curves stay current while trials run, at most every curves_gap_s.
         if self._table is not None and time.time() - self._curves_written >= self.curves_gap_s:
             self._write_curves()

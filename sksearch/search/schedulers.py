@@ -99,7 +99,7 @@ class SuccessiveHalving(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: "Trial", result: dict[str, Any]) -> str:
         epoch = result.get("epoch")
-        if epoch not in self.rungs or "error" in result or _is_baseline(trial):
+        if epoch not in self.rungs or "error" in result or is_baseline_trial(trial):
             return TrialScheduler.CONTINUE  # a baseline runs its full budget and is no rival
         point = self._point(result)
         if point is None:
@@ -137,7 +137,7 @@ class SuccessiveHalving(FIFOScheduler):
         """Record what a restored trial already reported at each rung: from the study's record
         of the trial when there is one, else from the trial folder's ``result.json``."""
         number = (getattr(trial, "config", None) or {}).get("trial_number")
-        if _is_baseline(trial):
+        if is_baseline_trial(trial):
             return
         if self.curves().get(number):
             self.replay(trial.trial_id, self.curves()[number])
@@ -161,7 +161,8 @@ class SuccessiveHalving(FIFOScheduler):
                     self.rungs[epoch][trial_id] = point  # a re-reported epoch overwrites
 
 
-def _is_baseline(trial: Any) -> bool:
+def is_baseline_trial(trial: Any) -> bool:
+    """Whether a Ray trial is one of the space's baselines (its config names it)."""
     return bool((getattr(trial, "config", None) or {}).get("baseline"))
 
 
