@@ -8,7 +8,6 @@ search ranked on and ``test`` the set's test split, which no search reads.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from typing import Any
@@ -18,28 +17,20 @@ from .errors import UserError
 SPLITS = ("val", "test")
 
 
-def recorded_data(target: str, preprocess: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The data spec ``target`` was trained on: an export's recipe wins over its
-    preprocess.json (a model trained further by ``sksearch train`` records its own data there)."""
+def export_recipe(target: str) -> dict[str, Any] | None:
+    """An export folder's ``train.json`` (None for a study's trial, or an export without one)."""
+    from .study.jsonfile import read_json
+
     recipe = os.path.join(target, "train.json")
     if os.path.isfile(os.path.join(target, "spec.json")) and os.path.isfile(recipe):
-        try:
-            with open(recipe, encoding="utf-8") as fh:
-                data = (json.load(fh) or {}).get("data")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UserError(f"{recipe}: unreadable ({exc})") from None
-        if data:
-            return data
-    return (preprocess or {}).get("data_spec")
+        return read_json(recipe, mapping=True)
+    return None
 
 
-def recorded_cpus(target: str) -> Any:
-    """The CPUs each trial had where ``target`` was trained (an export's ``train.json``)."""
-    try:
-        with open(os.path.join(target, "train.json"), encoding="utf-8") as fh:
-            return (json.load(fh) or {}).get("cpus")
-    except (OSError, ValueError, AttributeError):
-        return None
+def recorded_data(recipe: dict[str, Any] | None, preprocess: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The data spec a model was trained on: an export's recipe wins over its preprocess.json
+    (a model trained further by ``sksearch train`` records its own data there)."""
+    return (recipe or {}).get("data") or (preprocess or {}).get("data_spec")
 
 
 def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
@@ -48,11 +39,13 @@ def evaluate_target(target: str, split: str = "test", data_root: str | None = No
     ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``)."""
     from .retrain import torch_threads, trial_threads
 
-    with torch_threads(threads or trial_threads(recorded_cpus(target))):
-        return _evaluate(target, split, data_root, device, batch_size)
+    recipe = export_recipe(target)
+    with torch_threads(threads or trial_threads((recipe or {}).get("cpus"))):
+        return _evaluate(target, recipe, split, data_root, device, batch_size)
 
 
-def _evaluate(target: str, split: str, data_root: str | None, device: str, batch_size: int) -> dict[str, Any]:
+def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root: str | None, device: str,
+              batch_size: int) -> dict[str, Any]:
     import torch
 
     from .analysis.trained import load_trained
@@ -64,7 +57,7 @@ def _evaluate(target: str, split: str, data_root: str | None, device: str, batch
     if split not in SPLITS:
         raise UserError(f"--split {split}: allowed: {', '.join(SPLITS)}")
     trained = load_trained(target)
-    record = recorded_data(target, trained.preprocess)
+    record = recorded_data(recipe, trained.preprocess)
     if not record:
         raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "
                         f"with a data spec)")
