@@ -43,7 +43,7 @@ def test_round_trip_gzipped_or_not(tmp_path, gz):
     assert not any(bytes(x) in train_ids for x in data.x_val)
     assert sorted(bytes(x) for x in np.concatenate([data.x_train, data.x_val])[:, 0]) == sorted(bytes(x) for x in xt)
     assert data.class_names[0] == "T-shirt/top" and data.num_classes == 10 and data.in_channels == 1
-    assert data.augment == "crop_flip" and data.pad_mode == "constant"
+    assert data.augment == "crop" and data.pad_mode == "constant"
 
 
 def test_the_hold_out_is_seeded_and_limits_apply_after_it(tmp_path):
