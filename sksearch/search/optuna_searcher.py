@@ -36,7 +36,7 @@ from ray.tune.search import Searcher
 from ..data.spec import DataShape
 from ..errors import UserError
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
