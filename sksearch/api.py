@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .analysis.analyze import Analysis
     from .model.network import SKNet
     from .model.spec import ArchSpec
-    from .space.schema import SearchSpace
+    from .space.parsed import SearchSpace
 
 
 class Study(StudyFolder):

@@ -21,7 +21,7 @@ from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.sample import check_baselines
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 from ..study.curves import write_curves
 from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, trial_dirname

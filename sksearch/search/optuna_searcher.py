@@ -18,8 +18,10 @@ handed out again under their own numbers, so no sample is lost and none is told 
 
 The sampler keeps no state of its own between draws: before each draw it is seeded with the
 space's seed plus the number of trials the study holds. A seeded search is thus reproducible
-from the study alone, a restored search draws exactly what the uninterrupted one would, and
-nothing but JSON is read back from the study folder (a pickled sampler could run code).
+from the study alone, a restored search draws exactly what the uninterrupted one would have
+drawn from the same study (the same results, told in the same order), for each of the five
+samplers (``tests/search/test_samplers.py``), and nothing but JSON is read back from the
+study folder (a pickled sampler could run code).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ray.tune.search import Searcher
 from ..data.spec import DataShape
 from ..errors import UserError
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS

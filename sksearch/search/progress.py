@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 from ray.tune import Callback
 
-from ..space.schema import SchedulerSpec, SearchSpace
+from ..space.parsed import SchedulerSpec, SearchSpace
 from ..study.curves import curves_table, write_curves
 from ..study.reader import read_curves, read_table
 from ..study.summary import ENDED, clock, ended, short

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..errors import UserError
 from ..signals import library_handlers
-from ..space.schema import Resources
+from ..space.parsed import Resources
 
 def connect_timeout_s() -> float:
     """``SKSEARCH_CONNECT_TIMEOUT_S`` (default 60), read when a driver connects, so that a

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError, show
 from ..space.sample import sample
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 
 if TYPE_CHECKING:
     import optuna

@@ -8,7 +8,7 @@ import warnings
 
 import optuna
 
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 
 
 def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:

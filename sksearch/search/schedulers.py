@@ -28,7 +28,8 @@ import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from ..objectives import REQUIRED, Objective
-from ..space.schema import SCHEDULERS, SchedulerSpec, rung_epochs
+from ..space.parsed import SchedulerSpec, rung_epochs
+from ..space.schema import SCHEDULERS
 from ..study.pareto import nondominated_ranks
 from ..study.store import is_baseline
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.sample import constraint_values, draw_fixed
-from ..space.schema import SearchSpace
+from ..space.parsed import SearchSpace
 from ..study.folder import read_run
 from ..study.layout import Layout
 from ..study.reader import read_records

@@ -1,12 +1,14 @@
 """Search spaces: YAML files of fixed and searched values, sampled into trial configurations.
 
-``schema`` reads and validates a file (no torch, no Optuna); ``overrides`` applies ``--set``
-values; ``sample`` draws a configuration from an Optuna trial and checks it (its cost is
-counted with torch).
+``schema`` holds the rules and reads and validates a file (no torch, no Optuna) into the
+dataclasses of ``parsed``, whose searched values are the ``distributions``; ``overrides``
+applies ``--set`` values; ``sample`` draws a configuration from an Optuna trial and checks it
+(its cost is counted with torch).
 """
 
-from .distributions import Choice, FloatRange, IntRange, SpaceError, parse_number
-from .schema import Resources, SamplerSpec, SchedulerSpec, SearchSpace, load_space, parse
+from .distributions import BranchSets, Choice, Distribution, FloatRange, IntRange, SpaceError, parse_number
+from .parsed import Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace
+from .schema import load_space, parse
 
-__all__ = ["Choice", "FloatRange", "IntRange", "Resources", "SamplerSpec", "SchedulerSpec", "SearchSpace",
-           "SpaceError", "load_space", "parse", "parse_number"]
+__all__ = ["Baseline", "BranchSets", "Choice", "Distribution", "FloatRange", "IntRange", "Resources", "SamplerSpec",
+           "SchedulerSpec", "SearchSpace", "SpaceError", "load_space", "parse", "parse_number"]

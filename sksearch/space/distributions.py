@@ -1,11 +1,14 @@
 """Searched values in a space file: ``{choice: [...]}``, ``{int: [lo, hi]}``, ``{float: [lo, hi]}``
-(with optional ``log: true`` and ``step``), each suggested through an Optuna trial."""
+(with optional ``log: true`` and ``step``), and ``branches: {choice: [[...], ...]}`` (a choice
+among whole branch sets). Each is a ``Distribution`` (as Optuna's are ``BaseDistribution``s),
+suggested through an Optuna trial; anything else in a parsed space is a fixed value."""
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import show
 
@@ -25,8 +28,25 @@ class SpaceError(ValueError):
         self.message = message
 
 
+class Distribution(ABC):
+    """A searched value of a parsed space: a parsed space's entry is either one of these or a
+    fixed value, and code tells them apart with ``isinstance(value, Distribution)``."""
+
+    @abstractmethod
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """The value ``trial`` draws for the parameter ``name``."""
+
+    @abstractmethod
+    def candidates(self) -> tuple[Any, ...]:
+        """The values it can produce (a range: its two ends), for checks at parse time."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The space-file form it was parsed from."""
+
+
 @dataclass(frozen=True)
-class Choice:
+class Choice(Distribution):
     values: tuple[Any, ...]
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
@@ -40,7 +60,7 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class IntRange:
+class IntRange(Distribution):
     low: int
     high: int
     step: int = 1
@@ -62,7 +82,7 @@ class IntRange:
 
 
 @dataclass(frozen=True)
-class FloatRange:
+class FloatRange(Distribution):
     low: float
     high: float
     step: float | None = None
@@ -83,13 +103,51 @@ class FloatRange:
         return out
 
 
-Distribution = Union[Choice, IntRange, FloatRange]
+def branch_label(branch: dict[str, Any]) -> str:
+    """A fixed branch as text: ``3x3d2``, ``5x5d1g64``."""
+    k, d = branch["kernel"], branch["dilation"]
+    return f"{k}x{k}d{d}" + (f"g{branch['groups']}" if "groups" in branch else "")
+
+
+@dataclass(frozen=True)
+class BranchSets(Distribution):
+    """``branches: {choice: [[...], [...]]}``: a choice among whole sets of fixed branches (the
+    paper's kernel combinations). The searched value is the set's label, ``3x3d1+3x3d2``."""
+
+    sets: tuple[tuple[dict[str, Any], ...], ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple("+".join(branch_label(b) for b in branches) for branches in self.sets)
+
+    def suggest(self, trial: optuna.Trial, name: str) -> list[dict[str, Any]]:
+        label = trial.suggest_categorical(name, self.labels)
+        return list(self.sets[self.labels.index(label)])
+
+    def candidates(self) -> tuple[Any, ...]:
+        return self.labels
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": [[dict(b) for b in branches] for branches in self.sets]}
+
+
+def candidates(value: Any) -> tuple[Any, ...]:
+    """The values a fixed value or a distribution can take (a float range: its two ends)."""
+    return value.candidates() if isinstance(value, Distribution) else (value,)
+
+
+def suggest(trial: optuna.Trial, name: str, value: Any) -> Any:
+    """What ``trial`` draws for ``name`` when ``value`` is a distribution; else ``value``."""
+    return value.suggest(trial, name) if isinstance(value, Distribution) else value
+
+
 # A field's rule: checks a value and returns it in its normal form (a number written as a
 # string, "1e-3", becomes a float), or raises SpaceError naming the key and what is allowed.
 Check = Callable[[str, Any], Any]
 
 
-def is_distribution(node: Any) -> bool:
+def is_distribution_node(node: Any) -> bool:
+    """Whether a raw space-file node writes a distribution (a mapping with a kind key)."""
     return isinstance(node, dict) and any(k in node for k in KINDS)
 
 
@@ -122,7 +180,7 @@ def parse_number(key: str, value: Any) -> float:
     raise SpaceError(key, f"must be a number (e.g. 2000000, 2e6 or 2M), got {show(value)}")
 
 
-def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Distribution:
+def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Choice | IntRange | FloatRange:
     """Parse a distribution node; ``check(key, value)`` validates every value it can produce."""
     kinds = [k for k in KINDS if k in node]
     if len(kinds) != 1:

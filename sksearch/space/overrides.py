@@ -13,7 +13,8 @@ import yaml
 from ..errors import UserError
 from .distributions import SpaceError
 from .sample import check_feasible, check_seed_configs
-from .schema import SearchSpace, parse, read_space_file
+from .parsed import SearchSpace
+from .schema import parse, read_space_file
 
 _KEY = r"[A-Za-z0-9_-]+"
 _PATH = re.compile(rf"{_KEY}(?:\.{_KEY}|\[\d+\])*")

@@ -15,8 +15,9 @@ from ..data.spec import DataShape
 from ..errors import show
 from ..model.spec import ArchSpec, SKSpec, SpecError
 from ..train.spec import TrainSpec
-from .distributions import SpaceError
-from .schema import MODEL_DEFAULTS, SK_DEFAULTS, SearchSpace
+from .distributions import BranchSets, Distribution, SpaceError
+from .parsed import SearchSpace
+from .schema import MODEL_DEFAULTS, SK_DEFAULTS
 
 if TYPE_CHECKING:
     import optuna
@@ -49,12 +50,12 @@ class Checked:
 
 
 def _get(trial: optuna.Trial, name: str, value: Any) -> Any:
-    return value.suggest(trial, name) if hasattr(value, "suggest") else value
+    return value.suggest(trial, name) if isinstance(value, Distribution) else value
 
 
 def _sample_sk(trial: optuna.Trial, prefix: str, tree: dict[str, Any]) -> dict[str, Any]:
     branches = tree["branches"]
-    if hasattr(branches, "suggest"):  # a choice among whole branch sets
+    if isinstance(branches, BranchSets):  # a choice among whole branch sets
         branches = branches.suggest(trial, f"{prefix}branches")
     m = _get(trial, f"{prefix}M", tree.get("M", len(branches)))
     out: dict[str, Any] = {"branches": []}
@@ -69,7 +70,7 @@ def _sample_sk(trial: optuna.Trial, prefix: str, tree: dict[str, Any]) -> dict[s
         value = tree.get(key, SK_DEFAULTS[key])
         if used:
             return _get(trial, f"{prefix}{key}", value)
-        return SK_DEFAULTS[key] if hasattr(value, "suggest") else value
+        return SK_DEFAULTS[key] if isinstance(value, Distribution) else value
 
     out["select"] = setting("select", m > 1)
     for key in ("reduction", "min_dim"):

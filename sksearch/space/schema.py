@@ -1,4 +1,4 @@
-"""The search-space file: its schema, its validation and its resolved form.
+"""The search-space file: its rules and its parser (the parsed form is ``parsed.SearchSpace``).
 
 Every entry under ``model:`` and ``train:`` is either a fixed value or a distribution
 (``{choice: [...]}``, ``{int: [lo, hi]}``, ``{float: [lo, hi], log: true}``). One table of
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import fields, replace
 from typing import Any
-
-import yaml
 
 from ..data.spec import NAMES as DATA_NAMES
 from ..data.spec import AUGMENTS, VAL_SPLITS, DataSpec
@@ -22,7 +20,9 @@ from ..model.spec import BLOCKS, DEFAULT_BRANCHES, FAMILIES, LIMITS, SELECTS, ST
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
-from .distributions import Check, SpaceError, is_distribution, parse_distribution, parse_number
+from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
+                            parse_distribution, parse_number)
+from .parsed import Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -152,132 +152,6 @@ SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRA
                "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim, "select": SKSpec.select}
 
 
-def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:
-    """Epochs at which successive halving compares a trial with its peers: grace_period x
-    reduction_factor^k, below max_epochs."""
-    out, epoch = [], grace_period
-    while epoch < max_epochs:
-        out.append(epoch)
-        epoch *= reduction_factor
-    return out
-
-
-# ---- parsed structures -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    name: str = "tpe"             # tpe | gp | nsga2 | nsga3 | random
-    seed: int | None = 0
-    population_size: int = 20     # NSGA-II and NSGA-III: trials per generation
-    n_startup_trials: int = 8     # TPE and GP: random trials before modelling
-
-
-@dataclass(frozen=True)
-class SchedulerSpec:
-    name: str = "asha"            # a space file without a name gets mo_asha for several objectives
-    max_epochs: int = 10          # a full-budget trial's epochs
-    grace_period: int = 1         # epochs before the first rung
-    reduction_factor: int = 3     # eta: 1/eta of a rung continues
-
-    def rungs(self) -> list[int]:
-        """The epochs at which the scheduler compares trials: none for ``none``, which runs
-        every trial its full budget."""
-        if self.name == "none":
-            return []
-        return rung_epochs(self.grace_period, self.reduction_factor, self.max_epochs)
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpu: float = 1.0
-    gpu: float = 0.0
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """A reference network trained in every study with the searched trials' budget and data:
-    a preset, or a fixed ``model`` in the space-file schema; ``train`` fixes recipe values (a
-    searched one it leaves out takes its distribution's centre)."""
-
-    name: str
-    preset: str | None = None
-    model: dict[str, Any] | None = None
-    train: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name}
-        if self.preset:
-            out["preset"] = self.preset
-        if self.model is not None:
-            out["model"] = _unparse(self.model)
-        if self.train:
-            out["train"] = dict(self.train)
-        return out
-
-
-@dataclass
-class SearchSpace:
-    name: str
-    source: str
-    data: DataSpec
-    model: dict[str, Any]
-    train: dict[str, Any]
-    objectives: tuple[Objective, ...]
-    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
-    sampler: SamplerSpec = field(default_factory=SamplerSpec)
-    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
-    resources: Resources = field(default_factory=Resources)
-    concurrency: int | None = None
-    trials: int = 20
-    description: str = ""
-    loggers: tuple[str, ...] = ()
-    baselines: tuple[Baseline, ...] = ()
-    seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
-    warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
-
-    @property
-    def metric_names(self) -> list[str]:
-        return [o.name for o in self.objectives]
-
-    @property
-    def directions(self) -> list[str]:
-        return [o.direction for o in self.objectives]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved space: re-parses to an equal ``SearchSpace`` (written to each study)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "data": self.data.to_dict(),
-            "model": _unparse(self.model),
-            "train": _unparse(self.train),
-            "objectives": [{"name": o.name, "goal": o.goal} for o in self.objectives],
-            "constraints": self.constraints,
-            "sampler": asdict(self.sampler),
-            "scheduler": asdict(self.scheduler),
-            "resources": asdict(self.resources),
-            "concurrency": self.concurrency,
-            "trials": self.trials,
-            "loggers": list(self.loggers),
-            "baselines": [b.to_dict() for b in self.baselines],
-            "seed_configs": [dict(c) for c in self.seed_configs],
-            "warm_start": list(self.warm_start),
-        }
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-def _unparse(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _unparse(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_unparse(v) for v in node]
-    if hasattr(node, "to_dict"):
-        return node.to_dict()
-    return node
-
-
 # ---- parsing ---------------------------------------------------------------------------
 
 def _mapping(key: str, node: Any) -> dict[str, Any]:
@@ -297,7 +171,7 @@ def _keys(key: str, node: dict[str, Any], allowed: tuple[str, ...] | list[str]) 
 
 def _value(key: str, node: Any, check: Check) -> Any:
     """A fixed value or a distribution, every producible value checked."""
-    if is_distribution(node):
+    if is_distribution_node(node):
         return parse_distribution(key, node, check)
     if isinstance(node, (dict, list)):
         raise SpaceError(key, f"must be a value or a distribution ({{choice: [...]}}, {{int: [lo, hi]}}, "
@@ -311,38 +185,10 @@ def _fields(key: str, node: Any, rules: dict[str, Check], extra: tuple[str, ...]
     return {k: _value(f"{key}.{k}", v, rules[k]) for k, v in node.items() if k in rules}
 
 
-def branch_label(branch: dict[str, Any]) -> str:
-    """A fixed branch as text: ``3x3d2``, ``5x5d1g64``."""
-    k, d = branch["kernel"], branch["dilation"]
-    return f"{k}x{k}d{d}" + (f"g{branch['groups']}" if "groups" in branch else "")
-
-
-@dataclass(frozen=True)
-class BranchSets:
-    """``branches: {choice: [[...], [...]]}``: a choice among whole sets of fixed branches (the
-    paper's kernel combinations). The searched value is the set's label, ``3x3d1+3x3d2``."""
-
-    sets: tuple[tuple[dict[str, Any], ...], ...]
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple("+".join(branch_label(b) for b in branches) for branches in self.sets)
-
-    def suggest(self, trial: Any, name: str) -> list[dict[str, Any]]:
-        label = trial.suggest_categorical(name, self.labels)
-        return list(self.sets[self.labels.index(label)])
-
-    def candidates(self) -> tuple[Any, ...]:
-        return self.labels
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"choice": [[dict(b) for b in branches] for branches in self.sets]}
-
-
 def _fixed(key: str, node: Any, why: str = "a baseline's values are fixed; give a value, not a distribution") -> None:
     """Values only, at any depth (a baseline's model and recipe, a branch set's branches): a
     distribution there has nothing to choose from. Raw or parsed nodes alike."""
-    if is_distribution(node) or hasattr(node, "suggest"):
+    if is_distribution_node(node) or isinstance(node, Distribution):
         raise SpaceError(key, why)
     if isinstance(node, dict):
         for k, v in node.items():
@@ -382,7 +228,7 @@ def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     node = _mapping(key, node)
     out = _fields(key, node, SK_FIELDS, extra=("branches",))
     branches = node.get("branches", SK_DEFAULTS["branches"])
-    if is_distribution(branches):
+    if is_distribution_node(branches):
         if "M" in out:
             raise SpaceError(f"{key}.M", "comes from the chosen branch set (branches: {choice: [...]}): leave M out")
         out["branches"] = _parse_branch_sets(f"{key}.branches", branches)
@@ -390,15 +236,10 @@ def _parse_sk(key: str, node: Any) -> dict[str, Any]:
     out["branches"] = _parse_branch_list(f"{key}.branches", branches)
     m = out.get("M")
     if m is not None:
-        most = max(m.candidates()) if hasattr(m, "candidates") else m
+        most = max(candidates(m))
         if most > len(out["branches"]):
             raise SpaceError(f"{key}.M", f"can be at most the {len(out['branches'])} branches listed, got {most}")
     return out
-
-
-def candidates(value: Any) -> tuple[Any, ...]:
-    """The values a fixed value or a distribution can take (a float range: its two ends)."""
-    return tuple(value.candidates()) if hasattr(value, "candidates") else (value,)
 
 
 def _parse_model(node: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..data.spec import DataSpec
 from ..errors import UserError
-from ..space.schema import SearchSpace, load_space
+from ..space.parsed import SearchSpace
+from ..space.schema import load_space
 from .curves import curves_table
 from .jsonfile import read_json
 from .layout import Layout

@@ -18,7 +18,7 @@ from ..errors import UserError
 if TYPE_CHECKING:
     import optuna
 
-    from ..space.schema import SearchSpace
+    from ..space.parsed import SearchSpace
 
 
 # A study's baselines are trials of their own study beside it, so that the samplers, which

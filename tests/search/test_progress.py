@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sksearch.search.progress import StudyCallback, TimeLeft, bar, progress_line
-from sksearch.space.schema import SchedulerSpec
+from sksearch.space.parsed import SchedulerSpec
 from sksearch.study.folder import StudyFolder
 
 # A real quickstart run (16 trials, MO-ASHA 2/6 epochs, one baseline, concurrency 2; 2 cores,

@@ -13,7 +13,7 @@ from ray.tune.schedulers import TrialScheduler
 from sksearch.study.pareto import pareto_mask
 from sksearch.objectives import OBJECTIVES as TABLE
 from sksearch.search.schedulers import ASHA, MOASHA, SuccessiveHalving, crowding_distance, make_scheduler, read_results
-from sksearch.space.schema import SchedulerSpec
+from sksearch.space.parsed import SchedulerSpec
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 OBJECTIVES = [("accuracy", "max"), ("params", "min")]

@@ -17,7 +17,6 @@ from ray.tune.search import Searcher
 
 from sksearch.cli import main
 from sksearch.search.optuna_searcher import OptunaSearcher
-from sksearch.search.samplers import make_sampler
 from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
 from tests.conftest import run_cli, write_space
@@ -258,16 +257,3 @@ def test_a_warm_start_with_other_objectives_is_refused(finished_study, tmp_path,
     assert main(["run", str(space), "--out", str(tmp_path / "out"), "--warm-start", str(finished_study[0])]) == 2
     assert "its objectives are accuracy, params; this space's are accuracy, macs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("name,cls", [("gp", optuna.samplers.GPSampler), ("nsga3", optuna.samplers.NSGAIIISampler),
-                                      ("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler)])
-def test_every_sampler_draws_valid_configurations(tmp_path, name, cls):
-    space = load_space(str(write_space(tmp_path, sampler=f"sampler: {{name: {name}, seed: 0, n_startup_trials: 2, "
-                                                         f"population_size: 4}}")))
-    assert isinstance(make_sampler(space), cls)
-    s = OptunaSearcher(space, f"sqlite:///{tmp_path / 's.db'}", "tiny", space.data.shape(), 8)
-    for i in range(6):
-        config = s.suggest(f"r{i}")
-        s.on_trial_complete(f"r{i}", {"epoch": 2, "accuracy": 0.1 * i, "loss": 1.0, **config["cost"]})
-    assert len({json.dumps(c) for c in [s.study.trials[i].params for i in range(6)]}) >= 3

@@ -207,3 +207,26 @@ def test_branch_sets_are_one_categorical_with_readable_labels(tmp_path):
         drawn.add(sample(space, trial, space.data.shape()).params["sk.branches"])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert drawn == {"3x3d1", "3x3d1+3x3d2", "3x3d1+3x3d2g1"}
+
+
+def test_every_searched_value_is_a_distribution_and_every_other_value_is_not(tmp_path):
+    """Sampling tells a searched value from a fixed one by type: the tiny space's four searched
+    values (and a branch set) are Distributions, each suggested under its own name."""
+    import optuna
+
+    from sksearch.space.distributions import BranchSets, Distribution
+
+    space = parse(yaml.safe_load(TINY_SPACE), "tiny.yaml")
+    searched = {"sk.M": space.model["sk"]["M"], "sk.branches.1.dilation": space.model["sk"]["branches"][1]["dilation"],
+                "stages.0.width_per_group": space.model["stages"][0]["width_per_group"], "lr": space.train["lr"]}
+    assert all(isinstance(v, Distribution) for v in searched.values())
+    fixed = [space.model["block"], space.model["sk"]["branches"][0]["kernel"], space.train["batch_size"]]
+    assert not any(isinstance(v, Distribution) for v in fixed)
+    assert issubclass(BranchSets, Distribution)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    for name, dist in searched.items():
+        value = dist.suggest(trial, name)
+        assert (dist.low <= value <= dist.high) if name == "lr" else value in dist.candidates()
+    assert set(trial.params) == set(searched)
+    sets = BranchSets(((K3,), (K3, K5)))
+    assert sets.suggest(trial, "sk.branches") in ([K3], [K3, K5]) and sets.to_dict() == {"choice": [[K3], [K3, K5]]}

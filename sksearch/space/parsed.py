@@ -1,0 +1,138 @@
+"""A space file once parsed: ``SearchSpace`` and the settings it holds (sampler, scheduler,
+resources, baselines), each a dataclass that writes itself back in the space-file form.
+``schema.parse`` builds them; nothing here validates."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+from ..data.spec import DataSpec
+from ..objectives import Objective
+from .distributions import Distribution
+
+
+def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:
+    """Epochs at which successive halving compares a trial with its peers: grace_period x
+    reduction_factor^k, below max_epochs."""
+    out, epoch = [], grace_period
+    while epoch < max_epochs:
+        out.append(epoch)
+        epoch *= reduction_factor
+    return out
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"             # tpe | gp | nsga2 | nsga3 | random
+    seed: int | None = 0
+    population_size: int = 20     # NSGA-II and NSGA-III: trials per generation
+    n_startup_trials: int = 8     # TPE and GP: random trials before modelling
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str = "asha"            # a space file without a name gets mo_asha for several objectives
+    max_epochs: int = 10          # a full-budget trial's epochs
+    grace_period: int = 1         # epochs before the first rung
+    reduction_factor: int = 3     # eta: 1/eta of a rung continues
+
+    def rungs(self) -> list[int]:
+        """The epochs at which the scheduler compares trials: none for ``none``, which runs
+        every trial its full budget."""
+        if self.name == "none":
+            return []
+        return rung_epochs(self.grace_period, self.reduction_factor, self.max_epochs)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A reference network trained in every study with the searched trials' budget and data:
+    a preset, or a fixed ``model`` in the space-file schema; ``train`` fixes recipe values (a
+    searched one it leaves out takes its distribution's centre)."""
+
+    name: str
+    preset: str | None = None
+    model: dict[str, Any] | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.preset:
+            out["preset"] = self.preset
+        if self.model is not None:
+            out["model"] = _unparse(self.model)
+        if self.train:
+            out["train"] = dict(self.train)
+        return out
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    source: str
+    data: DataSpec
+    model: dict[str, Any]
+    train: dict[str, Any]
+    objectives: tuple[Objective, ...]
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
+    resources: Resources = field(default_factory=Resources)
+    concurrency: int | None = None
+    trials: int = 20
+    description: str = ""
+    loggers: tuple[str, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
+    warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved space: re-parses to an equal ``SearchSpace`` (written to each study)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": self.data.to_dict(),
+            "model": _unparse(self.model),
+            "train": _unparse(self.train),
+            "objectives": [{"name": o.name, "goal": o.goal} for o in self.objectives],
+            "constraints": self.constraints,
+            "sampler": asdict(self.sampler),
+            "scheduler": asdict(self.scheduler),
+            "resources": asdict(self.resources),
+            "concurrency": self.concurrency,
+            "trials": self.trials,
+            "loggers": list(self.loggers),
+            "baselines": [b.to_dict() for b in self.baselines],
+            "seed_configs": [dict(c) for c in self.seed_configs],
+            "warm_start": list(self.warm_start),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _unparse(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _unparse(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unparse(v) for v in node]
+    if isinstance(node, Distribution):
+        return node.to_dict()
+    return node
