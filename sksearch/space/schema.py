@@ -138,8 +138,13 @@ CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
 SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
+# standalone: every trial trains its own network; one_shot: one weight-sharing supernet ranks the
+# space's subnets, and the best are confirmed by stand-alone trials (sksearch/oneshot/).
+STRATEGIES = ("standalone", "one_shot")
+INITS = ("scratch", "inherited")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
-            "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start")
+            "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start",
+            "strategy")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -185,6 +190,17 @@ class SchedulerSpec:
         if self.name == "none":
             return []
         return rung_epochs(self.grace_period, self.reduction_factor, self.max_epochs)
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str = "standalone"      # standalone | one_shot
+    supernet_epochs: int = 12     # one_shot: epochs of the supernet's sandwich-rule training
+    subnets: int = 1000           # one_shot: subnets the sampler evaluates with inherited weights
+    confirm: int = 4              # one_shot: subnets trained stand-alone (the front's, then a spread)
+    init: str = "scratch"         # one_shot: confirmed subnets start from scratch | inherited weights
+    distill: bool = True          # one_shot: in-place distillation from the largest subnet
+    calibration_batches: int = 8  # one_shot: training batches that recalibrate a subnet's BatchNorm
 
 
 @dataclass(frozen=True)
@@ -234,6 +250,7 @@ class SearchSpace:
     baselines: tuple[Baseline, ...] = ()
     seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
     warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
+    strategy: StrategySpec = field(default_factory=StrategySpec)
 
     @property
     def metric_names(self) -> list[str]:
@@ -262,6 +279,7 @@ class SearchSpace:
             "baselines": [b.to_dict() for b in self.baselines],
             "seed_configs": [dict(c) for c in self.seed_configs],
             "warm_start": list(self.warm_start),
+            "strategy": asdict(self.strategy),
         }
 
     def to_yaml(self) -> str:
@@ -572,6 +590,10 @@ SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(i
 SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
                                      "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
 RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus}
+STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epochs": integer(1, 10_000),
+                                    "subnets": integer(1, 10**6), "confirm": integer(0, 10_000),
+                                    "init": one_of(*INITS), "distill": boolean,
+                                    "calibration_batches": integer(1, 10_000)}
 
 
 def parse(raw: Any, source: str = "<space>") -> SearchSpace:
@@ -619,13 +641,18 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
     trials = integer(1, 10**6)("trials", raw.get("trials", 20))
+    strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
+    if strategy.name == "one_shot":
+        from ..oneshot.shareable import check_shareable
+
+        check_shareable(model)
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
         concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
-        warm_start=tuple(warm_start),
+        warm_start=tuple(warm_start), strategy=strategy,
     )
 
 
