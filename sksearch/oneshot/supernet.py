@@ -12,7 +12,7 @@ network computes with the extracted weights: there is one forward, not a second 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn

@@ -197,7 +197,8 @@ class StrategySpec:
     name: str = "standalone"      # standalone | one_shot
     supernet_epochs: int = 12     # one_shot: epochs of the supernet's sandwich-rule training
     subnets: int = 1000           # one_shot: subnets the sampler evaluates with inherited weights
-    confirm: int = 4              # one_shot: subnets trained stand-alone (the front's, then a spread)
+    confirm: int = 4              # one_shot: subnets of the supernet front trained stand-alone
+    spread: int = 4               # one_shot: other subnets trained stand-alone, spread over the accuracy range
     init: str = "scratch"         # one_shot: confirmed subnets start from scratch | inherited weights
     distill: bool = True          # one_shot: in-place distillation from the largest subnet
     calibration_batches: int = 8  # one_shot: training batches that recalibrate a subnet's BatchNorm
@@ -591,7 +592,8 @@ SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": 
                                      "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
 RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus}
 STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epochs": integer(1, 10_000),
-                                    "subnets": integer(1, 10**6), "confirm": integer(0, 10_000),
+                                    "subnets": integer(1, 10**6), "confirm": integer(1, 10_000),
+                                    "spread": integer(0, 10_000),
                                     "init": one_of(*INITS), "distill": boolean,
                                     "calibration_batches": integer(1, 10_000)}
 
