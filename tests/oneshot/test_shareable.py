@@ -118,3 +118,13 @@ def test_recalibration_measures_the_batches_statistics():
     for k, v in model.state_dict().items():  # weights untouched
         if "running" not in k and "num_batches" not in k:
             assert torch.equal(v, before[k])
+
+
+def test_run_strategy_flag_asks_for_one_shot(tmp_path):
+    # The space has no strategy key: only --strategy one_shot makes its searched G unshareable.
+    text = TINY_SPACE.replace("  groups: 2\n", "  groups: {choice: [1, 2]}\n")
+    space = write_space(tmp_path, text)
+    out = tmp_path / "study"
+    proc = run_cli("run", str(space), "--out", str(out), "--strategy", "one_shot", timeout=120)
+    assert proc.returncode == 2 and "model.groups" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
