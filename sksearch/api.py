@@ -141,7 +141,7 @@ def _study(folder: StudyFolder) -> Study:
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
         overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
-        loggers: Sequence[str] = (), warm_start: Sequence[str] = ()) -> Study:
+        loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -154,7 +154,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     no node of the cluster can host is refused unless ``wait_for_resources`` (an autoscaling
     cluster). ``loggers`` adds experiment trackers to the space's ``loggers`` (``tensorboard``,
     ``mlflow``, ``wandb``); ``warm_start`` adds study folders (or ``URL#STUDY_NAME``) whose
-    completed trials that fit the space seed the sampler. Blocks until the search ends,
+    completed trials that fit the space seed the sampler. ``strategy`` (``standalone`` |
+    ``one_shot``) is a shorthand for ``strategy.name``. Blocks until the search ends,
     printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
     import os
 
@@ -165,6 +166,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
         changes["trials"] = trials
     if max_epochs is not None:
         changes["scheduler.max_epochs"] = max_epochs
+    if strategy is not None:
+        changes["strategy.name"] = strategy
     # Validated with the file, as --set is: a bad tracker name is the space's error.
     resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search

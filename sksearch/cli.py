@@ -20,6 +20,7 @@ from . import api
 from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 from .signals import EXIT_TERMINATED, sigterm_stops
+from .space.schema import STRATEGIES
 from .version import __version__
 
 EXIT_ALL_FAILED = 1
@@ -140,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
                         address=args.address, overrides=overrides, force=args.force,
                         wait_for_resources=args.wait_for_resources, loggers=args.logger or (),
-                        warm_start=args.warm_start or ())
+                        warm_start=args.warm_start or (), strategy=args.strategy)
     return _run_outcome(study, args.json)
 
 
@@ -334,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", action="append", metavar="STUDY",
                    help="start from the completed trials of an earlier study that fit this space: its folder or "
                         "URL#STUDY_NAME (repeatable; adds to the space's `warm_start`)")
+    p.add_argument("--strategy", choices=STRATEGIES,
+                   help="standalone: every trial trains its own network; one_shot: one weight-sharing supernet ranks "
+                        "the space's subnets, stand-alone trials confirm the best (strategy.name; default: the "
+                        "space's, else standalone)")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out folder that is not a study")
     p.add_argument("--wait-for-resources", action="store_true",
                    help="start even if no node can host a trial yet (a cluster that autoscales)")

@@ -46,12 +46,17 @@ def _ray_dirname(trial: Any) -> str:
     return trial_dirname((trial.config or {}).get("trial_number"), trial.trial_id)
 
 
-def _trainable(space: SearchSpace, data: Any) -> Any:
+def _trainable(space: SearchSpace, data: Any, root: str) -> Any:
     from ray import tune
 
     workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
+    init_dir = None
+    if space.strategy.name == "one_shot" and space.strategy.init == "inherited":
+        from ..oneshot.strategy import inherited_dir
+
+        init_dir = inherited_dir(root)
     fn = tune.with_parameters(train_trial, data=data, cpus=space.resources.cpu,
-                              objectives=tuple(space.metric_names), workers=workers)
+                              objectives=tuple(space.metric_names), workers=workers, init_dir=init_dir)
     return tune.with_resources(fn, {"cpu": space.resources.cpu, "gpu": space.resources.gpu})
 
 
@@ -71,7 +76,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
     scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
     layout = Layout(root)
     return tune.Tuner(
-        _trainable(space, data),
+        _trainable(space, data, root),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1, reuse_actors=True,
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
@@ -180,7 +185,9 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             for config in space.seed_configs:  # proposed first, before the sampler draws
                 study.enqueue_trial(config, skip_if_exists=True)
             imported = import_trials(study, imports)
-            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
+            one_shot = space.strategy.name == "one_shot"
+            if not one_shot:  # the one-shot phases come first; its tuner runs their confirmations
+                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
         except BaseException:
             if created:
                 shutil.rmtree(root, ignore_errors=True)
@@ -201,11 +208,33 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         if imports and not imported:
             print("warm start: every trial was imported into this study before", flush=True)
         started = time.time()
+        if one_shot:
+            confirming = _one_shot_phases(space, data, root, storage_url, run_info)
+            if confirming is None:
+                return StudyFolder(root, run_info, space)
+            space = confirming
+            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
         try:
             tuner.fit()
         finally:
             sweep_scratch()
         return _finish(root, run_info, space, started)
+
+
+def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
+                     run_info: RunInfo) -> SearchSpace | None:
+    """The supernet's training and the subnet search (``oneshot/strategy.py``); the space whose
+    trials confirm the chosen subnets, or None after an interruption (said on stderr)."""
+    from ..oneshot.strategy import prepare
+
+    try:
+        confirming = prepare(space, data, root, storage_url, run_info.run_id)
+    finally:
+        sweep_scratch()
+    if confirming is None:
+        print(f"search interrupted before its confirmation trials; continue it with: sksearch resume {root}",
+              file=sys.stderr, flush=True)
+    return confirming
 
 
 def resume(root: str, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
@@ -224,7 +253,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
         read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
         mine = summary(of_run(read_table(storage_url, study_name, root), run_info.run_id))["counts"]
-        if ended(mine) >= space.trials and not mine["running"]:
+        one_shot = space.strategy.name == "one_shot"  # its trial count comes from its subnet search
+        if not one_shot and ended(mine) >= space.trials and not mine["running"]:
             print(f"study {study_name} is finished ({ended(mine)} of {space.trials} trials done): nothing to "
                   f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
                   f"--warm-start {root}", flush=True)
@@ -238,10 +268,15 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         init_ray(address or run_info.address)
         check_resources(space.resources, wait_for_resources)
         started = time.time()
+        if one_shot:
+            confirming = _one_shot_phases(space, data, root, storage_url, run_info)
+            if confirming is None:
+                return StudyFolder(root, run_info, space)
+            space = confirming
         if restorable:
             print(f"resuming study {study_name} from {experiment}", flush=True)
             try:
-                tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data), resume_errored=True)
+                tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data, root), resume_errored=True)
             except ValueError as exc:
                 raise UserError(f"{root}: cannot restore the Ray experiment ({str(exc).splitlines()[0]})") from None
         else:

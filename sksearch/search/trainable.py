@@ -52,7 +52,9 @@ def trial_device() -> torch.device:
 
 
 def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, objectives: tuple[str, ...] = (),
-                workers: int = 0) -> None:
+                workers: int = 0, init_dir: str | None = None) -> None:
+    """``init_dir``: the one-shot strategy's inherited weights, a file per architecture; a
+    trial whose architecture has one there starts from it (``strategy.init: inherited``)."""
     torch.set_num_threads(max(1, int(cpus)))
     arch = ArchSpec.from_dict(config["arch"])
     train = TrainSpec(**config["train"])
@@ -81,8 +83,15 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
         resume_from = None
         if checkpoint is not None:
             resume_from = checkpoint.to_directory(os.path.join(scratch, "restored"))
+        init_weights = None
+        if init_dir:
+            from ..oneshot.strategy import arch_key
+
+            found = os.path.join(init_dir, arch_key(config["arch"]) + ".safetensors")
+            init_weights = found if os.path.exists(found) else None
         run_trial(arch, train, batches, device, report, checkpoint_dir=os.path.join(scratch, "epochs"),
-                  resume_from=resume_from, extra_metrics=extra, cost=config["cost"], latency="latency" in objectives)
+                  resume_from=resume_from, extra_metrics=extra, cost=config["cost"], latency="latency" in objectives,
+                  init_weights=init_weights)
     except Exception as exc:  # noqa: BLE001 - any failure ends this trial alone, with its reason
         message = f"{type(exc).__name__}: {exc}".strip()
         if not isinstance(exc, (RuntimeError, ValueError)) or os.environ.get("SKSEARCH_TRACEBACKS"):

@@ -48,6 +48,18 @@ class SchedulerSpec:
 
 
 @dataclass(frozen=True)
+class StrategySpec:
+    name: str = "standalone"      # standalone | one_shot
+    supernet_epochs: int = 12     # one_shot: epochs of the supernet's sandwich-rule training
+    subnets: int = 1000           # one_shot: subnets the sampler evaluates with inherited weights
+    confirm: int = 4              # one_shot: subnets of the supernet front trained stand-alone
+    spread: int = 4               # one_shot: other subnets trained stand-alone, spread over the accuracy range
+    init: str = "scratch"         # one_shot: confirmed subnets start from scratch | inherited weights
+    distill: bool = True          # one_shot: in-place distillation from the largest subnet
+    calibration_batches: int = 8  # one_shot: training batches that recalibrate a subnet's BatchNorm
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu: float = 1.0
     gpu: float = 0.0
@@ -94,6 +106,7 @@ class SearchSpace:
     baselines: tuple[Baseline, ...] = ()
     seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
     warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
+    strategy: StrategySpec = field(default_factory=StrategySpec)
 
     @property
     def metric_names(self) -> list[str]:
@@ -122,6 +135,7 @@ class SearchSpace:
             "baselines": [b.to_dict() for b in self.baselines],
             "seed_configs": [dict(c) for c in self.seed_configs],
             "warm_start": list(self.warm_start),
+            "strategy": asdict(self.strategy),
         }
 
     def to_yaml(self) -> str:

@@ -22,7 +22,7 @@ from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
 from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
                             parse_distribution, parse_number)
-from .parsed import Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace
+from .parsed import Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -138,8 +138,13 @@ CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
 SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
+# standalone: every trial trains its own network; one_shot: one weight-sharing supernet ranks the
+# space's subnets, and the best are confirmed by stand-alone trials (sksearch/oneshot/).
+STRATEGIES = ("standalone", "one_shot")
+INITS = ("scratch", "inherited")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
-            "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start")
+            "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start",
+            "strategy")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -413,6 +418,11 @@ SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(i
 SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
                                      "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
 RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus}
+STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epochs": integer(1, 10_000),
+                                    "subnets": integer(1, 10**6), "confirm": integer(1, 10_000),
+                                    "spread": integer(0, 10_000),
+                                    "init": one_of(*INITS), "distill": boolean,
+                                    "calibration_batches": integer(1, 10_000)}
 
 
 def parse(raw: Any, source: str = "<space>") -> SearchSpace:
@@ -460,13 +470,18 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
     trials = integer(1, 10**6)("trials", raw.get("trials", 20))
+    strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
+    if strategy.name == "one_shot":
+        from ..oneshot.shareable import check_shareable
+
+        check_shareable(model)
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
         concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
-        warm_start=tuple(warm_start),
+        warm_start=tuple(warm_start), strategy=strategy,
     )
 
 

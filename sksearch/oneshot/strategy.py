@@ -1,0 +1,117 @@
+"""The one-shot strategy's phases before the main study's trials: train the supernet, search
+its subnets, and choose the subnets that stand-alone trials confirm.
+
+Every phase picks up where an interrupted run left it, so ``sksearch resume`` simply runs them
+again: a finished supernet or subnet search returns at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from ..space.sample import FixedDraw, _get
+from ..space.parsed import SearchSpace
+from ..study.store import open_for_search
+
+INHERITED = "inherited"  # under the supernet folder: the inherited weights of confirmed subnets
+
+
+def inherited_dir(root: str) -> str:
+    from .trainable import supernet_dir
+
+    return os.path.join(supernet_dir(root), INHERITED)
+
+
+def choose(space: SearchSpace, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The subnets to confirm: ``confirm`` of the supernet's front (evenly spread along it when
+    it holds more), then ``spread`` others evenly spread over the accuracy ranking of the rest,
+    so that the rank correlation is measured over the space, not only its front."""
+    from ..study.pareto import pareto_mask
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not trials:
+        return []
+    goals = [o.goal for o in space.objectives]
+    mask = pareto_mask(np.array([t.values for t in trials], dtype=float), goals)
+    acc = space.metric_names.index("accuracy")
+    front = sorted((t for t, m in zip(trials, mask) if m), key=lambda t: -t.values[acc])
+    rest = sorted((t for t, m in zip(trials, mask) if not m), key=lambda t: -t.values[acc])
+
+    def evenly(items: list, n: int) -> list:
+        if n >= len(items):
+            return list(items)
+        return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)] if n else []
+
+    return evenly(front, space.strategy.confirm) + evenly(rest, space.strategy.spread)
+
+
+def recipe_values(space: SearchSpace) -> dict[str, Any]:
+    """The searched recipe values at their centre (what the supernet trained with)."""
+    centre = FixedDraw({}, "strategy", fill=True)
+    return {k: _get(centre, k, v) for k, v in space.train.items() if hasattr(v, "suggest")}
+
+
+def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: str | None) -> SearchSpace | None:
+    """Run the supernet and subnet phases; returns the space the main study's trials run with
+    (the chosen subnets as its seed configurations, one trial each), or None when the run was
+    interrupted before the confirmation."""
+    from .search import search_subnets
+    from .trainable import fit_supernet
+
+    weights = fit_supernet(space, data, root)
+    if weights is None:
+        return None
+    study = search_subnets(space, data, weights, storage_url, run_id=run_id)
+    chosen = choose(space, study)
+    if not chosen:
+        from ..errors import UserError
+
+        raise UserError(f"{space.source}: no subnet was evaluated within the budgets; loosen the constraints")
+    recipe = recipe_values(space)
+    configs = tuple({**t.params, **recipe} for t in chosen)
+    main = open_for_search(storage_url, space.name, space)
+    for config in configs:
+        main.enqueue_trial(config, skip_if_exists=True)
+    if space.strategy.init == "inherited":
+        _write_inherited(space, data, weights, [t.params for t in chosen], root)
+    print(f"confirming {len(configs)} subnets stand-alone ({min(len(configs), space.strategy.confirm)} of the "
+          f"supernet front, the rest spread over the others), from "
+          f"{'their inherited weights' if space.strategy.init == 'inherited' else 'scratch'}", flush=True)
+    return replace(space, trials=len(configs), seed_configs=configs)
+
+
+def arch_key(arch: dict[str, Any]) -> str:
+    """A file name for an architecture: its spec's hash."""
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[dict[str, Any]], root: str) -> None:
+    """The inherited weights of each chosen subnet, where its stand-alone trial finds them."""
+    from safetensors.torch import save_file
+
+    from ..model.spec import ArchSpec
+    from ..space.sample import draw_fixed
+    from ..study.layout import atomic_write
+    from .sandwich import arch_space
+    from .search import load_supernet
+
+    shape = space.data.shape(getattr(data, "num_classes", None))
+    supernet = load_supernet(space, shape, weights)
+    folder = inherited_dir(root)
+    os.makedirs(folder, exist_ok=True)
+    for p in params:
+        s, _ = draw_fixed(arch_space(space), p, "one_shot", fill=True)
+        spec = ArchSpec.from_dict(s.arch)
+        path = os.path.join(folder, arch_key(spec.to_dict()) + ".safetensors")
+        if not os.path.exists(path):
+            tensors = supernet.extract(spec)
+            atomic_write(path, lambda tmp, t=tensors: save_file(t, tmp))
