@@ -17,7 +17,8 @@ from typing import Any
 
 from ..data.spec import DataShape
 from ..space.distributions import SpaceError
-from ..space.schema import BranchSets, MODEL_DEFAULTS, SK_DEFAULTS, candidates
+from ..space.distributions import BranchSets, candidates
+from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
 # Searched values that change which layers a network has, or how a grouped conv's channels
 # are grouped: one set of weights cannot serve them.

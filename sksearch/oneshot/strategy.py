@@ -17,13 +17,16 @@ from optuna.trial import TrialState
 
 from ..space.sample import FixedDraw, _get
 from ..space.parsed import SearchSpace
+from ..study.layout import arch_key
 from ..study.store import open_for_search
+from .sandwich import arch_space
+from .search import load_supernet, search_subnets
+from .trainable import fit_supernet, supernet_dir
 
 INHERITED = "inherited"  # under the supernet folder: the inherited weights of confirmed subnets
 
 
 def inherited_dir(root: str) -> str:
-    from .trainable import supernet_dir
 
     return os.path.join(supernet_dir(root), INHERITED)
 
@@ -61,8 +64,6 @@ def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: 
     """Run the supernet and subnet phases; returns the space the main study's trials run with
     (the chosen subnets as its seed configurations, one trial each), or None when the run was
     interrupted before the confirmation."""
-    from .search import search_subnets
-    from .trainable import fit_supernet
 
     weights = fit_supernet(space, data, root)
     if weights is None:
@@ -86,14 +87,6 @@ def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: 
     return replace(space, trials=len(configs), seed_configs=configs)
 
 
-def arch_key(arch: dict[str, Any]) -> str:
-    """A file name for an architecture: its spec's hash."""
-    import hashlib
-    import json
-
-    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[dict[str, Any]], root: str) -> None:
     """The inherited weights of each chosen subnet, where its stand-alone trial finds them."""
     from safetensors.torch import save_file
@@ -101,8 +94,6 @@ def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[d
     from ..model.spec import ArchSpec
     from ..space.sample import draw_fixed
     from ..study.layout import atomic_write
-    from .sandwich import arch_space
-    from .search import load_supernet
 
     shape = space.data.shape(getattr(data, "num_classes", None))
     supernet = load_supernet(space, shape, weights)

@@ -24,6 +24,7 @@ from ray import tune
 
 from ..data.load import make_batches
 from ..model.spec import ArchSpec
+from ..study.layout import arch_key
 from ..train.loop import run_trial
 from ..train.spec import TrainSpec
 
@@ -85,8 +86,6 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
             resume_from = checkpoint.to_directory(os.path.join(scratch, "restored"))
         init_weights = None
         if init_dir:
-            from ..oneshot.strategy import arch_key
-
             found = os.path.join(init_dir, arch_key(config["arch"]) + ".safetensors")
             init_weights = found if os.path.exists(found) else None
         run_trial(arch, train, batches, device, report, checkpoint_dir=os.path.join(scratch, "epochs"),

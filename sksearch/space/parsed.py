@@ -11,7 +11,14 @@ import yaml
 
 from ..data.spec import DataSpec
 from ..objectives import Objective
+from ..model.spec import DEFAULT_BRANCHES, SKSpec
 from .distributions import Distribution
+
+# What a space file's model leaves out (the parser and the supernet read the same defaults).
+MODEL_DEFAULTS = {"family": "resnext", "block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8,
+                  "se_reduction": 16, "head_width": None}
+SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRANCHES],
+               "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim, "select": SKSpec.select}
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:

@@ -16,13 +16,13 @@ from typing import Any
 from ..data.spec import NAMES as DATA_NAMES
 from ..data.spec import AUGMENTS, VAL_SPLITS, DataSpec
 from ..errors import UserError, show
-from ..model.spec import BLOCKS, DEFAULT_BRANCHES, FAMILIES, LIMITS, SELECTS, STEMS, SKSpec
+from ..model.spec import BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
 from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
                             parse_distribution, parse_number)
-from .parsed import Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
+from .parsed import MODEL_DEFAULTS, SK_DEFAULTS, Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -151,12 +151,6 @@ TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "cons
 # default to those; ArchSpec's own defaults are the paper's ImageNet unit (7x7 stem, 64 wide,
 # G=32). The SK settings default to the paper's in both.
 # The shufflenetv2 family's 3x3 convs are depthwise: it takes no groups.
-MODEL_DEFAULTS = {"family": "resnext", "block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8,
-                  "se_reduction": 16, "head_width": None}
-SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRANCHES],
-               "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim, "select": SKSpec.select}
-
-
 # ---- parsing ---------------------------------------------------------------------------
 
 def _mapping(key: str, node: Any) -> dict[str, Any]:

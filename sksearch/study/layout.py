@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..train.spec import WEIGHTS_FILE
 from .store import baseline_number, is_baseline
@@ -106,3 +106,11 @@ def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def arch_key(arch: dict[str, Any]) -> str:
+    """A file name for an architecture: its spec's hash."""
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
