@@ -6,11 +6,8 @@ continues from the last finished epoch, and a progress line per epoch on the dri
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
-import traceback
 from typing import Any
 
 import torch
@@ -19,7 +16,7 @@ from ray.tune import Callback
 
 from ..data.load import make_batches
 from ..errors import UserError
-from ..search.trainable import SCRATCH_PREFIX, sweep_scratch, trial_device
+from ..search.trainable import Reporter, run_reporting_to_tune, trial_device
 from ..space.parsed import SearchSpace
 from ..space.schema import parse
 from ..study.layout import latest_weights
@@ -41,31 +38,14 @@ def train_supernet_trial(config: dict[str, Any], data: Any = None, cpus: float =
     shape = space.data.shape(getattr(data, "num_classes", None))
     last: dict[str, Any] = {"epoch": 0}
 
-    def report(metrics: dict[str, Any], folder: str | None) -> None:
-        last.update(metrics)
-        if folder is None:
-            tune.report(metrics)
-            return
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        shutil.rmtree(folder, ignore_errors=True)  # Tune has its own copy now
-
-    sweep_scratch()
-    scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
-    try:
+    def run(report: Reporter, scratch: str, resume_from: str | None) -> None:
         batches = make_batches(data, device, train.batch_size, seed=train.seed,
                                channels_last=train.uses_channels_last, workers=0)
-        checkpoint = tune.get_checkpoint()
-        resume_from = checkpoint.to_directory(os.path.join(scratch, "restored")) if checkpoint else None
         train_supernet(space, shape, batches, device, report,
                        SandwichSettings(strategy.distill, strategy.calibration_batches), strategy.supernet_epochs,
                        checkpoint_dir=os.path.join(scratch, "epochs"), resume_from=resume_from)
-    except Exception as exc:  # noqa: BLE001 - the driver reads the reason from the last result
-        message = f"{type(exc).__name__}: {exc}".strip()
-        if not isinstance(exc, (RuntimeError, ValueError)) or os.environ.get("SKSEARCH_TRACEBACKS"):
-            message += "\n" + traceback.format_exc(limit=-3)
-        tune.report({**last, "error": message[:2000]})
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+    run_reporting_to_tune(run, last)
 
 
 class SupernetProgress(Callback):

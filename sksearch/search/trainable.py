@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from ray import tune
@@ -52,6 +52,9 @@ def trial_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+Reporter = Callable[[dict[str, Any], "str | None"], None]  # (metrics, checkpoint folder or None)
+
+
 def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, objectives: tuple[str, ...] = (),
                 workers: int = 0, init_dir: str | None = None) -> None:
     """``init_dir``: the one-shot strategy's inherited weights, a file per architecture; a
@@ -67,6 +70,27 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
         pass
     last: dict[str, Any] = {"epoch": 0, **config["cost"]}
 
+    def run(report: Reporter, scratch: str, resume_from: str | None) -> None:
+        batches = make_batches(data, device, train.batch_size, seed=train.seed,
+                               channels_last=train.uses_channels_last, workers=workers)
+        init_weights = None
+        if init_dir:
+            found = os.path.join(init_dir, arch_key(config["arch"]) + ".safetensors")
+            init_weights = found if os.path.exists(found) else None
+        run_trial(arch, train, batches, device, report, checkpoint_dir=os.path.join(scratch, "epochs"),
+                  resume_from=resume_from, extra_metrics=extra, cost=config["cost"], latency="latency" in objectives,
+                  init_weights=init_weights)
+
+    run_reporting_to_tune(run, last, extra)
+
+
+def run_reporting_to_tune(run: Callable[[Reporter, str, "str | None"], None], last: dict[str, Any],
+                          extra: dict[str, Any] | None = None) -> None:
+    """The body of a Tune trial: ``run(report, scratch, resume_from)`` with a reporter that hands
+    each epoch's checkpoint folder to Tune, a scratch folder of its own (swept of dead trials'
+    first, removed after), the folder Tune restored, and any failure reported as the last
+    result's ``error`` (beside ``last``, the metrics so far) so the driver can say why."""
+
     def report(metrics: dict[str, Any], folder: str | None) -> None:
         last.update(metrics)
         if folder is None:
@@ -78,23 +102,13 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
     sweep_scratch()
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
     try:
-        batches = make_batches(data, device, train.batch_size, seed=train.seed,
-                               channels_last=train.uses_channels_last, workers=workers)
         checkpoint = tune.get_checkpoint()
-        resume_from = None
-        if checkpoint is not None:
-            resume_from = checkpoint.to_directory(os.path.join(scratch, "restored"))
-        init_weights = None
-        if init_dir:
-            found = os.path.join(init_dir, arch_key(config["arch"]) + ".safetensors")
-            init_weights = found if os.path.exists(found) else None
-        run_trial(arch, train, batches, device, report, checkpoint_dir=os.path.join(scratch, "epochs"),
-                  resume_from=resume_from, extra_metrics=extra, cost=config["cost"], latency="latency" in objectives,
-                  init_weights=init_weights)
+        resume_from = checkpoint.to_directory(os.path.join(scratch, "restored")) if checkpoint else None
+        run(report, scratch, resume_from)
     except Exception as exc:  # noqa: BLE001 - any failure ends this trial alone, with its reason
         message = f"{type(exc).__name__}: {exc}".strip()
         if not isinstance(exc, (RuntimeError, ValueError)) or os.environ.get("SKSEARCH_TRACEBACKS"):
             message += "\n" + traceback.format_exc(limit=-3)
-        tune.report({**last, **extra, "error": message[:2000]})
+        tune.report({**last, **(extra or {}), "error": message[:2000]})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
