@@ -17,7 +17,7 @@ from typing import Any
 
 from ..data.spec import DataShape
 from ..space.distributions import SpaceError
-from ..space.distributions import BranchSets, candidates
+from ..space.distributions import BranchSets, Distribution, IntRange, candidates
 from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
 # Searched values that change which layers a network has, or how a grouped conv's channels
@@ -31,12 +31,12 @@ _FIXED_TOP = {
 
 
 def _searched(value: Any) -> bool:
-    return hasattr(value, "suggest")
+    return isinstance(value, Distribution)
 
 
 def _values(value: Any) -> set[Any]:
     """Every value a fixed value or a distribution can take (an int range: all of them)."""
-    if hasattr(value, "low") and hasattr(value, "step") and isinstance(value.low, int):
+    if isinstance(value, IntRange):
         return set(range(value.low, value.high + 1, value.step))
     return set(candidates(value))
 

@@ -15,9 +15,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from ..space.sample import FixedDraw, _get
+from ..space.distributions import Distribution
+from ..space.sample import FixedDraw, _get, draw_fixed
 from ..space.parsed import SearchSpace
-from ..study.layout import arch_key
+from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
 from .sandwich import arch_space
 from .search import load_supernet, search_subnets
@@ -27,7 +28,6 @@ INHERITED = "inherited"  # under the supernet folder: the inherited weights of c
 
 
 def inherited_dir(root: str) -> str:
-
     return os.path.join(supernet_dir(root), INHERITED)
 
 
@@ -57,7 +57,7 @@ def choose(space: SearchSpace, study: optuna.Study) -> list[optuna.trial.FrozenT
 def recipe_values(space: SearchSpace) -> dict[str, Any]:
     """The searched recipe values at their centre (what the supernet trained with)."""
     centre = FixedDraw({}, "strategy", fill=True)
-    return {k: _get(centre, k, v) for k, v in space.train.items() if hasattr(v, "suggest")}
+    return {k: _get(centre, k, v) for k, v in space.train.items() if isinstance(v, Distribution)}
 
 
 def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: str | None) -> SearchSpace | None:
@@ -92,8 +92,6 @@ def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[d
     from safetensors.torch import save_file
 
     from ..model.spec import ArchSpec
-    from ..space.sample import draw_fixed
-    from ..study.layout import atomic_write
 
     shape = space.data.shape(getattr(data, "num_classes", None))
     supernet = load_supernet(space, shape, weights)
