@@ -17,7 +17,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -39,19 +39,22 @@ RANDOM_PER_STEP = 2   # the sandwich rule's random subnets between the largest a
 MAX_DRAWS = 200       # draws to find a valid random subnet before giving up
 
 
-def recipe(space: SearchSpace, epochs: int) -> TrainSpec:
-    """The supernet's recipe: the space's, each searched value at its distribution's centre."""
+def centre_recipe(space: SearchSpace) -> dict[str, Any]:
+    """The space's recipe values, each searched one at its distribution's centre (as a baseline
+    takes it): what the supernet trains with."""
     centre = FixedDraw({}, "strategy", fill=True)
-    return TrainSpec(max_epochs=epochs, **{k: _get(centre, k, v) for k, v in space.train.items()})
+    return {k: _get(centre, k, v) for k, v in space.train.items()}
+
+
+def recipe(space: SearchSpace, epochs: int) -> TrainSpec:
+    """The supernet's recipe over ``epochs``."""
+    return TrainSpec(max_epochs=epochs, **centre_recipe(space))
 
 
 def arch_space(space: SearchSpace) -> SearchSpace:
     """The space with its recipe fixed at the supernet's: subnets differ in architecture only
     (their weights were all trained with one recipe)."""
-    from dataclasses import replace
-
-    centre = FixedDraw({}, "strategy", fill=True)
-    return replace(space, train={k: _get(centre, k, v) for k, v in space.train.items()})
+    return replace(space, train=centre_recipe(space))
 
 
 def draw_spec(space: SearchSpace, draw: Any, shape: DataShape) -> ArchSpec | None:

@@ -16,11 +16,11 @@ import optuna
 from optuna.trial import TrialState
 
 from ..space.distributions import Distribution
-from ..space.sample import FixedDraw, _get, draw_fixed
+from ..space.sample import draw_fixed
 from ..space.parsed import SearchSpace
 from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
-from .sandwich import arch_space
+from .sandwich import arch_space, centre_recipe
 from .search import load_supernet, search_subnets
 from .trainable import fit_supernet, supernet_dir
 
@@ -56,8 +56,7 @@ def choose(space: SearchSpace, study: optuna.Study) -> list[optuna.trial.FrozenT
 
 def recipe_values(space: SearchSpace) -> dict[str, Any]:
     """The searched recipe values at their centre (what the supernet trained with)."""
-    centre = FixedDraw({}, "strategy", fill=True)
-    return {k: _get(centre, k, v) for k, v in space.train.items() if isinstance(v, Distribution)}
+    return {k: v for k, v in centre_recipe(space).items() if isinstance(space.train[k], Distribution)}
 
 
 def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: str | None) -> SearchSpace | None:
