@@ -23,19 +23,13 @@ from ..search.optuna_searcher import set_constraints
 from ..search.samplers import make_sampler
 from ..space.sample import Checked, sample, violations
 from ..space.parsed import SearchSpace
-from ..study.store import open_for_search
+from ..study.store import one_shot_study, open_for_search
 from .bn import calibration_batches
 from .sandwich import arch_space, evaluate_subnet, recipe
 from .shareable import supernet_layout
 from .supernet import Supernet
 
-ONE_SHOT_SUFFIX = ":one_shot"
 PROGRESS_EVERY_S = 10.0
-
-
-def one_shot_study(name: str) -> str:
-    """The study of a space's subnet evaluations, beside its main study."""
-    return name + ONE_SHOT_SUFFIX
 
 
 def load_supernet(space: SearchSpace, shape: Any, weights: str, device: torch.device | str = "cpu") -> Supernet:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
-from .store import (BASELINES_SUFFIX, baseline_number, baselines_study, check_sqlite, load_study,
-                    recover_hot_journal)
+from .store import (BASELINES_SUFFIX, baseline_number, baselines_study, beside, check_sqlite, load_study,
+                    one_shot_study, recover_hot_journal)
 from .table import CURVE, TrialRecord, records_from_study, trials_table
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     query = con.query
     found = query("SELECT study_id FROM studies WHERE study_name = :name", {"name": study_name})
     if not found:
-        if study_name.endswith(BASELINES_SUFFIX):
+        if beside(study_name):
             raise _NoStudy
         names = [r[0] for r in query("SELECT study_name FROM studies")]
         raise UserError(f"{where}: the database {con.url} holds no study named {study_name!r} (run.json's "
@@ -215,7 +215,7 @@ def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
     try:
         study = load_study(url, study_name, where)  # a schema this reader does not know: Optuna reads it
     except UserError:
-        if study_name.endswith(BASELINES_SUFFIX):
+        if beside(study_name):
             raise _NoStudy from None
         raise
     records = [r for r in records_from_study(study) if states is None or r.state in states]
@@ -226,6 +226,16 @@ def read_table(url: str, study_name: str, where: str, params: bool = True,
                states: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The trials table (``table.py``); ``params`` and ``states`` as for ``read_records``."""
     records, metric_names = read_records(url, study_name, where, curves=False, params=params, states=states)
+    return trials_table(records, metric_names)
+
+
+def read_subnet_table(url: str, study_name: str, where: str) -> pd.DataFrame | None:
+    """The table of the one-shot study beside ``study_name`` (its subnets, evaluated with
+    inherited weights); None when the study has none."""
+    try:
+        records, metric_names = _read_one(url, one_shot_study(study_name), where, False, True, None)
+    except _NoStudy:
+        return None
     return trials_table(records, metric_names)
 
 

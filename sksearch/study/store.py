@@ -30,6 +30,22 @@ def baselines_study(name: str) -> str:
     return name + BASELINES_SUFFIX
 
 
+# A one-shot search's subnet evaluations (inherited weights, thousands of them) are a study of
+# their own too: the main study holds only trials that trained a network stand-alone.
+ONE_SHOT_SUFFIX = ":one_shot"
+
+
+def one_shot_study(name: str) -> str:
+    """The study of a space's subnet evaluations, beside its main study."""
+    return name + ONE_SHOT_SUFFIX
+
+
+def beside(name: str) -> bool:
+    """Whether a study name is one kept beside a main study (its baselines or subnets), which
+    may be absent: a read of it that finds none reads no trials."""
+    return name.endswith((BASELINES_SUFFIX, ONE_SHOT_SUFFIX))
+
+
 def is_baseline(number: int) -> bool:
     """Whether a trial number (as the table, the searcher and the trial folders give it) is a
     baseline's: baselines are numbered -1, -2, ... so that they never meet a searched trial's."""

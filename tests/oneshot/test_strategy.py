@@ -13,7 +13,7 @@ import time
 import optuna
 import pandas as pd
 
-from sksearch.oneshot.search import one_shot_study
+from sksearch.study.store import one_shot_study
 from tests.conftest import TINY_SPACE, run_cli, write_space
 
 ONE_SHOT = ("strategy: {name: one_shot, supernet_epochs: 3, subnets: 6, confirm: 1, spread: 1, "
@@ -74,3 +74,42 @@ def test_one_shot_run_resumes_after_sigkill_without_losing_an_epoch(tmp_path):
         arch = {k: v for k, v in t.params.items() if k != "lr"}
         assert arch in one_shot_archs
         assert abs(t.params["lr"] - (0.01 * 0.3) ** 0.5) < 1e-9  # the log-range's centre, as the supernet's
+
+    # Both fronts, the confirmations and what they are worth, in pareto, status and the report.
+    answer = json.loads(run_cli("pareto", str(out), "--json").stdout)
+    one_shot = answer["one_shot"]
+    evaluated = [t for t in subnets if t.state.name == "COMPLETE"]
+    assert one_shot["study"] == "tiny:one_shot" and one_shot["evaluated"] == len(evaluated)
+    front_ids = {r["trial_id"] for r in one_shot["front"]}
+    assert front_ids and front_ids <= {t.number for t in evaluated}
+    best = max(t.values[0] for t in evaluated)
+    assert max(r["accuracy"] for r in one_shot["front"]) == best  # the most accurate subnet is on it
+    assert {c["trial_id"] for c in one_shot["confirmations"]} == set(confirmed.trial_id)
+    by_number = {t.number: t for t in evaluated}
+    for c in one_shot["confirmations"]:
+        assert c["supernet_accuracy"] == by_number[c["subnet_id"]].values[0]
+        assert c["accuracy"] == df.set_index("trial_id").accuracy[c["trial_id"]]
+    assert one_shot["kendall_tau"] is None and "too few" in one_shot["verdict"]  # 2 confirmations
+    text = run_cli("pareto", str(out)).stdout
+    assert f"Supernet front of {len(front_ids)} of {len(evaluated)} subnets" in text and "Confirmed stand-alone" in text
+    status = run_cli("status", str(out)).stdout
+    assert f"one-shot  {len(evaluated)} subnets evaluated" in status and "2 confirmed stand-alone" in status
+    report = run_cli("report", str(out), "--out", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    from sksearch.study.page import read_figures
+
+    figures = read_figures(str(tmp_path / "r.html"))
+    assert "supernet front" in [t.get("name") for t in figures["front_params"]["data"]]
+    points = [p for t in figures["confirmation"]["data"] for p in zip(t["x"], t["y"])]
+    expected = {(round(c["supernet_accuracy"] * 100, 6), round(c["accuracy"] * 100, 6)) for c in one_shot["confirmations"]}
+    assert {(round(x, 6), round(y, 6)) for x, y in points} == expected
+
+    # A subnet no trial trained exports only by name, with the weights it was scored with.
+    lone = next(t for t in evaluated if t.number not in {c["subnet_id"] for c in one_shot["confirmations"]})
+    proc = run_cli("export", str(out), "--subnet", str(lone.number), "--to", str(tmp_path / "lone"))
+    assert proc.returncode == 0, proc.stderr
+    assert "never trained stand-alone" in (tmp_path / "lone" / "README.md").read_text()
+    measured = json.loads(run_cli("evaluate", str(tmp_path / "lone"), "--split", "val", "--json").stdout)
+    assert abs(measured["accuracy"] - lone.values[0]) < 1e-9
+    bad = run_cli("export", str(out), "--subnet", "999", "--to", str(tmp_path / "none"))
+    assert bad.returncode == 2 and "no such subnet" in bad.stderr and not (tmp_path / "none").exists()
