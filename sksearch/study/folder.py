@@ -19,7 +19,7 @@ from ..space.schema import load_space
 from .curves import curves_table
 from .jsonfile import read_json
 from .layout import Layout
-from .reader import read_curves, read_distributions, read_table
+from .reader import read_curves, read_distributions, read_subnet_table, read_table
 from .store import load_study, sqlite_file
 
 if TYPE_CHECKING:
@@ -165,6 +165,12 @@ class StudyFolder:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
         return self._once("learning_curves", lambda: curves_table(
             read_curves(self.storage_url, self.run.study_name, self.root), self.table, self.space.scheduler.rungs()))
+
+    @property
+    def subnet_table(self) -> pd.DataFrame | None:
+        """The trials table of the one-shot study beside this one (``NAME:one_shot``: subnets
+        evaluated with the supernet's weights); None when the study ran no one-shot search."""
+        return self._once("subnet_table", lambda: read_subnet_table(self.storage_url, self.run.study_name, self.root))
 
     @property
     def distributions(self) -> dict[str, dict[str, Any]]:

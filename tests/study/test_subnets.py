@@ -1,0 +1,71 @@
+"""The one-shot study read beside the main one: confirmations matched on architecture values,
+Kendall's tau and Spearman's rho over the completed ones, and what they tell the user."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+from sksearch.study.subnets import confirmation, one_shot_info, rank_agreement, trust_sentence
+
+
+def _subnets(rows):
+    return pd.DataFrame([{"trial_id": i, "status": s, "accuracy": a, "params": 100 + 10 * i, "macs": 1000 + i,
+                          "baseline": None, "imported": None, "sk.M": m, "stages.0.depth": d,
+                          "reason": None}
+                         for i, (s, a, m, d) in enumerate(rows)])
+
+
+def _main(rows):
+    return pd.DataFrame([{"trial_id": i, "status": s, "accuracy": a, "params": 0, "macs": 0, "baseline": b,
+                          "imported": None, "sk.M": m, "stages.0.depth": d, "lr": 0.05}
+                         for i, (s, a, m, d, b) in enumerate(rows)])
+
+
+SUBNETS = _subnets([("completed", 0.50, 1, 1), ("completed", 0.60, 2, 1), ("completed", 0.70, 1, 2),
+                    ("completed", 0.80, 2, 2), ("rejected", None, 3, 3)])
+
+
+def test_confirmations_are_the_main_trials_that_trained_an_evaluated_subnet():
+    main = _main([("completed", 0.90, 2, 2, None), ("completed", 0.85, 1, 2, None),
+                  ("stopped_early", 0.70, 2, 1, None), ("completed", 0.95, 3, 3, None),  # 3,3 was rejected
+                  ("completed", 0.99, 2, 2, "reference")])                              # a baseline is no sample
+    got = confirmation(main, SUBNETS)
+    assert got.trial_id.tolist() == [0, 1, 2]  # by supernet accuracy, best first
+    assert got.subnet_id.tolist() == [3, 2, 1]
+    assert got.supernet_accuracy.tolist() == [0.80, 0.70, 0.60]
+    assert got.accuracy.tolist() == [0.90, 0.85, 0.70]
+    assert got.params.tolist() == [130, 120, 110]
+
+
+def test_tau_over_completed_confirmations_only():
+    main = _main([("completed", 0.90, 2, 2, None), ("completed", 0.80, 1, 2, None),
+                  ("completed", 0.85, 2, 1, None), ("completed", 0.70, 1, 1, None),
+                  ])
+    agreement = rank_agreement(confirmation(main, SUBNETS))
+    # supernet order 3 > 2 > 1 > 0, stand-alone 0.90 > 0.80 < 0.85 > 0.70: one swap in six pairs
+    assert agreement["kendall_tau"] == pytest.approx(kendalltau([0.8, 0.7, 0.6, 0.5], [0.9, 0.8, 0.85, 0.7])[0], abs=1e-4)
+    assert agreement["kendall_tau"] == pytest.approx(4 / 6, abs=1e-4)
+    assert agreement["spearman_rho"] == pytest.approx(0.8)
+    assert agreement["completed"] == 4 and "ranks subnets well" in trust_sentence(agreement)
+    stopped = main.assign(status=["completed", "completed", "stopped_early", "stopped_early"])
+    few = rank_agreement(confirmation(stopped, SUBNETS))
+    assert few["confirmed"] == 4 and few["completed"] == 2 and few["kendall_tau"] is None
+    assert "too few" in trust_sentence(few)
+
+
+@pytest.mark.parametrize("tau,words", [(0.61, "ranks subnets well"), (0.4, "loosely"), (0.1, "not to be trusted")])
+def test_the_sentence_follows_tau(tau, words):
+    assert words in trust_sentence({"kendall_tau": tau, "completed": 8})
+
+
+def test_one_shot_info_is_none_without_a_one_shot_study_and_complete_with_one():
+    main = _main([("completed", 0.90, 2, 2, None)])
+    assert one_shot_info(main, None, ["accuracy", "params"], "s") is None
+    info = one_shot_info(main, SUBNETS, ["accuracy", "params"], "s")
+    assert info["study"] == "s:one_shot" and info["evaluated"] == 4 and info["rejected"] == 1
+    # accuracy rises with params here: every evaluated subnet is on the front
+    assert [r["trial_id"] for r in info["front"]] == [0, 1, 2, 3]
+    assert info["confirmations"] == [{"trial_id": 0, "subnet_id": 3, "status": "completed", "supernet_accuracy": 0.8,
+                                  "accuracy": 0.9, "params": 130, "macs": 1003}]
