@@ -88,6 +88,34 @@ class Study(StudyFolder):
 
         return baseline_verdicts(self.completed_table, self.objectives_for(objectives))
 
+    def supernet_front(self, objectives: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The front of a one-shot search's subnets over ``objectives``: accuracy estimated with
+        weights inherited from the supernet, never trained stand-alone (``trial_id`` numbers
+        the subnet in the study ``NAME:one_shot``). Empty when the study ran no one-shot search."""
+        from .study.pareto import choose_objectives, front_table
+        from .study.subnets import subnet_front
+
+        subnets = self.subnet_table
+        if subnets is None:
+            return front_table(self.completed_table.iloc[:0], self.objectives_for(objectives))
+        return subnet_front(subnets, choose_objectives(objectives, subnets, self.objectives, self.root))
+
+    def confirmation(self) -> pd.DataFrame:
+        """Each subnet of a one-shot search that a stand-alone trial trained: ``trial_id``,
+        ``subnet_id``, ``status``, ``supernet_accuracy``, ``accuracy`` (stand-alone), ``params``,
+        ``macs``; ``attrs`` holds ``kendall_tau`` and ``spearman_rho`` between the two accuracies
+        over the completed ones (None when fewer than three). Empty without a one-shot search."""
+        from .study.subnets import CONFIRMATION_COLUMNS, confirmation, rank_agreement
+
+        subnets = self.subnet_table
+        if subnets is None:
+            import pandas as pd
+
+            return pd.DataFrame(columns=list(CONFIRMATION_COLUMNS))
+        table = confirmation(self.table, subnets)
+        table.attrs.update(rank_agreement(table))
+        return table
+
     def curves(self) -> pd.DataFrame:
         """Deprecated: ``learning_curves``, the same table, under the name every study folder uses."""
         warnings.warn("Study.curves() is deprecated; use Study.learning_curves", DeprecationWarning, stacklevel=2)
@@ -113,6 +141,14 @@ class Study(StudyFolder):
         from .study.export import export_trial
 
         return export_trial(self, int(trial), to, onnx, force)
+
+    def export_subnet(self, subnet: int, to: str, onnx: bool = False, force: bool = False) -> str:
+        """Export a one-shot search's subnet (``trial_id`` of ``supernet_front()``) with the
+        weights it inherits from the supernet, BatchNorm recalibrated: never trained stand-alone,
+        as its README says; returns the folder."""
+        from .oneshot.export import export_subnet
+
+        return export_subnet(self, int(subnet), to, onnx, force)
 
     def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False,
                      force: bool = False) -> list[str]:

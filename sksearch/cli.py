@@ -187,6 +187,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"baseline  {b['name']} (trial {b['trial_id']}): {b['status'].replace('_', ' ')}{acc}")
     for s in info["statuses"]:
         print(f"  {s:<14}{c[s]:>5}")
+    if info["one_shot"]:
+        o = info["one_shot"]
+        print(f"one-shot  {o['evaluated']} subnets evaluated with inherited weights ({o['study']}), "
+              f"{len(o['front'])} on their front, {o['confirmed']} confirmed stand-alone")
+        print(f"          {o['verdict']}")
     best = info["best"]
     if best:
         print(f"best      trial {best['trial_id']}: accuracy {best['accuracy']:.2%}, {best['params']:,} params, "
@@ -200,18 +205,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_pareto(args: argparse.Namespace) -> int:
     from .study.pareto import front_rows, print_front, verdict_sentence
+    from .study.subnets import one_shot_info
 
     study = api.open(args.folder)
     table = study.front(args.objectives, include_imported=args.include_imported)
     rows = front_rows(table)
     verdicts = study.baselines(args.objectives)
+    subnets = study.subnet_table
+    one_shot = None if subnets is None else one_shot_info(study.table, subnets, table.attrs["objectives"], study.name)
     if args.json:
-        _print_json(rows + verdicts)
-    else:
-        print(f"Pareto front of {len(rows)} completed trials over {', '.join(table.attrs['objectives'])}:")
-        print_front(rows)
-        for v in verdicts:
-            print(verdict_sentence(v))
+        _print_json({"front": rows, "baselines": verdicts, "one_shot": one_shot})
+        return 0
+    print(f"Pareto front of {len(rows)} completed trials over {', '.join(table.attrs['objectives'])}:")
+    print_front(rows)
+    for v in verdicts:
+        print(verdict_sentence(v))
+    if one_shot:
+        print(f"\nSupernet front of {len(one_shot['front'])} of {one_shot['evaluated']} subnets ({one_shot['study']}; "
+              f"accuracy from weights inherited from the supernet, not trained stand-alone):")
+        print_front(one_shot["front"])
+        if one_shot["confirmations"]:
+            print("\nConfirmed stand-alone (supernet accuracy -> stand-alone accuracy):")
+            for c in one_shot["confirmations"]:
+                alone = f"{c['accuracy']:.2%}" if c["accuracy"] is not None else "no accuracy"
+                print(f"  subnet {c['subnet_id']} -> trial {c['trial_id']} ({c['status'].replace('_', ' ')}): "
+                      f"{c['supernet_accuracy']:.2%} -> {alone}")
+        print(one_shot["verdict"])
     return 0
 
 
@@ -221,11 +240,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if (args.trial is None) == (not args.front):
-        raise UserError("give exactly one of --trial ID and --front")
+    if sum((args.trial is not None, args.front, args.subnet is not None)) != 1:
+        raise UserError("give exactly one of --trial ID, --front and --subnet ID")
     study = api.open(args.folder)
     if args.front:
         written = study.export_front(args.to, args.objectives, args.onnx, args.force)
+    elif args.subnet is not None:
+        written = [study.export_subnet(args.subnet, args.to, args.onnx, args.force)]
     else:
         written = [study.export(args.trial, args.to, args.onnx, args.force)]
     if args.json:
@@ -361,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--objectives", metavar="LIST", help="comma-separated, e.g. accuracy,params (default: the study's)")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON list: the front's trials, then each baseline (with `baseline` and `dominated_by`)")
+                   help="print a JSON object: `front` (its trials), `baselines` (each with `dominated_by`) and "
+                        "`one_shot` (a one-shot search's subnet front, confirmations and Kendall's tau; null without)")
     p.add_argument("--include-imported", action="store_true",
                    help="let trials imported by a warm start stand on the front (marked `imported`)")
     p.set_defaults(handler=cmd_pareto)
@@ -375,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--trial", type=int, metavar="ID", help="the trial to export (trial_id in trials.csv)")
     p.add_argument("--front", action="store_true", help="export every trial of the Pareto front, one folder each")
+    p.add_argument("--subnet", type=int, metavar="ID",
+                   help="a one-shot search's subnet that no trial trained stand-alone (ID: its trial_id in the "
+                        "supernet front), with the weights it inherits from the supernet; its README says so")
     p.add_argument("--objectives", metavar="LIST", help="objectives of the front for --front (default: the study's)")
     p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")

@@ -23,12 +23,12 @@ def test_open_gives_the_table_front_and_history_the_cli_gives(finished_study):
     assert study.table.status.tolist() == csv.status.tolist()
     assert study.table.accuracy.fillna(-1).tolist() == pytest.approx(csv.accuracy.fillna(-1).tolist())
 
-    rows = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
+    rows = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)["front"]
     front = study.front()
     assert front.trial_id.tolist() == [r["trial_id"] for r in rows]
     assert front.accuracy.tolist() == [r["accuracy"] for r in rows]
     assert front.attrs["objectives"] == ["accuracy", "params"]
-    by_macs = json.loads(run_cli("pareto", str(study_dir), "--objectives", "accuracy,macs", "--json").stdout)
+    by_macs = json.loads(run_cli("pareto", str(study_dir), "--objectives", "accuracy,macs", "--json").stdout)["front"]
     assert study.front("accuracy,macs").trial_id.tolist() == [r["trial_id"] for r in by_macs]
     assert study.front(["accuracy", "macs"]).trial_id.tolist() == [r["trial_id"] for r in by_macs]
 

@@ -101,7 +101,7 @@ def test_run_json_and_a_search_whose_every_trial_fails(tmp_path):
 
 def test_export_json_lists_what_was_written(finished_study, tmp_path):
     study, _ = finished_study
-    rows = json.loads(run_cli("pareto", str(study), "--json").stdout)
+    rows = json.loads(run_cli("pareto", str(study), "--json").stdout)["front"]
     proc = run_cli("export", str(study), "--front", "--to", str(tmp_path / "f"), "--json")
     assert proc.returncode == 0, proc.stderr
     written = json.loads(proc.stdout)

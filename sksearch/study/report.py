@@ -15,6 +15,9 @@ trial, not by one copy of its configuration per figure. Figures:
                    scheduler stopped them, rungs marked, front trials highlighted
     parameters     accuracy against each searched parameter on one shared range: categories
                    and integers jittered and labelled as integers, log-sampled values on log axes
+    confirmation   one-shot searches only: each confirmed subnet's supernet accuracy (inherited
+                   weights) against its stand-alone accuracy, Kendall's tau in the title; the
+                   fronts also show the evaluated subnets and their front, dashed
 
 and a table of the front (informative columns only). One marker style per status everywhere.
 Past a few thousand trials, the parameter panels and the curves show every completed trial
@@ -36,6 +39,7 @@ from ..objectives import OBJECTIVES
 from .folder import StudyFolder
 from .page import data_block, json_block, write_page
 from .pareto import baseline_verdicts, front, front_table, hypervolume_trace, reference_point, verdict_sentence
+from .subnets import confirmation, one_shot_info, rank_agreement
 from .table import param_columns, searched, summary
 from .targets import check_file_target
 
@@ -131,8 +135,61 @@ def even_sample(part: pd.DataFrame, limit: int) -> pd.DataFrame:
 
 # ---- figures ---------------------------------------------------------------------------------
 
-def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None) -> go.Figure:
+SUBNET_TEAL = "#17becf"
+
+
+def subnet_traces(subnets: pd.DataFrame, cost: str) -> list[go.Scatter]:
+    """A one-shot search's evaluated subnets (an even sample past ``MAX_POINTS``) and their
+    front, dashed: accuracy from inherited weights, so on its own scale beside the trials'."""
+    done = subnets[(subnets["status"] == "completed") & subnets["accuracy"].notna() & subnets[cost].notna()]
+    if done.empty:
+        return []
+    shown = even_sample(done, MAX_POINTS)
+    hover = [f"subnet {int(t)} (inherited weights)<br>accuracy {a:.2%}<br>{cost} {int(c):,}"
+             for t, a, c in zip(shown["trial_id"], shown["accuracy"], shown[cost])]
+    sampled = f", {len(shown)} of {len(done)} shown" if len(shown) < len(done) else ""
+    pareto = front(done, ["accuracy", cost])
+    return [go.Scatter(x=shown[cost].astype(float), y=shown["accuracy"] * 100, mode="markers",
+                       name=f"subnets, supernet weights{sampled}", hovertext=hover, hoverinfo="text",
+                       marker={"symbol": "circle", "size": 4, "color": SUBNET_TEAL, "opacity": 0.45}),
+            go.Scatter(x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="lines",
+                       name="supernet front", hoverinfo="skip",
+                       line={"shape": "hv", "color": SUBNET_TEAL, "width": 2, "dash": "dash"})]
+
+
+def confirmation_figure(confirmed: pd.DataFrame, agreement: dict[str, Any]) -> go.Figure | None:
+    """Supernet against stand-alone accuracy of every confirmed subnet (completed ones filled,
+    others hollow); the title gives Kendall's tau."""
+    shown = confirmed[confirmed["accuracy"].notna()]
+    if shown.empty:
+        return None
     fig = go.Figure()
+    for status, part in shown.groupby("status", sort=False):
+        style = STATUS.get(str(status), STATUS["completed"])
+        fig.add_trace(go.Scatter(
+            x=part["supernet_accuracy"] * 100, y=part["accuracy"] * 100, mode="markers+text",
+            name=style["label"], text=[f"{int(t)}" for t in part["trial_id"]], textposition="top center",
+            hovertext=[f"trial {int(t)} = subnet {int(n)}<br>supernet {a:.2%}, stand-alone {b:.2%}<br>{p:,} params"
+                       for t, n, a, b, p in zip(part["trial_id"], part["subnet_id"], part["supernet_accuracy"],
+                                                part["accuracy"], part["params"])],
+            hoverinfo="text", marker={"symbol": style["symbol"], "size": 10, "color": SUBNET_TEAL}))
+    tau = agreement["kendall_tau"]
+    said = f"Kendall's tau {tau:+.2f}" if tau is not None else "too few completed to rank"
+    fig.update_layout(
+        title=f"Supernet estimate against stand-alone training: {said} over {agreement['completed']} completed",
+        xaxis={"title": {"text": "supernet accuracy, inherited weights (%)"}},
+        yaxis={"title": {"text": "stand-alone validation accuracy (%)"}},
+        legend={"orientation": "h", "y": -0.2}, template=TEMPLATE, height=460)
+    return fig
+
+
+def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
+                 subnets: pd.DataFrame | None = None) -> go.Figure:
+    """Accuracy against ``cost``; with a one-shot search's ``subnets``, those too (their front
+    dashed)."""
+    fig = go.Figure()
+    for trace in subnet_traces(subnets, cost) if subnets is not None else ():
+        fig.add_trace(trace)
     mine = df[searched(df)]
     for status in ("stopped_early", "failed"):
         part = mine[(mine["status"] == status) & mine["accuracy"].notna() & mine[cost].notna()]
@@ -324,7 +381,12 @@ def figures(folder: StudyFolder) -> dict[str, go.Figure]:
     objectives = folder.objectives
     params = param_columns(df)
     y_range = accuracy_range(df)
-    out = {"front_params": front_figure(df, "params", y_range), "front_macs": front_figure(df, "macs", y_range)}
+    subnets = folder.subnet_table
+    fronts_range = y_range if subnets is None else accuracy_range(pd.concat([df, *(
+        front(subnets, ["accuracy", cost]) for cost in ("params", "macs")
+        if (subnets["status"] == "completed").any())]))  # the supernet fronts in range too
+    out = {"front_params": front_figure(df, "params", fronts_range, subnets),
+           "front_macs": front_figure(df, "macs", fronts_range, subnets)}
     reference = reference_point(df, objectives)
     out["hypervolume"] = hypervolume_figure(hypervolume_trace(df, objectives, reference), objectives, reference)
     scheduler = folder.space.scheduler
@@ -336,12 +398,18 @@ def figures(folder: StudyFolder) -> dict[str, go.Figure]:
     fig = parameters_figure(df, params, folder.distributions, y_range)
     if fig is not None:
         out["parameters"] = fig
+    if subnets is not None:
+        confirmed = confirmation(df, subnets)
+        fig = confirmation_figure(confirmed, rank_agreement(confirmed))
+        if fig is not None:
+            out["confirmation"] = fig
     return out
 
 
 TITLES = {"front_params": "Accuracy vs parameters", "front_macs": "Accuracy vs MACs",
           "hypervolume": "How the search converged", "curves": "Learning curves and the scheduler's cuts",
-          "parameters": "Accuracy and the searched parameters"}
+          "parameters": "Accuracy and the searched parameters",
+          "confirmation": "One-shot search: the supernet's ranking against stand-alone training"}
 
 
 def write_report(folder: StudyFolder, path: str | None = None) -> str:
@@ -365,6 +433,13 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
     columns, trial_data = trial_rows(df, param_columns(df))
     sections = [(f"The front over {', '.join(objectives)}", front_html(df, objectives)),
                 *((TITLES[name], json_block(name, fig)) for name, fig in figs.items())]
+    one_shot = one_shot_info(df, folder.subnet_table, objectives, folder.name)
+    if one_shot:
+        rows.append(("one-shot", f"{one_shot['evaluated']:,} subnets evaluated with the supernet's weights "
+                                 f"({one_shot['study']}), {len(one_shot['front'])} on their front, "
+                                 f"{one_shot['confirmed']} confirmed stand-alone"))
+        sections.insert(1, ("What the one-shot search's ranking is worth",
+                            f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"))
     verdicts = baseline_verdicts(df, objectives)
     if verdicts:
         sentences = "".join(f"<p class='baseline'>{html.escape(verdict_sentence(v))}</p>" for v in verdicts)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .folder import StudyFolder
 from .lock import is_held
+from .subnets import one_shot_info
 from .table import STATUSES, of_run, searched, stopped_runs, summary
 
 ENDED = ("completed", "stopped_early", "failed")
@@ -58,4 +59,7 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info["folder"] = folder.root
     info["objectives"] = folder.objectives
     info["statuses"] = list(STATUSES)
+    # The confirmations are matched on searched values, which only the full table holds.
+    subnets = folder.subnet_table
+    info["one_shot"] = None if subnets is None else one_shot_info(folder.table, subnets, folder.objectives, folder.name)
     return info

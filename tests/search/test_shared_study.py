@@ -178,9 +178,11 @@ def test_a_baseline_is_trained_once_with_the_budget_and_shown_everywhere(with_ba
     params = json.loads(open(glob.glob(str(out / "ray" / "baseline_0000_*" / "params.json"))[0]).read())
     assert params["train"]["lr"] == 0.05 and params["baseline"] == "reference"
     # Not on the front; the sentence says which front trials dominate it.
-    rows = json.loads(run_cli("pareto", str(out), "--json").stdout)
-    front = [r for r in rows if "baseline" not in r]
-    verdict = [r for r in rows if r.get("baseline")][0]
+    answer = json.loads(run_cli("pareto", str(out), "--json").stdout)
+    front = answer["front"]
+    assert len(answer["baselines"]) == 1 and answer["one_shot"] is None
+    verdict = answer["baselines"][0]
+    assert verdict["baseline"] == "reference"
     assert -1 not in [r["trial_id"] for r in front] and verdict["trial_id"] == -1
     dominated = verdict["dominated_by"]
     for t in dominated:
@@ -218,9 +220,9 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     assert sorted(map(tuple, imported[kept].values)) == sorted(map(tuple, source[kept].values))
     mine = table[table.imported.isna() & (table.status != "rejected")]
     assert len(mine) == 2  # imported trials never count as this run's
-    front = json.loads(run_cli("pareto", str(out), "--json").stdout)
+    front = json.loads(run_cli("pareto", str(out), "--json").stdout)["front"]
     assert not set(r["trial_id"] for r in front) & set(imported.trial_id)
-    both = json.loads(run_cli("pareto", str(out), "--json", "--include-imported").stdout)
+    both = json.loads(run_cli("pareto", str(out), "--json", "--include-imported").stdout)["front"]
     assert any(r.get("imported") for r in both) or set(r["trial_id"] for r in both) <= set(mine.trial_id)
 
 

@@ -94,7 +94,7 @@ def test_export_the_front(finished_study, tmp_path):
     study, _ = finished_study
     proc = run_cli("export", str(study), "--front", "--to", str(tmp_path / "front"))
     assert proc.returncode == 0, proc.stderr
-    front = json.loads(run_cli("pareto", str(study), "--json").stdout)
+    front = json.loads(run_cli("pareto", str(study), "--json").stdout)["front"]
     assert sorted(p.name for p in (tmp_path / "front").iterdir()) == [f"trial_{r['trial_id']:04d}" for r in
                                                                     sorted(front, key=lambda r: r["trial_id"])]
     for r in front:

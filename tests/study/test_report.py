@@ -184,12 +184,15 @@ def test_report_and_pareto_commands(finished_study, tmp_path):
     out = tmp_path / "r.html"
     proc = run_cli("report", str(study_dir), "--out", str(out))
     assert proc.returncode == 0 and out.exists() and f"report: {out}" in proc.stdout
-    rows = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
+    answer = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
+    assert sorted(answer) == ["baselines", "front", "one_shot"]
+    assert answer["baselines"] == [] and answer["one_shot"] is None  # no baseline, no one-shot search
+    rows = answer["front"]
     df = pd.read_csv(study_dir / "trials.csv")
     expected = front(df, ["accuracy", "params"])
     assert [r["trial_id"] for r in rows] == expected.trial_id.tolist()
     assert all({"trial_id", "accuracy", "params", "config"} <= set(r) for r in rows)
-    rows = json.loads(run_cli("pareto", str(study_dir), "--objectives", "accuracy,macs", "--json").stdout)
+    rows = json.loads(run_cli("pareto", str(study_dir), "--objectives", "accuracy,macs", "--json").stdout)["front"]
     assert [r["trial_id"] for r in rows] == front(df, ["accuracy", "macs"]).trial_id.tolist()
     text = run_cli("pareto", str(study_dir)).stdout
     assert "Pareto front of" in text and "sk.M" in text
