@@ -16,11 +16,10 @@ import optuna
 from optuna.trial import TrialState
 
 from ..space.distributions import Distribution
-from ..space.sample import draw_fixed
 from ..space.parsed import SearchSpace
 from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
-from .sandwich import arch_space, centre_recipe
+from .sandwich import centre_recipe
 from .search import load_supernet, search_subnets
 from .trainable import fit_supernet, supernet_dir
 
@@ -87,19 +86,19 @@ def prepare(space: SearchSpace, data: Any, root: str, storage_url: str, run_id: 
 
 
 def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[dict[str, Any]], root: str) -> None:
-    """The inherited weights of each chosen subnet, where its stand-alone trial finds them."""
+    """The inherited weights of each chosen subnet, BatchNorm recalibrated as when it was
+    evaluated, where its stand-alone trial finds them."""
     from safetensors.torch import save_file
 
-    from ..model.spec import ArchSpec
+    from .export import calibration_for, inherited_state, subnet_spec
 
-    shape = space.data.shape(getattr(data, "num_classes", None))
-    supernet = load_supernet(space, shape, weights)
+    supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), weights)
+    calibration = calibration_for(space, data)
     folder = inherited_dir(root)
     os.makedirs(folder, exist_ok=True)
     for p in params:
-        s, _ = draw_fixed(arch_space(space), p, "one_shot", fill=True)
-        spec = ArchSpec.from_dict(s.arch)
+        spec = subnet_spec(space, p)
         path = os.path.join(folder, arch_key(spec.to_dict()) + ".safetensors")
         if not os.path.exists(path):
-            tensors = supernet.extract(spec)
+            tensors = inherited_state(supernet, spec, calibration)
             atomic_write(path, lambda tmp, t=tensors: save_file(t, tmp))
