@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sksearch.data.idx import IMAGES_MAGIC, LABELS_MAGIC, write_idx, write_idx_set
+from sksearch.data.idx import LABELS_MAGIC, write_idx, write_idx_set
 from tests.conftest import run_cli, write_space
 
 # conftest's tiny space on Fashion-MNIST-shaped IDX files: two one-epoch trials, no early stopping.
