@@ -25,8 +25,17 @@ CONFIRMATION_COLUMNS = ("trial_id", "subnet_id", "status", "supernet_accuracy", 
 MIN_FOR_TAU = 3
 
 
+def _plain(v: Any) -> Any:
+    """A searched value as the space file names it: a column with gaps (a parameter some
+    subnets do not sample) holds NaN for the gaps and floats for its integers."""
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float):
+        return None if math.isnan(v) else int(v) if v.is_integer() else v
+    return v
+
+
 def _key(values: Any) -> str:
-    return json.dumps([v.item() if hasattr(v, "item") else v for v in values], default=str)
+    return json.dumps([_plain(v) for v in values], default=str)
 
 
 def subnet_front(subnets: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:

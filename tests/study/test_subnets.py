@@ -69,3 +69,13 @@ def test_one_shot_info_is_none_without_a_one_shot_study_and_complete_with_one():
     assert [r["trial_id"] for r in info["front"]] == [0, 1, 2, 3]
     assert info["confirmations"] == [{"trial_id": 0, "subnet_id": 3, "status": "completed", "supernet_accuracy": 0.8,
                                   "accuracy": 0.9, "params": 130, "macs": 1003}]
+
+
+def test_a_parameter_some_subnets_do_not_sample_still_matches():
+    # sk.M=1 subnets sample no second branch: the column holds NaN there and floats elsewhere
+    subnets = SUBNETS.assign(**{"sk.branches.1.dilation": [None, 2, None, 3, None]})
+    subnets["sk.branches.1.dilation"] = subnets["sk.branches.1.dilation"].astype(float)
+    main = _main([("completed", 0.90, 2, 2, None), ("completed", 0.85, 1, 2, None)])
+    main["sk.branches.1.dilation"] = pd.Series([3, None], dtype=object)
+    got = confirmation(main, subnets)
+    assert got.trial_id.tolist() == [0, 1] and got.subnet_id.tolist() == [3, 2]
