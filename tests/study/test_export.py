@@ -137,8 +137,9 @@ def test_onnx_matches_pytorch(tmp_path):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--trial", "999"], "--trial 999: no such trial"),
-    (["--trial", "0", "--front"], "give exactly one of --trial ID and --front"),
-    ([], "give exactly one of --trial ID and --front"),
+    (["--trial", "0", "--front"], "give exactly one of --trial ID, --front and --subnet ID"),
+    ([], "give exactly one of --trial ID, --front and --subnet ID"),
+    (["--subnet", "0"], "--subnet 0: "),  # a stand-alone study has no subnets
 ])
 def test_bad_export_requests(finished_study, tmp_path, args, fragment):
     study, _ = finished_study
