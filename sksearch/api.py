@@ -26,6 +26,7 @@ from .study.folder import StudyFolder
 
 if TYPE_CHECKING:
     import pandas as pd
+    import plotly.graph_objects as go
 
     from .analysis.analyze import Analysis
     from .model.network import SKNet
@@ -99,6 +100,45 @@ class Study(StudyFolder):
         from .study.pareto import hypervolume_trace
 
         return hypervolume_trace(self.table, self.objectives_for(objectives))
+
+    def plot_front(self, objectives: str | Sequence[str] | None = None) -> go.Figure:
+        """The report's front figure: accuracy against the first cost among ``objectives``
+        (default: the study's), every trial in its status's marker, the baselines as stars and
+        the front over ``objectives``, whose trace's ``ids`` are its trials' ids. A plotly
+        figure: in Jupyter it renders inline (plotly.js ships with plotly, so offline too)."""
+        from .study.report import study_front_figure, with_hover
+
+        objectives = self.objectives_for(objectives)
+        costs = [o for o in objectives if o != "accuracy"]
+        if "accuracy" not in objectives or not costs:
+            raise UserError(f"plot_front: the figure draws accuracy against a cost; give accuracy and one of "
+                            f"params, macs, latency, loss, got {', '.join(objectives)}")
+        self.require_completed()
+        return with_hover(study_front_figure(self, costs[0], objectives), self.table.reset_index(drop=True))
+
+    def plot_hypervolume(self, objectives: str | Sequence[str] | None = None) -> go.Figure:
+        """The report's convergence figure: the front's normalised hypervolume after each trial."""
+        from .study.report import study_hypervolume_figure
+
+        return study_hypervolume_figure(self, self.objectives_for(objectives))
+
+    def plot_curves(self) -> go.Figure:
+        """The report's learning curves: accuracy per epoch, front trials in red, rungs dotted."""
+        from .study.report import study_curves_figure, with_hover
+
+        fig = study_curves_figure(self)
+        if fig is None:
+            raise UserError(f"{self.root}: no trial has reported an epoch yet, so there are no curves")
+        return with_hover(fig, self.table.reset_index(drop=True))
+
+    def plot_params(self) -> go.Figure:
+        """The report's parameter panels: accuracy against each searched parameter."""
+        from .study.report import study_params_figure, with_hover
+
+        fig = study_params_figure(self)
+        if fig is None:
+            raise UserError(f"{self.root}: no searched parameter has a value yet (every trial so far is fixed)")
+        return with_hover(fig, self.table.reset_index(drop=True))
 
     def report(self, path: str | None = None) -> str:
         """Write the offline HTML report (default: ``report.html`` in the folder); its path."""
