@@ -303,7 +303,8 @@ def analyze(target: str, scales: str | Sequence[float], *, data: str | None = No
             log: Callable[[str], Any] = print) -> Analysis:
     """``sksearch analyze``: the SK attention of an export folder or ``STUDY_DIR:TRIAL_ID``
     against object scale (``scales``: enlargements >= 1, or "1,1.5,2"); writes
-    ``attention.csv`` and ``attention.html`` and returns what it found."""
+    ``attention.csv`` and ``attention.html`` and returns what it found: the same table
+    (``.table``) and figures (``.figures``, plotly, inline in a notebook) as well."""
     from .analysis.analyze import analyze as run_analysis
     from .analysis.attention import parse_scales
 
