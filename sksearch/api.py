@@ -181,7 +181,8 @@ def _study(folder: StudyFolder) -> Study:
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
         overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
-        loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None) -> Study:
+        loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None,
+        progress: bool = True) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -196,7 +197,9 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     ``mlflow``, ``wandb``); ``warm_start`` adds study folders (or ``URL#STUDY_NAME``) whose
     completed trials that fit the space seed the sampler. ``strategy`` (``standalone`` |
     ``one_shot``) is a shorthand for ``strategy.name``. Blocks until the search ends,
-    printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
+    showing its progress (in a Jupyter notebook one display updated in place; ``progress=False``
+    silences it). SIGTERM (a job scheduler's stop) ends it as Ctrl-C does; in a notebook,
+    interrupting the kernel stops the search cleanly and returns its resumable study."""
     import os
 
     from .space.overrides import prepare_space
@@ -212,18 +215,40 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search
 
-    with sigterm_stops():
-        return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
-                                 wait_for_resources))
+    root = out or os.path.join("results", resolved.name)
+    return _searching(root, progress, lambda: run_search(resolved, root, storage, address, force, wait_for_resources))
 
 
-def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False) -> Study:
+def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False,
+           progress: bool = True) -> Study:
     """Continue an interrupted search to its planned trial count; its study when it ends.
-    Resuming runs code from the folder (Ray's pickled snapshot): resume only folders you trust."""
+    Progress as ``run`` shows it (``progress=False``: none). Resuming runs code from the folder
+    (Ray's pickled snapshot): resume only folders you trust."""
     from .search.driver import resume as resume_search
 
-    with sigterm_stops():
-        return _study(resume_search(study_dir, address, wait_for_resources))
+    return _searching(study_dir, progress, lambda: resume_search(study_dir, address, wait_for_resources))
+
+
+def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> Study:
+    """``search()``'s study, its progress shown or not. In a notebook a KeyboardInterrupt (the
+    kernel's interrupt) that escapes the search returns its study instead, as one during the
+    trials already does (Ray Tune's own SIGINT handler stops them and the driver returns the
+    folder): the caller gets the resumable ``Study`` either way. A script or the command line
+    gets the exception, and its exit code, as before."""
+    import os
+    import sys
+
+    from .search.progress import in_notebook, showing
+    from .study.layout import Layout
+
+    with sigterm_stops(), showing(progress):
+        try:
+            return _study(search())
+        except KeyboardInterrupt:
+            if not in_notebook() or not os.path.exists(Layout(root).run_json):
+                raise  # outside a notebook, or before the study existed: nothing to return
+    print(f"search interrupted; continue it with sksearch.resume({root!r})", file=sys.stderr, flush=True)
+    return Study.open(root)
 
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,

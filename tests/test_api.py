@@ -151,3 +151,20 @@ def test_run_returns_the_study_with_overrides_applied(tmp_path):
     assert study.status()["finished"] and len(study.table) == 2
     assert (study.table.status == "completed").all() and (study.table.epochs == 1).all()
     assert "lr" not in study.table.columns  # fixed by the override: no longer searched
+
+
+def test_interrupting_a_notebook_kernel_returns_the_resumable_study(finished_study, monkeypatch, tmp_path):
+    from sksearch import api
+    from sksearch.search import progress
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    root = str(finished_study[0])
+    with pytest.raises(KeyboardInterrupt):  # a script or the CLI: the exception, as before
+        api._searching(root, True, interrupted)
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    study = api._searching(root, False, interrupted)
+    assert isinstance(study, sksearch.Study) and study.root == root and study.status()["done"] == 6
+    with pytest.raises(KeyboardInterrupt):  # before the study existed there is nothing to return
+        api._searching(str(tmp_path / "none"), True, interrupted)
