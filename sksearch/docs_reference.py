@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .data.spec import DataSpec
+from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
 from .model.spec import StageSpec
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES
 from .objectives import OBJECTIVES
@@ -94,7 +94,7 @@ def schema_keys() -> list[Key]:
         *_fields("", schema.TOP_RULES, {**space, "name": "the file's name"},
                  notes={"name": "the file's name", "concurrency": "null (as resources allow)"}),
         Key("description", "string", '""'),
-        Key("data", sections, "digits"),
+        Key("data", sections, "{name: digits}"),
         Key("model", sections, REQUIRED),
         Key("train", sections, "{}"),
         Key("objectives", f"list of {', '.join(OBJECTIVES)} (accuracy required) or {{name, goal}}",
@@ -115,7 +115,7 @@ def schema_keys() -> list[Key]:
         Key("model.stages", f"list of 1 to {schema.LIMITS['stages']} stages", REQUIRED),
         *_fields("model.sk.", schema.SK_FIELDS, SK_DEFAULTS, True, notes={"M": "all the branches listed"}),
         Key("model.sk.branches", f"list of 1 to {schema.LIMITS['branches']} branches, or {{choice: [lists]}}",
-            _show(SK_DEFAULTS["branches"])),
+            _show(SK_DEFAULTS["branches"]), True),
         *_fields("model.sk.branches[].", schema.BRANCH_FIELDS, {}, True, required=schema.BRANCH_REQUIRED,
                  notes={"groups": "the stage's groups"}),
         *_fields("model.stages[].", schema.STAGE_FIELDS, _defaults(StageSpec), True,
@@ -344,6 +344,23 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _data_note() -> str:
+    """The named sets' own defaults, from the tables ``DataSpec.named`` reads."""
+    own = "; ".join(f"`{name}`: " + ", ".join(f"{k} {_show(v)}" for k, v in given.items())
+                    for name, given in DIGIT_SETS.items() if given)
+    holdout = ", ".join(f"`{name}` {n:,}" for name, n in HOLDOUT_SETS.items())
+    return (f"The defaults are `DataSpec`'s (the `digits` set's). A named set brings its own ({own}; the val "
+            f"hold-out of sets with a test split: {holdout} images), and what the file gives wins. "
+            "See [Data sets](../data.md).")
+
+
+SECTION_NOTES = {
+    "data": _data_note(),
+    "model": "The defaults are a space file's (small CIFAR-style networks); `ArchSpec`'s own are the paper's "
+             "ImageNet unit. The SK settings default to the paper's in both.",
+}
+
+
 def space_reference() -> str:
     """The search-space reference page (Markdown)."""
     lines = ["# Search-space reference", "",
@@ -357,8 +374,10 @@ def space_reference() -> str:
         top = key.path.split(".")[0].split("[")[0] if "." in key.path or "[" in key.path else ""
         if top != section:
             section = top
-            lines += ["", f"## `{top}`" if top else "## Top level", "",
-                      "| key | allowed | default | searched | description |", "| --- | --- | --- | --- | --- |"]
+            lines += ["", f"## `{top}`" if top else "## Top level", ""]
+            if top in SECTION_NOTES:
+                lines += [SECTION_NOTES[top], ""]
+            lines += ["| key | allowed | default | searched | description |", "| --- | --- | --- | --- | --- |"]
         lines.append(f"| `{key.path}` | {_cell(key.allowed)} | {_cell(key.default)} | "
                      f"{'yes' if key.searchable else ''} | {_cell(DESCRIPTIONS.get(key.path, ''))} |")
     return "\n".join(lines) + "\n"
