@@ -77,6 +77,10 @@ def test_the_quickstart_notebook_runs_and_its_figures_hold_the_front(tmp_path, m
                 and "trials done" in out["data"].get("text/plain", "")]
     assert len(progress) == 1 and "4/4 trials done" in progress[0]["data"]["text/plain"]
 
+    streams = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", [])
+                      if out.get("output_type") == "stream")
+    # Ray's Jupyter reporter would clear the cell as the search starts: the header is still there.
+    assert "study quickstart: 4 trials of up to 2 epochs" in streams and "loading data: digits" in streams
     best, files = printed(nb, "EXPORTED").split(" ", 1)
     assert int(best) in front and "model.py" in files and "weights.safetensors" in files
     assert "train.json" in printed(nb, "TRAINED")
