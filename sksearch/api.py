@@ -4,6 +4,7 @@
 
     study = sksearch.run("search_spaces/quickstart.yaml", trials=8, overrides={"train.lr": 0.1})
     study.front()                    # the Pareto front's rows (a DataFrame)
+    study.plot_front()               # the report's front figure (plotly), inline in a notebook
     net = study.load_model(3)        # trial 3's network, in eval mode
     study.export(3, "exported/")     # a standalone folder: model.py, spec.json, weights
 

@@ -17,6 +17,10 @@ trial, not by one copy of its configuration per figure. Figures:
                    and integers jittered and labelled as integers, log-sampled values on log axes
 
 and a table of the front (informative columns only). One marker style per status everywhere.
+Each figure has one builder from a study folder (``study_front_figure``, ``study_hypervolume_figure``,
+``study_curves_figure``, ``study_params_figure``): the page and ``sksearch.Study.plot_*`` call the
+same ones, the latter through ``with_hover``, which writes each point's hover text into its trace
+(a notebook has no page script to draw it from the trials block).
 Past a few thousand trials, the parameter panels and the curves show every completed trial
 of the front and an even sample of the rest, and say so.
 """
