@@ -88,3 +88,50 @@ def test_the_quickstart_notebook_runs_and_its_figures_hold_the_front(tmp_path, m
     assert 0 <= int(prediction[0]) < 10 and 0 <= int(prediction[2]) < 10 and prediction[4] == "(1,"
     studies = list((tmp_path / "results").iterdir())
     assert len(studies) == 1 and (studies[0] / "trials.csv").exists() and (studies[0] / "report.html").exists()
+
+
+def test_interrupting_the_kernel_stops_the_search_and_returns_the_resumable_study(tmp_path, monkeypatch):
+    """The kernel's interrupt (SIGINT, as Jupyter's stop button sends it) while trials train:
+    the cell ends without an error, the search stops with every trial ended, and ``run``
+    returns the study, unfinished and resumable."""
+    import os
+    import signal
+    import threading
+    import time
+
+    kernel_for_this_interpreter(tmp_path / "jupyter")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    out = tmp_path / "study"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(
+            "import sksearch\n"
+            f"study = sksearch.run({str(ROOT / 'search_spaces' / 'quickstart.yaml')!r}, {str(out)!r}, trials=6,\n"
+            "                     max_epochs=6, overrides={'data.name': 'digits', 'data.train_size': 3000,\n"
+            "                                             'concurrency': 1, 'baselines': []})"),
+        nbformat.v4.new_code_cell(
+            "s = study.status()\n"
+            "print('RESULT', type(study).__name__, s['finished'], s['counts']['running'], s['done'])"),
+    ])
+    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=400,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+
+    def interrupt_once_training() -> None:
+        deadline = time.time() + 300
+        # The trials table appears when the search's callback starts, inside Tuner.fit.
+        while not (out / "trials.csv").exists() and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(4)  # a trial under way
+        os.kill(client.km.provisioner.pid, signal.SIGINT)
+
+    with client.setup_kernel():
+        watcher = threading.Thread(target=interrupt_once_training, daemon=True)
+        watcher.start()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        watcher.join(timeout=5)
+
+    kind, finished, running, done = printed(nb, "RESULT").split()
+    assert kind == "Study" and finished == "False" and running == "0" and int(done) < 6
+    streams = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("output_type") == "stream")
+    assert "continue it with" in streams  # the resume hint
+    assert (out / "run.json").exists()
