@@ -101,3 +101,20 @@ def test_the_generated_pages_are_markdown_tables_with_one_row_per_entry(path):
         expected = sum(1 for cmd in docs_reference.commands(parser).values() for a in cmd._actions
                        if not isinstance(a, argparse._HelpAction))
         assert len(rows) == expected
+
+
+def test_the_readme_is_short_and_its_links_lead_to_files():
+    """The README stays a five-minute read, and what it links to is there (GitHub shows it
+    outside the docs site, so mkdocs' own link check does not cover it)."""
+    import pathlib
+
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    assert len(text.encode()) < 12_000
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links and all((root / link).exists() for link in links if "://" not in link), links
+    # The two set-up commands, verbatim: a fresh clone runs them as they are written.
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e . && "
+            "sksearch run search_spaces/quickstart.yaml") in text
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
+            'pip install -e ".[dev]" && python -m pytest') in text
