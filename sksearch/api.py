@@ -4,6 +4,7 @@
 
     study = sksearch.run("search_spaces/quickstart.yaml", trials=8, overrides={"train.lr": 0.1})
     study.front()                    # the Pareto front's rows (a DataFrame)
+    study.plot_front()               # the report's front figure (plotly), inline in a notebook
     net = study.load_model(3)        # trial 3's network, in eval mode
     study.export(3, "exported/")     # a standalone folder: model.py, spec.json, weights
 
@@ -26,6 +27,7 @@ from .study.folder import StudyFolder
 
 if TYPE_CHECKING:
     import pandas as pd
+    import plotly.graph_objects as go
 
     from .analysis.analyze import Analysis
     from .model.network import SKNet
@@ -128,6 +130,56 @@ class Study(StudyFolder):
 
         return hypervolume_trace(self.table, self.objectives_for(objectives))
 
+    def plot_front(self, objectives: str | Sequence[str] | None = None) -> go.Figure:
+        """The report's front figure: accuracy against the first cost among ``objectives``
+        (default: the study's), every trial in its status's marker, the baselines as stars and
+        the front over ``objectives``, whose trace's ``ids`` are its trials' ids. A plotly
+        figure: in Jupyter it renders inline (plotly.js ships with plotly, so offline too)."""
+        from .study.report import study_front_figure, with_hover
+
+        objectives = self.objectives_for(objectives)
+        costs = [o for o in objectives if o != "accuracy"]
+        if "accuracy" not in objectives or not costs:
+            raise UserError(f"plot_front: the figure draws accuracy against a cost; give accuracy and one of "
+                            f"params, macs, latency, loss, got {', '.join(objectives)}")
+        self.require_completed()
+        return with_hover(study_front_figure(self, costs[0], objectives), self.table.reset_index(drop=True))
+
+    def plot_hypervolume(self, objectives: str | Sequence[str] | None = None) -> go.Figure:
+        """The report's convergence figure: the front's normalised hypervolume after each trial."""
+        from .study.report import study_hypervolume_figure
+
+        return study_hypervolume_figure(self, self.objectives_for(objectives))
+
+    def plot_curves(self) -> go.Figure:
+        """The report's learning curves: accuracy per epoch, front trials in red, rungs dotted."""
+        from .study.report import study_curves_figure, with_hover
+
+        fig = study_curves_figure(self)
+        if fig is None:
+            raise UserError(f"{self.root}: no trial has reported an epoch yet, so there are no curves")
+        return with_hover(fig, self.table.reset_index(drop=True))
+
+    def plot_params(self) -> go.Figure:
+        """The report's parameter panels: accuracy against each searched parameter."""
+        from .study.report import study_params_figure, with_hover
+
+        fig = study_params_figure(self)
+        if fig is None:
+            raise UserError(f"{self.root}: no searched parameter has a value yet (every trial so far is fixed)")
+        return with_hover(fig, self.table.reset_index(drop=True))
+
+    def plot_confirmation(self) -> go.Figure:
+        """A one-shot search's confirmed subnets: the supernet's accuracy estimate against
+        stand-alone accuracy, Kendall's tau in the title (the report's figure)."""
+        from .study.report import study_confirmation_figure
+
+        fig = study_confirmation_figure(self)
+        if fig is None:
+            raise UserError(f"{self.root}: no confirmed subnet has an accuracy yet"
+                            + ("" if self.subnet_table is not None else " (the study ran no one-shot search)"))
+        return fig
+
     def report(self, path: str | None = None) -> str:
         """Write the offline HTML report (default: ``report.html`` in the folder); its path."""
         from .study.report import write_report
@@ -177,7 +229,8 @@ def _study(folder: StudyFolder) -> Study:
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
         overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
-        loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None) -> Study:
+        loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None,
+        progress: bool = True) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -192,7 +245,9 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     ``mlflow``, ``wandb``); ``warm_start`` adds study folders (or ``URL#STUDY_NAME``) whose
     completed trials that fit the space seed the sampler. ``strategy`` (``standalone`` |
     ``one_shot``) is a shorthand for ``strategy.name``. Blocks until the search ends,
-    printing its progress. SIGTERM (a job scheduler's stop) ends it as Ctrl-C does."""
+    showing its progress (in a Jupyter notebook one display updated in place; ``progress=False``
+    silences it). SIGTERM (a job scheduler's stop) ends it as Ctrl-C does; in a notebook,
+    interrupting the kernel stops the search cleanly and returns its resumable study."""
     import os
 
     from .space.overrides import prepare_space
@@ -208,18 +263,40 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search
 
-    with sigterm_stops():
-        return _study(run_search(resolved, out or os.path.join("results", resolved.name), storage, address, force,
-                                 wait_for_resources))
+    root = out or os.path.join("results", resolved.name)
+    return _searching(root, progress, lambda: run_search(resolved, root, storage, address, force, wait_for_resources))
 
 
-def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False) -> Study:
+def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False,
+           progress: bool = True) -> Study:
     """Continue an interrupted search to its planned trial count; its study when it ends.
-    Resuming runs code from the folder (Ray's pickled snapshot): resume only folders you trust."""
+    Progress as ``run`` shows it (``progress=False``: none). Resuming runs code from the folder
+    (Ray's pickled snapshot): resume only folders you trust."""
     from .search.driver import resume as resume_search
 
-    with sigterm_stops():
-        return _study(resume_search(study_dir, address, wait_for_resources))
+    return _searching(study_dir, progress, lambda: resume_search(study_dir, address, wait_for_resources))
+
+
+def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> Study:
+    """``search()``'s study, its progress shown or not. In a notebook a KeyboardInterrupt (the
+    kernel's interrupt) that escapes the search returns its study instead, as one during the
+    trials already does (Ray Tune's own SIGINT handler stops them and the driver returns the
+    folder): the caller gets the resumable ``Study`` either way. A script or the command line
+    gets the exception, and its exit code, as before."""
+    import os
+    import sys
+
+    from .search.progress import in_notebook, showing
+    from .study.layout import Layout
+
+    with sigterm_stops(), showing(progress):
+        try:
+            return _study(search())
+        except KeyboardInterrupt:
+            if not in_notebook() or not os.path.exists(Layout(root).run_json):
+                raise  # outside a notebook, or before the study existed: nothing to return
+    print(f"search interrupted; continue it with sksearch.resume({root!r})", file=sys.stderr, flush=True)
+    return Study.open(root)
 
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
@@ -299,7 +376,8 @@ def analyze(target: str, scales: str | Sequence[float], *, data: str | None = No
             log: Callable[[str], Any] = print) -> Analysis:
     """``sksearch analyze``: the SK attention of an export folder or ``STUDY_DIR:TRIAL_ID``
     against object scale (``scales``: enlargements >= 1, or "1,1.5,2"); writes
-    ``attention.csv`` and ``attention.html`` and returns what it found."""
+    ``attention.csv`` and ``attention.html`` and returns what it found: the same table
+    (``.table``) and figures (``.figures``, plotly, inline in a notebook) as well."""
     from .analysis.analyze import analyze as run_analysis
     from .analysis.attention import parse_scales
 

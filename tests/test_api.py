@@ -43,6 +43,45 @@ def test_open_gives_the_table_front_and_history_the_cli_gives(finished_study):
     assert len(study.optuna.trials) == len(csv)
 
 
+def test_the_plots_are_the_reports_figures_with_the_front_in_them(finished_study):
+    import plotly.graph_objects as go
+
+    from sksearch.study.page import read_figures
+    from sksearch.study.table import param_columns
+
+    study = sksearch.open(str(finished_study[0]))
+    fig = study.plot_front()
+    assert isinstance(fig, go.Figure)
+    line = next(t for t in fig.data if t.name == "Pareto front")
+    assert [int(i) for i in line.ids] == study.front().trial_id.tolist()
+    points = [t for t in fig.data if t.hoverinfo == "text"]
+    # Every point carries its own hover text (the notebook has no page script to draw it).
+    assert points and all(text.startswith("trial: ") for t in points for text in t.hovertext)
+    shown = sorted(int(text.split("<br>")[0].split(": ")[1]) for t in points for text in t.hovertext)
+    plotted = study.table[study.table.accuracy.notna()].trial_id.astype(int)
+    assert shown == sorted(plotted)
+    by_macs = study.plot_front("accuracy,macs")
+    assert "multiply-adds" in by_macs.layout.xaxis.title.text
+    assert [int(i) for i in next(t for t in by_macs.data if t.name == "Pareto front").ids] == \
+        study.front("accuracy,macs").trial_id.tolist()
+    three = study.plot_front(["accuracy", "params", "macs"])
+    ringed = next(t for t in three.data if t.name.startswith("Pareto front over"))
+    assert [int(i) for i in ringed.ids] == study.front(["accuracy", "params", "macs"]).trial_id.tolist()
+    with pytest.raises(sksearch.UserError, match="accuracy against a cost"):
+        study.plot_front(["params", "macs"])
+
+    # The report draws the same builders: its figures hold the same traces.
+    page = read_figures(study.report())
+    assert [t["name"] for t in page["front_params"]["data"]] == [t.name for t in fig.data]
+    assert page["hypervolume"]["data"][0]["y"] == pytest.approx(list(study.plot_hypervolume().data[0].y))
+    assert study.plot_hypervolume().data[0].y[-1] == pytest.approx(study.hypervolume_history().hypervolume.iloc[-1])
+    curves = study.plot_curves()
+    assert "front trials" in [t.name for t in curves.data]
+    params = study.plot_params()
+    searched = [p for p in param_columns(study.table) if study.table[p].notna().any()]
+    assert [a.text.split(" (log")[0] for a in params.layout.annotations] == searched
+
+
 def test_report_export_and_load_model(finished_study, tmp_path):
     study = sksearch.open(str(finished_study[0]))
     path = study.report(str(tmp_path / "r.html"))
@@ -112,3 +151,20 @@ def test_run_returns_the_study_with_overrides_applied(tmp_path):
     assert study.status()["finished"] and len(study.table) == 2
     assert (study.table.status == "completed").all() and (study.table.epochs == 1).all()
     assert "lr" not in study.table.columns  # fixed by the override: no longer searched
+
+
+def test_interrupting_a_notebook_kernel_returns_the_resumable_study(finished_study, monkeypatch, tmp_path):
+    from sksearch import api
+    from sksearch.search import progress
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    root = str(finished_study[0])
+    with pytest.raises(KeyboardInterrupt):  # a script or the CLI: the exception, as before
+        api._searching(root, True, interrupted)
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    study = api._searching(root, False, interrupted)
+    assert isinstance(study, sksearch.Study) and study.root == root and study.status()["done"] == 6
+    with pytest.raises(KeyboardInterrupt):  # before the study existed there is nothing to return
+        api._searching(str(tmp_path / "none"), True, interrupted)

@@ -4,17 +4,18 @@ model to the files written."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from ..devices import pick_device
 from ..errors import UserError
 from ..study.layout import atomic_write
 from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
-from .attention_page import write_attention_report
+from .attention_page import attention_figures, write_attention_report
 from .trained import load_trained
 
 FILES = ("attention.csv", "attention.html")
@@ -22,13 +23,16 @@ FILES = ("attention.csv", "attention.html")
 
 @dataclass
 class Analysis:
-    """What an analysis found and wrote."""
+    """What an analysis found and wrote: the files, and the same tables and figures in memory
+    (a notebook shows ``figures["difference"]`` inline without opening ``attention.html``)."""
 
     title: str
     csv: str
     html: str
     accuracy: dict[tuple[str, float], float]   # (kind, scale) -> top-1 accuracy
     differences: pd.DataFrame                  # units x scales: widest minus narrowest branch
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)          # attention.csv's rows
+    figures: dict[str, go.Figure] = field(default_factory=dict)        # attention.html's, by name
 
 
 def analyze(target: str, scales: Sequence[float], data: str | None = None, data_root: str | None = None,
@@ -61,10 +65,11 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
     # A new file renamed over the old: never written through a link someone left there.
     atomic_write(csv_path, lambda tmp: df.to_csv(tmp, index=False))
     class_unit = next(u for u in units if u.name == (unit or units[0].name))
+    figures = attention_figures(att, df, class_unit)
     html_path = write_attention_report(att, df, os.path.join(out, FILES[1]), trained.title, data_name,
-                                       class_unit)
+                                       class_unit, figures)
     diff = differences(df, units)
     grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
         index="unit", columns="scale", values="difference", sort=False)
     grid.columns = [f"x{c:g}" for c in grid.columns]
-    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid)
+    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid, df, figures)

@@ -75,27 +75,42 @@ def classes_figure(per_class: pd.DataFrame, unit: Unit) -> go.Figure:
     return fig
 
 
+def attention_figures(att: Attention, df: pd.DataFrame, class_unit: Unit) -> dict[str, go.Figure]:
+    """Every figure of ``attention.html``, by name (the page and ``sksearch.analyze`` share them):
+    ``branches_enlarged``, ``branches_recorded`` (digits with recorded scales only),
+    ``difference`` and ``classes`` (a unit with a widest and a narrowest branch only)."""
+    out = {"branches_enlarged": branches_figure(df, att.units, "enlarged")}
+    if (df["kind"] == "recorded").any():
+        out["branches_recorded"] = branches_figure(df, att.units, "recorded")
+    out["difference"] = difference_figure(differences(df, att.units), att.units)
+    if class_unit.widest_and_narrowest is not None:
+        out["classes"] = classes_figure(per_class_differences(att, class_unit), class_unit)
+    return out
+
+
 def write_attention_report(att: Attention, df: pd.DataFrame, path: str, title: str, data_name: str,
-                           class_unit: Unit) -> str:
+                           class_unit: Unit, figures: dict[str, go.Figure] | None = None) -> str:
+    """Write the page to ``path`` (``figures``: ``attention_figures``'s, built here if not given)."""
+    figures = figures or attention_figures(att, df, class_unit)
     diff = differences(df, att.units)
     summary = [("model", title), ("data", f"{data_name}: {len(att.images.y)} validation images"),
                ("SK units with attention", ", ".join(f"{u.name} (M={len(u.branches)})" for u in att.units)),
                ("accuracy", ", ".join(f"x{s:g} {a:.2%}" if k == "enlarged" else f"as recorded {a:.2%}"
                                       for (k, s), a in att.accuracy.items()))]
     sections = [
-        ("Mean attention of each branch as objects are enlarged",
-         json_block("branches_enlarged", branches_figure(df, att.units, "enlarged"))),
+        ("Mean attention of each branch as objects are enlarged", json_block("branches_enlarged",
+                                                                            figures["branches_enlarged"])),
     ]
-    if (df["kind"] == "recorded").any():
+    if "branches_recorded" in figures:
         sections.append(("Mean attention of each branch by the recorded object scale",
-                         json_block("branches_recorded", branches_figure(df, att.units, "recorded"))))
+                         json_block("branches_recorded", figures["branches_recorded"])))
     sections.append(("Mean attention difference per unit (largest receptive field minus smallest)",
                      "<p>Above zero: the unit leans to its widest branch. In the paper, low and middle "
                      "units lean further as objects grow; the effect fades in the last stage.</p>"
-                     + json_block("difference", difference_figure(diff, att.units))))
-    if class_unit.widest_and_narrowest is not None:
+                     + json_block("difference", figures["difference"])))
+    if "classes" in figures:
         sections.append((f"Per-class mean attention difference in {class_unit.name}",
-                         json_block("classes", classes_figure(per_class_differences(att, class_unit), class_unit))))
+                         json_block("classes", figures["classes"])))
     table = diff[diff["class"] == ""].pivot_table(index="unit", columns=["kind", "scale"], values="difference",
                                                   sort=False)
     sections.append(("Mean attention differences", table.to_html(float_format=lambda v: f"{v:.3f}", border=0)))

@@ -80,7 +80,7 @@ def shufflenetv2(multiplier: float, block: str) -> ArchSpec:
     With ``se``: SE (r = 16) on every unit's output and on conv5. With ``sk``: every depthwise
     3x3 conv (main and projection branches) is an SK conv with the paper's settings (3x3 and
     3x3 dilation 2, depthwise, r = 16, L = 32). These placements reproduce the paper's 0.5x
-    counts within 2% (README, "Presets")."""
+    counts within 2% (docs/concepts/presets.md)."""
     stages = tuple(StageSpec(depth=d, width=o // 2, out_channels=o, stride=2)
                    for d, o in zip((4, 8, 4), shufflenet_widths(multiplier)))
     return ArchSpec(stages=stages, family="shufflenetv2", block=block, stem="shufflenet", stem_width=24, groups=None,

@@ -33,7 +33,7 @@ from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
-from .progress import StudyCallback, progress_line
+from .progress import StudyCallback, in_notebook, progress_line
 from .ray_cluster import check_resources, init_ray
 from .same_space import check_same_space
 from .schedulers import make_scheduler
@@ -86,6 +86,10 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                          if space.loggers else [])],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
+            # In a notebook Ray picks its Jupyter reporter, which clears the cell's output when it
+            # starts (the study's header lines) even at verbose=0; its plain reporter prints
+            # nothing at verbose=0. Elsewhere Ray's own choice stands (it warns about a reporter).
+            progress_reporter=tune.CLIReporter() if in_notebook() else None,
         ),
     )
 

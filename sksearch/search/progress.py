@@ -1,9 +1,11 @@
 """Progress of a running search on the driver: the trials table and ``curves.parquet``
 rewritten as trials end (the curves also every few seconds while they run), and a status line.
 
-With a terminal the status is one live line, updated in place; in a log or CI it is a plain
-line per trial end (at most one every few seconds) and a heartbeat. The search's last line is
-printed once, by the driver when the search ends.
+With a terminal the status is one live line, updated in place; in a Jupyter notebook it is one
+display updated in place (a bar and the line); in a log or CI it is a plain line per trial end
+(at most one every few seconds) and a heartbeat. The search's last line is printed once, by the
+driver when the search ends. ``showing(False)`` (``sksearch.run(progress=False)``) silences all
+three for one search.
 
 **Running** counts the trials Ray runs now (baselines included, and said so), not the study's
 RUNNING rows: those are written a moment after Ray starts a trial and read only when one ends.
@@ -22,10 +24,12 @@ not shown as a climb), and it is 0 when the plan is done.
 
 from __future__ import annotations
 
+import contextlib
+import html
 import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 from ray.tune import Callback
@@ -145,6 +149,68 @@ def bar(done: int, planned: int, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
+_show = [True]  # whether this process shows a search's progress now (``showing``)
+
+
+@contextlib.contextmanager
+def showing(show: bool) -> Iterator[None]:
+    """Show (or not) the progress of the searches run inside the block. A switch of the driver's
+    process rather than a callback's setting: a resumed search's callback is the one Ray pickled
+    when the search began."""
+    before = _show[0]
+    _show[0] = show
+    try:
+        yield
+    finally:
+        _show[0] = before
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell): a terminal IPython or a
+    plain script gets the terminal's live line or plain lines instead. IPython is looked up, not
+    imported: a kernel has always imported it already."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class ProgressView:
+    """What the notebook's display shows: a progress bar and the status line (HTML for the
+    notebook, the text bar for a plain-text front end and for nbclient's outputs)."""
+
+    def __init__(self, done: int, planned: int, line: str) -> None:
+        self.done, self.planned, self.line = done, planned, line
+
+    def __repr__(self) -> str:
+        return f"{bar(self.done, self.planned)} {self.line}"
+
+    def _repr_html_(self) -> str:
+        return (f"<div><progress value='{min(self.done, self.planned)}' max='{max(self.planned, 1)}' "
+                f"style='width: 20em'></progress> <code>{html.escape(self.line)}</code></div>")
+
+
+class NotebookDisplay:
+    """One display in the notebook's output, updated in place. IPython's own display (with a
+    ``display_id``) rather than tqdm's notebook bar: IPython is there wherever a notebook kernel
+    is, while tqdm (and the ipywidgets its bar needs) are no dependency of sksearch."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def show(self, view: ProgressView) -> None:
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(view, display_id=True)
+        else:
+            self._handle.update(view)
+
+    def close(self) -> None:
+        """The next search starts a display of its own; this one keeps its last view."""
+        self._handle = None
+
+
 class StudyCallback(Callback):
     """Rewrites ``trials.csv``/``.parquet`` and ``curves.parquet`` from the study as trials end,
     and shows progress (a live line on a terminal, plain lines elsewhere)."""
@@ -163,9 +229,13 @@ class StudyCallback(Callback):
         self._left: TimeLeft | None = None
         self._live = False   # a live line is on the terminal
         self._running: tuple[int, int] = (0, 0)  # Ray's running trials, baselines among them
+        self._notebook: NotebookDisplay | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_table": None, "_left": None}
+        return {**self.__dict__, "_table": None, "_left": None, "_notebook": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_notebook": None, **state})  # a callback pickled before the notebook display
 
     def setup(self, **info: Any) -> None:
         self._t0 = self._last_print = time.time()
@@ -203,7 +273,15 @@ class StudyCallback(Callback):
         return progress_line(self._mine(), self.space.trials, now - self._t0, left, self._running)
 
     def _print(self) -> None:
-        if sys.stdout.isatty():
+        if not _show[0]:
+            self._last_print = time.time()
+            self._owed = False
+            return
+        if in_notebook():
+            if self._notebook is None:
+                self._notebook = NotebookDisplay()
+            self._notebook.show(ProgressView(ended(summary(self._mine())["counts"]), self.space.trials, self._line()))
+        elif sys.stdout.isatty():
             done = ended(summary(self._mine())["counts"])
             width = shutil.get_terminal_size((120, 20)).columns
             line = f"{bar(done, self.space.trials)} {self._line()}"[:width - 1]
@@ -221,6 +299,11 @@ class StudyCallback(Callback):
             sys.stdout.write("\n")
             sys.stdout.flush()
             self._live = False
+        if self._notebook is not None:
+            if _show[0] and self._table is not None:  # the display ends on the search's last count
+                self._notebook.show(ProgressView(ended(summary(self._mine())["counts"]), self.space.trials,
+                                                 self._line()))
+            self._notebook.close()
 
     def _trial_ended(self, trials: list, trial: Any) -> None:
         if self._left is not None:
@@ -231,7 +314,7 @@ class StudyCallback(Callback):
             self._owed = False
             return
         self._owed = True
-        if time.time() - self._last_print >= self.min_gap_s or sys.stdout.isatty():
+        if time.time() - self._last_print >= self.min_gap_s or sys.stdout.isatty() or in_notebook():
             self._print()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -244,7 +327,7 @@ class StudyCallback(Callback):
         # Curves stay current while trials run, at most every curves_gap_s.
         if self._table is not None and time.time() - self._curves_written >= self.curves_gap_s:
             self._write_curves()
-        if sys.stdout.isatty() and self._table is not None and time.time() - self._last_print >= 1.0:
+        if (sys.stdout.isatty() or in_notebook()) and self._table is not None and time.time() - self._last_print >= 1.0:
             self._print()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -26,13 +26,26 @@ from .parsed import MODEL_DEFAULTS, SK_DEFAULTS, Baseline, Resources, SamplerSpe
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
+# Each rule also says what it allows in words (``rule_text``): the generated search-space
+# reference (docs_reference.py) prints that, so the docs state the limits the checks enforce.
+
+def described(check: Check, text: str) -> Check:
+    """``check`` with ``text`` (what it allows, in words) attached for ``rule_text``."""
+    check.rule_text = text  # type: ignore[attr-defined]
+    return check
+
+
+def rule_text(check: Check) -> str | None:
+    """What a rule allows, in words (None for a rule that does not say)."""
+    return getattr(check, "rule_text", None)
+
 
 def one_of(*allowed: Any) -> Check:
     def check(key: str, value: Any) -> Any:
         if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
             raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {show(value)}")
         return value
-    return check
+    return described(check, "one of " + " | ".join(map(str, allowed)))
 
 
 def integer(minimum: int = 1, maximum: int | None = None, odd: bool = False) -> Check:
@@ -53,7 +66,9 @@ def integer(minimum: int = 1, maximum: int | None = None, odd: bool = False) -> 
                 or (maximum is not None and value > maximum) or (odd and value % 2 == 0)):
             raise SpaceError(key, f"must be {what}, got {show(value)}")
         return value
-    return check
+    if odd:
+        return described(check, "odd integer from 1" + (f" to {maximum:,}" if maximum else ""))
+    return described(check, f"integer from {minimum:,} to {maximum:,}" if maximum else f"integer >= {minimum:,}")
 
 
 def number(low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
@@ -70,7 +85,8 @@ def number(low: float = 0.0, high: float | None = None, low_open: bool = False, 
         if not ok:
             raise SpaceError(key, f"must be a finite number {lo}{hi}, got {show(value)}")
         return value
-    return check
+    hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+    return described(check, f"number {'>' if low_open else '>='} {low:g}{hi}")
 
 
 def boolean(key: str, value: Any) -> bool:
@@ -79,10 +95,16 @@ def boolean(key: str, value: Any) -> bool:
     return value
 
 
+described(boolean, "true | false")
+
+
 def text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise SpaceError(key, f"must be a non-empty string, got {show(value)}")
     return value
+
+
+described(text, "non-empty string")
 
 
 def identifier(key: str, value: Any) -> str:
@@ -95,10 +117,13 @@ def identifier(key: str, value: Any) -> str:
     return value
 
 
+described(identifier, "1-100 letters, digits, '-', '_' or '.' (a folder name)")
+
+
 def optional(check: Check) -> Check:
     def wrapped(key: str, value: Any) -> Any:
         return None if value is None else check(key, value)
-    return wrapped
+    return described(wrapped, f"{rule_text(check)}, or null")
 
 
 MODEL_FIELDS: dict[str, Check] = {
@@ -300,7 +325,7 @@ def _parse_objectives(node: Any) -> tuple[Objective, ...]:
         key = f"objectives[{i}]"
         name, goal = item, None
         if isinstance(item, dict):
-            _keys(key, item, ("name", "goal"))
+            _keys(key, item, OBJECTIVE_KEYS)
             name, goal = item.get("name"), item.get("goal")
         if not isinstance(name, str) or name not in OBJECTIVES:
             raise SpaceError(key, f"must be one of {', '.join(OBJECTIVES)}; got {show(name)}")
@@ -324,7 +349,7 @@ def _parse_constraints(node: Any) -> dict[str, dict[str, float]]:
         if not isinstance(bound, dict):
             bound = {"max": bound}
         bound = {str(k): v for k, v in bound.items()}
-        _keys(key, bound, ("min", "max"))
+        _keys(key, bound, CONSTRAINT_BOUNDS)
         if not bound:
             raise SpaceError(key, "give min and/or max")
         parsed = {k: parse_number(f"{key}.{k}", v) for k, v in bound.items()}
@@ -350,7 +375,7 @@ def _parse_baselines(node: Any) -> tuple[Baseline, ...]:
         if isinstance(item, str):
             item = {"name": item, "preset": item}
         item = _mapping(key, item)
-        _keys(key, item, ("name", "preset", "model", "train"))
+        _keys(key, item, BASELINE_KEYS)
         name = identifier(f"{key}.name", item.get("name"))
         if ("preset" in item) == ("model" in item):
             raise SpaceError(key, "give exactly one of preset (a name from `sksearch models`) and model")
@@ -407,6 +432,9 @@ def gpus(key: str, value: Any) -> float:
     return value
 
 
+described(gpus, "0, a fraction below 1 (trials share a GPU) or a whole number up to 64")
+
+
 SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0, 2**31 - 1)),
                                    "population_size": integer(2, 10_000), "n_startup_trials": integer(0, 10**6)}
 SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
@@ -419,11 +447,19 @@ STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epoch
                                     "calibration_batches": integer(1, 10_000)}
 
 
+# The top level's single values (the other top keys are sections and lists, parsed below).
+TOP_RULES: dict[str, Check] = {"name": identifier, "trials": integer(1, 10**6),
+                               "concurrency": optional(integer(1, 10_000))}
+CONSTRAINT_BOUNDS = ("min", "max")
+OBJECTIVE_KEYS = ("name", "goal")
+BASELINE_KEYS = ("name", "preset", "model", "train")
+
+
 def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     """A validated ``SearchSpace`` from the parsed YAML; ``SpaceError`` names the bad key."""
     raw = _mapping("", raw) if raw is not None else {}
     _keys("", raw, TOP_KEYS)
-    name = identifier("name", raw.get("name") or os.path.splitext(os.path.basename(source))[0])
+    name = TOP_RULES["name"]("name", raw.get("name") or os.path.splitext(os.path.basename(source))[0])
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise SpaceError("description", "must be a string")
@@ -453,7 +489,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         scheduler = replace(scheduler, name="mo_asha" if len(objectives) > 1 else "asha")
     if scheduler.grace_period > scheduler.max_epochs:
         raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
-    concurrency = optional(integer(1, 10_000))("concurrency", raw.get("concurrency"))
+    concurrency = TOP_RULES["concurrency"]("concurrency", raw.get("concurrency"))
     baselines = _parse_baselines(raw.get("baselines"))
     seed_configs = _parse_seed_configs(raw.get("seed_configs"))
     warm_start = raw.get("warm_start") or []
@@ -463,7 +499,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if not isinstance(loggers, list):
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
-    trials = integer(1, 10**6)("trials", raw.get("trials", 20))
+    trials = TOP_RULES["trials"]("trials", raw.get("trials", 20))
     strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
     if strategy.name == "one_shot":
         from ..oneshot.shareable import check_shareable

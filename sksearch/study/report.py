@@ -20,6 +20,10 @@ trial, not by one copy of its configuration per figure. Figures:
                    fronts also show the evaluated subnets and their front, dashed
 
 and a table of the front (informative columns only). One marker style per status everywhere.
+Each figure has one builder from a study folder (``study_front_figure``, ``study_hypervolume_figure``,
+``study_curves_figure``, ``study_params_figure``): the page and ``sksearch.Study.plot_*`` call the
+same ones, the latter through ``with_hover``, which writes each point's hover text into its trace
+(a notebook has no page script to draw it from the trials block).
 Past a few thousand trials, the parameter panels and the curves show every completed trial
 of the front and an even sample of the rest, and say so.
 """
@@ -184,9 +188,13 @@ def confirmation_figure(confirmed: pd.DataFrame, agreement: dict[str, Any]) -> g
 
 
 def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
-                 subnets: pd.DataFrame | None = None) -> go.Figure:
-    """Accuracy against ``cost``; with a one-shot search's ``subnets``, those too (their front
-    dashed)."""
+                 objectives: Sequence[str] | None = None, subnets: pd.DataFrame | None = None) -> go.Figure:
+    """Accuracy against ``cost``: every trial in its status's marker, the baselines as stars,
+    and the Pareto front over ``objectives`` (default: accuracy and ``cost``), a step line over
+    two objectives, ringed points over more (a front over three is no line on a plane). The
+    front's trace carries its trials' ids (``ids``), in the front's order. With a one-shot
+    search's ``subnets``, those too, their front dashed."""
+    objectives = list(objectives or ["accuracy", cost])
     fig = go.Figure()
     for trace in subnet_traces(subnets, cost) if subnets is not None else ():
         fig.add_trace(trace)
@@ -207,11 +215,18 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
     for i, (label, part) in enumerate(groups):
         fig.add_trace(status_trace(part, part[cost].astype(float), "completed", y_range, label,
                                    PALETTE[i % len(PALETTE)]))
-    pareto = front(df, ["accuracy", cost]) if len(done) else done
+    pareto = front(df, objectives) if len(done) else done
     if len(pareto):
-        fig.add_trace(go.Scatter(
-            x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="lines", name="Pareto front",
-            line={"shape": "hv", "color": FRONT_RED, "width": 2}, hoverinfo="skip"))
+        ids = [str(int(t)) for t in pareto["trial_id"]]
+        if len(objectives) == 2:
+            fig.add_trace(go.Scatter(
+                x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="lines", name="Pareto front",
+                line={"shape": "hv", "color": FRONT_RED, "width": 2}, hoverinfo="skip", ids=ids))
+        else:
+            fig.add_trace(go.Scatter(
+                x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="markers", ids=ids,
+                name=f"Pareto front over {', '.join(objectives)}", hoverinfo="skip",
+                marker={"symbol": "circle-open", "size": 14, "color": FRONT_RED, "line": {"width": 2}}))
     base = df[df["baseline"].notna() & (df["status"] == "completed") & df["accuracy"].notna()]
     if len(base):
         fig.add_trace(go.Scatter(x=base[cost].astype(float), y=base["accuracy"] * 100, mode="markers+text",
@@ -221,8 +236,9 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
                                  customdata=base.index.to_numpy(), hoverinfo="none", cliponaxis=False))
     label = OBJECTIVES[cost].label
     below = " (trials below the range: triangles on the bottom edge)" if y_range is not None else ""
+    over = f" over {', '.join(objectives)}" if objectives != ["accuracy", cost] else ""
     fig.update_layout(
-        title=f"Accuracy vs {label}: front from completed trials only{below}",
+        title=f"Accuracy vs {label}: front{over} from completed trials only{below}",
         xaxis={"title": {"text": f"{label} (log scale)"}, "type": "log"},
         yaxis={"title": {"text": "validation accuracy (%)"}, "range": y_range},
         legend={"orientation": "h", "y": -0.2}, template=TEMPLATE, height=460, meta={"rows": "trials"})
@@ -230,6 +246,7 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
 
 
 def hypervolume_figure(trace: pd.DataFrame, objectives: Sequence[str], reference: dict[str, float]) -> go.Figure:
+    """The normalised hypervolume of the completed front after each trial ended."""
     ref = ", ".join(f"{o} {fmt_metric(o, v) if o != 'accuracy' else f'{v:.0%}'}" for o, v in reference.items())
     fig = go.Figure(go.Scatter(
         x=trace["trials_ended"], y=trace["hypervolume"], mode="lines", name="hypervolume",
@@ -256,6 +273,8 @@ def _lines(curves: pd.DataFrame, trial_ids: Sequence[int], row_of: dict[int, int
 
 def curves_figure(df: pd.DataFrame, curves: pd.DataFrame, front_ids: Sequence[int], rungs: Sequence[int],
                   max_epochs: int) -> go.Figure | None:
+    """Accuracy per epoch of every trial (an even sample past ``MAX_CURVES`` per status), the
+    front's trials in red, the scheduler's rungs dotted; None before any epoch was reported."""
     curves = curves.dropna(subset=["accuracy"])
     if curves.empty:
         return None
@@ -324,6 +343,8 @@ def _axis(values: pd.Series, dist: dict[str, Any] | None, rng: np.random.Generat
 
 def parameters_figure(df: pd.DataFrame, params: Sequence[str], distributions: dict[str, dict[str, Any]],
                       y_range: list[float] | None) -> go.Figure | None:
+    """One panel per searched parameter: accuracy against its values; None when nothing was
+    searched."""
     shown = [p for p in params if df[p].notna().any()]
     if not shown:
         return None
@@ -375,35 +396,82 @@ def front_html(df: pd.DataFrame, objectives: Sequence[str]) -> str:
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>")
 
 
+# ---- one builder per figure, from a study folder (the report and ``sksearch.Study`` call them) ----
+
+def _table(folder: StudyFolder) -> pd.DataFrame:
+    """The trials table with row positions as its index: the figures' points name rows by it."""
+    return folder.table.reset_index(drop=True)
+
+
+def study_front_figure(folder: StudyFolder, cost: str = "params", objectives: Sequence[str] | None = None) -> go.Figure:
+    """Accuracy against ``cost`` with the front over ``objectives`` (default: accuracy, ``cost``)."""
+    df = _table(folder)
+    subnets = folder.subnet_table
+    shown = [df] if subnets is None or not (subnets["status"] == "completed").any() else \
+        [df, front(subnets, ["accuracy", cost])]  # the supernet front in range too
+    return front_figure(df, cost, accuracy_range(pd.concat(shown)), objectives, subnets)
+
+
+def study_hypervolume_figure(folder: StudyFolder, objectives: Sequence[str] | None = None) -> go.Figure:
+    """The hypervolume of the front over ``objectives`` (default: the study's) after each trial."""
+    df = _table(folder)
+    objectives = list(objectives or folder.objectives)
+    reference = reference_point(df, objectives)
+    return hypervolume_figure(hypervolume_trace(df, objectives, reference), objectives, reference)
+
+
+def study_curves_figure(folder: StudyFolder) -> go.Figure | None:
+    """The learning curves, the study's front highlighted and its scheduler's rungs marked."""
+    df = _table(folder)
+    objectives = folder.objectives
+    front_ids = front(df, objectives)["trial_id"].astype(int).tolist() if (df["status"] == "completed").any() else []
+    scheduler = folder.space.scheduler
+    return curves_figure(df, folder.learning_curves, front_ids, scheduler.rungs(), scheduler.max_epochs)
+
+
+def study_params_figure(folder: StudyFolder) -> go.Figure | None:
+    """Accuracy against each searched parameter, on the completed trials' accuracy range."""
+    df = _table(folder)
+    return parameters_figure(df, param_columns(df), folder.distributions, accuracy_range(df))
+
+
+def study_confirmation_figure(folder: StudyFolder) -> go.Figure | None:
+    """A one-shot search's confirmed subnets: supernet against stand-alone accuracy, Kendall's
+    tau in the title; None for a study without one, or before a confirmation reported."""
+    subnets = folder.subnet_table
+    if subnets is None:
+        return None
+    confirmed = confirmation(_table(folder), subnets)
+    return confirmation_figure(confirmed, rank_agreement(confirmed))
+
+
 def figures(folder: StudyFolder) -> dict[str, go.Figure]:
     """Every figure of the report, by name."""
-    df = folder.table.reset_index(drop=True)
-    objectives = folder.objectives
-    params = param_columns(df)
-    y_range = accuracy_range(df)
-    subnets = folder.subnet_table
-    fronts_range = y_range if subnets is None else accuracy_range(pd.concat([df, *(
-        front(subnets, ["accuracy", cost]) for cost in ("params", "macs")
-        if (subnets["status"] == "completed").any())]))  # the supernet fronts in range too
-    out = {"front_params": front_figure(df, "params", fronts_range, subnets),
-           "front_macs": front_figure(df, "macs", fronts_range, subnets)}
-    reference = reference_point(df, objectives)
-    out["hypervolume"] = hypervolume_figure(hypervolume_trace(df, objectives, reference), objectives, reference)
-    scheduler = folder.space.scheduler
-    front_ids = front(df, objectives)["trial_id"].astype(int).tolist() if (df["status"] == "completed").any() else []
-    fig = curves_figure(df, folder.learning_curves, front_ids, scheduler.rungs(),
-                        scheduler.max_epochs)
-    if fig is not None:
-        out["curves"] = fig
-    fig = parameters_figure(df, params, folder.distributions, y_range)
-    if fig is not None:
-        out["parameters"] = fig
-    if subnets is not None:
-        confirmed = confirmation(df, subnets)
-        fig = confirmation_figure(confirmed, rank_agreement(confirmed))
+    out = {"front_params": study_front_figure(folder, "params"), "front_macs": study_front_figure(folder, "macs"),
+           "hypervolume": study_hypervolume_figure(folder)}
+    for name, fig in (("curves", study_curves_figure(folder)), ("parameters", study_params_figure(folder)),
+                      ("confirmation", study_confirmation_figure(folder))):
         if fig is not None:
-            out["confirmation"] = fig
+            out[name] = fig
     return out
+
+
+def with_hover(fig: go.Figure, df: pd.DataFrame) -> go.Figure:
+    """The figure standing on its own (a notebook's): each point's hover text written into its
+    trace. In the report the page's script draws it from the one trials block instead, which
+    keeps the page one row per trial; ``df`` is the table the figure was built from."""
+    columns, rows = trial_rows(df, param_columns(df))
+
+    def text(row: Any) -> str | None:
+        if row is None or (isinstance(row, float) and math.isnan(row)):
+            return None
+        return "<br>".join(f"{c}: {v}" for c, v in zip(columns, rows[int(row)]) if v != "")
+
+    for trace in fig.data:
+        if trace.hoverinfo == "none" and trace.customdata is not None:
+            trace.hovertext = [text(r) for r in trace.customdata]
+            trace.hoverinfo = "text"
+    return fig
 
 
 TITLES = {"front_params": "Accuracy vs parameters", "front_macs": "Accuracy vs MACs",

@@ -276,3 +276,19 @@ def test_a_trial_named_study_colon_id_is_answered_in_those_words(finished_study)
     study, _ = finished_study
     proc = run_cli("analyze", f"{study}:99")
     assert proc.returncode == 2 and f"{study}:99: no such trial" in proc.stderr and "--trial" not in proc.stderr
+
+
+def test_the_api_returns_the_pages_figures_and_table(finished_study, tmp_path):
+    import plotly.graph_objects as go
+
+    import sksearch.api
+
+    study, _ = finished_study
+    out = tmp_path / "api"
+    found = sksearch.api.analyze(f"{study}:{trained_trial(study)}", "1,2", out=str(out), log=lambda _: None)
+    assert {"branches_enlarged", "difference"} <= set(found.figures)
+    assert all(isinstance(f, go.Figure) for f in found.figures.values())
+    page = read_figures(found.html)
+    assert set(page) == set(found.figures)
+    assert list(page["difference"]["data"][0]["y"]) == pytest.approx(list(found.figures["difference"].data[0].y))
+    assert found.table.to_csv(index=False) == open(found.csv).read()  # attention.csv is this table

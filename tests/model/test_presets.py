@@ -76,7 +76,7 @@ SHUFFLENET_PAPER = {
 }
 # The 1.0x nets cannot be within 3%: the authors' 1.0x baseline (2.45M, 140.35M) is not the
 # ShuffleNetV2 paper's 1.0x (2.3M, 146M). Ours is the latter (torchvision's 2,278,604 params),
-# with the 0.5x placements of SE and SK: the README states these counts as the nearest variant.
+# with the 0.5x placements of SE and SK: docs/concepts/presets.md states these counts as the nearest variant.
 SHUFFLENET_STATED = {
     "shufflenetv2_0_5x": (1_366_792, 40_476_448),
     "shufflenetv2_0_5x_se": (1_529_588, 40_636_320),
@@ -115,7 +115,7 @@ def test_shufflenet_sk_replaces_every_depthwise_conv_with_the_papers_sk_conv():
 
 
 def test_the_readme_reason_1_0x_stays_the_published_network():
-    """README: a conv5 wide enough for the authors' 2.45M params overshoots their MACs."""
+    """docs/concepts/presets.md: a conv5 wide enough for the authors' 2.45M params overshoots their MACs."""
     from dataclasses import replace
 
     assert params_and_macs(replace(preset("shufflenetv2_1_0x"), head_width=1140)) == (2_448_660, 147_661_368)

@@ -133,6 +133,59 @@ def test_a_terminal_gets_one_live_line_and_a_log_plain_lines(finished_study, mon
     assert log.getvalue().count("\n") == 1 and "\r" not in log.getvalue()
 
 
+def test_a_notebook_gets_one_display_updated_in_place_and_progress_false_none(finished_study, monkeypatch):
+    import pickle
+
+    import IPython
+    import IPython.display
+
+    from sksearch.search.progress import ProgressView, in_notebook, showing
+
+    folder = StudyFolder.open(str(finished_study[0]))
+    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space, folder.run.run_id)
+    callback._table = folder.table
+    assert not in_notebook()  # pytest is no kernel
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() is
+        pass
+
+    shown = []
+
+    class Handle:
+        def update(self, view):
+            shown.append(("update", view))
+
+    def display(view, display_id=False):
+        assert display_id is True
+        shown.append(("display", view))
+        return Handle()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    monkeypatch.setattr(IPython.display, "display", display)
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stdout", log)
+    assert in_notebook()
+    callback._print()
+    callback._print()
+    callback.end_live_line()  # the search's end: the display shows its last count, then lets go
+    assert [kind for kind, _ in shown] == ["display", "update", "update"]
+    assert log.getvalue() == ""  # no line printed beside the display
+    last = shown[-1][1]
+    assert isinstance(last, ProgressView) and repr(last).startswith(bar(6, 6) + " [")
+    assert "6/6 trials done" in last._repr_html_() and "<progress value='6' max='6'" in last._repr_html_()
+    callback._print()  # a second search in the same kernel gets a display of its own
+    assert shown[-1][0] == "display"
+    assert pickle.loads(pickle.dumps(callback))._notebook is None  # Ray pickles callbacks; the display stays
+
+    shown.clear()
+    with showing(False):
+        callback._print()
+        callback.end_live_line()
+    assert shown == [] and log.getvalue() == ""
+    callback._print()
+    assert len(shown) == 1  # showing(False) lasts for its block only
+
+
 def test_done_comes_from_the_table_and_running_from_ray():
     df = pd.DataFrame({"trial_id": [0, 1, 2], "status": ["completed", "running", "stopped_early"],
                        "accuracy": [0.5, None, 0.2], "params": [10, 20, 30], "macs": [1, 2, 3]})

@@ -1,4 +1,4 @@
-"""The README's optuna-dashboard line works on a study folder (skipped without the extra)."""
+"""The optuna-dashboard line of docs/concepts/truthful-study.md works on a study folder (skipped without the extra)."""
 
 import json
 import os
@@ -27,7 +27,7 @@ def test_optuna_dashboard_serves_a_study_folder(finished_study, tmp_path):
     # The command pip installed beside this Python (the venv need not be activated).
     dashboard = shutil.which("optuna-dashboard", path=os.path.dirname(sys.executable)) or shutil.which("optuna-dashboard")
     assert dashboard, "the optuna-dashboard command is not installed"
-    # As the README says: optuna-dashboard sqlite:///results/quickstart/optuna.db
+    # As docs/concepts/truthful-study.md says: optuna-dashboard sqlite:///results/quickstart/optuna.db
     server = subprocess.Popen([dashboard, f"sqlite:///{study / 'optuna.db'}", "--host", "127.0.0.1",
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,0 +1,120 @@
+"""The generated references cannot drift: every space key and every command option is in them
+with a description, and a description or a page naming a key or option that does not exist
+is caught."""
+
+import argparse
+import dataclasses
+import re
+
+import pytest
+
+from sksearch import docs_reference
+from sksearch.cli import build_parser
+from sksearch.space import schema
+from sksearch.space.parsed import StrategySpec
+
+
+def test_the_references_are_complete_and_true_today():
+    assert docs_reference.problems() == []
+
+
+def test_every_schema_key_is_in_the_space_reference_with_its_rule_and_default():
+    page = docs_reference.space_reference()
+    for table, prefix in ((schema.DATA_FIELDS, "data."), (schema.TRAIN_FIELDS, "train."),
+                          (schema.STAGE_FIELDS, "model.stages[]."), (schema.STRATEGY_RULES, "strategy.")):
+        for key in table:
+            assert f"| `{prefix}{key}` |" in page
+    row = next(line for line in page.splitlines() if line.startswith("| `model.sk.branches[].kernel` |"))
+    assert "odd integer from 1 to 31" in row and "| required |" in row and "| yes |" in row
+    row = next(line for line in page.splitlines() if line.startswith("| `train.lr` |"))
+    assert "number > 0 and <= 1000" in row and "| 0.1 |" in row
+    for field in dataclasses.fields(StrategySpec):  # the one-shot keys, each with its default
+        row = next(line for line in page.splitlines() if line.startswith(f"| `strategy.{field.name}` |"))
+        assert f"| {str(field.default).lower()} |" in row, row
+    assert "standalone \\| one_shot" in page
+
+
+def test_every_option_is_in_the_command_reference():
+    page = docs_reference.cli_reference()
+    for name, cmd in docs_reference.commands(build_parser()).items():
+        assert f"## `sksearch {name}`" in page
+        for action in cmd._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert f"`{flag}" in page
+    run = page[page.index("## `sksearch run`"):page.index("## `sksearch resume`")]
+    assert "| `--strategy` | `standalone` \\| `one_shot` |" in run
+
+
+def test_a_new_schema_key_without_a_description_fails(monkeypatch):
+    monkeypatch.setitem(schema.TRAIN_FIELDS, "fake_key", schema.integer(1, 9))
+    monkeypatch.setitem(schema.STRATEGY_RULES, "fake_phase", schema.boolean)
+    assert "| `train.fake_key` | integer from 1 to 9 |" in docs_reference.space_reference()
+    problems = docs_reference.problems(pages=[])
+    assert "space key train.fake_key: no description in docs_reference.DESCRIPTIONS" in problems
+    assert "space key strategy.fake_phase: no description in docs_reference.DESCRIPTIONS" in problems
+
+
+def test_a_description_of_a_key_the_schema_lacks_fails():
+    descriptions = {**docs_reference.DESCRIPTIONS, "train.no_such_key": "gone", "strategy.phases": "never was"}
+    problems = docs_reference.problems(descriptions=descriptions, pages=[])
+    assert problems == ["DESCRIPTIONS['strategy.phases']: no such space key",
+                        "DESCRIPTIONS['train.no_such_key']: no such space key"]
+    del descriptions["train.no_such_key"], descriptions["strategy.phases"], descriptions["data.clutter"]
+    assert docs_reference.problems(descriptions=descriptions, pages=[]) == [
+        "space key data.clutter: no description in docs_reference.DESCRIPTIONS"]
+
+
+def test_a_key_listed_nowhere_in_the_reference_fails(monkeypatch):
+    monkeypatch.setattr(schema, "TOP_KEYS", (*schema.TOP_KEYS, "fake_section"))
+    assert "space key fake_section: missing from the generated reference" in docs_reference.problems(pages=[])
+
+
+def test_an_option_without_help_fails():
+    parser = build_parser()
+    docs_reference.commands(parser)["run"].add_argument("--fake-option", type=int)
+    assert docs_reference.problems(parser, pages=[]) == ["sksearch run --fake-option: no help text (its description)"]
+    assert "`--fake-option`" not in docs_reference.cli_reference()  # the page reads the real parser
+
+
+def test_a_page_naming_an_option_a_command_lacks_fails(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Run `sksearch run space.yaml --trials 3 --fake-option 2`, then\n"
+                    "```bash\nsksearch pareto results/x --json && pip install x --index-url y\n```\n"
+                    "and `sksearch report DIR --trials 2`.\n")
+    assert docs_reference.problems(pages=[str(page)]) == [
+        "page.md: names `sksearch report ... --trials`, an option sksearch report does not have",
+        "page.md: names `sksearch run ... --fake-option`, an option sksearch run does not have"]
+
+
+@pytest.mark.parametrize("path", sorted(docs_reference.pages()))
+def test_the_generated_pages_are_markdown_tables_with_one_row_per_entry(path):
+    text = docs_reference.pages()[path]
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    columns = 5 if path == "reference/space.md" else 4
+    # Each row has its table's columns: no value's own "|" broke a row apart.
+    assert rows and all(len(re.split(r"(?<!\\)\|", line)) == columns + 2 for line in rows)
+    if path == "reference/space.md":
+        assert len(rows) == len(docs_reference.schema_keys()) == len(set(docs_reference.schema_paths()))
+    else:
+        parser = build_parser()
+        expected = sum(1 for cmd in docs_reference.commands(parser).values() for a in cmd._actions
+                       if not isinstance(a, argparse._HelpAction))
+        assert len(rows) == expected
+
+
+def test_the_readme_is_short_and_its_links_lead_to_files():
+    """The README stays a five-minute read, and what it links to is there (GitHub shows it
+    outside the docs site, so mkdocs' own link check does not cover it)."""
+    import pathlib
+
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    assert len(text.encode()) < 12_000
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links and all((root / link).exists() for link in links if "://" not in link), links
+    # The two set-up commands, verbatim: a fresh clone runs them as they are written.
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e . && "
+            "sksearch run search_spaces/quickstart.yaml") in text
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
+            'pip install -e ".[dev]" && python -m pytest') in text
