@@ -59,9 +59,11 @@ def confirmation(main: pd.DataFrame, subnets: pd.DataFrame) -> pd.DataFrame:
         by_arch.setdefault(_key(row[c] for c in arch), row)
     rows = []
     mine = main[searched(main)]
-    if arch and all(c in mine.columns for c in arch):
+    if arch:
+        # A parameter no main trial sampled (M=3's third branch when every confirmed subnet
+        # has two) is no column of the main table: there it is None, as in those subnets' rows.
         for r in mine.to_dict("records"):
-            hit = by_arch.get(_key(r[c] for c in arch))
+            hit = by_arch.get(_key(r.get(c) for c in arch))
             if hit is None:
                 continue
             rows.append({"trial_id": int(r["trial_id"]), "subnet_id": int(hit["trial_id"]), "status": r["status"],

@@ -79,3 +79,11 @@ def test_a_parameter_some_subnets_do_not_sample_still_matches():
     main["sk.branches.1.dilation"] = pd.Series([3, None], dtype=object)
     got = confirmation(main, subnets)
     assert got.trial_id.tolist() == [0, 1] and got.subnet_id.tolist() == [3, 2]
+
+
+def test_a_parameter_no_confirmed_trial_sampled_is_no_column_of_the_main_table():
+    # some subnets have a third branch; no confirmed trial does, so the main table lacks the column
+    subnets = SUBNETS.assign(**{"sk.branches.2.kernel": [None, None, None, None, 5.0]})
+    main = _main([("completed", 0.90, 2, 2, None), ("completed", 0.85, 1, 2, None)])
+    got = confirmation(main, subnets)
+    assert got.trial_id.tolist() == [0, 1] and got.subnet_id.tolist() == [3, 2]
