@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -49,6 +50,8 @@ import sksearch  # noqa: E402
 from sksearch.data.load import load_data, make_batches  # noqa: E402
 from sksearch.model.cost import params_and_macs  # noqa: E402
 from sksearch.oneshot.bn import calibration_batches  # noqa: E402
+from sksearch.oneshot.export import supernet_weights  # noqa: E402
+from sksearch.oneshot.search import load_supernet  # noqa: E402
 from sksearch.oneshot.sandwich import (SandwichSettings, arch_space, evaluate_subnet, extremes,  # noqa: E402
                                        random_spec, recipe, train_supernet)
 from sksearch.oneshot.shareable import supernet_layout  # noqa: E402
@@ -183,14 +186,34 @@ def main() -> int:
     os.makedirs(work, exist_ok=True)
     t_all = time.perf_counter()
 
-    # 1-2. Two supernets, the largest subnet alone, and the spread of subnets stand-alone.
-    say("training the supernets")
-    nets = {}
-    walls = {}
-    for distill in (True, False):
-        folder = os.path.join(work, f"supernet_{'distill' if distill else 'plain'}")
-        shutil.rmtree(folder, ignore_errors=True)
-        nets[distill], walls[distill] = fit_supernet(base, shape, batches, distill, epochs, folder)
+    # 3. The two searches, each an ordinary study; the one-shot one's supernet is the distilled
+    # supernet of 1-2.
+    say("searching stand-alone")
+    standalone_dir = os.path.join(work, "standalone")
+    shutil.rmtree(standalone_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    alone = sksearch.run(args.space, standalone_dir, overrides={**overrides, "strategy.name": "standalone",
+                                                                  "trials": args.standalone_trials}, force=True)
+    alone_wall = time.perf_counter() - t0
+    say("searching one-shot")
+    one_shot_dir = os.path.join(work, "one_shot")
+    shutil.rmtree(one_shot_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    shot = sksearch.run(args.space, one_shot_dir, overrides={**overrides, "strategy.name": "one_shot"}, force=True)
+    shot_wall = time.perf_counter() - t0
+
+    result_json = os.path.join(one_shot_dir, "supernet", "supernet", "result.json")
+    with open(result_json) as fh:
+        supernet_train_s = [json.loads(line) for line in fh if line.strip()][-1]["train_time"]
+
+    # 1-2. The supernet without distillation, the largest subnet alone, and the spread of
+    # subnets stand-alone.
+    nets = {True: load_supernet(base, shape, supernet_weights(shot))}
+    walls = {True: supernet_train_s}
+    say("training the supernet without distillation")
+    folder = os.path.join(work, "supernet_plain")
+    shutil.rmtree(folder, ignore_errors=True)
+    nets[False], walls[False] = fit_supernet(base, shape, batches, False, epochs, folder)
     largest, _smallest = extremes(space, shape)
     largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu", lambda m, f: None)["train_time"]
     say(f"largest subnet alone, {epochs} epochs: {largest_wall:.0f} s training; supernet {walls[True]:.0f} s "
@@ -221,30 +244,12 @@ def main() -> int:
     for tag in ("distill_recal", "distill_no_recal", "plain_recal", "plain_no_recal"):
         variants[tag] = correlations(table[tag].tolist(), table["standalone"].tolist())
 
-    # 3. The two searches, each an ordinary study.
-    say("searching stand-alone")
-    standalone_dir = os.path.join(work, "standalone")
-    shutil.rmtree(standalone_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    alone = sksearch.run(args.space, standalone_dir, overrides={**overrides, "strategy.name": "standalone",
-                                                                  "trials": args.standalone_trials}, force=True)
-    alone_wall = time.perf_counter() - t0
-    say("searching one-shot")
-    one_shot_dir = os.path.join(work, "one_shot")
-    shutil.rmtree(one_shot_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    shot = sksearch.run(args.space, one_shot_dir, overrides={**overrides, "strategy.name": "one_shot"}, force=True)
-    shot_wall = time.perf_counter() - t0
-
     everything = pd.concat([alone.table, shot.table])
     trained = everything[everything["status"].isin(["completed", "stopped_early", "failed"])]
     reference = {"accuracy": 0.0, "params": float(trained["params"].max()) * 1.1}
     subnet_table = shot.subnet_table
     evaluated = subnet_table[subnet_table["status"] == "completed"]
     search_wall = (evaluated["finished"].max() - subnet_table["started"].min()).total_seconds()
-    result_json = os.path.join(one_shot_dir, "supernet", "supernet", "result.json")
-    with open(result_json) as fh:
-        supernet_train_s = [json.loads(line) for line in fh if line.strip()][-1]["train_time"]
     # Compute in largest-subnet training epochs: the supernet's training and the subnet search
     # are worth the epochs their time would train.
     epoch_s = largest_wall / epochs
@@ -267,8 +272,9 @@ def main() -> int:
         f"{time.perf_counter() - t_all:.0f} s in all; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     say("rank correlation with stand-alone accuracy "
         f"({standalone_epochs} epochs each, {len(table)} subnets, {table.params.min():,}-{table.params.max():,} params):")
-    for tag, (tau, rho) in variants.items():
-        say(f"  {tag:<18} Kendall tau {tau:+.3f}   Spearman rho {rho:+.3f}")
+    for tag, (tau, rho) in variants.items():  # nan: every estimate equal (chance accuracy, say)
+        say(f"  {tag:<18} Kendall tau {tau:+.3f}   Spearman rho {rho:+.3f}" if not math.isnan(tau) else
+            f"  {tag:<18} no ranking: the estimates are all equal")
     say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
         f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x the largest subnet's {largest_wall:.0f} s")
     rate = len(evaluated) / max(search_wall, 1e-9)
