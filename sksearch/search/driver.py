@@ -123,6 +123,13 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
 
         print(f"\nPareto front over {', '.join(space.metric_names)} (completed trials):", flush=True)
         print_front(front_rows(front_table(df, space.metric_names)))
+        if folder.subnet_table is not None:
+            from ..study.subnets import one_shot_info
+
+            o = one_shot_info(df, folder.subnet_table, space.metric_names, space.name)
+            print(f"\none-shot: {o['evaluated']} subnets evaluated with the supernet's weights, {len(o['front'])} on "
+                  f"their front (`sksearch pareto {root}` lists it), {o['confirmed']} confirmed stand-alone above\n"
+                  f"{o['verdict']}", flush=True)
         print(f"\nreport: {write_report(folder)}", flush=True)
     return folder
 

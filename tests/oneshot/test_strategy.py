@@ -80,6 +80,7 @@ def test_one_shot_run_resumes_after_sigkill_without_losing_an_epoch(tmp_path):
     one_shot = answer["one_shot"]
     evaluated = [t for t in subnets if t.state.name == "COMPLETE"]
     assert one_shot["study"] == "tiny:one_shot" and one_shot["evaluated"] == len(evaluated)
+    assert f"one-shot: {len(evaluated)} subnets evaluated" in again.stdout  # the run's last words name both fronts
     front_ids = {r["trial_id"] for r in one_shot["front"]}
     assert front_ids and front_ids <= {t.number for t in evaluated}
     best = max(t.values[0] for t in evaluated)
