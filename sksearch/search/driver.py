@@ -67,12 +67,16 @@ def _ended_trials(root: str, run: RunInfo) -> list[int]:
 
 
 def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
-                 run_id: str | None, replay: list[int] | None = None) -> Any:
+                 run_id: str | None, began: datetime, replay: list[int] | None = None) -> Any:
+    """The Tuner of one search; ``began`` is when this driver started (a trial drawn before it
+    and claimed by no driver was left by one that died)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
     shape = space.data.shape(getattr(data, "num_classes", None))
-    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id)
+    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id,
+                              started=began)
+    searcher.open()  # settles what a dead driver left before Ray asks for the first trial
     scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
     layout = Layout(root)
     return tune.Tuner(
@@ -148,6 +152,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
 
     ``force`` writes into a non-empty folder that is not a study; ``wait_for_resources``
     skips the check that some node can host a trial (for a cluster that autoscales)."""
+    began = datetime.now()
     layout = Layout(root)
     if os.path.exists(layout.run_json):
         raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}` "
@@ -187,7 +192,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             imported = import_trials(study, imports)
             one_shot = space.strategy.name == "one_shot"
             if not one_shot:  # the one-shot phases come first; its tuner runs their confirmations
-                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
+                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
         except BaseException:
             if created:
                 shutil.rmtree(root, ignore_errors=True)
@@ -213,7 +218,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             if confirming is None:
                 return StudyFolder(root, run_info, space)
             space = confirming
-            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
+            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
         try:
             tuner.fit()
         finally:
@@ -246,6 +251,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     its rungs from those folders."""
     from ray import tune
 
+    began = datetime.now()
     layout = Layout(root)
     run_info = read_run(root)
     with FolderLock(root):
@@ -282,7 +288,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
-            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id,
+            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id, began,
                                  replay=_ended_trials(root, run_info))
         try:
             tuner.fit()
