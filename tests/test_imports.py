@@ -52,9 +52,10 @@ ALLOWED = {
     "model": {"model", "errors"},
     "data": {"data", "errors"},
     "train": {"train", "model", "data", "errors"},
-    "space": {"space", "model", "data", "train", "objectives", "errors"},
-    "study": {"study", "space", "model", "data", "train", "objectives", "errors"},
-    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "version"},
+    "space": {"space", "model", "data", "train", "objectives", "errors", "scoped"},
+    "study": {"study", "space", "model", "data", "train", "objectives", "errors", "scoped"},
+    "search": {"search", "study", "space", "model", "data", "train", "objectives", "errors", "signals", "version",
+               "scoped"},
     "analysis": {"analysis", "study", "space", "model", "data", "train", "errors", "devices"},
     "oneshot": {"oneshot", "search", "study", "space", "model", "data", "train", "errors"},
 }

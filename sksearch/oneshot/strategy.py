@@ -19,6 +19,7 @@ from ..space.distributions import Distribution
 from ..space.parsed import SearchSpace
 from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
+from .export import calibration_for, inherited_state, subnet_spec
 from .sandwich import centre_recipe
 from .search import load_supernet, search_subnets
 from .trainable import fit_supernet, supernet_dir
@@ -89,8 +90,6 @@ def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[d
     """The inherited weights of each chosen subnet, BatchNorm recalibrated as when it was
     evaluated, where its stand-alone trial finds them."""
     from safetensors.torch import save_file
-
-    from .export import calibration_for, inherited_state, subnet_spec
 
     supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), weights)
     calibration = calibration_for(space, data)

@@ -15,10 +15,12 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
 
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
+from ..scoped import optuna_warnings_only
 from ..space.distributions import SpaceError
 from ..space.sample import check_baselines
 from ..space.parsed import SearchSpace
@@ -34,7 +36,7 @@ from ..study.targets import check_folder_target
 from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, progress_line
-from .ray_cluster import check_resources, init_ray
+from .ray_cluster import check_resources, init_ray, search_settings
 from .same_space import check_same_space
 from .schedulers import make_scheduler
 from .trackers import TrackerCallback, check_trackers
@@ -145,6 +147,20 @@ def _check_storage(url: str, space: SearchSpace) -> None:
         raise UserError(f"--storage {url}: cannot open it as an Optuna storage ({str(exc).splitlines()[0]})") from None
 
 
+Entry = TypeVar("Entry", bound=Callable[..., StudyFolder])
+
+
+def scoped(entry: Entry) -> Entry:
+    """``run`` and ``resume`` change Ray's environment and Optuna's verbosity only while they
+    run: a notebook's own settings are back when they return or raise."""
+    @functools.wraps(entry)
+    def wrapped(*args: Any, **kwargs: Any) -> StudyFolder:
+        with search_settings(), optuna_warnings_only():
+            return entry(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
+@scoped
 def run(space: SearchSpace, root: str, storage: str | None = None, address: str | None = None,
         force: bool = False, wait_for_resources: bool = False) -> StudyFolder:
     """Run the search ``space`` describes into the study folder ``root``; returns the folder
@@ -242,6 +258,7 @@ def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
     return confirming
 
 
+@scoped
 def resume(root: str, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
     """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count.
 

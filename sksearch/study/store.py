@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import UserError
+from ..scoped import optuna_warnings_only
 
 if TYPE_CHECKING:
     import optuna
@@ -108,6 +109,7 @@ def read_only_url(url: str) -> str:
     return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&uri=true"
 
 
+@optuna_warnings_only()
 def load_study(url: str, name: str, where: str) -> optuna.Study:
     """The study ``name`` in the database at ``url``, opened for reading only."""
     import optuna
@@ -116,7 +118,6 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
     path = check_sqlite(url, where)
     if path:
         recover_hot_journal(path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = optuna.storages.RDBStorage(read_only_url(url), skip_table_creation=True)
         return optuna.load_study(study_name=name, storage=storage)
@@ -127,6 +128,7 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
         raise UserError(f"{where}: cannot read the Optuna study in {url} ({str(exc).splitlines()[0]})") from None
 
 
+@optuna_warnings_only()
 def open_for_search(url: str, name: str, space: SearchSpace,
                     sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """The study a search writes: created on the first run, loaded on later ones; its
@@ -136,7 +138,6 @@ def open_for_search(url: str, name: str, space: SearchSpace,
     import optuna
     import sqlalchemy.exc
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     for attempt in range(6):
         try:
             # Drivers that start together on a new database race to create its tables and

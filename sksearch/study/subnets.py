@@ -13,8 +13,9 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from .pareto import front_table
-from .table import param_columns, searched
+from .pareto import front_rows, front_table
+from .store import one_shot_study
+from .table import counts, param_columns, searched
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,10 +99,6 @@ def one_shot_info(main: pd.DataFrame, subnets: pd.DataFrame | None, objectives: 
     front (rows as ``front_rows`` gives them), the ``confirmations`` (``confirmation``'s rows),
     ``rank_agreement``'s counts and correlations, and the ``verdict`` sentence; None for a study
     that ran none."""
-    from .pareto import front_rows
-    from .store import one_shot_study
-    from .table import counts
-
     if subnets is None:
         return None
     c = counts(subnets)
