@@ -29,7 +29,7 @@ from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
-from ..study.store import open_for_search
+from ..study.store import StudyRef, open_for_search
 from ..study.summary import ended
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
@@ -64,7 +64,7 @@ def _trainable(space: SearchSpace, data: Any, root: str) -> Any:
 
 def _ended_trials(root: str, run: RunInfo) -> list[int]:
     """The trials the study already holds as ended."""
-    table = read_table(run.storage_url(Layout(root)), run.study_name, root)
+    table = read_table(run.study(root))
     return [int(n) for n in table.loc[table["status"].isin(["completed", "stopped_early", "failed"]), "trial_id"]]
 
 
@@ -79,7 +79,8 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
     searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id,
                               started=began)
     searcher.open()  # settles what a dead driver left before Ray asks for the first trial
-    scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
+    study = StudyRef(storage_url, study_name, root)
+    scheduler = make_scheduler(space.scheduler, space.objectives, study, replay or [])
     layout = Layout(root)
     return tune.Tuner(
         _trainable(space, data, root),
@@ -87,7 +88,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
             name=os.path.basename(layout.experiment), storage_path=os.path.dirname(layout.experiment), verbose=0,
-            callbacks=[JsonLoggerCallback(), StudyCallback(root, storage_url, study_name, space, run_id),
+            callbacks=[JsonLoggerCallback(), StudyCallback(study, space, run_id),
                        *([TrackerCallback(list(space.loggers), root, study_name, space.scheduler.max_epochs)]
                          if space.loggers else [])],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -106,7 +107,7 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     """Write the final table and report, and print the outcome."""
     layout = Layout(root)
     # The search has stopped: what it left RUNNING waits for a resume.
-    df = stopped_runs(read_table(run.storage_url(layout), run.study_name, root), run.run_id)
+    df = stopped_runs(read_table(run.study(root)), run.run_id)
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
     write_curves(folder.learning_curves, root)
@@ -274,8 +275,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
-        read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
-        mine = summary(of_run(read_table(storage_url, study_name, root), run_info.run_id))["counts"]
+        read_records(run_info.study(root))  # the study must be there: resume never makes a new one
+        mine = summary(of_run(read_table(run_info.study(root)), run_info.run_id))["counts"]
         one_shot = space.strategy.name == "one_shot"  # its trial count comes from its subnet search
         if not one_shot and ended(mine) >= space.trials and not mine["running"]:
             print(f"study {study_name} is finished ({ended(mine)} of {space.trials} trials done): nothing to "

@@ -31,13 +31,12 @@ from ..objectives import REQUIRED, Objective
 from ..space.parsed import SchedulerSpec, rung_epochs
 from ..space.schema import SCHEDULERS
 from ..study.pareto import nondominated_ranks
-from ..study.store import is_baseline
+from ..study.store import StudyRef, is_baseline
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 Goal = tuple[str, str]  # (objective name, "max" | "min"); the name is the result key
-StudyRef = tuple[str, str, str]  # (storage URL, study name, study folder)
 
 
 class SuccessiveHalving(FIFOScheduler):
@@ -82,7 +81,7 @@ class SuccessiveHalving(FIFOScheduler):
             if self.study is not None:
                 from ..study.reader import read_curves
 
-                self._curves = read_curves(*self.study)
+                self._curves = read_curves(self.study)
         return self._curves
 
     # ---- what subclasses define -----------------------------------------------------

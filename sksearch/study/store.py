@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     import optuna
 
     from ..space.parsed import SearchSpace
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    """Where a study's trials are read from: the database ``url``, the study's ``name`` there,
+    and ``where``, what an error names (the study folder, or the argument the user gave)."""
+
+    url: str
+    name: str
+    where: str
+
+    def beside(self, name: str) -> StudyRef:
+        """The study ``name`` in the same database (its baselines, its one-shot subnets)."""
+        return replace(self, name=name)
 
 
 # A study's baselines are trials of their own study beside it, so that the samplers, which
@@ -110,11 +125,12 @@ def read_only_url(url: str) -> str:
 
 
 @optuna_warnings_only()
-def load_study(url: str, name: str, where: str) -> optuna.Study:
-    """The study ``name`` in the database at ``url``, opened for reading only."""
+def load_study(study: StudyRef) -> optuna.Study:
+    """The study ``study.name`` in the database at ``study.url``, opened for reading only."""
     import optuna
     import sqlalchemy.exc
 
+    url, name, where = study.url, study.name, study.where
     path = check_sqlite(url, where)
     if path:
         recover_hot_journal(path)
