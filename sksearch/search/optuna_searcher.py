@@ -133,12 +133,15 @@ class OptunaSearcher(Searcher):
         return {**self.__dict__, "_study": None, "_baselines": None, "_reconciled": False, "started": None}
 
     def open(self) -> optuna.Study:
-        """Open the study (creating it if new) and, once per process, settle what a dead driver
-        left in it and queue this driver's lost trials: the searcher's first write."""
+        """Open the study and its baselines' (creating them if new) and, once per process, settle
+        what a dead driver left in the study and queue this driver's lost trials: the searcher's
+        first write."""
         if self.started is None:  # unpickled in this process
             self.started = datetime.now()
         if self._study is None:
             self._study = open_for_search(self.storage_url, self.study_name, self.space)
+        if self._baselines is None and self.space.baselines:
+            self._baselines = open_for_search(self.storage_url, baselines_study(self.study_name), self.space)
         if not self._reconciled:
             self._reconciled = True
             self._reconcile()
@@ -153,8 +156,9 @@ class OptunaSearcher(Searcher):
 
     @property
     def baselines_study(self) -> optuna.Study:
+        """The open study of the space's baselines (``open()`` opens it where there are any)."""
         if self._baselines is None:
-            self._baselines = open_for_search(self.storage_url, baselines_study(self.study_name), self.space)
+            raise RuntimeError("OptunaSearcher.open() was not called, or the space has no baselines")
         return self._baselines
 
     def _where(self, number: int) -> tuple[optuna.Study, int]:
