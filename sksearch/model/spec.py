@@ -81,8 +81,8 @@ class SKSpec:
         return len(self.branches)
 
     @property
-    def kernels(self) -> list[tuple[int, int]]:
-        """(kernel, dilation) of every branch."""
+    def kernel_dilations(self) -> list[tuple[int, int]]:
+        """(kernel, dilation) of every branch (the name ``SKConv`` gives the same pairs)."""
         return [(b[0], b[1]) for b in self.branches]
 
     def branch_groups(self, default: int | None) -> list[int | None]:
