@@ -475,9 +475,76 @@ def test_sqlite_files_are_opened_read_only_by_every_read_command(finished_study,
     shutil.copytree(finished_study[0], study)
     os.chmod(study / "optuna.db", 0o444)
     if os.access(study / "optuna.db", os.W_OK):
-        pytest.skip("running as a user who may write any file (root): the read-only open is tested elsewhere")
+        pytest.skip("running as a user who may write any file (root): the two tests below cover it as root")
     for args in (["status", str(study)], ["pareto", str(study)], ["report", str(study), "--out", str(tmp_path / "r")]):
         assert main(args) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="drops root's privileges (run as root)")
+def test_read_commands_work_for_a_user_who_may_not_write_the_database(finished_study):
+    """As root (how CI runs) no file is read-only to the test: the read commands run as
+    ``nobody`` on a copy of the study that user may read but not write."""
+    import tempfile
+
+    try:
+        subprocess.run([sys.executable, "-c", "import sksearch"], user=65534, group=65534, extra_groups=[],
+                       capture_output=True, timeout=120, cwd="/", check=True)
+    except (PermissionError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"nobody cannot run this Python or import sksearch here ({exc}); "
+                    f"test_read_commands_open_sqlite_with_mode_ro_and_write_nothing covers root")
+    top = tempfile.mkdtemp(prefix="sksearch-ro-")  # pytest's tmp_path is root's own (0o700)
+    try:
+        os.chmod(top, 0o755)
+        study = os.path.join(top, "study")
+        shutil.copytree(finished_study[0], study)
+        for folder, dirs, files in os.walk(study):
+            os.chmod(folder, 0o555)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o444)
+        scratch = os.path.join(top, "scratch")  # nobody's home and the report's folder
+        os.mkdir(scratch)
+        os.chmod(scratch, 0o777)
+        before = digest(os.path.join(study, "optuna.db"))
+        env = {**os.environ, "HOME": scratch, "MPLCONFIGDIR": scratch, "PYTHONDONTWRITEBYTECODE": "1"}
+        for args in (["status", study], ["pareto", study], ["report", study, "--out", os.path.join(scratch, "r")]):
+            proc = subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True,
+                                  timeout=400, user=65534, group=65534, extra_groups=[], env=env, cwd=scratch)
+            assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert os.path.exists(os.path.join(scratch, "r")) and digest(os.path.join(study, "optuna.db")) == before
+    finally:
+        for folder, dirs, files in os.walk(top):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_read_commands_open_sqlite_with_mode_ro_and_write_nothing(finished_study, tmp_path, monkeypatch):
+    """Whoever runs the tests: every connection a read command makes to the study's database
+    asks SQLite for ``mode=ro`` (which refuses writes even to root), and the file's bytes and
+    mtime do not change."""
+    study = tmp_path / "study"
+    shutil.copytree(finished_study[0], study)
+    db = study / "optuna.db"
+    before, mtime = digest(db), os.stat(db).st_mtime_ns
+    opened: list[tuple[str, bool]] = []
+    real = sqlite3.connect
+
+    def spy(database, *args, **kwargs):
+        opened.append((str(database), bool(kwargs.get("uri"))))
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", spy)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", spy)  # SQLAlchemy's pysqlite connects through dbapi2
+    for args in (["status", str(study)], ["pareto", str(study)], ["report", str(study), "--out", str(tmp_path / "r")],
+                 ["status", str(study), "--json"]):
+        assert main(args) == 0
+    mine = [(d, uri) for d, uri in opened if "optuna.db" in d]
+    assert mine, opened  # the spy saw the commands' connections
+    assert all(uri and d.startswith("file:") and "mode=ro" in d for d, uri in mine), mine
+    assert digest(db) == before and os.stat(db).st_mtime_ns == mtime
+    con = real(f"file:{db}?mode=ro", uri=True)  # and mode=ro is what refuses a write, even as root
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        con.execute("CREATE TABLE t (x)")
+    con.close()
 
 
 def test_a_zero_byte_or_missing_database_is_never_rewritten(finished_study, tmp_path):

@@ -17,7 +17,8 @@ from sksearch.train.spec import TrainSpec
 from tests.conftest import run_cli, tiny_spec, write_space
 
 # SKSEARCH_CUDA_TESTS_ON=cpu runs these tests' logic on the CPU, to check the tests themselves
-# where no GPU is lent (what they assert of CUDA, they then assert of the CPU).
+# where no GPU is lent: what they assert of CUDA they assert of the CPU, and where a CUDA fact
+# has no CPU meaning (peak GPU memory, sharing one GPU) they assert the CPU's counterpart.
 DEVICE = os.environ.get("SKSEARCH_CUDA_TESTS_ON", "cuda")
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
@@ -43,6 +44,8 @@ def test_bf16_reaches_the_accuracy_of_fp32(digits):
     assert got["bf16"]["accuracy"] == pytest.approx(got["fp32"]["accuracy"], abs=0.05)
     if DEVICE == "cuda":
         assert got["bf16"]["peak_memory"] > 0  # CUDA trials report their peak memory
+    else:
+        assert "peak_memory" not in got["bf16"]  # a CPU trial has no GPU memory to report
 
 
 def test_channels_last_and_nchw_give_the_same_logits():
@@ -103,8 +106,13 @@ def test_fractional_gpu_trials_share_one_device(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     df = pd.read_csv(out / "trials.csv", parse_dates=["started", "finished"])
     ran = df[df.status.isin(["completed", "stopped_early"])].sort_values("started")
+    assert len(ran) >= 2, df[["trial_id", "status"]]
     if DEVICE == "cuda":
         assert ran.peak_memory.notna().all()  # they trained on CUDA
+    else:
+        assert ran.peak_memory.isna().all()  # on the CPU: no GPU figure is made up
     overlaps = sum(a.finished > b.started for (_, a), (_, b) in zip(ran.iterrows(), ran.iloc[1:].iterrows()))
     if DEVICE == "cuda" and torch.cuda.device_count() == 1:
         assert overlaps >= 1, ran[["trial_id", "started", "finished"]]  # two at once on the one GPU
+    elif DEVICE != "cuda" and (os.cpu_count() or 1) >= 2:
+        assert overlaps >= 1, ran[["trial_id", "started", "finished"]]  # two at once, one CPU each

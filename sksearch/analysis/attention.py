@@ -92,7 +92,7 @@ def attention_units(model: SKNet, what: str = "the model") -> list[Unit]:
     for name, conv in model.sk_units():
         if conv.attends:
             _, stage, block = name.split("_")
-            units.append(Unit(name, int(stage), int(block.rstrip("p")), tuple(conv.kernels)))
+            units.append(Unit(name, int(stage), int(block.rstrip("p")), tuple(conv.kernel_dilations)))
     if not units:
         raise UserError(f"{what} has no SK unit with attention (M = 1 everywhere, select: sum, or no SK "
                         "blocks): there is nothing to analyse")

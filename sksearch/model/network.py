@@ -137,20 +137,21 @@ class SKConv(nn.Module):
         super().__init__()
         in_channels = channels if in_channels is None else in_channels
         self.channels = channels
-        self.kernels = [(int(b[0]), int(b[1])) for b in branches]
+        # (kernel, dilation) of each branch; ``self.branches`` are the branch modules themselves.
+        self.kernel_dilations = [(int(b[0]), int(b[1])) for b in branches]
         self.groups = [int(b[2]) if len(b) > 2 and b[2] else groups for b in branches]
         self.branches = nn.ModuleList(
-            conv_bn(in_channels, channels, k, stride, g, d) for (k, d), g in zip(self.kernels, self.groups)
+            conv_bn(in_channels, channels, k, stride, g, d) for (k, d), g in zip(self.kernel_dilations, self.groups)
         )
         self.attention = nn.Identity()
-        self.attends = len(self.kernels) > 1 and select == "softmax"
+        self.attends = len(self.kernel_dilations) > 1 and select == "softmax"
         if self.attends:
             dim = max(int(channels // reduction), min_dim)
             # The fcs work on pooled (batch, C) vectors: as Linear + BatchNorm1d they cost what
             # their MACs say, where 1x1 convs on 1x1 maps took milliseconds each in oneDNN.
             self.fuse = nn.Sequential(nn.Linear(channels, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(inplace=True))
             # One fc to M*C logits is the paper's M per-branch fcs side by side.
-            self.select = nn.Linear(dim, len(self.kernels) * channels, bias=False)
+            self.select = nn.Linear(dim, len(self.kernel_dilations) * channels, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [branch(x) for branch in self.branches]

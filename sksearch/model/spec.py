@@ -17,6 +17,10 @@ from typing import Any, Mapping
 from ..errors import show
 
 BLOCKS = ("resnext", "se", "sk")
+# ``resnext`` names the unit with neither SE nor SK in either family (in shufflenetv2 too, where
+# it is the plain ShuffleNet unit); ``plain`` says so and is read as ``resnext``, the word every
+# spec.json, table and preset already holds.
+BLOCK_ALIASES = {"plain": "resnext"}
 # resnext: ResNeXt bottleneck units (1x1, grouped 3x3, 1x1 + shortcut); shufflenetv2: ShuffleNetV2
 # units (channel split, 1x1, depthwise 3x3, 1x1, concat, channel shuffle), as in the paper's Table 4.
 FAMILIES = ("resnext", "shufflenetv2")
@@ -77,8 +81,8 @@ class SKSpec:
         return len(self.branches)
 
     @property
-    def kernels(self) -> list[tuple[int, int]]:
-        """(kernel, dilation) of every branch."""
+    def kernel_dilations(self) -> list[tuple[int, int]]:
+        """(kernel, dilation) of every branch (the name ``SKConv`` gives the same pairs)."""
         return [(b[0], b[1]) for b in self.branches]
 
     def branch_groups(self, default: int | None) -> list[int | None]:
@@ -166,7 +170,7 @@ TOP_FIELDS = ("family", "block", "stem", "stem_width", "groups", "se_reduction",
 @dataclass(frozen=True)
 class ArchSpec:
     """A whole network: its ``family`` (``resnext`` | ``shufflenetv2``), stem, stages, block
-    kind (``resnext``: plain 3x3 conv | ``se``: plus SE on each unit's output | ``sk``: the 3x3
+    kind (``resnext``, also written ``plain``: plain 3x3 conv | ``se``: plus SE on each unit's output | ``sk``: the 3x3
     conv is an SK conv), cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the
     shufflenetv2 family, whose 3x3 convs are depthwise), SE and SK settings, an optional 1x1
     ``head_width`` conv before the pooling (ShuffleNetV2's conv5), classes and input shape."""
@@ -185,6 +189,8 @@ class ArchSpec:
     head_width: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.block, str) and self.block in BLOCK_ALIASES:
+            object.__setattr__(self, "block", BLOCK_ALIASES[self.block])  # frozen: set once, here
         self.validate()
 
     def validate(self) -> None:

@@ -19,6 +19,7 @@ from ..space.distributions import Distribution
 from ..space.parsed import SearchSpace
 from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
+from .export import calibration_for, inherited_state, subnet_spec
 from .sandwich import centre_recipe
 from .export import calibration_for, inherited_state, subnet_spec
 from .search import load_supernet, search_subnets

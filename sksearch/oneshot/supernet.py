@@ -91,8 +91,8 @@ class _Planner:
     def sk(self, key: str, s: int, mid: Index, width: int, inp: Index, groups: int) -> None:
         sub_sk, union_sk = self.sub.sk_of(s), self.union.sk_of(s)
         union_width = self.union.stages[s].width
-        slots = self.rules[s].slots_of(sub_sk.kernels, f"stages[{s}].sk")
-        for b, ((k, _d), slot) in enumerate(zip(sub_sk.kernels, slots)):
+        slots = self.rules[s].slots_of(sub_sk.kernel_dilations, f"stages[{s}].sk")
+        for b, ((k, _d), slot) in enumerate(zip(sub_sk.kernel_dilations, slots)):
             largest = union_sk.branches[slot][0]
             self.conv_bn(f"{key}.branches.{b}", mid, inp, _centre(k, largest), union_key=f"{key}.branches.{slot}")
         if sub_sk.attends:

@@ -15,10 +15,12 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
 
 from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
+from ..scoped import optuna_warnings_only
 from ..space.distributions import SpaceError
 from ..space.sample import check_baselines
 from ..space.parsed import SearchSpace
@@ -27,14 +29,14 @@ from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
-from ..study.store import open_for_search
+from ..study.store import StudyRef, open_for_search
 from ..study.summary import ended
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
-from .ray_cluster import check_resources, init_ray
+from .ray_cluster import check_resources, init_ray, search_settings
 from .same_space import check_same_space
 from .schedulers import make_scheduler
 from .trackers import TrackerCallback, check_trackers
@@ -62,18 +64,23 @@ def _trainable(space: SearchSpace, data: Any, root: str) -> Any:
 
 def _ended_trials(root: str, run: RunInfo) -> list[int]:
     """The trials the study already holds as ended."""
-    table = read_table(run.storage_url(Layout(root)), run.study_name, root)
+    table = read_table(run.study(root))
     return [int(n) for n in table.loc[table["status"].isin(["completed", "stopped_early", "failed"]), "trial_id"]]
 
 
 def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
-                 run_id: str | None, replay: list[int] | None = None) -> Any:
+                 run_id: str | None, began: datetime, replay: list[int] | None = None) -> Any:
+    """The Tuner of one search; ``began`` is when this driver started (a trial drawn before it
+    and claimed by no driver was left by one that died)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
     shape = space.data.shape(getattr(data, "num_classes", None))
-    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id)
-    scheduler = make_scheduler(space.scheduler, space.objectives, (storage_url, study_name, root), replay or [])
+    searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id,
+                              started=began)
+    searcher.open()  # settles what a dead driver left before Ray asks for the first trial
+    study = StudyRef(storage_url, study_name, root)
+    scheduler = make_scheduler(space.scheduler, space.objectives, study, replay or [])
     layout = Layout(root)
     return tune.Tuner(
         _trainable(space, data, root),
@@ -81,7 +88,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
             name=os.path.basename(layout.experiment), storage_path=os.path.dirname(layout.experiment), verbose=0,
-            callbacks=[JsonLoggerCallback(), StudyCallback(root, storage_url, study_name, space, run_id),
+            callbacks=[JsonLoggerCallback(), StudyCallback(study, space, run_id),
                        *([TrackerCallback(list(space.loggers), root, study_name, space.scheduler.max_epochs)]
                          if space.loggers else [])],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -104,7 +111,7 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
     """Write the final table and report, and print the outcome."""
     layout = Layout(root)
     # The search has stopped: what it left RUNNING waits for a resume.
-    df = stopped_runs(read_table(run.storage_url(layout), run.study_name, root), run.run_id)
+    df = stopped_runs(read_table(run.study(root)), run.run_id)
     write_table(df, root)
     folder = StudyFolder(root, run, space, df)  # the table just read, not a second read
     write_curves(folder.learning_curves, root)
@@ -152,6 +159,20 @@ def _check_storage(url: str, space: SearchSpace) -> None:
         raise UserError(f"--storage {url}: cannot open it as an Optuna storage ({str(exc).splitlines()[0]})") from None
 
 
+Entry = TypeVar("Entry", bound=Callable[..., StudyFolder])
+
+
+def scoped(entry: Entry) -> Entry:
+    """``run`` and ``resume`` change Ray's environment and Optuna's verbosity only while they
+    run: a notebook's own settings are back when they return or raise."""
+    @functools.wraps(entry)
+    def wrapped(*args: Any, **kwargs: Any) -> StudyFolder:
+        with search_settings(), optuna_warnings_only():
+            return entry(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
+@scoped
 def run(space: SearchSpace, root: str, storage: str | None = None, address: str | None = None,
         force: bool = False, wait_for_resources: bool = False) -> StudyFolder:
     """Run the search ``space`` describes into the study folder ``root``; returns the folder
@@ -159,6 +180,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
 
     ``force`` writes into a non-empty folder that is not a study; ``wait_for_resources``
     skips the check that some node can host a trial (for a cluster that autoscales)."""
+    began = datetime.now()
     layout = Layout(root)
     if os.path.exists(layout.run_json):
         raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}` "
@@ -198,7 +220,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             imported = import_trials(study, imports)
             one_shot = space.strategy.name == "one_shot"
             if not one_shot:  # the one-shot phases come first; its tuner runs their confirmations
-                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
+                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
         except BaseException:
             if created:
                 shutil.rmtree(root, ignore_errors=True)
@@ -224,7 +246,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             if confirming is None:
                 return StudyFolder(root, run_info, space)
             space = confirming
-            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id)
+            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
         try:
             tuner.fit()
         finally:
@@ -248,6 +270,7 @@ def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
     return confirming
 
 
+@scoped
 def resume(root: str, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
     """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count.
 
@@ -257,13 +280,14 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     its rungs from those folders."""
     from ray import tune
 
+    began = datetime.now()
     layout = Layout(root)
     run_info = read_run(root)
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
-        read_records(storage_url, study_name, root)  # the study must be there: resume never makes a new one
-        mine = summary(of_run(read_table(storage_url, study_name, root), run_info.run_id))["counts"]
+        read_records(run_info.study(root))  # the study must be there: resume never makes a new one
+        mine = summary(of_run(read_table(run_info.study(root)), run_info.run_id))["counts"]
         one_shot = space.strategy.name == "one_shot"  # its trial count comes from its subnet search
         if not one_shot and ended(mine) >= space.trials and not mine["running"]:
             print(f"study {study_name} is finished ({ended(mine)} of {space.trials} trials done): nothing to "
@@ -293,7 +317,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
-            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id,
+            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id, began,
                                  replay=_ended_trials(root, run_info))
         try:
             tuner.fit()

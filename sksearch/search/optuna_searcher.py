@@ -53,11 +53,6 @@ MAX_CONSECUTIVE_REJECTIONS = 500
 # After this many rejections in a row, the next draws of that trial come from a seeded
 # RandomSampler, which finds the feasible region wherever it is not vanishingly small.
 RANDOM_AFTER_REJECTIONS = 20
-
-
-# A trial created before this process started and still not claimed by any driver was left
-# by a driver that died between drawing it and naming itself on it.
-PROCESS_STARTED = datetime.now()
 STATE_PREFIX = "searcher-state-"  # Ray's name for a searcher's saved state in the experiment folder
 
 
@@ -98,11 +93,23 @@ class OptunaSearcher(Searcher):
     ``run_id`` names the driver: its trials carry it, the budget counts only them, and on a
     restore it hands out again only its own trials left RUNNING, so several drivers can share
     one study. The space's baselines are trained first, once per study, as trials of the
-    study's baselines study (numbered -1, -2, ... here and in the table)."""
+    study's baselines study (numbered -1, -2, ... here and in the table).
+
+    ``started`` is when the driver started (default: now): a trial created before it and still
+    claimed by no driver was left by one that died between drawing it and naming itself on it.
+    ``open()`` opens the study and settles what a dead driver left in it (it writes to the
+    database); the driver calls it, and Ray's hooks call it again (a no-op once open), since a
+    searcher Ray restored from its pickle arrives closed.
+
+    Ray names its trials with id strings (``ray_trial_id`` here, as in the study's user
+    attributes); ``trial_number`` and the table's ``trial_id`` are Optuna's numbers. Ray's
+    hooks keep Ray's parameter name ``trial_id``, since Ray passes it by keyword."""
 
     def __init__(self, space: SearchSpace, storage_url: str, study_name: str, shape: DataShape,
-                 max_trials: int, max_concurrent: int | None = None, run_id: str | None = None) -> None:
+                 max_trials: int, max_concurrent: int | None = None, run_id: str | None = None,
+                 started: datetime | None = None) -> None:
         super().__init__(metric=None, mode=None)
+        self.started: datetime | None = datetime.now() if started is None else started
         self.space = space
         self.storage_url = storage_url
         self.study_name = study_name
@@ -110,7 +117,7 @@ class OptunaSearcher(Searcher):
         self.max_trials = max_trials
         self.max_concurrent = max_concurrent
         self.run_id = run_id
-        self.trial_map: dict[str, int] = {}       # Ray trial id -> Optuna trial number (baselines < 0)
+        self.trial_map: dict[str, int] = {}       # ray_trial_id -> Optuna trial number (baselines < 0)
         self.live: set[str] = set()               # suggested, not yet complete
         self.reissue: list[int] = []              # Optuna numbers to hand out again
         self.last_results: dict[str, dict[str, Any]] = {}
@@ -119,23 +126,39 @@ class OptunaSearcher(Searcher):
         self._baselines: optuna.Study | None = None
         self._reconciled = False
 
-    # The studies hold database connections: never pickle them, reopen them on demand.
+    # The studies hold database connections: never pickle them. A searcher Ray unpickles on a
+    # resume runs in a new process: it opens and settles the study again, and a trial drawn
+    # before that process started may be a dead driver's.
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_study": None, "_baselines": None}
+        return {**self.__dict__, "_study": None, "_baselines": None, "_reconciled": False, "started": None}
 
-    @property
-    def study(self) -> optuna.Study:
+    def open(self) -> optuna.Study:
+        """Open the study and its baselines' (creating them if new) and, once per process, settle
+        what a dead driver left in the study and queue this driver's lost trials: the searcher's
+        first write."""
+        if self.started is None:  # unpickled in this process
+            self.started = datetime.now()
         if self._study is None:
             self._study = open_for_search(self.storage_url, self.study_name, self.space)
+        if self._baselines is None and self.space.baselines:
+            self._baselines = open_for_search(self.storage_url, baselines_study(self.study_name), self.space)
         if not self._reconciled:
             self._reconciled = True
             self._reconcile()
         return self._study
 
     @property
+    def study(self) -> optuna.Study:
+        """The open study; ``open()`` first (reading it never writes)."""
+        if self._study is None or not self._reconciled:
+            raise RuntimeError("OptunaSearcher.open() was not called")
+        return self._study
+
+    @property
     def baselines_study(self) -> optuna.Study:
+        """The open study of the space's baselines (``open()`` opens it where there are any)."""
         if self._baselines is None:
-            self._baselines = open_for_search(self.storage_url, baselines_study(self.study_name), self.space)
+            raise RuntimeError("OptunaSearcher.open() was not called, or the space has no baselines")
         return self._baselines
 
     def _where(self, number: int) -> tuple[optuna.Study, int]:
@@ -171,7 +194,7 @@ class OptunaSearcher(Searcher):
             owner = t.user_attrs.get("run_id")
             if "ray_trial_id" in t.user_attrs or (owner is not None and owner != self.run_id):
                 continue  # handed out (the orphans below), or another driver's, maybe alive
-            if owner is None and (t.datetime_start is None or t.datetime_start >= PROCESS_STARTED):
+            if owner is None and (t.datetime_start is None or t.datetime_start >= self.started):
                 continue  # a live driver between drawing and naming itself
             try:
                 checked = check_sample(self.space, sample(self.space, FixedTrial(t.params, t.number), self.shape))
@@ -235,7 +258,7 @@ class OptunaSearcher(Searcher):
         return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        study = self.study
+        study = self.open()
         if self.max_concurrent and len(self.live) >= self.max_concurrent:
             return None
         baseline = None
@@ -273,19 +296,22 @@ class OptunaSearcher(Searcher):
                 raise RuntimeError(f"{MAX_CONSECUTIVE_REJECTIONS} samples in a row were rejected "
                                    f"(last: {checked.reason}); loosen the constraints or the space")
         where, n = self._where(number)
-        set_user_attrs(where, n, {"ray_trial_id": trial_id, "run_id": self.run_id, **checked.cost})
-        self.trial_map[trial_id] = number
-        self.live.add(trial_id)
+        ray_trial_id = trial_id
+        set_user_attrs(where, n, {"ray_trial_id": ray_trial_id, "run_id": self.run_id, **checked.cost})
+        self.trial_map[ray_trial_id] = number
+        self.live.add(ray_trial_id)
         return self._config(number, checked, baseline)
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.open()
         self.last_results[trial_id] = result
         self._record(trial_id, result)
 
-    def _record(self, trial_id: str, result: dict[str, Any]) -> None:
+    def _record(self, ray_trial_id: str, result: dict[str, Any]) -> None:
         """Add an epoch's result to the trial's curve in the study (committed at once, so it
         survives a SIGKILL). A re-reported epoch (a trial resumed from an earlier checkpoint,
         or a lost sample drawn again) replaces that epoch and drops the ones after it."""
-        number = self.trial_map.get(trial_id)
+        number = self.trial_map.get(ray_trial_id)
         if number is None or not isinstance(result.get("epoch"), int) or "error" in result:
             return
         where, n = self._where(number)
@@ -301,6 +327,7 @@ class OptunaSearcher(Searcher):
         set_user_attrs(where, n, {CURVE: curve})
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self.open()
         number = self.trial_map.get(trial_id)
         self.live.discard(trial_id)
         if number is None:

@@ -37,6 +37,7 @@ from ray.tune import Callback
 from ..space.parsed import SchedulerSpec, SearchSpace
 from ..study.curves import curves_table, write_curves
 from ..study.reader import read_curves, read_table
+from ..study.store import StudyRef
 from ..study.summary import ENDED, clock, ended, short
 from ..study.table import of_run, summary, write_table
 from .schedulers import is_baseline_trial
@@ -215,9 +216,9 @@ class StudyCallback(Callback):
     """Rewrites ``trials.csv``/``.parquet`` and ``curves.parquet`` from the study as trials end,
     and shows progress (a live line on a terminal, plain lines elsewhere)."""
 
-    def __init__(self, folder: str, storage_url: str, study_name: str, space: SearchSpace, run_id: str | None = None,
+    def __init__(self, study: StudyRef, space: SearchSpace, run_id: str | None = None,
                  heartbeat_s: float = 30.0, min_gap_s: float = 3.0) -> None:
-        self.folder, self.storage_url, self.study_name, self.space = folder, storage_url, study_name, space
+        self.study, self.folder, self.space = study, study.where, space  # a search's study is its folder's
         self.run_id = run_id  # the lines count this driver's trials (others may share the study)
         self.heartbeat_s, self.min_gap_s = heartbeat_s, min_gap_s
         self.curves_gap_s = 10.0
@@ -247,12 +248,12 @@ class StudyCallback(Callback):
         self._left.prior_ended = ended(summary(mine)["counts"])
 
     def _refresh(self) -> None:
-        self._table = read_table(self.storage_url, self.study_name, self.folder)
+        self._table = read_table(self.study)
         write_table(self._table, self.folder)
         self._write_curves()
 
     def _write_curves(self) -> None:
-        curves = read_curves(self.storage_url, self.study_name, self.folder)
+        curves = read_curves(self.study)
         write_curves(curves_table(curves, self._table, self.space.scheduler.rungs()), self.folder)
         self._curves_written = time.time()
 

@@ -15,6 +15,7 @@ import time
 from typing import Any, Iterator
 
 from ..errors import UserError
+from ..scoped import environment
 from ..signals import library_handlers
 from ..space.parsed import Resources
 
@@ -43,15 +44,20 @@ class _DropTuneStopAdvice(logging.Filter):
                                                      "Failed to fetch metrics"))
 
 
-def _quiet_ray_env() -> None:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # With one checkpoint kept per trial Tune snapshots the experiment at every checkpoint,
-    # which is what a crash-safe search wants; silence its warning about doing so.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    # Ray's default loggers depend on the user's environment; the driver adds the JSON results
-    # logger itself (result.json and params.json, which export and the report read).
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+# Ray's and Tune's settings for a search, where the user set none. With one checkpoint kept per
+# trial Tune snapshots the experiment at every checkpoint, which is what a crash-safe search
+# wants; its warning about doing so is silenced.
+RAY_ENV_DEFAULTS = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+                    "RAY_DEDUP_LOGS": "0"}
+# Always: Ray's default loggers depend on the user's environment; the driver adds the JSON
+# results logger itself (result.json and params.json, which export and the report read).
+RAY_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+
+
+def search_settings() -> contextlib.AbstractContextManager[None]:
+    """The environment a search runs in (``RAY_ENV``, ``RAY_ENV_DEFAULTS``), undone when it
+    ends: ``run`` and ``resume`` hold it while Ray starts and Tune runs."""
+    return environment(RAY_ENV, RAY_ENV_DEFAULTS)
 
 
 def probe(address: str, timeout: float = 5.0) -> None:
@@ -134,7 +140,6 @@ def init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
-    _quiet_ray_env()
     for handler in logging.getLogger("ray").handlers:
         handler.addFilter(_DropTokenNotice())
     kwargs: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False)

@@ -31,13 +31,12 @@ from ..objectives import REQUIRED, Objective
 from ..space.parsed import SchedulerSpec, rung_epochs
 from ..space.schema import SCHEDULERS
 from ..study.pareto import nondominated_ranks
-from ..study.store import is_baseline
+from ..study.store import StudyRef, is_baseline
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 Goal = tuple[str, str]  # (objective name, "max" | "min"); the name is the result key
-StudyRef = tuple[str, str, str]  # (storage URL, study name, study folder)
 
 
 class SuccessiveHalving(FIFOScheduler):
@@ -63,6 +62,7 @@ class SuccessiveHalving(FIFOScheduler):
         self.max_epochs = max_epochs
         self.grace_period = grace_period
         self.reduction_factor = reduction_factor
+        # rung epoch -> ray_trial_id (Ray's id string, not Optuna's number) -> objective values
         self.rungs: dict[int, dict[str, tuple[float, ...]]] = {
             epoch: {} for epoch in rung_epochs(grace_period, reduction_factor, max_epochs)}
         self.study = study
@@ -81,13 +81,13 @@ class SuccessiveHalving(FIFOScheduler):
             if self.study is not None:
                 from ..study.reader import read_curves
 
-                self._curves = read_curves(*self.study)
+                self._curves = read_curves(self.study)
         return self._curves
 
     # ---- what subclasses define -----------------------------------------------------
 
     def rank(self, points: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
-        """A sort key per trial id, smaller is better; trials with equal keys tie."""
+        """A sort key per Ray trial id, smaller is better; trials with equal keys tie."""
         raise NotImplementedError
 
     # ---- Ray Tune hooks ---------------------------------------------------------------
@@ -118,11 +118,11 @@ class SuccessiveHalving(FIFOScheduler):
         """How many of ``n`` recorded trials continue past a rung."""
         return max(1, math.ceil(n / self.reduction_factor))
 
-    def decide(self, epoch: int, trial_id: str) -> str:
+    def decide(self, epoch: int, ray_trial_id: str) -> str:
         """CONTINUE if fewer than ``quota(n)`` recorded trials rank strictly better."""
         keys = self.rank(self.rungs[epoch])
-        mine = keys[trial_id]
-        better = sum(1 for tid, key in keys.items() if tid != trial_id and key < mine)
+        mine = keys[ray_trial_id]
+        better = sum(1 for tid, key in keys.items() if tid != ray_trial_id and key < mine)
         return TrialScheduler.CONTINUE if better < self.quota(len(keys)) else TrialScheduler.STOP
 
     def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
@@ -152,14 +152,14 @@ class SuccessiveHalving(FIFOScheduler):
             return
         self.replay(trial.trial_id, read_results(os.path.join(path, "result.json")))
 
-    def replay(self, trial_id: str, results: Sequence[dict[str, Any]]) -> None:
+    def replay(self, ray_trial_id: str, results: Sequence[dict[str, Any]]) -> None:
         """Record at each rung what a trial reported (its results, in the order reported)."""
         for result in results:
             epoch = result.get("epoch")
             if epoch in self.rungs and "error" not in result:
                 point = self._point(result)
                 if point is not None:
-                    self.rungs[epoch][trial_id] = point  # a re-reported epoch overwrites
+                    self.rungs[epoch][ray_trial_id] = point  # a re-reported epoch overwrites
 
 
 def is_baseline_trial(trial: Any) -> bool:

@@ -188,8 +188,8 @@ class TrackerCallback(Callback):
     def __init__(self, names: list[str], root: str, study: str, max_epochs: int) -> None:
         self.names, self.root, self.study, self.max_epochs = list(names), root, study, max_epochs
         self._sinks: list[_Sink] | None = None
-        self._runs: dict[str, list[Any]] = {}
-        self._configs: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, list[Any]] = {}             # by ray_trial_id (Ray's id, not Optuna's number)
+        self._configs: dict[str, dict[str, Any]] = {}     # by ray_trial_id
 
     # Tune pickles its callbacks into tuner.pkl: open writers and clients stay behind.
     def __getstate__(self) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from ..space.distributions import SpaceError
 from ..space.sample import constraint_values, draw_fixed
 from ..space.parsed import SearchSpace
 from ..study.folder import read_run
-from ..study.layout import Layout
 from ..study.reader import read_records
+from ..study.store import StudyRef
 from ..study.table import METRICS
 
 
@@ -35,29 +35,29 @@ class Import:
     left_out: int = 0
 
 
-def locate(source: str) -> tuple[str, str, str]:
-    """(storage URL, study name, folder for messages) of a study folder or ``URL#NAME``."""
+def locate(source: str) -> StudyRef:
+    """The study a study folder or ``URL#NAME`` names (errors name ``source``)."""
     if "://" in source:
         url, sep, name = source.partition("#")
         if not sep or not name:
             raise UserError(f"warm_start: {source}: a database URL needs the study's name: URL#STUDY_NAME")
-        return url, name, source
+        return StudyRef(url, name, source)
     if not os.path.isdir(source):
         raise UserError(f"warm_start: {source}: no such study folder")
     run = read_run(source)
-    return run.storage_url(Layout(source)), run.study_name, source
+    return run.study(source)
 
 
 def plan_imports(space: SearchSpace, sources: list[str]) -> list[Import]:
     """Read every source and pick its trials that fit ``space`` (nothing is written)."""
     plans = []
     for source in sources:
-        url, name, where = locate(source)
-        records, metric_names = read_records(url, name, where, curves=False, baselines=False)
+        study = locate(source)
+        records, metric_names = read_records(study, curves=False, baselines=False)
         if list(metric_names) != space.metric_names:
             raise UserError(f"warm_start: {source}: its objectives are {', '.join(metric_names)}; this space's are "
                             f"{', '.join(space.metric_names)}")
-        plan = Import(f"{name} ({where})")
+        plan = Import(f"{study.name} ({study.where})")
         for r in records:
             if r.state != "COMPLETE" or r.values is None or r.user_attrs.get("baseline"):
                 continue

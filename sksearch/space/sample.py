@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.spec import DataShape
 from ..errors import show
+from ..scoped import optuna_warnings_only
 from ..model.spec import ArchSpec, SKSpec, SpecError
 from ..train.spec import TrainSpec
 from .distributions import BranchSets, Distribution, SpaceError
@@ -159,11 +160,11 @@ def check_sample(space: SearchSpace, s: Sample) -> Checked:
     return Checked(s, spec, params, macs, "; ".join(broken) if broken else None)
 
 
+@optuna_warnings_only()  # no "A new study created in memory" line, no line per trial told
 def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -> None:
     """Fail early on a space in which no sample is a valid architecture within budget."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     shape = space.data.shape()
     first_reason, costed = None, 0

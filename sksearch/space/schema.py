@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, Mapping
 
 from ..data.spec import NAMES as DATA_NAMES
 from ..data.spec import AUGMENTS, VAL_SPLITS, DataSpec
 from ..errors import UserError, show
-from ..model.spec import BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
+from ..model.spec import BLOCK_ALIASES, BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
@@ -40,9 +40,12 @@ def rule_text(check: Check) -> str | None:
     return getattr(check, "rule_text", None)
 
 
-def one_of(*allowed: Any) -> Check:
+def one_of(*allowed: Any, aliases: Mapping[str, str] | None = None) -> Check:
+    """One of ``allowed``, or an alias of one (kept as written: the model spec reads it)."""
+    accepted = (*allowed, *(aliases or {}))
+
     def check(key: str, value: Any) -> Any:
-        if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
+        if value not in accepted or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
             raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {show(value)}")
         return value
     return described(check, "one of " + " | ".join(map(str, allowed)))
@@ -126,8 +129,9 @@ def optional(check: Check) -> Check:
     return described(wrapped, f"{rule_text(check)}, or null")
 
 
+# block: plain (no SE, no SK; ``resnext`` is the older word for it) | se | sk.
 MODEL_FIELDS: dict[str, Check] = {
-    "family": one_of(*FAMILIES), "block": one_of(*BLOCKS), "stem": one_of(*STEMS),
+    "family": one_of(*FAMILIES), "block": one_of(*BLOCKS, aliases=BLOCK_ALIASES), "stem": one_of(*STEMS),
     "stem_width": integer(1, LIMITS["stem_width"]), "groups": integer(1, LIMITS["groups"]),
     "se_reduction": integer(1, LIMITS["se_reduction"]), "head_width": optional(integer(1, LIMITS["head_width"])),
     "width_multiplier": number(0, 16, low_open=True),

@@ -20,7 +20,7 @@ from .curves import curves_table
 from .jsonfile import read_json
 from .layout import Layout
 from .reader import read_curves, read_distributions, read_subnet_table, read_table
-from .store import load_study, sqlite_file
+from .store import StudyRef, load_study, sqlite_file
 
 if TYPE_CHECKING:
     import optuna as optuna_lib  # the property below is named optuna
@@ -51,6 +51,10 @@ class RunInfo:
     sksearch: str | None = None    # the version that made the study
     run_id: str | None = None      # the driver's id: its trials carry it (None: a study from sksearch 0.1)
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
+
+    def study(self, root: str) -> StudyRef:
+        """The study of the folder ``root`` that this run.json belongs to."""
+        return StudyRef(self.storage_url(Layout(root)), self.study_name, root)
 
     def storage_url(self, layout: Layout) -> str:
         if self.storage is None:
@@ -126,6 +130,11 @@ class StudyFolder:
     def storage_url(self) -> str:
         return self.run.storage_url(self.layout)
 
+    @property
+    def ref(self) -> StudyRef:
+        """Where the trials are read from: the database, the study's name, this folder."""
+        return StudyRef(self.storage_url, self.run.study_name, self.root)
+
     def _once(self, key: str, read: Callable[[], T]) -> T:
         if key not in self._read:
             self._read[key] = read()
@@ -135,13 +144,13 @@ class StudyFolder:
     def table(self) -> pd.DataFrame:
         """The trials table, read from the study (the source of truth, current even when
         ``trials.csv`` is not)."""
-        return self._once("table", lambda: read_table(self.storage_url, self.run.study_name, self.root))
+        return self._once("table", lambda: read_table(self.ref))
 
     @property
     def optuna(self) -> optuna_lib.Study:
         """The Optuna study, opened read-only where the storage allows it (kept by ``refresh()``:
         it reads the database on every use)."""
-        return self._once("optuna", lambda: load_study(self.storage_url, self.run.study_name, self.root))
+        return self._once("optuna", lambda: load_study(self.ref))
 
     @property
     def completed_table(self) -> pd.DataFrame:
@@ -149,7 +158,7 @@ class StudyFolder:
         table has not been read."""
         if "table" in self._read:
             return self._once("completed_table", lambda: self.table[self.table["status"] == "completed"])
-        return self._once("completed_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+        return self._once("completed_table", lambda: read_table(self.ref,
                                                                 states=("COMPLETE",)))
 
     @property
@@ -157,25 +166,25 @@ class StudyFolder:
         """The table without the searched values (all a status needs)."""
         if "table" in self._read:
             return self.table
-        return self._once("status_table", lambda: read_table(self.storage_url, self.run.study_name, self.root,
+        return self._once("status_table", lambda: read_table(self.ref,
                                                              params=False))
 
     @property
     def learning_curves(self) -> pd.DataFrame:
         """Every epoch every trial reported (``curves.py`` names the columns)."""
         return self._once("learning_curves", lambda: curves_table(
-            read_curves(self.storage_url, self.run.study_name, self.root), self.table, self.space.scheduler.rungs()))
+            read_curves(self.ref), self.table, self.space.scheduler.rungs()))
 
     @property
     def subnet_table(self) -> pd.DataFrame | None:
         """The trials table of the one-shot study beside this one (``NAME:one_shot``: subnets
         evaluated with the supernet's weights); None when the study ran no one-shot search."""
-        return self._once("subnet_table", lambda: read_subnet_table(self.storage_url, self.run.study_name, self.root))
+        return self._once("subnet_table", lambda: read_subnet_table(self.ref))
 
     @property
     def distributions(self) -> dict[str, dict[str, Any]]:
         """How each searched parameter was sampled: kind (choice, int, float), log scale, choices."""
-        return self._once("distributions", lambda: read_distributions(self.storage_url, self.run.study_name, self.root))
+        return self._once("distributions", lambda: read_distributions(self.ref))
 
     def refresh(self) -> None:
         """Forget what was read so far: the next use reads the study again."""

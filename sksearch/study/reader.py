@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
-from .store import (BASELINES_SUFFIX, baseline_number, baselines_study, beside, check_sqlite, load_study,
+from .store import (BASELINES_SUFFIX, StudyRef, baseline_number, baselines_study, beside, check_sqlite, load_study,
                     one_shot_study, recover_hot_journal)
 from .table import CURVE, TrialRecord, records_from_study, trials_table
 
@@ -166,21 +166,22 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     return list(records.values()), metric_names
 
 
-def read_records(url: str, study_name: str, where: str, curves: bool = True, params: bool = True,
+def read_records(study: StudyRef, curves: bool = True, params: bool = True,
                  states: tuple[str, ...] | None = None, baselines: bool = True) -> tuple[list[TrialRecord], list[str]]:
-    """The trials of the study ``study_name`` at ``url`` and the study's metric names; with
+    """The trials of ``study`` and the study's metric names; with
     ``curves``, each trial's per-epoch record (user attribute ``curve``) too; without
     ``params``, not their searched values; ``states`` (Optuna state names) picks trials.
     ``baselines`` adds the trials of the study's baselines (``store.baselines_study``),
     numbered -1, -2, ..."""
+    study_name, where = study.name, study.where
     if study_name.endswith(BASELINES_SUFFIX):
         raise UserError(f"{where}: {study_name!r} names a study's baselines, which sksearch keeps beside the study "
                         f"(reference networks, not samples); name the study itself, "
                         f"{study_name[:-len(BASELINES_SUFFIX)]!r}")
-    records, names = _read_one(url, study_name, where, curves, params, states)
+    records, names = _read_one(study, curves, params, states)
     if baselines:
         try:
-            extra, _ = _read_one(url, baselines_study(study_name), where, curves, params, states)
+            extra, _ = _read_one(study.beside(baselines_study(study_name)), curves, params, states)
         except _NoStudy:
             extra = []
         for r in extra:
@@ -189,8 +190,9 @@ def read_records(url: str, study_name: str, where: str, curves: bool = True, par
     return records, names
 
 
-def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
+def _read_one(study: StudyRef, curves: bool, params: bool,
               states: tuple[str, ...] | None) -> tuple[list[TrialRecord], list[str]]:
+    url, study_name, where = study.url, study.name, study.where
     path = check_sqlite(url, where)
     if path:
         errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
@@ -213,27 +215,26 @@ def _read_one(url: str, study_name: str, where: str, curves: bool, params: bool,
     if found is not None:
         return found
     try:
-        study = load_study(url, study_name, where)  # a schema this reader does not know: Optuna reads it
+        opened = load_study(study)  # a schema this reader does not know: Optuna reads it
     except UserError:
         if beside(study_name):
             raise _NoStudy from None
         raise
-    records = [r for r in records_from_study(study) if states is None or r.state in states]
-    return records, list(study.metric_names or [])
+    records = [r for r in records_from_study(opened) if states is None or r.state in states]
+    return records, list(opened.metric_names or [])
 
 
-def read_table(url: str, study_name: str, where: str, params: bool = True,
-               states: tuple[str, ...] | None = None) -> pd.DataFrame:
+def read_table(study: StudyRef, params: bool = True, states: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The trials table (``table.py``); ``params`` and ``states`` as for ``read_records``."""
-    records, metric_names = read_records(url, study_name, where, curves=False, params=params, states=states)
+    records, metric_names = read_records(study, curves=False, params=params, states=states)
     return trials_table(records, metric_names)
 
 
-def read_subnet_table(url: str, study_name: str, where: str) -> pd.DataFrame | None:
-    """The table of the one-shot study beside ``study_name`` (its subnets, evaluated with
+def read_subnet_table(study: StudyRef) -> pd.DataFrame | None:
+    """The table of the one-shot study beside ``study`` (its subnets, evaluated with
     inherited weights); None when the study has none."""
     try:
-        records, metric_names = _read_one(url, one_shot_study(study_name), where, False, True, None)
+        records, metric_names = _read_one(study.beside(one_shot_study(study.name)), False, True, None)
     except _NoStudy:
         return None
     return trials_table(records, metric_names)
@@ -248,9 +249,10 @@ def describe_distribution(spec: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "int" if kind in _INT else "float", "log": bool(attrs.get("log", False))}
 
 
-def read_distributions(url: str, study_name: str, where: str) -> dict[str, dict[str, Any]]:
+def read_distributions(study: StudyRef) -> dict[str, dict[str, Any]]:
     """How each searched parameter was sampled (by name), as ``describe_distribution`` gives."""
-    path = check_sqlite(url, where)
+    url, study_name = study.url, study.name
+    path = check_sqlite(url, study.where)
     if path:
         con = _Connection(url, path)
         try:
@@ -265,13 +267,13 @@ def read_distributions(url: str, study_name: str, where: str) -> dict[str, dict[
     from optuna.distributions import distribution_to_json
 
     out: dict[str, dict[str, Any]] = {}
-    for trial in load_study(url, study_name, where).get_trials(deepcopy=False):
+    for trial in load_study(study).get_trials(deepcopy=False):
         for name, dist in trial.distributions.items():
             out.setdefault(name, describe_distribution(json.loads(distribution_to_json(dist))))
     return out
 
 
-def read_curves(url: str, study_name: str, where: str) -> dict[int, list[dict[str, Any]]]:
+def read_curves(study: StudyRef) -> dict[int, list[dict[str, Any]]]:
     """Each trial's per-epoch record, by trial number (an empty list where none was kept)."""
-    records, _ = read_records(url, study_name, where)
+    records, _ = read_records(study)
     return {r.number: list(r.user_attrs.get(CURVE) or []) for r in records}

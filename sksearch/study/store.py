@@ -10,15 +10,31 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import UserError
+from ..scoped import optuna_warnings_only
 
 if TYPE_CHECKING:
     import optuna
 
     from ..space.parsed import SearchSpace
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    """Where a study's trials are read from: the database ``url``, the study's ``name`` there,
+    and ``where``, what an error names (the study folder, or the argument the user gave)."""
+
+    url: str
+    name: str
+    where: str
+
+    def beside(self, name: str) -> StudyRef:
+        """The study ``name`` in the same database (its baselines, its one-shot subnets)."""
+        return replace(self, name=name)
 
 
 # A study's baselines are trials of their own study beside it, so that the samplers, which
@@ -108,15 +124,16 @@ def read_only_url(url: str) -> str:
     return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&uri=true"
 
 
-def load_study(url: str, name: str, where: str) -> optuna.Study:
-    """The study ``name`` in the database at ``url``, opened for reading only."""
+@optuna_warnings_only()
+def load_study(study: StudyRef) -> optuna.Study:
+    """The study ``study.name`` in the database at ``study.url``, opened for reading only."""
     import optuna
     import sqlalchemy.exc
 
+    url, name, where = study.url, study.name, study.where
     path = check_sqlite(url, where)
     if path:
         recover_hot_journal(path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = optuna.storages.RDBStorage(read_only_url(url), skip_table_creation=True)
         return optuna.load_study(study_name=name, storage=storage)
@@ -127,6 +144,7 @@ def load_study(url: str, name: str, where: str) -> optuna.Study:
         raise UserError(f"{where}: cannot read the Optuna study in {url} ({str(exc).splitlines()[0]})") from None
 
 
+@optuna_warnings_only()
 def open_for_search(url: str, name: str, space: SearchSpace,
                     sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """The study a search writes: created on the first run, loaded on later ones; its
@@ -136,7 +154,6 @@ def open_for_search(url: str, name: str, space: SearchSpace,
     import optuna
     import sqlalchemy.exc
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     for attempt in range(6):
         try:
             # Drivers that start together on a new database race to create its tables and

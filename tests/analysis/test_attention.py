@@ -41,7 +41,7 @@ def fixed_attention(model, weights):
     fuse output becomes the constant 1 (BN weight 0, bias 1), and the select fc maps it to
     log(weights) for every channel."""
     for _, conv in model.sk_units():
-        if len(conv.kernels) < 2:
+        if len(conv.kernel_dilations) < 2:
             continue
         bn = conv.fuse[1]
         torch.nn.init.zeros_(bn.weight)

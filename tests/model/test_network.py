@@ -121,8 +121,8 @@ def test_per_stage_overrides_reach_the_layers():
     ))
     net = build(spec.to_dict())
     first, second = net.stages[0][0].conv2, net.stages[1][0].conv2
-    assert first.kernels == [(3, 1), (5, 1), (3, 3)] and first.branches[0][0].groups == 2
-    assert second.kernels == [(3, 1), (3, 2)] and second.branches[0][0].groups == 4
+    assert first.kernel_dilations == [(3, 1), (5, 1), (3, 3)] and first.branches[0][0].groups == 2
+    assert second.kernel_dilations == [(3, 1), (3, 2)] and second.branches[0][0].groups == 4
 
 
 # timm's habit: every preset and block kind goes through forward and backward. ImageNet

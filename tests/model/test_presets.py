@@ -110,7 +110,7 @@ def test_shufflenet_sk_replaces_every_depthwise_conv_with_the_papers_sk_conv():
     # 16 units, plus the projection branches of the three stages' first units.
     assert len(units) == 16 + 3 and {"SK_2_1p", "SK_3_1p", "SK_4_1p"} <= set(units)
     for conv in units.values():
-        assert isinstance(conv, SKConv) and conv.kernels == [(3, 1), (3, 2)]
+        assert isinstance(conv, SKConv) and conv.kernel_dilations == [(3, 1), (3, 2)]
         assert all(branch[0].groups == conv.channels for branch in conv.branches)  # depthwise
 
 

@@ -177,3 +177,11 @@ def test_shufflenet_specs_refuse_what_the_family_cannot_build(changes, field, fr
 def test_a_resnext_spec_still_needs_groups():
     with pytest.raises(SpecError, match="groups: must be an integer"):
         tiny_spec(groups=None)
+
+
+def test_block_plain_reads_as_resnext():
+    """``plain`` is the clearer word for the unit with neither SE nor SK; a spec keeps writing
+    ``resnext``, which every spec.json and table already holds."""
+    spec = ArchSpec.from_dict({**good(), "block": "plain"})
+    assert spec.block == "resnext" and spec == ArchSpec.from_dict({**good(), "block": "resnext"})
+    assert spec.to_dict()["block"] == "resnext"

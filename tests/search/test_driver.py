@@ -90,9 +90,10 @@ def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:
     from what each trial reported as the study recorded it (a sample drawn again after a crash
     re-reports from its first epoch, which replaces its earlier record)."""
     from sksearch.study.reader import read_curves
+    from sksearch.study.store import StudyRef
 
     scheduler = make_scheduler(space.scheduler, space.objectives)
-    curves = read_curves(f"sqlite:///{out / 'optuna.db'}", "tiny", str(out))
+    curves = read_curves(StudyRef(f"sqlite:///{out / 'optuna.db'}", "tiny", str(out)))
     outcome = {}
     for number in sorted(int(t) for t in table.trial_id):
         outcome[number] = "completed"

@@ -146,13 +146,31 @@ def test_samples_drawn_after_the_snapshot_are_not_drawn_again(space, tmp_path):
     assert not any(p in [c["params"] for c in lost] for p in fresh)
 
 
-def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_path, monkeypatch):
+def test_the_searcher_writes_nothing_before_it_is_opened(space, tmp_path):
+    """Building a searcher or pickling it touches no database: ``open()`` is the first write,
+    and an unpickled searcher (a resume, in a new process) opens and settles the study again."""
+    import pickle
+    from datetime import datetime
+
+    s, url = make(space, tmp_path, run_id="first", started=datetime(2000, 1, 1))
+    assert not (tmp_path / "optuna.db").exists()
+    with pytest.raises(RuntimeError, match=r"open\(\) was not called"):
+        s.study
+    assert s.open() is s.study and (tmp_path / "optuna.db").exists()
+    s.suggest("ray_a")
+    again = pickle.loads(pickle.dumps(s))
+    assert again._study is None and again.started is None
+    before = datetime.now()
+    again.open()
+    assert again.started >= before and again.study.trials[0].user_attrs["ray_trial_id"] == "ray_a"
+
+
+def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_path):
     """SIGKILL between ``study.ask()`` and the driver naming itself on the trial leaves a RUNNING
     trial no driver owns: a whole sample is trained under its number, a half-drawn one is
     rejected; neither stays RUNNING or is counted twice against the budget."""
     from datetime import datetime, timedelta
 
-    from sksearch.search import optuna_searcher
     from sksearch.space.sample import sample
 
     s, url = make(space, tmp_path, run_id="first")
@@ -164,8 +182,8 @@ def test_a_trial_drawn_when_the_driver_died_is_adopted_or_rejected(space, tmp_pa
     half.suggest_float("lr", 0.01, 0.1, log=True)
     own = study.ask()  # this run's own, named at once, killed before its first parameter (as in CI)
     own.set_user_attr("run_id", "first")
-    monkeypatch.setattr(optuna_searcher, "PROCESS_STARTED", datetime.now() + timedelta(seconds=1))
-    resumed, _ = make(space, tmp_path, run_id="first", max_trials=3)
+    # The resumed driver started after these trials were drawn.
+    resumed, _ = make(space, tmp_path, run_id="first", max_trials=3, started=datetime.now() + timedelta(seconds=1))
     again = resumed.suggest("ray_b")
     assert again["trial_number"] == whole.number and again["params"] == whole.params
     trials = optuna.load_study(study_name="tiny", storage=url).trials
@@ -213,7 +231,7 @@ def test_every_trial_carries_the_same_constraints_and_gp_runs_beside_imported_on
     space.sampler = type(space.sampler)(**{**space.sampler.__dict__, "name": "gp", "n_startup_trials": 2})
     s, url = make(space, tmp_path, max_trials=6, run_id="now")
     plans = plan_imports(space, [f"{src_url}#tiny"])
-    assert import_trials(s.study, plans) == 4
+    assert import_trials(s.open(), plans) == 4
     for i in range(6):  # past GP's start: it fits on the imported and the new trials together
         config = s.suggest(f"r{i}")
         s.on_trial_complete(f"r{i}", result(config, epoch=2, accuracy=0.5))

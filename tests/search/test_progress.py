@@ -113,7 +113,7 @@ def test_the_estimate_on_a_recorded_quickstart_is_honest_or_absent():
 
 def test_a_terminal_gets_one_live_line_and_a_log_plain_lines(finished_study, monkeypatch):
     folder = StudyFolder.open(str(finished_study[0]))
-    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space, folder.run.run_id)
+    callback = StudyCallback(folder.ref, folder.space, folder.run.run_id)
     callback._table = folder.table
 
     class Terminal(io.StringIO):
@@ -204,7 +204,7 @@ def ray_trial(status, baseline=None, trial_id="t"):
 def test_the_line_counts_what_ray_runs_baselines_included_and_the_last_line_is_the_drivers(
         finished_study, monkeypatch, capsys):
     folder = StudyFolder.open(str(finished_study[0]))
-    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space, folder.run.run_id,
+    callback = StudyCallback(folder.ref, folder.space, folder.run.run_id,
                              min_gap_s=0.0)
     monkeypatch.setattr(callback, "_refresh", lambda: None)
     table = folder.table

@@ -14,6 +14,7 @@ from sksearch.study.pareto import pareto_mask
 from sksearch.objectives import OBJECTIVES as TABLE
 from sksearch.search.schedulers import ASHA, MOASHA, SuccessiveHalving, crowding_distance, make_scheduler, read_results
 from sksearch.space.parsed import SchedulerSpec
+from sksearch.study.store import StudyRef
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 OBJECTIVES = [("accuracy", "max"), ("params", "min")]
@@ -225,7 +226,8 @@ def test_a_restored_scheduler_reads_the_study_record_where_result_json_is_short(
     folder = tmp_path / "trial_a"
     folder.mkdir()
     (folder / "result.json").write_text("")  # lost to the kill
-    s = cls([("accuracy", "max")], max_epochs=9, grace_period=1, reduction_factor=3, study=(url, "s", str(tmp_path)))
+    s = cls([("accuracy", "max")], max_epochs=9, grace_period=1, reduction_factor=3,
+            study=StudyRef(url, "s", str(tmp_path)))
     restored = SimpleNamespace(trial_id="a", path=str(folder), storage=SimpleNamespace(trial_dir_name="x"),
                                config={"trial_number": trial.number})
     s.on_trial_add(None, restored)

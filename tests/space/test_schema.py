@@ -230,3 +230,22 @@ def test_every_searched_value_is_a_distribution_and_every_other_value_is_not(tmp
     assert set(trial.params) == set(searched)
     sets = BranchSets(((K3,), (K3, K5)))
     assert sets.suggest(trial, "sk.branches") in ([K3], [K3, K5]) and sets.to_dict() == {"choice": [[K3], [K3, K5]]}
+
+
+def test_block_plain_is_the_older_resnext(tmp_path):
+    """``block: plain`` names the unit with neither SE nor SK (``resnext`` says the same, in the
+    shufflenetv2 family too): a space may search over it, and its networks are exactly resnext's."""
+    import optuna
+
+    from sksearch.space.sample import check_sample, sample
+
+    def first_draw(block):
+        path = tmp_path / "plain.yaml"
+        path.write_text(mutate(TINY_SPACE, "model.block", block))
+        space = prepare_space(str(path))
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        return check_sample(space, sample(space, trial, space.data.shape()))
+
+    plain, older = first_draw("plain"), first_draw("resnext")
+    assert plain.spec.block == "resnext" and plain.spec == older.spec and plain.macs == older.macs
+    assert first_draw({"choice": ["plain"]}).spec == older.spec

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from sksearch.errors import UserError
 from sksearch.study.reader import read_records, read_table
-from sksearch.study.store import load_study
+from sksearch.study.store import StudyRef, load_study
 from sksearch.study.table import records_from_study, trials_table
 
 
@@ -31,7 +31,7 @@ def test_the_table_equals_optunas_on_a_real_study(finished_study):
     study_dir, _ = finished_study
     url = f"sqlite:///{study_dir / 'optuna.db'}"
     before = digest(study_dir / "optuna.db")
-    pd.testing.assert_frame_equal(read_table(url, "tiny", str(study_dir)), via_optuna(url, "tiny"))
+    pd.testing.assert_frame_equal(read_table(StudyRef(url, "tiny", str(study_dir))), via_optuna(url, "tiny"))
     assert digest(study_dir / "optuna.db") == before
 
 
@@ -62,11 +62,11 @@ def varied(tmp_path):
 
 
 def test_the_table_equals_optunas_for_every_kind_of_value(varied, tmp_path):
-    ours, theirs = read_table(varied, "v", str(tmp_path)), via_optuna(varied, "v")
+    ours, theirs = read_table(StudyRef(varied, "v", str(tmp_path))), via_optuna(varied, "v")
     pd.testing.assert_frame_equal(ours, theirs)
     assert ours.status.tolist()[:3] == ["completed", "stopped_early", "rejected"]
     assert math.isinf(ours.accuracy[3])
-    records, names = read_records(varied, "v", str(tmp_path))
+    records, names = read_records(StudyRef(varied, "v", str(tmp_path)))
     assert names == ["accuracy", "params"]
     assert records[0].user_attrs["nested"] == {"a": [1, 2]}
     assert type(records[0].params["depth"]) is int and type(records[0].params["flag"]) is bool
@@ -75,13 +75,13 @@ def test_the_table_equals_optunas_for_every_kind_of_value(varied, tmp_path):
 def test_reading_writes_nothing_and_creates_nothing(varied, tmp_path):
     path = tmp_path / "v.db"
     before, mtime = digest(path), os.stat(path).st_mtime_ns
-    read_table(varied, "v", "here")
-    load_study(varied, "v", "here").trials
+    read_table(StudyRef(varied, "v", "here"))
+    load_study(StudyRef(varied, "v", "here")).trials
     assert digest(path) == before and os.stat(path).st_mtime_ns == mtime
     missing = tmp_path / "moved" / "optuna.db"
     for read in (read_table, load_study):
         with pytest.raises(UserError, match=f"here: its study database {missing} does not exist"):
-            read(f"sqlite:///{missing}", "v", "here")
+            read(StudyRef(f"sqlite:///{missing}", "v", "here"))
     assert not missing.parent.exists()
 
 
@@ -89,29 +89,29 @@ def test_empty_foreign_and_wrong_databases_are_clear_errors(varied, tmp_path):
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     with pytest.raises(UserError, match="is empty"):
-        read_table(f"sqlite:///{empty}", "v", "here")
+        read_table(StudyRef(f"sqlite:///{empty}", "v", "here"))
     foreign = tmp_path / "foreign.db"
     con = sqlite3.connect(foreign)
     con.execute("CREATE TABLE notes (x)")
     con.commit()
     con.close()
     with pytest.raises(UserError, match="is not an Optuna study database"):
-        read_table(f"sqlite:///{foreign}", "v", "here")
+        read_table(StudyRef(f"sqlite:///{foreign}", "v", "here"))
     with pytest.raises(UserError, match="cannot read the Optuna study"):
-        load_study(f"sqlite:///{foreign}", "v", "here")
+        load_study(StudyRef(f"sqlite:///{foreign}", "v", "here"))
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     with pytest.raises(UserError, match="not a readable Optuna database"):
-        read_table(f"sqlite:///{junk}", "v", "here")
+        read_table(StudyRef(f"sqlite:///{junk}", "v", "here"))
     with pytest.raises(UserError, match="holds no study named 'w'.*it holds: v"):
-        read_table(varied, "w", "here")
+        read_table(StudyRef(varied, "w", "here"))
     with pytest.raises(UserError, match="holds no study named 'w'"):
-        load_study(varied, "w", "here")
+        load_study(StudyRef(varied, "w", "here"))
 
 
 def test_partial_reads_are_parts_of_the_whole_table(varied, tmp_path):
-    full = read_table(varied, "v", "here")
-    done = read_table(varied, "v", "here", states=("COMPLETE",))
+    full = read_table(StudyRef(varied, "v", "here"))
+    done = read_table(StudyRef(varied, "v", "here"), states=("COMPLETE",))
     expected = full[full.status == "completed"].reset_index(drop=True)
     # (A parameter's column may hold fewer kinds of values among completed trials alone: its
     # dtype may differ, its values may not.)
@@ -120,7 +120,7 @@ def test_partial_reads_are_parts_of_the_whole_table(varied, tmp_path):
 
     pd.testing.assert_frame_equal(plain(done), plain(expected[done.columns]))
     assert set(done.columns) == set(full.columns)
-    lean = read_table(varied, "v", "here", params=False)
+    lean = read_table(StudyRef(varied, "v", "here"), params=False)
     assert [c for c in full.columns if c not in lean.columns] == ["block", "flag", "M", "lr", "depth", "wd"]
     pd.testing.assert_frame_equal(lean, full[lean.columns])
 
@@ -131,6 +131,6 @@ def test_a_shared_database_gives_each_study_its_own_trials(varied, tmp_path):
     trial = other.ask({"x": FloatDistribution(0, 1)})
     trial.set_user_attr("epochs", 9)
     other.tell(trial, [0.5, 3.0])
-    pd.testing.assert_frame_equal(read_table(varied, "other", "here"), via_optuna(varied, "other"))
-    pd.testing.assert_frame_equal(read_table(varied, "v", "here"), via_optuna(varied, "v"))
-    assert read_table(varied, "v", "here", states=("COMPLETE",)).trial_id.tolist() == [0, 3]
+    pd.testing.assert_frame_equal(read_table(StudyRef(varied, "other", "here")), via_optuna(varied, "other"))
+    pd.testing.assert_frame_equal(read_table(StudyRef(varied, "v", "here")), via_optuna(varied, "v"))
+    assert read_table(StudyRef(varied, "v", "here"), states=("COMPLETE",)).trial_id.tolist() == [0, 3]

@@ -100,6 +100,9 @@ def test_adamw_and_label_smoothing_train(batches, monkeypatch):
     run_trial(arch(), TrainSpec(max_epochs=2, optimizer="adamw", lr=3e-3, weight_decay=0.05, label_smoothing=0.1),
               batches, "cpu", lambda m, f: seen.append(m))
     assert math.isfinite(seen[-1]["loss"])
+    # It learned: the training loss fell clearly over the two epochs (an optimizer that never
+    # stepped, or stepped the wrong way, leaves it where it was).
+    assert seen[-1]["train_loss"] < seen[0]["train_loss"] - 0.02
     # What the recipe names is what trained: AdamW, decay on the weights only, smoothed targets.
     assert len(optimizers) == 1 and isinstance(optimizers[0], torch.optim.AdamW)
     assert [g["weight_decay"] for g in optimizers[0].param_groups] == [0.05, 0.0]
