@@ -21,7 +21,6 @@ from ..study.layout import arch_key, atomic_write
 from ..study.store import open_for_search
 from .export import calibration_for, inherited_state, subnet_spec
 from .sandwich import centre_recipe
-from .export import calibration_for, inherited_state, subnet_spec
 from .search import load_supernet, search_subnets
 from .trainable import fit_supernet, supernet_dir
 
