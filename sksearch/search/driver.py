@@ -240,13 +240,15 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
                   + (f" ({plan.left_out} did not fit this space)" if plan.left_out else ""), flush=True)
         if imports and not imported:
             print("warm start: every trial was imported into this study before", flush=True)
-        started = time.time()
         if one_shot:
             confirming = _one_shot_phases(space, data, root, storage_url, run_info)
             if confirming is None:
                 return StudyFolder(root, run_info, space)
             space = confirming
             tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
+        # The last progress line's clock is the trials' (as every line before it), not the
+        # one-shot phases' before them.
+        started = time.time()
         try:
             tuner.fit()
         finally:
@@ -302,12 +304,12 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         data = _load_data(space)
         init_ray(address or run_info.address)
         check_resources(space.resources, wait_for_resources)
-        started = time.time()
         if one_shot:
             confirming = _one_shot_phases(space, data, root, storage_url, run_info)
             if confirming is None:
                 return StudyFolder(root, run_info, space)
             space = confirming
+        started = time.time()  # the trials' clock, as in run
         if restorable:
             print(f"resuming study {study_name} from {experiment}", flush=True)
             try:
