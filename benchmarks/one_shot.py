@@ -69,8 +69,20 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def network_key(spec: Any) -> str:
+    """What tells two networks apart: the spec without r and L (two specs whose fuse widths
+    d = max(C/r, L) agree build the same network) and the shapes of its weights."""
+    from sksearch.model.network import build
+
+    d = json.loads(spec.to_json(indent=None))
+    d["sk"].pop("reduction", None)
+    d["sk"].pop("min_dim", None)
+    shapes = [tuple(v.shape) for v in build(spec.to_dict()).state_dict().values()]
+    return json.dumps(d, sort_keys=True) + str(shapes)
+
+
 def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
-    """The space's two ends and random draws within its constraints, no architecture twice."""
+    """The space's two ends and random draws within its constraints, no network twice."""
     largest, smallest = extremes(space, shape)
     chosen, seen = [], set()
     rng = random.Random(seed)
@@ -79,7 +91,7 @@ def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
     while len(chosen) < count and tries < 200 * count:
         spec = candidates.pop(0) if candidates else random_spec(space, shape, rng)
         tries += 1
-        key = spec.to_json(indent=None)
+        key = network_key(spec)
         if key in seen:
             continue
         params, macs = params_and_macs(spec)
