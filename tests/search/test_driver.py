@@ -125,8 +125,12 @@ def wait_for_finished(out, n: int, proc: subprocess.Popen, timeout: float = 300)
     raise AssertionError("no trials finished in time")
 
 
+# SIGINT's variant is marked slow to keep the default suite under 15 minutes on 2 cores: SIGTERM
+# reaches the same clean stop (sksearch.signals turns it into the KeyboardInterrupt that Ctrl-C
+# raises), and tests/test_notebook.py interrupts a live search too. `pytest -m slow` runs it.
 @pytest.mark.parametrize("sig,scheduler,lose_snapshot", [(signal.SIGKILL, "mo_asha", False),
-                                                         (signal.SIGINT, "asha", False),
+                                                         pytest.param(signal.SIGINT, "asha", False,
+                                                                      marks=pytest.mark.slow),
                                                          (signal.SIGTERM, "mo_asha", False),
                                                          (signal.SIGKILL, "mo_asha", True)],
                          ids=["sigkill-mo_asha", "sigint-asha", "sigterm-mo_asha", "sigkill-without-ray-snapshot"])

@@ -142,7 +142,7 @@ def test_a_notebook_gets_one_display_updated_in_place_and_progress_false_none(fi
     from sksearch.search.progress import ProgressView, in_notebook, showing
 
     folder = StudyFolder.open(str(finished_study[0]))
-    callback = StudyCallback(str(folder.root), folder.storage_url, folder.name, folder.space, folder.run.run_id)
+    callback = StudyCallback(folder.ref, folder.space, folder.run.run_id)
     callback._table = folder.table
     assert not in_notebook()  # pytest is no kernel
 

@@ -22,6 +22,9 @@ def test_auto_compiles_only_long_cuda_trials():
     assert wants_compile(torch.device("cpu"), on, 1) and not wants_compile(torch.device("cuda"), off, 10**6)
 
 
+# Slow (a minute of compiling on 2 cores) and off the default suite's 15 minutes: trials compile
+# only on CUDA unless a space asks (`train.compile: on`). `pytest -m slow` runs it.
+@pytest.mark.slow
 def test_compiled_and_eager_trials_compute_the_same_steps():
     """Five SGD steps from the same seed on the same batches: the compiled trial's losses equal
     the eager one's to float tolerance. (Comparing accuracies after training would compare two
