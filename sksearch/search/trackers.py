@@ -27,6 +27,7 @@ from typing import Any
 from ray.tune import Callback
 
 from ..errors import UserError
+from ..scoped import environment
 from ..space.schema import LOGGERS
 
 # Per-epoch results every tracker receives (numbers only), and the trial's constant costs.
@@ -58,20 +59,13 @@ def _reach_mlflow(uri: str) -> None:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        with environment({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except (MlflowException, OSError, ImportError, ValueError) as exc:  # OSError: requests' and sqlite's
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UserError(f"loggers: mlflow cannot reach MLFLOW_TRACKING_URI={uri} ({detail}); fix or unset it "
                         f"(unset, runs go to the study folder's mlflow/mlflow.db)") from None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _netrc_has(host: str) -> bool:
