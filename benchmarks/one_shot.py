@@ -58,7 +58,7 @@ from sksearch.oneshot.shareable import supernet_layout  # noqa: E402
 from sksearch.oneshot.supernet import Supernet  # noqa: E402
 from sksearch.space.overrides import parse_assignment, prepare_space  # noqa: E402
 from sksearch.space.sample import violations  # noqa: E402
-from sksearch.study.pareto import hypervolume  # noqa: E402
+from sksearch.study.pareto import hypervolume_trace  # noqa: E402
 from sksearch.train.loop import evaluate, run_trial  # noqa: E402
 
 SPACE = "search_spaces/quickstart_one_shot.yaml"
@@ -136,21 +136,14 @@ def correlations(estimates: list[float], truth: list[float]) -> tuple[float, flo
 
 def study_trace(study: Any, reference: dict[str, float], epochs_before: float = 0.0,
                 wall_before: float = 0.0) -> pd.DataFrame:
-    """Hypervolume of the completed searched trials after each ended, with the epochs and
-    wall time spent by then (trials in the order they ended)."""
+    """The study's ``hypervolume_trace`` (the report's), with the epochs and wall time spent
+    by the time each trial ended."""
     df = study.table
-    df = df[df["baseline"].isna() & df["imported"].isna() & df["status"].isin(["completed", "stopped_early",
-                                                                                "failed"])]
-    df = df.sort_values("finished")
-    start = df["started"].min()
-    rows = []
-    for i in range(len(df)):
-        seen = df.iloc[: i + 1]
-        done = seen[seen["status"] == "completed"].dropna(subset=OBJECTIVES)
-        hv = hypervolume(done[OBJECTIVES].to_numpy(dtype=float), OBJECTIVES, reference) if len(done) else 0.0
-        rows.append({"trials": i + 1, "epochs": epochs_before + float(seen["epochs"].fillna(0).sum()),
-                     "wall_s": wall_before + (seen["finished"].iloc[-1] - start).total_seconds(), "hypervolume": hv})
-    return pd.DataFrame(rows)
+    trace = hypervolume_trace(df, OBJECTIVES, reference)
+    ended = df.set_index("trial_id").loc[trace["trial_id"]]
+    wall = (ended["finished"] - ended["started"].min()).dt.total_seconds().to_numpy()
+    return pd.DataFrame({"trials": trace["trials_ended"], "epochs": epochs_before + trace["epochs_spent"],
+                         "wall_s": wall_before + wall, "hypervolume": trace["hypervolume"]})
 
 
 def first_reaching(trace: pd.DataFrame, target: float) -> dict[str, Any]:
