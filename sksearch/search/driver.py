@@ -8,6 +8,7 @@ the search's life. A run that fails before its first trial leaves no half-made s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -15,7 +16,6 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-import functools
 from typing import Any, Callable, TypeVar
 
 from ..data.load import FolderData, describe, load_data
