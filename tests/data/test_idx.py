@@ -199,3 +199,15 @@ def test_the_installed_fashion_mnist():
     assert data.x_train.shape == (500, 1, 28, 28) and data.x_val.shape == (100, 1, 28, 28)
     assert data.x_test.shape == (10000, 1, 28, 28) and np.bincount(data.y_test).tolist() == [1000] * 10
     assert data.x_train.dtype == np.uint8 and 60 < data.x_test.mean() < 80  # Fashion-MNIST's mean pixel is ~73
+
+
+def test_data_of_another_size_than_the_networks_take_is_refused(tmp_path, monkeypatch):
+    # The networks, their MACs and budgets are sized by DataSpec.shape before any image is seen:
+    # data of another size (from any reader) is refused rather than costed at the wrong size.
+    from sksearch.data import load
+    from sksearch.data.arrays import ArrayData
+
+    x, y = np.zeros((40, 1, 32, 32), np.uint8), np.arange(40) % 10
+    monkeypatch.setattr(load, "load_idx", lambda *a, **k: ArrayData("mnist", x, y, x[:0], y[:0], 10))
+    with pytest.raises(UserError, match="data: mnist's train images are 1 x 32 x 32; its networks take 1 x 28 x 28"):
+        load_data(DataSpec.named("mnist", root=str(tmp_path), val_size=10))

@@ -163,3 +163,20 @@ def test_a_bad_image_leaves_no_study_folder(tmp_path):
     assert proc.stderr.startswith("sksearch: error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_an_unreadable_class_folder_is_named(tmp_path, monkeypatch):
+    # The suite runs as root, for whom no mode makes a folder unreadable: the walk's listing fails instead.
+    root = small_root(tmp_path)
+    locked = root / "train" / "b" / "locked"
+    locked.mkdir()
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(UserError, match=f"data.root: {locked}: unreadable folder \\(Permission denied\\)"):
+        load_data(DataSpec(name="imagefolder", root=str(root), image_size=8))
