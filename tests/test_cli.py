@@ -1,8 +1,12 @@
+import io
 import json
+import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
+from PIL import Image
 
 from sksearch.cli import main
 from sksearch.model.presets import PRESETS
@@ -84,18 +88,26 @@ def test_version():
 def test_run_json_and_a_search_whose_every_trial_fails(tmp_path):
     from tests.conftest import write_space
 
-    # An image folder whose images do not decode: every trial fails on its first batch.
+    # An image folder whose images do not decode: their headers and ends are whole, so the load
+    # passes them, but their pixel data is not zlib data: every trial fails on its first batch.
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    png = buf.getvalue()
+    at = png.index(b"IDAT")
+    size = struct.unpack(">I", png[at - 4:at])[0]
+    garbage = b"\xff" * size
+    broken = png[:at + 4] + garbage + struct.pack(">I", zlib.crc32(b"IDAT" + garbage)) + png[at + 8 + size:]
     for split in ("train", "val"):
         for cls in ("a", "b"):
             (tmp_path / "images" / split / cls).mkdir(parents=True)
-            (tmp_path / "images" / split / cls / "x.png").write_bytes(b"not a png")
+            (tmp_path / "images" / split / cls / "x.png").write_bytes(broken)
     space = write_space(tmp_path, trials="trials: 2")
     proc = run_cli("run", str(space), "--out", str(tmp_path / "s"), "--json", "--max-epochs", "1",
                    "--set", f"data={{name: imagefolder, root: {tmp_path / 'images'}, image_size: 8}}")
     assert proc.returncode == 1, proc.stderr[-3000:]
     info = json.loads(proc.stdout)  # stdout holds the summary alone; progress went to stderr
     assert info["counts"]["failed"] == 2 and info["finished"] and info["front"] == [] and info["best"] is None
-    assert "trials done" in proc.stderr and "every trial failed (first reason: UnidentifiedImageError" in proc.stderr
+    assert "trials done" in proc.stderr and "every trial failed (first reason: OSError: broken data stream" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

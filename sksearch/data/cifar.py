@@ -45,6 +45,7 @@ CIFAR100 = CifarFormat(
     "cifar-100-python", ("train",), "test", b"fine_labels", "meta", b"fine_label_names",
 )
 FORMATS = {"cifar10": CIFAR10, "cifar100": CIFAR100}
+PIXELS = 3 * 32 * 32
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -79,6 +80,33 @@ def download(fmt: CifarFormat, root: str, url: str | None = None, md5: str | Non
         tar.extractall(root, filter="data")
 
 
+def check_pixels(path: str, data: np.ndarray) -> np.ndarray:
+    """A batch's ``data`` as (N, 3, 32, 32) uint8: N rows of 3,072 whole numbers 0..255, else
+    ``UserError`` naming the file (a float or a 300 would be cut or wrapped without a word)."""
+    if data.ndim != 2 or data.shape[1] != PIXELS or len(data) == 0:
+        raise UserError(f"{path}: data of shape {data.shape}; a CIFAR batch holds N >= 1 rows of {PIXELS:,} "
+                        f"pixels (3 x 32 x 32)")
+    if data.dtype != np.uint8:
+        if data.dtype.kind not in "iu":
+            raise UserError(f"{path}: pixels of type {data.dtype}; CIFAR pixels are whole numbers 0..255")
+        if data.min() < 0 or data.max() > 255:
+            bad = int(data.min()) if data.min() < 0 else int(data.max())
+            raise UserError(f"{path}: pixel value {bad}; CIFAR pixels are 0..255")
+    return data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32)
+
+
+def check_labels(path: str, labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:
+    """A batch's labels as int64: one whole number 0..num_classes-1 per image, else ``UserError``."""
+    if labels.ndim != 1 or len(labels) != count:
+        raise UserError(f"{path}: {count:,} images but {labels.size:,} labels (shape {labels.shape})")
+    if labels.dtype.kind not in "iu":
+        raise UserError(f"{path}: labels of type {labels.dtype}; labels are whole numbers 0..{num_classes - 1}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise UserError(f"{path}: label {bad} out of range; this set has {num_classes} classes (0..{num_classes - 1})")
+    return labels.astype(np.int64)
+
+
 def load_cifar(name: str, root: str, download_missing: bool = False, test: bool = True) -> ArrayData:
     """CIFAR's training batches as ``train`` and, with ``test``, its test batch as ``test``;
     ``val`` is left empty for ``load_data`` to hold out of ``train`` (or, for a study written
@@ -94,23 +122,24 @@ def load_cifar(name: str, root: str, download_missing: bool = False, test: bool 
             f"data.root: {name} not found: {missing[0]} is missing. Set data.download: true to fetch "
             f"{fmt.url}, or unpack that archive into {root}"
         )
+    num_classes = 10 if name == "cifar10" else 100
 
     def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for path in files:
             try:
                 batch = _unpickle(path)
-                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                ys.append(np.asarray(batch[fmt.label_key], dtype=np.int64))
-            except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as exc:
+                data, labels = np.asarray(batch[b"data"]), np.asarray(batch[fmt.label_key])
+            except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError, IndexError) as exc:
                 raise UserError(f"{path}: not a {name} batch file ({exc})") from None
+            xs.append(check_pixels(path, data))
+            ys.append(check_labels(path, labels, len(xs[-1]), num_classes))
         return np.concatenate(xs), np.concatenate(ys)
 
     x_train, y_train = read(needed[:-1])
     # The test batch is opened only when asked for: a search never asks.
     x_test, y_test = read(needed[-1:]) if test else (None, None)
     meta_path = os.path.join(folder, fmt.meta_file)
-    num_classes = 10 if name == "cifar10" else 100
     names = [str(i) for i in range(num_classes)]
     if os.path.exists(meta_path):
         try:

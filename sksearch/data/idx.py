@@ -11,6 +11,7 @@ or not. The test files are opened only when a caller asks for the test split, so
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -26,6 +27,10 @@ from .download import fetch
 DEBIAN_FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 HEADER = {IMAGES_MAGIC: 16, LABELS_MAGIC: 8}
+IMAGE_SIDE = 28  # every IDX set here: the size DataSpec.shape gives its networks
+# The most data one IDX file may announce in its header, refused before anything is read:
+# 1 GiB is 1.3 million 28x28 images, 22 times the largest official file (47 MB).
+MAX_IDX_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -100,46 +105,82 @@ def download(fmt: IdxFormat, root: str, base_url: str | None = None, md5: dict[s
         fetch(base_url + name, os.path.join(root, name), md5[name], root)
 
 
-def read_idx(path: str, magic: int) -> np.ndarray:
-    """The uint8 array an IDX file holds; ``UserError`` naming the file for anything malformed."""
-    try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                blob = fh.read()
-        else:
-            with open(path, "rb") as fh:
-                blob = fh.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{path}: unreadable ({exc}); a truncated or corrupt download? Delete it and fetch it again") from None
+def _open_idx(path: str):  # noqa: ANN202 - a binary file object, gzipped or not
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _unreadable(path: str, exc: BaseException) -> UserError:
+    return UserError(f"{path}: unreadable ({exc}); a truncated or corrupt download? Delete it and fetch it again")
+
+
+def _header(fh, path: str, magic: int) -> tuple[int, ...]:  # noqa: ANN001 - a binary file object
     kind = "images" if magic == IMAGES_MAGIC else "labels"
-    if len(blob) < 4 or struct.unpack(">I", blob[:4])[0] != magic:
-        found = f"0x{struct.unpack('>I', blob[:4])[0]:08x}" if len(blob) >= 4 else "nothing"
+    head = fh.read(4)
+    if len(head) < 4 or struct.unpack(">I", head)[0] != magic:
+        found = f"0x{struct.unpack('>I', head)[0]:08x}" if len(head) == 4 else "nothing"
         raise UserError(f"{path}: not an IDX {kind} file (magic number {found}, expected 0x{magic:08x})")
-    ndim = blob[3]
-    header = 4 + 4 * ndim
-    if len(blob) < header:
-        raise UserError(f"{path}: truncated: the header ends after {len(blob)} bytes")
-    dims = struct.unpack(f">{ndim}I", blob[4:header])
-    size = int(np.prod(dims, dtype=np.int64))
-    if len(blob) - header < size:
-        raise UserError(f"{path}: truncated: {len(blob) - header:,} bytes of data, its header "
+    ndim = head[3]  # fixed by the magic number: 3 for images, 1 for labels
+    raw = fh.read(4 * ndim)
+    if len(raw) < 4 * ndim:
+        raise UserError(f"{path}: truncated: the header ends after {4 + len(raw)} bytes")
+    return struct.unpack(f">{ndim}I", raw)
+
+
+def idx_header(path: str, magic: int) -> tuple[int, ...]:
+    """The dimensions an IDX file's header gives (nothing else is read)."""
+    try:
+        with _open_idx(path) as fh:
+            return _header(fh, path, magic)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def read_idx(path: str, magic: int) -> np.ndarray:
+    """The uint8 array an IDX file holds; ``UserError`` naming the file for anything malformed.
+
+    Only as many bytes as the header announces are read (and one more, to refuse trailing
+    data), after the header's size is checked against ``MAX_IDX_BYTES``: a small gzipped file
+    may unpack to gigabytes of zeros."""
+    try:
+        with _open_idx(path) as fh:
+            dims = _header(fh, path, magic)
+            # Python integers: a product of four-byte dimensions overflows numpy's int64 (2^31 x 2^31 x 4 is 0 there).
+            size = math.prod(dims)
+            if size > MAX_IDX_BYTES:
+                raise UserError(f"{path}: its header ({' x '.join(map(str, dims))}) says {size:,} bytes of data; "
+                                f"sksearch reads IDX files of up to {MAX_IDX_BYTES:,} bytes")
+            blob = fh.read(size + 1)  # at the end of a gzip stream this read also checks its CRC
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc) from None
+    if len(blob) < size:
+        raise UserError(f"{path}: truncated: {len(blob):,} bytes of data, its header "
                         f"({' x '.join(map(str, dims))}) says {size:,}")
-    return np.frombuffer(blob, np.uint8, size, header).reshape(dims)
+    if len(blob) > size:
+        raise UserError(f"{path}: more data than its header ({' x '.join(map(str, dims))}) says: "
+                        f"{size:,} bytes; a damaged or wrongly packed file")
+    return np.frombuffer(blob, np.uint8, size).reshape(dims)
 
 
 def read_split(fmt: IdxFormat, root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, H, W) uint8 and labels (N,) int64 of ``split`` (train or test)."""
+    """Images (N, 1, H, W) uint8 and labels (N,) int64 of ``split`` (train or test).
+
+    Both headers are checked (image size, counts) before either file's data is read."""
     images_path, labels_path = (_find(root, stem) for stem in FILES[split])
     if images_path is None or labels_path is None:
         raise UserError(_missing_message(fmt, root, [s + ".gz" for s, p in zip(FILES[split], (images_path, labels_path))
                                                      if p is None]))
+    count, rows, cols = idx_header(images_path, IMAGES_MAGIC)
+    if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
+        raise UserError(f"{images_path}: {rows}x{cols} px images; {fmt.name} images are {IMAGE_SIDE}x{IMAGE_SIDE} "
+                        f"(the size its networks are built and costed for)")
+    if count == 0:
+        raise UserError(f"{images_path}: holds no images")
+    (labels,) = idx_header(labels_path, LABELS_MAGIC)
+    if labels != count:
+        raise UserError(f"{images_path} holds {count:,} images but {labels_path} holds {labels:,} labels")
     x = read_idx(images_path, IMAGES_MAGIC)
     y = read_idx(labels_path, LABELS_MAGIC)
-    if x.ndim != 3:
-        raise UserError(f"{images_path}: {x.ndim} dimensions; IDX images have 3 (count, rows, columns)")
-    if len(x) != len(y):
-        raise UserError(f"{images_path} holds {len(x):,} images but {labels_path} holds {len(y):,} labels")
-    if len(y) and int(y.max()) >= len(fmt.class_names):
+    if int(y.max()) >= len(fmt.class_names):
         raise UserError(f"{labels_path}: label {int(y.max())} out of range; {fmt.name} has "
                         f"{len(fmt.class_names)} classes (0..{len(fmt.class_names) - 1})")
     return x[:, None].copy(), y.astype(np.int64)

@@ -16,7 +16,7 @@ from .cifar import load_cifar
 from .digits import make_digits
 from .idx import default_root, load_idx
 from .synthetic import make_synthetic
-from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, scan
+from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, check_images, scan
 from .spec import AUGMENTS, HOLDOUT_SETS, IDX_SETS, NAMES, DataSpec
 
 
@@ -129,6 +129,8 @@ def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
             test_set = ImageFolder(sp, sl, spec.image_size, False, spec.seed)
         tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)
         vp, vl = _subset_paths(vp, vl, spec.val_limit, spec.seed)
+        # Every image that will be read, header and end, before anything is written or trained.
+        check_images([*tp, *vp, *(test_set.paths if test_set is not None else [])])
         return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
                           ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes,
                           test_set, note)
@@ -142,7 +144,20 @@ def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
         data.augment = spec.augment
     _subset(data, "train", spec.train_limit, spec.seed)
     _subset(data, "val", spec.val_limit, spec.seed)
+    _check_shape(data, spec)
     return data
+
+
+def _check_shape(data: ArrayData, spec: DataSpec) -> None:
+    """The images are the size and channels ``spec.shape`` promised: the networks are built,
+    and their MACs and budgets counted, for that shape before any image is seen. The readers
+    refuse a mismatch by file; this is the guard that no set slips past them."""
+    want = spec.shape(data.num_classes)
+    for split in ("train", "val", "test"):
+        x = getattr(data, f"x_{split}")
+        if x is not None and len(x) and x.shape[1:] != (want.in_channels, want.input_size, want.input_size):
+            raise UserError(f"data: {spec.name}'s {split} images are {' x '.join(map(str, x.shape[1:]))}; its networks "
+                            f"take {want.in_channels} x {want.input_size} x {want.input_size}")
 
 
 def describe(data: ArrayData | FolderData, spec: DataSpec | None = None) -> dict:

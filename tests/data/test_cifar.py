@@ -84,3 +84,44 @@ def test_an_archive_cannot_run_code(tmp_path):
         (folder / f).write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
     with pytest.raises(UserError, match="not a cifar10 batch file.*not allowed"):
         load_cifar("cifar10", str(tmp_path))
+
+
+def batch_files(root, first_data=None, first_labels=None, n=20):
+    """CIFAR-10 batch files in ``root`` (20 images each, labels 0..9), the first batch's data
+    or labels replaced by ``first_data``/``first_labels``; the first batch's path."""
+    rng = np.random.default_rng(0)
+    folder = root / CIFAR10.folder
+    folder.mkdir(exist_ok=True)
+    for i, f in enumerate((*CIFAR10.train_files, CIFAR10.test_file)):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = [j % 10 for j in range(n)]
+        if i == 0:
+            data = data if first_data is None else first_data
+            labels = labels if first_labels is None else first_labels
+        (folder / f).write_bytes(pickle.dumps({b"data": data, b"labels": labels}, protocol=2))
+    return folder / CIFAR10.train_files[0]
+
+
+@pytest.mark.parametrize("data,labels,words", [
+    (None, [200] + [0] * 19, "label 200 out of range; this set has 10 classes (0..9)"),
+    (None, [-1] + [0] * 19, "label -1 out of range"),
+    (np.zeros((100, 3072), np.uint8), [0] * 50, "100 images but 50 labels"),
+    (None, [1.0, 2.5] + [0.0] * 18, "labels of type float64; labels are whole numbers 0..9"),
+    (np.full((20, 3072), 0.5), None, "pixels of type float64; CIFAR pixels are whole numbers 0..255"),
+    (np.full((20, 3072), 300), None, "pixel value 300; CIFAR pixels are 0..255"),
+    (np.zeros((20, 1024), np.uint8), None, "data of shape (20, 1024); a CIFAR batch holds N >= 1 rows of 3,072"),
+])
+def test_bad_batches_are_refused_at_load_by_file(tmp_path, data, labels, words):
+    # Before: labels 200 or -1 failed every trial (Target 200 is out of bounds), 100 images with
+    # 50 labels were an IndexError, and float labels and pixels were cut or wrapped silently.
+    first = batch_files(tmp_path, data, labels)
+    with pytest.raises(UserError) as err:
+        load_data(DataSpec.named("cifar10", root=str(tmp_path), val_size=20))
+    assert str(err.value).startswith(f"{first}: ") and words in str(err.value), str(err.value)
+
+
+def test_good_batches_of_whole_numbers_still_load(tmp_path):
+    batch_files(tmp_path, np.full((20, 3072), 255, np.int64), np.arange(20) % 10)
+    data = load_data(DataSpec.named("cifar10", root=str(tmp_path), val_size=20))
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64 and len(data.y_train) + 20 == 100
+    assert int(data.x_train.max()) == 255

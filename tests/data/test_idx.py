@@ -2,6 +2,8 @@
 
 import gzip
 import os
+import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -125,9 +127,87 @@ def test_read_idx_gives_the_header_shape(tmp_path):
         read_idx(path, IMAGES_MAGIC)
 
 
+def header_only(path, magic, *dims, data=b""):
+    """An IDX file (gzipped) whose header gives ``dims`` and whose data is ``data``."""
+    with gzip.open(path, "wb") as fh:
+        fh.write(struct.pack(f">I{len(dims)}I", magic, *dims) + data)
+
+
+@pytest.mark.parametrize("dims,words", [
+    ((2**31, 2**31, 4), "2147483648x4 px images; fashion_mnist images are 28x28"),  # 2^64 bytes: 0 in int64
+    ((2000, 0, 0), "0x0 px images"),
+    ((60, 1, 1), "1x1 px images"),
+    ((60, 32, 32), "32x32 px images"),
+])
+def test_image_sizes_other_than_28_px_are_refused_by_the_header(tmp_path, dims, words):
+    # Before, 1x1 and 32x32 images were read, data.json said so, and every trial was costed at
+    # 28 px; 2000 x 0 x 0 failed in every trial's first conv; 2^31 x 2^31 x 4 was a ValueError.
+    fake_set(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    n, h, w = dims
+    header_only(images, IMAGES_MAGIC, *dims, data=bytes(n * h * w) if n * h * w < 10**6 else b"")
+    with pytest.raises(UserError) as err:
+        load_data(DataSpec.named("fashion_mnist", root=str(tmp_path), val_size=20))
+    assert str(images) in str(err.value) and words in str(err.value)
+
+
+def test_a_header_too_large_for_memory_is_refused_before_reading(tmp_path):
+    path = tmp_path / "labels.gz"
+    header_only(path, IMAGES_MAGIC, 2**31, 2**31, 4)
+    with pytest.raises(UserError, match=r"labels.gz: its header \(2147483648 x 2147483648 x 4\) says "
+                                        r"18,446,744,073,709,551,616 bytes of data; sksearch reads IDX files of up "
+                                        r"to 1,073,741,824 bytes"):
+        read_idx(str(path), IMAGES_MAGIC)
+    header_only(path, IMAGES_MAGIC, 1_500_000, 28, 28)  # 1.2 GB announced; the reader had read what came
+    with pytest.raises(UserError, match="says 1,176,000,000 bytes of data; sksearch reads IDX files of up to"):
+        read_idx(str(path), IMAGES_MAGIC)
+
+
+def test_only_the_bytes_the_header_gives_are_read(tmp_path):
+    # A few kilobytes of gzip that unpack to 50 MB of zeros after a valid 100-image header: the
+    # reader stops one byte past the images (and refuses the rest) instead of holding all of it.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(struct.pack(">IIII", IMAGES_MAGIC, 100, 28, 28))
+        for _ in range(50):
+            fh.write(bytes(2**20))
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match=r"more data than its header \(100 x 28 x 28\) says: 78,400 bytes"):
+            read_idx(str(path), IMAGES_MAGIC)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20, peak
+
+
+def test_a_damaged_crc_is_still_found(tmp_path):
+    # Reading only the announced bytes must not skip the gzip CRC check at the stream's end.
+    path = tmp_path / "labels.gz"
+    write_idx(str(path), np.array([3, 1, 4], np.uint8))
+    blob = bytearray(path.read_bytes())
+    blob[-8] ^= 0xFF  # the CRC32 in the gzip trailer
+    path.write_bytes(bytes(blob))
+    with pytest.raises(UserError, match="labels.gz: unreadable .*CRC"):
+        read_idx(str(path), LABELS_MAGIC)
+
+
 @needs_real
 def test_the_installed_fashion_mnist():
     data = load_data(DataSpec.named("fashion_mnist", train_limit=500, val_limit=100), test=True)
     assert data.x_train.shape == (500, 1, 28, 28) and data.x_val.shape == (100, 1, 28, 28)
     assert data.x_test.shape == (10000, 1, 28, 28) and np.bincount(data.y_test).tolist() == [1000] * 10
     assert data.x_train.dtype == np.uint8 and 60 < data.x_test.mean() < 80  # Fashion-MNIST's mean pixel is ~73
+
+
+def test_data_of_another_size_than_the_networks_take_is_refused(tmp_path, monkeypatch):
+    # The networks, their MACs and budgets are sized by DataSpec.shape before any image is seen:
+    # data of another size (from any reader) is refused rather than costed at the wrong size.
+    from sksearch.data import load
+    from sksearch.data.arrays import ArrayData
+
+    x, y = np.zeros((40, 1, 32, 32), np.uint8), np.arange(40) % 10
+    monkeypatch.setattr(load, "load_idx", lambda *a, **k: ArrayData("mnist", x, y, x[:0], y[:0], 10))
+    with pytest.raises(UserError, match="data: mnist's train images are 1 x 32 x 32; its networks take 1 x 28 x 28"):
+        load_data(DataSpec.named("mnist", root=str(tmp_path), val_size=10))
