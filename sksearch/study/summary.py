@@ -3,11 +3,10 @@ the status and progress lines share."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
-
-import os
 
 from .folder import StudyFolder
 from .layout import supernet_dir
@@ -92,7 +91,7 @@ def _state(done: bool, started: bool, held: bool) -> str:
 def one_shot_phases(folder: StudyFolder, subnets: pd.DataFrame | None, found: dict[str, Any] | None,
                     held: bool) -> dict[str, Any]:
     """``one_shot_info``'s answer (zeros before the subnet search began) with how far each phase
-    got: ``supernet`` (``epochs`` trained of ``planned``, its ``state``: finished, running,
+    got: ``supernet`` (``epochs`` trained of ``planned``, its ``state``: trained, running,
     interrupted or not started), the subnet ``search``'s state and its ``planned_draws``, and
     the ``chosen`` subnets that its trials confirm (None until the search ended)."""
     strategy, space = folder.space.strategy, folder.space
