@@ -188,10 +188,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in info["statuses"]:
         print(f"  {s:<14}{c[s]:>5}")
     if info["one_shot"]:
-        o = info["one_shot"]
-        print(f"one-shot  {o['evaluated']} subnets evaluated with inherited weights ({o['study']}), "
-              f"{len(o['front'])} on their front, {o['confirmed']} confirmed stand-alone")
-        print(f"          {o['verdict']}")
+        _print_one_shot(info["one_shot"], info["folder"])
     best = info["best"]
     if best:
         print(f"best      trial {best['trial_id']}: accuracy {best['accuracy']:.2%}, {best['params']:,} params, "
@@ -201,6 +198,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"time      {clock(info['wall_s'])} wall (first start to last end), {clock(info['trial_s'])} in trials, "
           f"{clock(info['train_s'])} training")
     return 0
+
+
+def _print_one_shot(o: dict, folder: str) -> None:
+    """``status``'s lines on a one-shot search: each phase, its subnets (each network once), and
+    the supernet's ranking."""
+    going = {"running": ", under way", "interrupted": f", interrupted (`sksearch resume {folder}` continues it)"}
+    if "supernet" in o:
+        s = o["supernet"]
+        print(f"supernet  {s['epochs']} of {s['planned']} epochs trained{going.get(s['state'], '')}")
+    draws = f"{o['draws']} of {o['planned_draws']} draws" if "planned_draws" in o else f"{o['draws']} draws"
+    chosen = f"{len(o['chosen'])} chosen, " if o.get("chosen") is not None else ""
+    print(f"one-shot  {draws}{going.get(o.get('search', ''), '')} ({o['study']}): {o['distinct']} distinct subnets, "
+          f"{o['evaluated']} evaluated with inherited weights ({o['repeats']} repeat draws answered from the first, "
+          f"{o['rejected']} draws rejected), {len(o['front'])} on their front, {chosen}{o['confirmed']} confirmed "
+          f"stand-alone")
+    print(f"          {o['verdict']}")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -221,7 +234,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     for v in verdicts:
         print(verdict_sentence(v))
     if one_shot:
-        print(f"\nSupernet front of {len(one_shot['front'])} of {one_shot['evaluated']} subnets ({one_shot['study']}; "
+        print(f"\nSupernet front of {len(one_shot['front'])} of {one_shot['evaluated']} distinct subnets "
+              f"({one_shot['draws']} draws; {one_shot['study']}; "
               f"accuracy from weights inherited from the supernet, not trained stand-alone):")
         print_front(one_shot["front"])
         if one_shot["confirmations"]:

@@ -256,7 +256,7 @@ DESCRIPTIONS: dict[str, str] = {
     "resources.gpu": "GPUs per trial",
     "strategy.name": "standalone (every trial trains its network) or one_shot (a supernet ranks the subnets)",
     "strategy.supernet_epochs": "one_shot: epochs of the supernet's sandwich-rule training",
-    "strategy.subnets": "one_shot: subnets the sampler evaluates with inherited weights",
+    "strategy.subnets": "one_shot: subnet draws of the sampler, each distinct network evaluated once with inherited weights",
     "strategy.confirm": "one_shot: subnets of the supernet's front trained stand-alone",
     "strategy.spread": "one_shot: other subnets trained stand-alone, spread over the accuracy range",
     "strategy.init": "one_shot: confirmed subnets start from scratch or from their inherited weights",

@@ -20,6 +20,8 @@ from ..study.folder import StudyFolder
 from ..study.layout import latest_weights
 from ..study.pareto import front_rows
 from ..study.store import one_shot_study
+from ..study.subnets import supernet_epochs
+from ..study.table import REPEAT
 from ..study.targets import check_export_target
 from .bn import calibration_batches, recalibrate
 from .sandwich import arch_space, recipe
@@ -66,15 +68,23 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
 
     subnets = folder.subnet_table
     asked = f"--subnet {subnet_id}"
-    if subnets is None:
+    strategy = folder.space.strategy
+    if strategy.name != "one_shot" and subnets is None:
         raise UserError(f"{asked}: {folder.root} ran no one-shot search (its space's strategy is "
-                        f"{folder.space.strategy.name}); export its trials with --trial ID")
+                        f"{strategy.name}); export its trials with --trial ID")
+    if subnets is None or subnets.empty:
+        epochs = supernet_epochs(folder.root)
+        where = (f"its supernet has trained {epochs} of {strategy.supernet_epochs} epochs"
+                 if epochs < strategy.supernet_epochs else "its subnet search has not evaluated a subnet yet")
+        raise UserError(f"{asked}: {folder.root} is a one-shot study with no subnet yet ({where}); continue it with "
+                        f"`sksearch resume {folder.root}`")
     rows = subnets[subnets["trial_id"] == subnet_id]
     if rows.empty:
         raise UserError(f"{asked}: no such subnet in {one_shot_study(folder.name)} (subnets 0 to "
                         f"{int(subnets['trial_id'].max())}; `sksearch pareto {folder.root}` lists their front)")
     row = rows.iloc[0]
-    if row["status"] != "completed":
+    # A repeat draw holds its network's first evaluation: the same network, the same weights.
+    if row["status"] not in ("completed", REPEAT):
         raise UserError(f"{asked}: it was {row['status']} ({row['reason'] or 'not evaluated'}), so it has no "
                         f"estimate; export an evaluated subnet")
     check_export_target(out, force=force)
@@ -83,7 +93,6 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
     data = load_data(space.data, test=False)
     supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), supernet_weights(folder))
     state = inherited_state(supernet, spec, calibration_for(space, data))
-    strategy = space.strategy
     origin = (f"Subnet {subnet_id} of the one-shot search of the sksearch study in `{os.path.abspath(folder.root)}` "
               f"(study `{one_shot_study(folder.name)}`). **It was never trained stand-alone**: its weights are "
               f"inherited from the supernet ({strategy.supernet_epochs} epochs of the sandwich rule), BatchNorm "

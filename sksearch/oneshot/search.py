@@ -5,11 +5,19 @@ budgets, as trials of a study of its own beside the main one (``NAME:one_shot``)
 An evaluation takes a fraction of a second where a stand-alone trial takes minutes, so this
 study holds thousands of trials. Every trial is written to the study, finished, as soon as it
 is evaluated: a kill loses at most the subnet being evaluated, and the search continues to
-``strategy.subnets`` evaluations.
+``strategy.subnets`` draws.
+
+A sampler draws the same subnet again and again (TPE settles on a few), and values that build
+one network (two r that give the same fuse width) are different draws to it. Each network is
+evaluated once, keyed by ``network_key``: a repeat draw is told the first one's values (as
+Optuna's FAQ answers duplicate samples), written with ``status: repeat``, ``repeat_of`` (the
+first's trial number) and ``arch`` (the key), and counted once everywhere it is read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Any
 
@@ -21,7 +29,8 @@ from safetensors.torch import load_file
 from ..data.load import make_batches
 from ..search.optuna_searcher import set_constraints
 from ..search.samplers import make_sampler
-from ..space.sample import Checked, sample, violations
+from ..model.spec import ArchSpec, SpecError
+from ..space.sample import Checked, draw_fixed, sample, violations
 from ..space.parsed import SearchSpace
 from ..study.store import one_shot_study, open_for_search
 from .bn import calibration_batches
@@ -30,6 +39,35 @@ from .shareable import supernet_layout
 from .supernet import Supernet
 
 PROGRESS_EVERY_S = 10.0
+REPEAT = "repeat"  # the status attribute of a draw answered from an earlier one's evaluation
+
+
+def network_key(spec: ArchSpec) -> str:
+    """A hash of the network ``spec`` builds: each stage's SK settings resolved, and r and L
+    replaced by the fuse width d = max(width // r, L) they give (none where the conv does not
+    attend), so that settings which build the same network give the same key."""
+    arch = spec.to_dict()
+    for i, stage in enumerate(arch["stages"]):
+        sk = spec.sk_of(i)
+        stage["sk"] = None if spec.block != "sk" else {
+            "branches": [list(b) for b in sk.branches], "select": sk.select,
+            "fuse": max(int(spec.stages[i].width // sk.reduction), sk.min_dim) if sk.attends else None}
+    arch["sk"] = None
+    if spec.block != "se":
+        arch["se_reduction"] = None
+    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stored_key(space: SearchSpace, trial: optuna.trial.FrozenTrial) -> str | None:
+    """The network key of a stored subnet trial: its ``arch`` attribute, or (a study from before
+    the attribute) its values' network; None for a draw that is no valid network."""
+    if "arch" in trial.user_attrs:
+        return str(trial.user_attrs["arch"])
+    try:
+        s, _ = draw_fixed(space, trial.params, f"{one_shot_study(space.name)} trial {trial.number}", fill=True)
+        return network_key(ArchSpec.from_dict(s.arch))
+    except (SpecError, ValueError):
+        return None
 
 
 def load_supernet(space: SearchSpace, shape: Any, weights: str, device: torch.device | str = "cpu") -> Supernet:
@@ -73,9 +111,9 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
     batches = make_batches(data, device, train.batch_size, seed=train.seed,
                            channels_last=train.uses_channels_last, workers=0)
     calibration = calibration_batches(batches, strategy.calibration_batches)
-    print(f"searching subnets: {strategy.subnets - done} of {strategy.subnets} evaluations left, sampler "
-          f"{space.sampler.name}, inherited weights with BatchNorm recalibrated on {len(calibration)} batches; "
-          f"study {study.study_name}", flush=True)
+    print(f"searching subnets: {strategy.subnets - done} of {strategy.subnets} draws left, sampler "
+          f"{space.sampler.name}, inherited weights with BatchNorm recalibrated on {len(calibration)} batches, each "
+          f"network evaluated once; study {study.study_name}", flush=True)
     # The sampler works on a copy in memory; each finished trial is then written to the study in
     # one transaction (add_trial), not one commit per attribute: SQLite's commits, not the
     # evaluations, would otherwise bound the rate.
@@ -83,10 +121,17 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
     memory.add_trials(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                     TrialState.FAIL)))
     costs: dict[str, tuple[int, int]] = {}
+    # The first draw of each network: a repeat is answered from it (trials are numbered alike in
+    # memory and in the study, which holds only what this loop added).
+    first: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in memory.get_trials(deepcopy=False):
+        key = _stored_key(space_a, t)
+        if key is not None and "repeat_of" not in t.user_attrs:
+            first.setdefault(key, t)
     acc = space.metric_names.index("accuracy")
     started = last_print = time.time()
-    evaluated, best = 0, max((t.values[acc] for t in memory.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
-                             default=float("nan"))
+    evaluated = 0
+    best = max((t.values[acc] for t in first.values() if t.state == TrialState.COMPLETE), default=float("nan"))
     while done < strategy.subnets:
         # Seeded by the study's size, as the main searcher does: a resumed search draws what an
         # uninterrupted one would.
@@ -94,8 +139,19 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
         trial = memory.ask()
         checked = _check(space_a, sample(space_a, trial, shape), costs)
         set_constraints(trial, space_a, checked)
-        if checked.reason is not None:
-            attrs = {"status": "rejected", "reason": checked.reason, **checked.cost, "epochs": 0, "run_id": run_id}
+        key = None if checked.spec is None else network_key(checked.spec)
+        earlier = first.get(key) if key is not None else None
+        if earlier is not None:
+            # The same network again: its first evaluation (or rejection) answers it, and the
+            # sampler is told so, as Optuna's FAQ answers a duplicate sample.
+            attrs = {**earlier.user_attrs, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
+            if earlier.state == TrialState.COMPLETE:
+                attrs.update(status=REPEAT, reason=f"the network of subnet {earlier.number}, evaluated there",
+                             eval_time=0.0)
+            values, state = (earlier.values if earlier.state == TrialState.COMPLETE else None), earlier.state
+        elif checked.reason is not None:
+            attrs = {"status": "rejected", "reason": checked.reason, **checked.cost, "epochs": 0, "run_id": run_id,
+                     "arch": key}
             values, state = None, TrialState.PRUNED
         else:
             t0 = time.perf_counter()
@@ -106,21 +162,24 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
                 found["latency"] = measure_latency(model, (1, shape.in_channels, shape.input_size, shape.input_size),
                                                    channels_last=train.uses_channels_last)
             attrs = {**found, "epochs": strategy.supernet_epochs, "run_id": run_id,
-                     "eval_time": time.perf_counter() - t0}
+                     "eval_time": time.perf_counter() - t0, "arch": key}
             values, state = _objective_values(space, found), TrialState.COMPLETE
             evaluated += 1
             best = accuracy if not best >= accuracy else best
-        for key, value in attrs.items():
+        for name, value in attrs.items():
             if value is not None:
-                trial.set_user_attr(key, value)
+                trial.set_user_attr(name, value)
         frozen = memory.tell(trial, values, state=state)
         study.add_trial(frozen)
+        if key is not None and earlier is None:
+            first[key] = frozen
         done += 1
         if time.time() - last_print >= PROGRESS_EVERY_S or done == strategy.subnets:
             last_print = time.time()
             rate = evaluated / max(time.time() - started, 1e-9)
-            print(f"subnets: {done}/{strategy.subnets} evaluated, {rate:.1f} per s, best accuracy {best:.4f}",
-                  flush=True)
+            print(f"subnets: {done}/{strategy.subnets} draws, {len(first)} distinct networks "
+                  f"({sum(t.state == TrialState.COMPLETE for t in first.values())} evaluated, the rest outside the "
+                  f"budgets), {rate:.1f} evaluations per s, best accuracy {best:.4f}", flush=True)
     return study
 
 
@@ -128,7 +187,6 @@ def _check(space: SearchSpace, s: Any, costs: dict[str, tuple[int, int]]) -> Che
     """``check_sample`` with each architecture counted once (a count takes ~0.1 s; a sampler
     proposes the same subnet again and again)."""
     from ..model.cost import params_and_macs
-    from ..model.spec import ArchSpec, SpecError
 
     try:
         spec = ArchSpec.from_dict(s.arch)

@@ -11,9 +11,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from ..space.distributions import Distribution
 from ..space.parsed import SearchSpace
@@ -32,26 +30,15 @@ def inherited_dir(root: str) -> str:
 
 
 def choose(space: SearchSpace, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The subnets to confirm: ``confirm`` of the supernet's front (evenly spread along it when
-    it holds more), then ``spread`` others evenly spread over the accuracy ranking of the rest,
-    so that the rank correlation is measured over the space, not only its front."""
-    from ..study.pareto import pareto_mask
+    """The subnets to confirm, each network once (``study.subnets.chosen_subnets``, which
+    ``sksearch status`` counts the planned confirmations by)."""
+    from ..study.subnets import chosen_subnets
+    from ..study.table import records_from_study, subnet_table
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not trials:
-        return []
-    goals = [o.goal for o in space.objectives]
-    mask = pareto_mask(np.array([t.values for t in trials], dtype=float), goals)
-    acc = space.metric_names.index("accuracy")
-    front = sorted((t for t, m in zip(trials, mask) if m), key=lambda t: -t.values[acc])
-    rest = sorted((t for t, m in zip(trials, mask) if not m), key=lambda t: -t.values[acc])
-
-    def evenly(items: list, n: int) -> list:
-        if n >= len(items):
-            return list(items)
-        return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)] if n else []
-
-    return evenly(front, space.strategy.confirm) + evenly(rest, space.strategy.spread)
+    table = subnet_table(records_from_study(study), space.metric_names)
+    numbers = chosen_subnets(table, space.metric_names, space.strategy.confirm, space.strategy.spread)
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    return [by_number[n] for n in numbers]
 
 
 def recipe_values(space: SearchSpace) -> dict[str, Any]:

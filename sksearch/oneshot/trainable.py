@@ -19,15 +19,8 @@ from ..errors import UserError
 from ..search.trainable import Reporter, run_reporting_to_tune, trial_device
 from ..space.parsed import SearchSpace
 from ..space.schema import parse
-from ..study.layout import latest_weights
+from ..study.layout import latest_weights, supernet_dir
 from .sandwich import SandwichSettings, recipe, train_supernet
-
-SUPERNET = "supernet"  # the supernet's Ray experiment, beside the main one (ray/) in a study folder
-
-
-def supernet_dir(root: str) -> str:
-    return os.path.abspath(os.path.join(root, SUPERNET))
-
 
 def train_supernet_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0) -> None:
     torch.set_num_threads(max(1, int(cpus)))

@@ -30,7 +30,7 @@ from ..study.layout import Layout, atomic_write, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.reader import read_records, read_table
 from ..study.store import StudyRef, open_for_search
-from ..study.summary import ended
+from ..study.summary import ended, status_info
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from ..version import __version__
@@ -134,8 +134,9 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
             from ..study.subnets import one_shot_info
 
             o = one_shot_info(df, folder.subnet_table, space.metric_names, space.name)
-            print(f"\none-shot: {o['evaluated']} subnets evaluated with the supernet's weights, {len(o['front'])} on "
-                  f"their front (`sksearch pareto {root}` lists it), {o['confirmed']} confirmed stand-alone above\n"
+            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, {o['evaluated']} evaluated with "
+                  f"the supernet's weights, {len(o['front'])} on their front (`sksearch pareto {root}` lists it), "
+                  f"{o['confirmed']} confirmed stand-alone above\n"
                   f"{o['verdict']}", flush=True)
         print(f"\nreport: {write_report(folder)}", flush=True)
     return folder
@@ -291,8 +292,12 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         read_records(run_info.study(root))  # the study must be there: resume never makes a new one
         mine = summary(of_run(read_table(run_info.study(root)), run_info.run_id))["counts"]
         one_shot = space.strategy.name == "one_shot"  # its trial count comes from its subnet search
-        if not one_shot and ended(mine) >= space.trials and not mine["running"]:
-            print(f"study {study_name} is finished ({ended(mine)} of {space.trials} trials done): nothing to "
+        planned, finished = space.trials, ended(mine) >= space.trials and not mine["running"]
+        if one_shot:  # what `sksearch status` says of it, on the same count of chosen subnets
+            info = status_info(StudyFolder(root, run_info, space))
+            planned, finished = info["planned"], info["finished"]
+        if finished:
+            print(f"study {study_name} is finished ({ended(mine)} of {planned} trials done): nothing to "
                   f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
                   f"--warm-start {root}", flush=True)
             return StudyFolder(root, run_info, space)

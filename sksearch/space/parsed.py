@@ -58,7 +58,7 @@ class SchedulerSpec:
 class StrategySpec:
     name: str = "standalone"      # standalone | one_shot
     supernet_epochs: int = 12     # one_shot: epochs of the supernet's sandwich-rule training
-    subnets: int = 1000           # one_shot: subnets the sampler evaluates with inherited weights
+    subnets: int = 1000           # one_shot: subnet draws, each distinct network evaluated once (inherited weights)
     confirm: int = 4              # one_shot: subnets of the supernet front trained stand-alone
     spread: int = 4               # one_shot: other subnets trained stand-alone, spread over the accuracy range
     init: str = "scratch"         # one_shot: confirmed subnets start from scratch | inherited weights

@@ -7,6 +7,7 @@ Counting needs torch (the FLOP counter); it is imported when a sample is first c
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -160,9 +161,88 @@ def check_sample(space: SearchSpace, s: Sample) -> Checked:
     return Checked(s, spec, params, macs, "; ".join(broken) if broken else None)
 
 
+def _size_rank(name: str, value: Any) -> float:
+    """How large a value makes a network, for the smallest draw: a larger r (``reduction``,
+    ``se_reduction``) shrinks it, no head conv (None) and ``sum`` (no fuse) are smallest, a
+    branch set counts its branches; other words rank alike (the greedy pass tries each)."""
+    if value is None:
+        return -math.inf
+    if isinstance(value, (int, float)):
+        return -float(value) if name.endswith("reduction") and not isinstance(value, bool) else float(value)
+    if name.endswith("select"):
+        return 0.0 if value == "sum" else 1.0
+    if name.endswith("branches") and isinstance(value, str):
+        return float(value.count("+"))
+    return 0.0
+
+
+class LowDraw:
+    """An Optuna-trial stand-in that suggests every value at the end that makes a network
+    smallest (a range's low end, the smallest choice), or the value ``fixed`` gives it; it
+    records each parameter's ``options`` worth trying (a range's two ends, a numeric choice's
+    extremes, every other choice)."""
+
+    def __init__(self, fixed: dict[str, Any] | None = None) -> None:
+        self.fixed = dict(fixed or {})
+        self.options: dict[str, list[Any]] = {}
+        self.params: dict[str, Any] = {}
+
+    def _pick(self, name: str, options: list[Any]) -> Any:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in options):
+            options = list(dict.fromkeys([min(options), max(options)]))
+        self.options[name] = options
+        value = self.fixed[name] if name in self.fixed else min(options, key=lambda v: _size_rank(name, v))
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: tuple) -> Any:
+        return self._pick(name, list(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return self._pick(name, [low, low + (high - low) // step * step])
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:
+        return self._pick(name, [low, high])
+
+
+def smallest_networks(space: SearchSpace, shape: DataShape) -> list[Checked]:
+    """The space's smallest network in params and its cheapest in MACs (one when they are the
+    same), each checked against the budgets: from every value at its smallest end, one greedy
+    pass over the parameters (in the order they are drawn) keeps any other option that lowers
+    the cost (a stride, a block kind or a branch set can go either way)."""
+    counted: dict[str, Checked] = {}
+
+    def check(fixed: dict[str, Any]) -> tuple[Checked | None, LowDraw]:
+        draw = LowDraw(fixed)
+        s = sample(space, draw, shape)
+        key = json.dumps(s.arch, sort_keys=True, default=str)
+        if key not in counted:
+            counted[key] = check_sample(space, s)
+        found = counted[key]
+        return (found if found.spec is not None else None), draw
+
+    out: list[Checked] = []
+    for cost in ("params", "macs"):
+        best, draw = check({})
+        fixed = dict(draw.params)
+        for name in list(draw.options):
+            for option in draw.options[name]:
+                if option == fixed.get(name):
+                    continue
+                tried, tried_draw = check({**fixed, name: option})
+                if tried is not None and (best is None or (tried.cost[cost], tried.cost["params"] + tried.cost["macs"])
+                                          < (best.cost[cost], best.cost["params"] + best.cost["macs"])):
+                    best, fixed = tried, dict(tried_draw.params)
+        if best is not None and all(best is not o for o in out):
+            out.append(best)
+    return out
+
+
 @optuna_warnings_only()  # no "A new study created in memory" line, no line per trial told
 def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -> None:
-    """Fail early on a space in which no sample is a valid architecture within budget."""
+    """Fail early on a space in which no sample is a valid architecture within budget: random
+    samples first, then, before refusing, the space's smallest and cheapest networks (a tight
+    budget that only the smallest corner meets is one random draws seldom hit)."""
     import optuna
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -188,6 +268,15 @@ def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -
         costed += 1
         if costed >= cost_tries:
             break
+    ends = smallest_networks(space, shape)
+    if any(c.reason is None for c in ends):
+        return
+    if ends:
+        least = {"params": min(c.params for c in ends), "macs": min(c.macs for c in ends)}
+        raise SpaceError("constraints", f"no network of the space meets the budgets: its smallest has "
+                                        f"{least['params']:,} params, its cheapest {least['macs']:,} MACs"
+                                        + (f" (none of {costed} sampled architectures met them either)"
+                                           if costed else ""))
     if costed:
         raise SpaceError("constraints", f"none of {costed} sampled architectures meets the budgets "
                                         f"(smallest seen: {smallest['params']:,} params, {smallest['macs']:,} MACs)")
@@ -265,8 +354,6 @@ def check_seed_configs(space: SearchSpace) -> None:
     architecture (the sampler may still fill recipe values such as ``lr``), is a valid one
     within the budgets. All names and values are checked before any cost is counted, and each
     distinct architecture is counted once (a count takes tens of milliseconds)."""
-    import json
-
     drawn = [(i, *draw_fixed(space, config, f"seed_configs[{i}]", fill=True))
              for i, config in enumerate(space.seed_configs)]
     recipe = set(space.train)

@@ -11,6 +11,8 @@ trial folders and their newest weights, and the one way files are replaced (``at
     ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
                       params.json and checkpoint_*/model.safetensors
     attention/        analyses of trained trials
+    supernet/         a one-shot search's supernet: its own Ray experiment, whose one trial
+                      supernet/supernet/ holds result.json (a line per epoch) and checkpoint_*
 
 The bottom of the study wing with ``store.py`` (whose trial numbering it reads): it imports
 nothing else of the wing, so every other module may import it.
@@ -27,6 +29,12 @@ from ..train.spec import WEIGHTS_FILE
 from .store import baseline_number, is_baseline
 
 EXPERIMENT = "ray"
+SUPERNET = "supernet"  # the one-shot strategy's supernet experiment, and the name of its one trial
+
+
+def supernet_dir(root: str) -> str:
+    """The supernet's Ray experiment in the study folder ``root`` (absolute: Ray wants it so)."""
+    return os.path.abspath(os.path.join(root, SUPERNET))
 
 
 def trial_dirname(number: int | None, ray_trial_id: str) -> str:

@@ -23,7 +23,7 @@ from ..errors import UserError
 from .optuna_private import METRIC_NAMES_KEY
 from .store import (BASELINES_SUFFIX, StudyRef, baseline_number, baselines_study, beside, check_sqlite, load_study,
                     one_shot_study, recover_hot_journal)
-from .table import CURVE, TrialRecord, records_from_study, trials_table
+from .table import CURVE, TrialRecord, records_from_study, subnet_table, trials_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,7 +237,7 @@ def read_subnet_table(study: StudyRef) -> pd.DataFrame | None:
         records, metric_names = _read_one(study.beside(one_shot_study(study.name)), False, True, None)
     except _NoStudy:
         return None
-    return trials_table(records, metric_names)
+    return subnet_table(records, metric_names)
 
 
 def describe_distribution(spec: dict[str, Any]) -> dict[str, Any]:

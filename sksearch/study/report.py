@@ -43,7 +43,7 @@ from ..objectives import OBJECTIVES
 from .folder import StudyFolder
 from .page import data_block, json_block, write_page
 from .pareto import baseline_verdicts, front, front_table, hypervolume_trace, reference_point, verdict_sentence
-from .subnets import confirmation, one_shot_info, rank_agreement
+from .subnets import confirmation, distinct_evaluated, one_shot_info, rank_agreement
 from .table import param_columns, searched, summary
 from .targets import check_file_target
 
@@ -407,6 +407,8 @@ def study_front_figure(folder: StudyFolder, cost: str = "params", objectives: Se
     """Accuracy against ``cost`` with the front over ``objectives`` (default: accuracy, ``cost``)."""
     df = _table(folder)
     subnets = folder.subnet_table
+    if subnets is not None:
+        subnets = distinct_evaluated(subnets)  # each network once, not each draw of it
     shown = [df] if subnets is None or not (subnets["status"] == "completed").any() else \
         [df, front(subnets, ["accuracy", cost])]  # the supernet front in range too
     return front_figure(df, cost, accuracy_range(pd.concat(shown)), objectives, subnets)
@@ -503,8 +505,9 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
                 *((TITLES[name], json_block(name, fig)) for name, fig in figs.items())]
     one_shot = one_shot_info(df, folder.subnet_table, objectives, folder.name)
     if one_shot:
-        rows.append(("one-shot", f"{one_shot['evaluated']:,} subnets evaluated with the supernet's weights "
-                                 f"({one_shot['study']}), {len(one_shot['front'])} on their front, "
+        rows.append(("one-shot", f"{one_shot['evaluated']:,} distinct subnets evaluated with the supernet's weights "
+                                 f"({one_shot['draws']:,} draws, {one_shot['study']}), {len(one_shot['front'])} on "
+                                 f"their front, "
                                  f"{one_shot['confirmed']} confirmed stand-alone"))
         sections.insert(1, ("What the one-shot search's ranking is worth",
                             f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"))

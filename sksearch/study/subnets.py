@@ -5,17 +5,25 @@ confirmed it, with the rank correlation that says whether the estimate can be tr
 A confirmed subnet is a searched trial of the main study whose architecture values are those of
 a completed subnet evaluation: the one-shot strategy queues exactly those, and a stand-alone
 trial that happens to draw the same subnet measures the same thing.
+
+Each network counts once: a draw of a network drawn before (status ``repeat``; two values
+that build one network are one, by the ``arch`` key the search records) stands on no front and
+in no count of evaluated subnets, and each confirmed network is one point of the rank
+correlation.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
-from .pareto import front_rows, front_table
+from ..objectives import GOALS
+from .layout import SUPERNET, supernet_dir
+from .pareto import front_rows, front_table, pareto_mask
 from .store import one_shot_study
-from .table import counts, param_columns, searched
+from .table import REPEAT, counts, param_columns, searched
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,24 +47,71 @@ def _key(values: Any) -> str:
     return json.dumps([_plain(v) for v in values], default=str)
 
 
-def subnet_front(subnets: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
-    """The Pareto front of the evaluated subnets over ``objectives`` (``front_table``'s columns;
-    ``trial_id`` is the one-shot study's trial number)."""
-    return front_table(subnets, objectives)
-
-
-def confirmation(main: pd.DataFrame, subnets: pd.DataFrame) -> pd.DataFrame:
-    """One row per searched trial of the main study that trained a subnet the one-shot study
-    evaluated: ``trial_id`` (main study), ``subnet_id`` (one-shot study), ``status``,
-    ``supernet_accuracy`` (inherited weights), ``accuracy`` (stand-alone), ``params``, ``macs``;
-    sorted by supernet accuracy, best first."""
+def _identities(subnets: pd.DataFrame) -> pd.Series:
+    """Each row's network: its ``arch`` key, or (a study from before the key) its values."""
     import pandas as pd
 
     arch = param_columns(subnets)
-    evaluated = subnets[subnets["status"] == "completed"]
+    by_values = [_key(row[c] for c in arch) for row in subnets.to_dict("records")]
+    keys = subnets["arch"] if "arch" in subnets.columns else [None] * len(subnets)
+    return pd.Series([k if isinstance(k, str) else v for k, v in zip(keys, by_values)], index=subnets.index,
+                     dtype=object)
+
+
+def distinct_evaluated(subnets: pd.DataFrame) -> pd.DataFrame:
+    """The evaluated subnets, one row per network (its first evaluation)."""
+    done = subnets[(subnets["status"] == "completed") & searched(subnets)].sort_values("trial_id")
+    return done[~_identities(done).duplicated()]
+
+
+def subnet_front(subnets: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
+    """The Pareto front of the evaluated subnets over ``objectives``, each network once
+    (``front_table``'s columns; ``trial_id`` is the one-shot study's trial number)."""
+    return front_table(distinct_evaluated(subnets), objectives)
+
+
+def chosen_subnets(subnets: pd.DataFrame, objectives: list[str], confirm: int, spread: int) -> list[int]:
+    """The subnets the one-shot strategy confirms stand-alone, by trial number, each network
+    once: ``confirm`` of the supernet's front over ``objectives`` (evenly spread along it when it
+    holds more), then ``spread`` others evenly spread over the accuracy ranking of the rest, so
+    that the rank correlation is measured over the space, not only its front."""
+    done = distinct_evaluated(subnets).dropna(subset=list(objectives))
+    if done.empty:
+        return []
+    mask = pareto_mask(done[list(objectives)].to_numpy(dtype=float), [GOALS[o] for o in objectives])
+    ranked = done.assign(on_front=mask).sort_values(["accuracy", "trial_id"], ascending=[False, True])
+    front = ranked[ranked["on_front"]]["trial_id"].astype(int).tolist()
+    rest = ranked[~ranked["on_front"]]["trial_id"].astype(int).tolist()
+
+    def evenly(items: list[int], n: int) -> list[int]:
+        if n >= len(items):
+            return list(items)
+        return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)] if n else []
+
+    return evenly(front, confirm) + evenly(rest, spread)
+
+
+def confirmation(main: pd.DataFrame, subnets: pd.DataFrame) -> pd.DataFrame:
+    """One row per network that a searched trial of the main study trained and the one-shot
+    study evaluated: ``trial_id`` (main study; of several trials of one network, the first that
+    completed, else the first), ``subnet_id`` (one-shot study: the network's first evaluation),
+    ``status``, ``supernet_accuracy`` (inherited weights), ``accuracy`` (stand-alone),
+    ``params``, ``macs``; sorted by supernet accuracy, best first."""
+    import pandas as pd
+
+    arch = param_columns(subnets)
+    answered = subnets[subnets["status"].isin(["completed", REPEAT])].sort_values("trial_id")
+    identities = _identities(answered)
+    first: dict[str, Any] = {}
+    for ident, row in zip(identities, answered.to_dict("records")):
+        if row["status"] == "completed":
+            first.setdefault(ident, row)
     by_arch: dict[str, Any] = {}
-    for row in evaluated.to_dict("records"):  # records, not tuples: names like sk.M are no attributes
-        by_arch.setdefault(_key(row[c] for c in arch), row)
+    # records, not tuples: names like sk.M are no attributes. A repeat's values (another r that
+    # builds the same network) lead to the network's first evaluation.
+    for ident, row in zip(identities, answered.to_dict("records")):
+        if ident in first:
+            by_arch.setdefault(_key(row[c] for c in arch), first[ident])
     rows = []
     mine = main[searched(main)]
     if arch:
@@ -72,6 +127,10 @@ def confirmation(main: pd.DataFrame, subnets: pd.DataFrame) -> pd.DataFrame:
                          "params": int(hit["params"]), "macs": int(hit["macs"])})
     out = pd.DataFrame(rows, columns=list(CONFIRMATION_COLUMNS))
     out["accuracy"] = pd.to_numeric(out["accuracy"], errors="coerce").astype("float64")
+    # A network trained twice (a trial that drew an already confirmed subnet) is one point of
+    # the rank correlation: its completed trial, the first of them.
+    out = (out.assign(unfinished=out["status"] != "completed").sort_values(["unfinished", "trial_id"])
+           .drop_duplicates("subnet_id").drop(columns="unfinished"))
     return out.sort_values(["supernet_accuracy", "trial_id"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -106,18 +165,47 @@ def trust_sentence(agreement: dict[str, Any]) -> str:
 
 def one_shot_info(main: pd.DataFrame, subnets: pd.DataFrame | None, objectives: list[str],
                   study_name: str) -> dict[str, Any] | None:
-    """What ``status`` and ``pareto`` say of a one-shot search: the subnets evaluated, their
-    front (rows as ``front_rows`` gives them), the ``confirmations`` (``confirmation``'s rows),
-    ``rank_agreement``'s counts and correlations, and the ``verdict`` sentence; None for a study
-    that ran none."""
+    """What ``status`` and ``pareto`` say of a one-shot search: its ``draws``, the ``distinct``
+    networks among them, those ``evaluated`` (each network once), the ``repeats`` answered from
+    an earlier evaluation and the draws ``rejected`` (outside the budgets, or no network, a
+    repeat of a rejected network too); their front (rows as ``front_rows`` gives
+    them), the ``confirmations`` (``confirmation``'s rows), ``rank_agreement``'s counts and
+    correlations, and the ``verdict`` sentence; None for a study that ran none."""
     if subnets is None:
         return None
     c = counts(subnets)
-    evaluated = subnets[subnets["status"] == "completed"]
+    drawn = subnets[searched(subnets)]
+    evaluated = distinct_evaluated(subnets)
+    repeats = int((drawn["status"] == REPEAT).sum())  # a draw rejected again is counted as rejected
+    # Every draw that was a network (not one whose values make none), within budget or not.
+    networks = drawn[drawn["status"].isin(["completed", REPEAT, "rejected"])
+                     & ~drawn["reason"].fillna("").astype(str).str.startswith("invalid architecture")]
     confirmed = confirmation(main, subnets)
     agreement = rank_agreement(confirmed)
     records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
                for r in confirmed.to_dict("records")]
-    return {"study": one_shot_study(study_name), "evaluated": int(len(evaluated)), "rejected": int(c["rejected"]),
+    return {"study": one_shot_study(study_name), "draws": int(len(drawn)),
+            "distinct": int(_identities(networks).nunique()) if len(networks) else 0,
+            "evaluated": int(len(evaluated)), "repeats": repeats, "rejected": int(c["rejected"]),
             "front": front_rows(subnet_front(subnets, objectives)) if len(evaluated) else [],
             "confirmations": records, **agreement, "verdict": trust_sentence(agreement)}
+
+
+def supernet_epochs(root: str) -> int:
+    """The epochs the supernet of the study folder ``root`` has trained: the last its Ray trial
+    reported (``supernet/supernet/result.json``, a line per epoch; a line cut short by a kill is
+    skipped), 0 before the first."""
+    path = os.path.join(supernet_dir(root), SUPERNET, "result.json")
+    epochs = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    epoch = json.loads(line).get("epoch")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(epoch, int) and not isinstance(epoch, bool):
+                    epochs = max(epochs, epoch)
+    except OSError:  # no training yet (or no readable record of it)
+        return 0
+    return epochs

@@ -45,6 +45,11 @@ CURVE = "curve"
 CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "lr")
 INTEGER_COLUMNS = ("epochs", "params", "macs")
 FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s", "peak_memory")
+# A one-shot study's subnet table adds these (``subnet_table``): the network key of each draw and,
+# for a draw of a network drawn before, that first draw's number. Its status is then ``repeat``
+# (answered from the first evaluation), a status only subnet tables have.
+SUBNET_COLUMNS = ("arch", "repeat_of")
+REPEAT = "repeat"
 _STATE_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped_early", "FAIL": "failed", "RUNNING": "running",
                  "WAITING": "queued"}
 
@@ -72,6 +77,8 @@ def status_of(state: str, user_attrs: dict[str, Any]) -> str:
     # (sksearch 0.1: FAIL) so that samplers learn to avoid its region.
     if user_attrs.get("status") == "rejected" and state in ("FAIL", "PRUNED"):
         return "rejected"
+    if user_attrs.get("status") == REPEAT and state == "COMPLETE":
+        return REPEAT
     return _STATE_STATUS[state]
 
 
@@ -140,9 +147,24 @@ def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
     return df
 
 
+def subnet_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) -> pd.DataFrame:
+    """The trials table of a one-shot study, with ``SUBNET_COLUMNS`` after the bookkeeping
+    (None where a study from before them lacks them)."""
+    import pandas as pd
+
+    records = list(records)
+    df = trials_table(records, metric_names)
+    attrs = {r.number: r.user_attrs for r in records}
+    at = df.columns.get_loc("duration_s") + 1
+    for i, name in enumerate(SUBNET_COLUMNS):
+        df.insert(at + i, name, [attrs[n].get(name) for n in df["trial_id"]])
+    df["repeat_of"] = pd.to_numeric(df["repeat_of"], errors="coerce").astype("Int64")
+    return df
+
+
 def param_columns(df: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table, in the order they were sampled."""
-    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, "front"}
+    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, *SUBNET_COLUMNS, "front"}
     return [c for c in df.columns if c not in fixed]
 
 

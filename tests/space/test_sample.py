@@ -120,3 +120,59 @@ def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tm
     with pytest.raises(SpaceError, match=r"seed_configs\[300\]\.sk\.M: must be one of 1, 2"):
         check_seed_configs(bad)
     assert counted == []
+
+
+TINY_STRIDES = """
+name: strides
+data: {name: digits, train_size: 400, val_size: 200, canvas: 12, min_scale: 1.0, max_scale: 1.5, seed: 0}
+model:
+  block: {choice: [resnext, se, sk]}
+  stem: cifar
+  stem_width: 8
+  groups: 2
+  se_reduction: 2
+  sk: {M: {choice: [1, 2]}, branches: [{kernel: 3, dilation: 1}, {kernel: 3, dilation: 2}], reduction: 2, min_dim: 4}
+  stages:
+    - {depth: {int: [1, 2]}, width_per_group: 2, out_channels: 8, stride: {choice: [1, 2]}}
+train: {batch_size: 16, lr: 0.1, warmup_epochs: 0}
+objectives: [accuracy, params]
+sampler: {name: random, seed: 0}
+scheduler: {name: none, max_epochs: 1}
+trials: 2
+"""
+
+
+def test_a_budget_only_the_smallest_network_meets_is_feasible():
+    # quickstart_one_shot's smallest network has 26,010 params: 24 random draws never hit it,
+    # and the pre-check refused this budget before it tried the smallest.
+    from sksearch.errors import UserError
+    from sksearch.space.overrides import prepare_space
+
+    space = prepare_space("search_spaces/quickstart_one_shot.yaml", {"constraints.params.max": 27000})
+    from sksearch.space.sample import smallest_networks
+
+    ends = smallest_networks(space, space.data.shape())
+    assert [(c.params, c.macs, c.reason) for c in ends] == [(26010, 1690880, None)]
+    assert ends[0].spec.sk.M == 1 and [s.depth for s in ends[0].spec.stages] == [1, 1, 1]
+    with pytest.raises(UserError, match="no network of the space meets the budgets: its smallest has 26,010 params, "
+                                        "its cheapest 1,690,880 MACs"):
+        prepare_space("search_spaces/quickstart_one_shot.yaml", {"constraints.params.max": 26009})
+
+
+def test_the_smallest_draw_tries_words_and_strides_both_ways(tmp_path):
+    # A searched block and stride: neither has a "low end", so the greedy pass tries each; a
+    # stride of 2 costs fewer MACs but a projection shortcut's params, so the two ends differ.
+    from sksearch.space.sample import LowDraw, smallest_networks
+
+    space = load_space(write_space(tmp_path, TINY_STRIDES))
+    ends = smallest_networks(space, space.data.shape())
+    by_params, by_macs = min(ends, key=lambda c: c.params), min(ends, key=lambda c: c.macs)
+    draws = []
+    for block in ("resnext", "se", "sk"):
+        for stride in (1, 2):
+            for depth in (1, 2):
+                draw = LowDraw({"block": block, "stages.0.stride": stride, "stages.0.depth": depth})
+                draws.append(check_sample(space, sample(space, draw, space.data.shape())))
+    assert by_params.params == min(c.params for c in draws)
+    assert by_macs.macs == min(c.macs for c in draws)
+    assert by_macs.spec.stages[0].stride == 2 and by_params.spec.stages[0].stride == 1

@@ -114,7 +114,7 @@ CASES = [
     ("data.augment", "mixup", "data.augment: must be one of none, crop, crop_flip"),
     ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
     ("data.download", "yes", "data.download: must be true or false"),
-    ("constraints", {"params": {"max": 10}}, "constraints: none of 24 sampled architectures meets the budgets"),
+    ("constraints", {"params": {"max": 10}}, "constraints: no network of the space meets the budgets: its smallest has"),
     ("model.stages.0", {"depth": 1, "width": 7, "out_channels": 8}, "model: none of 200 sampled architectures is valid, e.g. groups: 2 does not divide"),
 ]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from sksearch.study.subnets import confirmation, one_shot_info, rank_agreement, trust_sentence
+from sksearch.study.subnets import chosen_subnets, confirmation, one_shot_info, rank_agreement, trust_sentence
 
 
 def _subnets(rows):
@@ -87,3 +87,43 @@ def test_a_parameter_no_confirmed_trial_sampled_is_no_column_of_the_main_table()
     main = _main([("completed", 0.90, 2, 2, None), ("completed", 0.85, 1, 2, None)])
     got = confirmation(main, subnets)
     assert got.trial_id.tolist() == [0, 1] and got.subnet_id.tolist() == [3, 2]
+
+
+def test_a_network_drawn_again_counts_once_on_the_front_and_in_the_counts():
+    # Subnets 4 and 5 draw subnet 3's network again (a repeat); a study from before the repeats
+    # were marked holds them as completed trials with the same values: both count once.
+    repeated = _subnets([("completed", 0.50, 1, 1), ("completed", 0.60, 2, 1), ("completed", 0.70, 1, 2),
+                         ("completed", 0.80, 2, 2), ("completed", 0.80, 2, 2), ("completed", 0.80, 2, 2)])
+    repeated["params"] = [100, 110, 120, 130, 130, 130]
+    old = one_shot_info(_main([]), repeated, ["accuracy", "params"], "s")
+    assert [r["trial_id"] for r in old["front"]] == [0, 1, 2, 3]
+    assert (old["draws"], old["distinct"], old["evaluated"]) == (6, 4, 4)
+    marked = repeated.assign(status=["completed"] * 4 + ["repeat"] * 2, arch=["a", "b", "c", "d", "d", "d"],
+                             repeat_of=[None, None, None, None, 3, 3])
+    new = one_shot_info(_main([]), marked, ["accuracy", "params"], "s")
+    assert [r["trial_id"] for r in new["front"]] == [0, 1, 2, 3]
+    assert (new["draws"], new["distinct"], new["evaluated"], new["repeats"]) == (6, 4, 4, 2)
+    # A repeat with other values that build the same network (another r) is the same network.
+    other_r = marked.assign(**{"stages.0.depth": [1, 1, 2, 2, 2, 3]})
+    assert one_shot_info(_main([]), other_r, ["accuracy", "params"], "s")["distinct"] == 4
+    assert chosen_subnets(other_r, ["accuracy", "params"], 4, 3) == [3, 2, 1, 0]  # no network twice
+
+
+def test_each_network_is_chosen_once_and_confirmed_once():
+    subnets = _subnets([("completed", 0.50, 1, 1), ("completed", 0.60, 2, 1), ("completed", 0.70, 1, 2),
+                        ("completed", 0.80, 2, 2), ("completed", 0.80, 2, 2), ("completed", 0.75, 3, 3)])
+    subnets["params"] = [100, 110, 120, 130, 130, 140]
+    chosen = chosen_subnets(subnets, ["accuracy", "params"], 3, 2)
+    assert chosen == [3, 1, 0, 5]  # spread along the front (3, 2, 1, 0), then the rest: 4 is 3 again
+    # Trial 4 retrained subnet 3's network (it drew it again): tau counts the network once, by
+    # its completed trial.
+    main = _main([("stopped_early", 0.60, 2, 2, None), ("completed", 0.70, 1, 1, None),
+                  ("completed", 0.90, 3, 3, None), ("completed", 0.80, 2, 1, None),
+                  ("completed", 0.85, 2, 2, None)])
+    got = confirmation(main, subnets)
+    assert got.subnet_id.tolist() == [3, 5, 1, 0] and got.trial_id.tolist() == [4, 2, 3, 1]
+    assert sorted(got.subnet_id) == sorted(chosen)  # every chosen subnet is a confirmation, under its own id
+    agreement = rank_agreement(got)
+    assert agreement["confirmed"] == 4 and agreement["completed"] == 4
+    assert agreement["kendall_tau"] == pytest.approx(kendalltau([0.8, 0.75, 0.6, 0.5], [0.85, 0.9, 0.8, 0.7])[0],
+                                                     abs=1e-4)
