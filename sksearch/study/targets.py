@@ -111,9 +111,10 @@ def check_export_target(path: str, option: str = "--to", force: bool = False, fr
     if not ours or not os.listdir(path):
         return False
     olds = [export_source(os.path.join(path, e)) for e in sorted(os.listdir(path))] if front else [export_source(path)]
-    other = next((old for old in olds if not same_source(old, source, front)), "same")
-    if other == "same":
+    others = [old for old in olds if not same_source(old, source, front)]
+    if not others:
         return False
+    other = others[0]
     if not force:
         raise UserError(f"{option} {path}: holds {describe_source(other)}; this export is "
                         f"{describe_source(source)}: choose a new or empty folder, or pass --force to replace it "

@@ -19,17 +19,15 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_kept(tmp_path, whe
     target.write_bytes(b"12345 not a lock\n")
     os.symlink(target, folder / LOCK_FILE)
     assert not is_held(str(folder))
-    with pytest.raises(UserError, match=f"{folder / LOCK_FILE}: is a symbolic link"):
-        with FolderLock(str(folder)):
-            pass
+    with pytest.raises(UserError, match=f"{folder / LOCK_FILE}: is a symbolic link"), FolderLock(str(folder)):
+        pass
     assert target.read_bytes() == b"12345 not a lock\n" and os.path.islink(folder / LOCK_FILE)
 
 
 def test_a_dangling_link_makes_no_file_at_its_target(tmp_path):
     os.symlink(tmp_path / "made", tmp_path / LOCK_FILE)
-    with pytest.raises(UserError, match="is a symbolic link"):
-        with FolderLock(str(tmp_path)):
-            pass
+    with pytest.raises(UserError, match="is a symbolic link"), FolderLock(str(tmp_path)):
+        pass
     assert not (tmp_path / "made").exists()
 
 

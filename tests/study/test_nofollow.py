@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_atomic_write_refuses_a_link_in_its_place(tmp_path):
     assert target.read_text() == "kept\n" and os.path.islink(tmp_path / "file.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "target.txt"]  # no temporary file left
     atomic_write(str(tmp_path / "plain.txt"), b"bytes\n")
-    atomic_write(str(tmp_path / "plain.txt"), lambda tmp: open(tmp, "w").write("text\n"))
+    atomic_write(str(tmp_path / "plain.txt"), lambda tmp: Path(tmp).write_text("text\n"))
     assert (tmp_path / "plain.txt").read_text() == "text\n"
 
 
@@ -141,23 +142,22 @@ def test_export_front_through_a_linked_trial_folder_writes_nothing_there(tmp_pat
     assert digests(elsewhere) == before
 
 
-def test_export_subnet_checks_its_folder_for_links_first(tmp_path, monkeypatch, capsys):
+def test_export_subnet_checks_its_folder_for_links_first(tmp_path, monkeypatch):
     """``--subnet`` goes through the same check (before the supernet is even looked for)."""
+    import pandas as pd
+
     from sksearch.oneshot import export as oneshot_export
+    from sksearch.study.folder import StudyFolder
 
     study = make_study(tmp_path)
     outside, before = outside_export(tmp_path)
     target = linked_export(tmp_path, outside)
-    from sksearch.study.folder import StudyFolder
-
     folder = StudyFolder.open(str(study))
-    import pandas as pd
-
     row = pd.DataFrame([{"trial_id": 0, "status": "completed", "accuracy": 0.5, "params": 1, "macs": 1,
                          "config": {}, "reason": None}])
     monkeypatch.setattr(StudyFolder, "subnet_table", property(lambda self: row))
-    with pytest.raises(UserError, match="symbolic link"):
-        oneshot_export.export_subnet(folder, 0, str(target))
+    with pytest.raises(UserError, match=f"{target / 'README.md'} is a symbolic link"):
+        oneshot_export.export_subnet(folder, 0, str(target), force=True)
     assert digests(outside) == before
 
 
