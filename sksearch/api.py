@@ -188,8 +188,8 @@ class Study(StudyFolder):
 
     def export(self, trial: int, to: str, onnx: bool = False, force: bool = False) -> str:
         """Export a trial (completed, or stopped early with its last weights) as a standalone
-        folder; returns the folder. ``to`` must be new, empty or an earlier export, unless
-        ``force``."""
+        folder; returns the folder. ``to`` must be new, empty or an earlier export of the same
+        trial; ``force`` replaces anything else (an earlier export's files removed first)."""
         from .study.export import export_trial
 
         return export_trial(self, int(trial), to, onnx, force)

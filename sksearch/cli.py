@@ -418,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="OUT", help="the folder to write")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
-    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
+    p.add_argument("--force", action="store_true",
+                   help="replace an export of another trial or study or a trained network (its files removed "
+                        "first), or write into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("build", help="export an untrained preset or spec as a standalone model folder")
@@ -427,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=_positive_int, help="input height and width (default: the spec's)")
     p.add_argument("--num-classes", type=_positive_int, help="classes (default: the spec's)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs onnx and onnxscript)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
+    p.add_argument("--force", action="store_true",
+                   help="replace an export of a trial or a trained network (its files removed first), or write "
+                        "into a non-empty folder that is not an export")
     p.set_defaults(handler=cmd_build)
 
     p = sub.add_parser("train", help="train an export, spec or preset for a full schedule (resumable)")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
 from .model.spec import ArchSpec
+from .study.nofollow import atomic_write, refuse_links_out
 from .study.targets import EXPORT_FILES, check_folder_target, is_export_folder
 
 JOB_FILE = "train.json"
@@ -241,12 +242,12 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
 
     from .data.load import FolderData, describe, load_data, make_batches
     from .study.export import write_export
-    from .study.layout import atomic_write
     from .study.summary import clock
     from .train.loop import run_trial
     from .train.spec import TrainSpec
 
     _check_out_apart(out, job.source)
+    refuse_links_out(out, "--out")  # its log, checkpoints and weights would be written through them
     state = _state(out) if os.path.isdir(out) else None
     if state is not None and state["job"] != json.loads(json.dumps(job.key(), default=str)):
         raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
@@ -352,9 +353,12 @@ def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLU
         with open(path, newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < metrics["epoch"]]
     rows.append({k: metrics.get(k) for k in columns})
-    with open(path + ".tmp", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(path + ".tmp", path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 

@@ -22,7 +22,7 @@ from ..study.pareto import front_rows
 from ..study.store import one_shot_study
 from ..study.subnets import supernet_epochs
 from ..study.table import REPEAT
-from ..study.targets import check_export_target
+from ..study.targets import check_export_target, clear_export
 from .bn import calibration_batches, recalibrate
 from .sandwich import arch_space, recipe
 from .search import load_supernet
@@ -87,7 +87,9 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
     if row["status"] not in ("completed", REPEAT):
         raise UserError(f"{asked}: it was {row['status']} ({row['reason'] or 'not evaluated'}), so it has no "
                         f"estimate; export an evaluated subnet")
-    check_export_target(out, force=force)
+    source = {"study": one_shot_study(folder.name), "subnet_id": subnet_id, "inherited": True,
+              "folder": os.path.abspath(folder.root)}
+    replace = check_export_target(out, force=force, source=source)
     space = folder.space
     spec = subnet_spec(space, front_rows(rows)[0]["config"], f"{one_shot_study(folder.name)} trial {subnet_id}")
     data = load_data(space.data, test=False)
@@ -106,6 +108,8 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
     train = recipe(arch_space(space), strategy.supernet_epochs)
     record = {"train": train.to_dict(), "data": (folder.data_info() or {}).get("data_spec")
               or space.data.to_dict(), "epochs": strategy.supernet_epochs, "cpus": space.resources.cpu,
-              "source": {"study": one_shot_study(folder.name), "subnet_id": subnet_id, "inherited": True}}
+              "source": source}
+    if replace:
+        clear_export(out)
     return write_export(out, spec, state, f"sksearch subnet {subnet_id} (inherited weights)", origin, metrics,
                         folder.data_info(), onnx, record)

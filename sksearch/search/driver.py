@@ -28,6 +28,7 @@ from ..study.curves import write_curves
 from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
+from ..study.nofollow import refuse_links_out
 from ..study.reader import read_records, read_table
 from ..study.store import StudyRef, open_for_search
 from ..study.summary import ended, status_info
@@ -286,6 +287,9 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     began = datetime.now()
     layout = Layout(root)
     run_info = read_run(root)
+    # Ray writes its state and checkpoints into ray/, the driver the tables: nothing through a
+    # link out of the folder (a ray/ linked to another study's would be written over).
+    refuse_links_out(root)
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name

@@ -30,8 +30,9 @@ from ..errors import UserError, show
 from ..model.spec import ArchSpec, SpecError
 from .folder import StudyFolder, inside_study
 from .layout import latest_weights
+from .nofollow import atomic_write, refuse_link
 from .pareto import front
-from .targets import check_export_target
+from .targets import check_export_target, clear_export, is_front_folder
 
 if TYPE_CHECKING:
     import torch
@@ -186,6 +187,8 @@ def export_onnx(model: SKNet, spec: ArchSpec, path: str) -> None:
         import onnxscript  # noqa: F401 - the exporter needs it
     except ImportError:
         raise UserError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript onnxruntime") from None
+    for name in (path, path + ".data"):  # the exporter opens both names itself, following links
+        refuse_link(name)
     x = torch.randn(2, spec.in_channels, spec.input_size, spec.input_size)
     quiet = io.StringIO()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -216,24 +219,24 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
     ``recipe`` (``{"train": TrainSpec dict, "data": DataSpec dict, "epochs": trained}``) is
     written as ``train.json``."""
     os.makedirs(out, exist_ok=True)
-    shutil.copyfile(MODEL_SOURCE, os.path.join(out, "model.py"))
-    with open(os.path.join(out, "spec.json"), "w") as fh:
-        fh.write(spec.to_json() + "\n")
+    # Each file through atomic_write: a link planted in an earlier export is refused, never
+    # written through (the command checked the folder for links out of it before this).
+    atomic_write(os.path.join(out, "model.py"), lambda tmp: shutil.copyfile(MODEL_SOURCE, tmp))
+    atomic_write(os.path.join(out, "spec.json"), spec.to_json() + "\n")
     target = os.path.join(out, "weights.safetensors")
     if isinstance(weights, str):
-        shutil.copyfile(weights, target)
+        source = weights
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
     else:
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, target)
+        state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        atomic_write(target, lambda tmp: save_file(state, tmp))
     if preprocess:
-        with open(os.path.join(out, "preprocess.json"), "w") as fh:
-            json.dump(preprocess, fh, indent=2)
+        atomic_write(os.path.join(out, "preprocess.json"), json.dumps(preprocess, indent=2))
     if recipe:
-        with open(os.path.join(out, RECIPE_FILE), "w") as fh:
-            json.dump(recipe, fh, indent=2)
-    with open(os.path.join(out, "README.md"), "w") as fh:
-        fh.write(_readme(spec, title, metrics, preprocess, origin, recipe))
+        atomic_write(os.path.join(out, RECIPE_FILE), json.dumps(recipe, indent=2))
+    atomic_write(os.path.join(out, "README.md"), _readme(spec, title, metrics, preprocess, origin, recipe))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(target, 0o666 & ~umask)  # the weights as readable as the files beside them (a copy keeps 0600)
@@ -256,9 +259,18 @@ def _metrics(row: pd.Series) -> dict[str, Any]:
     return out
 
 
+def trial_source(folder: StudyFolder, trial_id: int) -> dict[str, Any]:
+    """What an export of the trial records as its "source" in train.json: an export folder holding
+    the same is replaced without ``--force``."""
+    return {"study": folder.name, "trial_id": trial_id, "folder": os.path.abspath(folder.root)}
+
+
 def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = False, force: bool = False) -> str:
+    """Export a trial into ``out``: a new or empty folder, an earlier export of the same trial,
+    or (with ``force``) anything else, an earlier export's files removed first."""
     art = trial_artifacts(folder, trial_id)
-    check_export_target(out, force=force)
+    source = trial_source(folder, trial_id)
+    replace = check_export_target(out, force=force, source=source)
     with_weights(art.spec, art.weights)  # an export that would not load is never written
     row = art.row
     origin = (f"Trial {trial_id} of the sksearch study in `{os.path.abspath(folder.root)}`"
@@ -266,7 +278,9 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
     data = folder.data_info()
     recipe = {"train": art.train, "data": (data or {}).get("data_spec") or folder.space.data.to_dict(),
               "epochs": int(row["epochs"]), "cpus": folder.space.resources.cpu,
-              "source": {"study": folder.name, "trial_id": trial_id}}
+              "source": source}
+    if replace:
+        clear_export(out)
     return write_export(out, art.spec, art.weights, f"sksearch trial {trial_id}", origin, _metrics(row),
                         data, onnx, recipe)
 
@@ -276,10 +290,19 @@ def export_front(folder: StudyFolder, objectives: list[str], out: str, onnx: boo
     chosen = front(folder.table, objectives)
     if chosen.empty:
         raise UserError(f"{folder.root}: no completed trial yet, so there is no front to export")
-    check_export_target(out, force=force, front=True)
+    study = {"study": folder.name, "folder": os.path.abspath(folder.root)}
+    check_export_target(out, force=force, front=True, source=study)
+    was_front = os.path.isdir(out) and bool(os.listdir(out)) and is_front_folder(out)
     for t in chosen["trial_id"]:  # every trial's weights load before the first folder is written
         art = trial_artifacts(folder, int(t))
         with_weights(art.spec, art.weights)
+    # A front exported here before (of this study, or of another with --force) keeps no trial
+    # that is not on this one: the folder is the front as of now.
+    wanted = {f"trial_{int(t):04d}" for t in chosen["trial_id"]}
+    for name in sorted(os.listdir(out)) if was_front else []:
+        stale = os.path.join(out, name)
+        if name not in wanted:
+            os.remove(stale) if os.path.islink(stale) else shutil.rmtree(stale)
     return [export_trial(folder, int(t), os.path.join(out, f"trial_{int(t):04d}"), onnx, force=True)
             for t in chosen["trial_id"]]
 
@@ -288,13 +311,15 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
                      force: bool = False) -> str:
     import torch
 
-    check_export_target(out, force=force)
+    replace = check_export_target(out, force=force, source=None)
     from ..model.cost import params_and_macs
     from ..model.network import build
 
     torch.manual_seed(seed)
     model = build(spec.to_dict())
     params, macs = params_and_macs(spec)
+    if replace:
+        clear_export(out)
     return write_export(out, spec, model.state_dict(), name, f"`{name}`, untrained (initialised with seed {seed}).",
                         {"params": f"{params:,}", "macs": f"{macs:,}"}, None, onnx)
 

@@ -1,5 +1,6 @@
 """Where everything lies in a study folder: its file names, their paths (``Layout``), the Ray
-trial folders and their newest weights, and the one way files are replaced (``atomic_write``).
+trial folders and their newest weights. ``atomic_write``, the one way files are replaced, is
+``nofollow.py``'s (imported here, where the writers have always found it).
 
     space.yaml        the resolved space (with command-line overrides); resume reads it
     run.json          study name, storage URL (none: optuna.db here), cluster address, versions
@@ -14,18 +15,18 @@ trial folders and their newest weights, and the one way files are replaced (``at
     supernet/         a one-shot search's supernet: its own Ray experiment, whose one trial
                       supernet/supernet/ holds result.json (a line per epoch) and checkpoint_*
 
-The bottom of the study wing with ``store.py`` (whose trial numbering it reads): it imports
-nothing else of the wing, so every other module may import it.
+The bottom of the study wing with ``store.py`` (whose trial numbering it reads) and
+``nofollow.py``: it imports nothing else of the wing, so every other module may import it.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..train.spec import WEIGHTS_FILE
+from .nofollow import atomic_write  # noqa: F401 - the writers import it from here
 from .store import baseline_number, is_baseline
 
 EXPERIMENT = "ray"
@@ -92,28 +93,6 @@ def latest_weights(trial_dir: str) -> str | None:
         if os.path.exists(weights):
             return weights
     return None
-
-
-def atomic_write(path: str, data: str | bytes | Callable[[str], None]) -> str:
-    """Write a file so that a reader sees the old one or the new one, never half: ``data`` is
-    the text or bytes, or a function that writes a given temporary path. Returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a replaced file gets the usual mode
-    try:
-        if callable(data):
-            os.close(fd)
-            data(tmp)
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def arch_key(arch: dict[str, Any]) -> str:

@@ -1,9 +1,12 @@
 """One search at a time in a study folder: ``run`` and ``resume`` hold an OS file lock on
 ``.sksearch.lock`` for their whole life. The kernel drops the lock when the process ends, even
-by SIGKILL, so a crashed search never leaves the folder locked."""
+by SIGKILL, so a crashed search never leaves the folder locked. The lock file is opened with
+``O_NOFOLLOW``: a link in its place (a hostile or careless copy of a folder) is refused, never
+opened, so the file it points to is never truncated."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 
@@ -16,9 +19,11 @@ def is_held(root: str) -> bool:
     """Whether a search holds the folder's lock now (this process's own included). Opens the
     lock file read-only and asks for a shared lock, which an exclusive holder refuses."""
     try:
-        fd = os.open(os.path.join(root, LOCK_FILE), os.O_RDONLY)
+        fd = os.open(os.path.join(root, LOCK_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return False  # no lock file: no search ever held it (or it cannot be read: say free)
+        # No lock file: no search ever held it; a link there: FolderLock refuses it, so no
+        # search holds it either (or it cannot be read: say free).
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -38,8 +43,15 @@ class FolderLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "FolderLock":
-        self.created = not os.path.exists(self.path)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.created = not os.path.lexists(self.path)
+        try:
+            # O_NONBLOCK: a FIFO planted here must not hang the open.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise UserError(f"{self.path}: is a symbolic link (to {os.readlink(self.path)}); the lock file must be "
+                            f"sksearch's own: remove the link and run the command again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,6 +1,7 @@
 """Export: standalone folders that load with torch alone and give the trial's own logits."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -167,3 +168,72 @@ def test_a_folder_that_is_not_a_study(tmp_path):
 def test_load_model_refuses_a_non_export(tmp_path):
     with pytest.raises(sksearch.errors.UserError, match="not an export folder"):
         sksearch.load_model(str(tmp_path))
+
+
+def _files(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_export_onto_another_export_or_a_trained_network_needs_force(tmp_path, capsys):
+    """Issue 34.1: another trial's export, another study's, or a ``sksearch train`` result is
+    replaced only with --force, and then keeps no file of what was there; the same trial's export
+    is replaced as before."""
+    from sksearch.cli import main
+    from sksearch.errors import UserError
+    from tests.study.test_nofollow import make_study
+
+    study, other = make_study(tmp_path), make_study(tmp_path, "other")
+    out = tmp_path / "exported"
+    assert main(["export", str(study), "--trial", "0", "--to", str(out)]) == 0
+    before = _files(out)
+    for args, says in ((["export", str(study), "--trial", "1"], "trial 1 of study tiny"),
+                       (["export", str(other), "--trial", "0"], f"trial 0 of study tiny (in {other})")):
+        assert main([*args, "--to", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--force" in err and f"holds the export of trial 0 of study tiny (in {study})" \
+            in err and says in err, err
+        assert _files(out) == before
+    assert main(["export", str(study), "--trial", "0", "--to", str(out)]) == 0  # the same trial: as easy as before
+    with pytest.raises(UserError, match="--force"):
+        sksearch.open(str(study)).export(1, str(out))
+    assert _files(out) == before
+
+    trained = tmp_path / "trained"
+    assert main(["train", str(out), "--epochs", "1", "--out", str(trained), "--device", "cpu"]) == 0
+    assert (trained / "train_log.csv").exists()
+    before = _files(trained)
+    assert main(["export", str(study), "--trial", "1", "--to", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a network trained by `sksearch train`" in err and "--force" in err
+    assert _files(trained) == before
+    assert main(["build", "sknet29", "--to", str(trained)]) == 2 and "--force" in capsys.readouterr().err
+    assert _files(trained) == before
+
+    sksearch.open(str(study)).export(1, str(trained), force=True)
+    fresh = tmp_path / "fresh"
+    sksearch.open(str(study)).export(1, str(fresh))
+    assert sorted(p.name for p in trained.iterdir()) == sorted(p.name for p in fresh.iterdir())  # no train_log.csv
+    assert json.loads((trained / "train.json").read_text())["source"]["trial_id"] == 1
+    assert load_file(str(trained / "weights.safetensors")).keys() == load_file(
+        next(str(p) for p in (study / "ray").glob("trial_0001_*/checkpoint_*/model.safetensors"))).keys()
+
+
+def test_a_front_replaces_its_own_study_s_front_only(tmp_path, capsys):
+    from sksearch.cli import main
+    from tests.study.test_nofollow import make_study
+
+    study, other = make_study(tmp_path), make_study(tmp_path, "other")
+    out = tmp_path / "front"
+    assert main(["export", str(study), "--front", "--to", str(out)]) == 0
+    shutil.copytree(next(out.iterdir()), out / "trial_0009")  # a trial since dropped off the study's front
+    assert main(["export", str(study), "--front", "--to", str(out)]) == 0
+    assert not (out / "trial_0009").exists()
+    before = _files(out)
+    assert main(["export", str(other), "--front", "--to", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and _files(out) == before
+    assert main(["export", str(other), "--front", "--to", str(out), "--force"]) == 0
+    for folder in out.iterdir():
+        assert json.loads((folder / "train.json").read_text())["source"]["folder"] == str(other)
