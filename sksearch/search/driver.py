@@ -37,6 +37,7 @@ from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
 from .ray_cluster import check_resources, init_ray, search_settings
+from .restored import restored_here
 from .same_space import check_same_space
 from .schedulers import make_scheduler
 from .trackers import TrackerCallback, check_trackers
@@ -316,6 +317,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
                 tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data, root), resume_errored=True)
             except ValueError as exc:
                 raise UserError(f"{root}: cannot restore the Ray experiment ({str(exc).splitlines()[0]})") from None
+            restored_here(tuner, StudyRef(storage_url, study_name, root), experiment)
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
