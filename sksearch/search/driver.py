@@ -280,7 +280,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     Nothing a finished trial left is ever deleted. Where Ray's experiment snapshot is gone (the
     search died before Ray's first snapshot, or a copy of the folder lost ``tuner.pkl``), a new
     Ray experiment continues the study beside the old trial folders, and the scheduler reads
-    its rungs from those folders."""
+    its rungs from those folders. A copied or moved folder resumes in place: what Ray restores
+    is pointed at this folder (``restored.py``)."""
     from ray import tune
 
     began = datetime.now()

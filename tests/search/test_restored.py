@@ -3,11 +3,13 @@ end-to-end resumes of a copied and a moved study are in test_resume_copy.py)."""
 
 from types import SimpleNamespace
 
+import pytest
 import ray.cloudpickle as pickle
 from ray import tune
 from ray.tune.experiment import Experiment
 from ray.tune.search import Searcher
 
+from sksearch.errors import UserError
 from sksearch.search.optuna_searcher import OptunaSearcher
 from sksearch.search.progress import StudyCallback
 from sksearch.search.restored import InPlaceSearch, restored_here
@@ -69,3 +71,10 @@ def test_new_trials_of_a_restored_search_are_made_in_the_folder_it_is_restored_i
     trial = search.create_trial_if_possible(search._experiment.spec)
     assert trial.storage.experiment_fs_path == search._experiment.storage.experiment_fs_path == str(here / "ray")
     assert trial.storage.storage_fs_path == str(here) and trial.config == {"trial_number": 3}
+
+
+def test_a_tuner_out_of_reach_is_refused_not_resumed_where_it_was_saved(tmp_path):
+    """A Ray client's Tuner (ray://) lives on the cluster: its parts cannot be pointed here."""
+    with pytest.raises(UserError, match="cannot be resumed through a Ray client"):
+        restored_here(SimpleNamespace(_local_tuner=None), StudyRef("sqlite:///x.db", "tiny", str(tmp_path)),
+                      str(tmp_path / "ray"))
