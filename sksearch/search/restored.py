@@ -2,7 +2,7 @@
 folder and its database, wherever the folder was made.
 
 Ray moves its own paths when it restores an experiment from another place (the trials' folders
-and checkpoints, its experiment state), but not three things it saved with the first folder's
+and checkpoints, its experiment state), but not two things saved with the first folder's
 absolute paths, which a copied study would go on writing through and a moved one fails on:
 
 * ``tuner.pkl`` pickles the searcher, the scheduler and the callbacks once, when the search
@@ -10,12 +10,12 @@ absolute paths, which a copied study would go on writing through and a moved one
   the study anew (its ``relocate`` method);
 * Ray's search state (``search_gen_state-*.json``) holds the experiment its new trials are made
   from, with the first folder as their storage: ``InPlaceSearch`` points it at this folder
-  when Ray restores it;
-* ``run.json`` of a study that named its own ``optuna.db`` by its absolute path:
-  ``RunInfo.storage_url`` (``study/folder.py``) reads the database beside it.
+  when Ray restores it.
 
-A study whose ``run.json`` names another database (PostgreSQL, or a SQLite file that is not
-the folder's own) shares that database, and its copy shares it too.
+The third absolute path, in a ``run.json`` that named the folder's own ``optuna.db`` by its
+path, is read as the database beside it (``RunInfo.storage_url`` in ``study/folder.py``). A
+study whose ``run.json`` names another database (PostgreSQL, or a SQLite file that is not the
+folder's own) shares that database, and its copy shares it too.
 """
 
 from __future__ import annotations
