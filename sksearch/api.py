@@ -270,8 +270,10 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
 def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False,
            progress: bool = True) -> Study:
     """Continue an interrupted search to its planned trial count; its study when it ends.
-    Progress as ``run`` shows it (``progress=False``: none). Resuming runs code from the folder
-    (Ray's pickled snapshot): resume only folders you trust."""
+    Progress as ``run`` shows it (``progress=False``: none). A copied or moved folder resumes
+    in place and never touches the folder it came from (a study with ``--storage`` elsewhere
+    shares that database). Resuming runs code from the folder (Ray's pickled snapshot): resume
+    only folders you trust."""
     from .search.driver import resume as resume_search
 
     return _searching(study_dir, progress, lambda: resume_search(study_dir, address, wait_for_resources))

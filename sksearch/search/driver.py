@@ -38,6 +38,7 @@ from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
 from .ray_cluster import check_resources, init_ray, search_settings
+from .restored import restored_here
 from .same_space import check_same_space
 from .schedulers import make_scheduler
 from .trackers import TrackerCallback, check_trackers
@@ -281,7 +282,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     Nothing a finished trial left is ever deleted. Where Ray's experiment snapshot is gone (the
     search died before Ray's first snapshot, or a copy of the folder lost ``tuner.pkl``), a new
     Ray experiment continues the study beside the old trial folders, and the scheduler reads
-    its rungs from those folders."""
+    its rungs from those folders. A copied or moved folder resumes in place: what Ray restores
+    is pointed at this folder (``restored.py``)."""
     from ray import tune
 
     began = datetime.now()
@@ -325,6 +327,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
                 tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data, root), resume_errored=True)
             except ValueError as exc:
                 raise UserError(f"{root}: cannot restore the Ray experiment ({str(exc).splitlines()[0]})") from None
+            restored_here(tuner, StudyRef(storage_url, study_name, root), experiment)
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)

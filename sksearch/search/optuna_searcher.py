@@ -40,7 +40,7 @@ from ..errors import UserError
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.parsed import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
-from ..study.store import baseline_number, baselines_study, is_baseline, open_for_search
+from ..study.store import StudyRef, baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
 from .samplers import make_sampler
 
@@ -361,6 +361,13 @@ class OptunaSearcher(Searcher):
                  "last_results": self.last_results}
         with open(checkpoint_path, "w") as fh:
             json.dump(state, fh, default=str)
+
+    def relocate(self, study: StudyRef) -> None:
+        """Open ``study`` from now on: a searcher restored from a copied or moved folder's
+        ``tuner.pkl`` holds the database URL of the folder it was pickled in."""
+        self.storage_url, self.study_name = study.url, study.name
+        self._study = self._baselines = None
+        self._reconciled = False
 
     def restore(self, checkpoint_path: str) -> None:
         self.__dict__.update(read_state(checkpoint_path))

@@ -238,6 +238,11 @@ class StudyCallback(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({"_notebook": None, **state})  # a callback pickled before the notebook display
 
+    def relocate(self, study: StudyRef) -> None:
+        """Read ``study`` and write the tables into its folder (a callback restored from a
+        copied or moved folder's ``tuner.pkl`` names the folder it was pickled in)."""
+        self.study, self.folder = study, study.where
+
     def setup(self, **info: Any) -> None:
         self._t0 = self._last_print = time.time()
         self._refresh()

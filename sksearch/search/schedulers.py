@@ -73,6 +73,12 @@ class SuccessiveHalving(FIFOScheduler):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_curves": None}
 
+    def relocate(self, study: StudyRef) -> None:
+        """Read the trials' records from ``study`` (a scheduler restored from a copied or moved
+        folder's ``tuner.pkl`` names the folder it was pickled in); its rungs stay."""
+        if self.study is not None:
+            self.study, self._curves = study, None
+
     def curves(self) -> dict[int, list[dict[str, Any]]]:
         """What each trial of the study (by number) has reported, read once per process from
         the study's record (it survives a SIGKILL; Ray's result.json may miss the last lines)."""

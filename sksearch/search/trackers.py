@@ -29,6 +29,7 @@ from ray.tune import Callback
 from ..errors import UserError
 from ..scoped import environment
 from ..space.schema import LOGGERS
+from ..study.store import StudyRef
 
 # Per-epoch results every tracker receives (numbers only), and the trial's constant costs.
 EPOCH_METRICS = ("accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time", "latency")
@@ -188,6 +189,11 @@ class TrackerCallback(Callback):
     # Tune pickles its callbacks into tuner.pkl: open writers and clients stay behind.
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sinks": None, "_runs": {}, "_configs": {}}
+
+    def relocate(self, study: StudyRef) -> None:
+        """Log into ``study``'s folder (a callback restored from a copied or moved folder's
+        ``tuner.pkl`` names the folder it was pickled in)."""
+        self.root = study.where
 
     def sinks(self) -> list[_Sink]:
         if self._sinks is None:

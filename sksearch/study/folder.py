@@ -60,10 +60,11 @@ class RunInfo:
         if self.storage is None:
             return layout.default_storage()
         path = sqlite_file(self.storage)
-        if (self.sksearch in (None, "0.1.0") and path and os.path.basename(path) == "optuna.db"
-                and os.path.exists(layout.optuna_db)):
-            # sksearch 0.1 wrote the absolute path of the folder's own database: after the
-            # folder moved (or was copied), the database beside run.json is the one meant.
+        if path and os.path.basename(path) == "optuna.db" and os.path.exists(layout.optuna_db):
+            # The absolute path of the folder's own database (sksearch 0.1 wrote it, and so does
+            # `run --storage sqlite:///DIR/optuna.db --out DIR`): after the folder moved or was
+            # copied, the database beside run.json is the one meant, never the first folder's.
+            # A study sharing another folder's database holds no optuna.db of its own.
             return layout.default_storage()
         return self.storage
 
