@@ -11,6 +11,7 @@ import sys
 import time
 
 import optuna
+import pytest
 import pandas as pd
 
 from sksearch.study.store import one_shot_study
@@ -226,3 +227,42 @@ def test_one_stop_ends_the_subnet_search_and_the_resume_keeps_its_subnets(tmp_pa
     after = _subnet_trials(out)
     assert after[:len(before)] == before and len(after) < 100
     assert _supernet_epochs(out) == [1]
+
+
+# The two phases that Tune runs (its own handler stops them) cost two more Ray starts and the
+# whole chain some 3 minutes on 2 cores: `pytest -m slow` runs them.
+@pytest.mark.slow
+def test_one_sigterm_ends_the_supernet_training_and_the_confirmations_and_the_run_resumes(tmp_path):
+    space = write_space(tmp_path, TINY_SPACE + ONE_SHOT + "\n", scheduler="scheduler: {name: none, max_epochs: 3}")
+    out = tmp_path / "study"
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    runs = [("run", str(space), "--out", str(out)), ("resume", str(out))]
+    for phase, args in zip(("supernet epoch 1/3", "confirmations"), runs):
+        log = tmp_path / f"{args[0]}.log"
+        proc = _start(log, *args)
+        try:
+            if phase == "confirmations":  # a confirmation trial has reported: Tune's run is under way
+                _wait_for(log, "confirming 2 subnets", proc)
+                deadline = time.time() + 300
+                while not any(p.stat().st_size for p in (out / "ray").glob("trial_*/result.json")):
+                    assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                    time.sleep(0.1)
+            else:
+                _wait_for(log, phase, proc)
+            text = _stop(proc, signal.SIGTERM, log)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if phase != "confirmations":
+            assert "searching subnets" not in text and _supernet_epochs(out)[-1] < 3
+            assert one_shot_study("tiny") not in optuna.get_all_study_names(storage)
+        else:
+            assert "search interrupted with" in text and "resuming the supernet's training" in text
+            assert len(_subnet_trials(out)) == 6 and _supernet_epochs(out) == [1, 2, 3]  # none trained again
+            table = pd.read_csv(out / "trials.csv")
+            assert (table.status != "completed").any() and "running" not in set(table.status)
+    done = run_cli("resume", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table.trial_id) == [0, 1] and set(table.status) == {"completed"} and set(table.epochs) == {3}
+    assert len(_subnet_trials(out)) == 6 and _supernet_epochs(out) == [1, 2, 3]
