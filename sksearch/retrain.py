@@ -220,7 +220,7 @@ def _holding_lock(out: str) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            if set(os.listdir(out)) == before:
+            if os.path.isdir(out) and set(os.listdir(out)) == before:
                 if created:
                     shutil.rmtree(out, ignore_errors=True)
                 elif lock.created and os.path.exists(lock.path):
