@@ -153,7 +153,7 @@ def _advise_resume(folder: str | None):
         yield
     except KeyboardInterrupt:
         if folder and os.path.exists(os.path.join(folder, "run.json")):
-            print(f"search stopped before it began training; continue it with: sksearch resume {folder}",
+            print(f"search stopped before its trials began; continue it with: sksearch resume {folder}",
                   file=sys.stderr)
         raise
 

@@ -5,7 +5,9 @@ The output folder is an export folder (``model.py``, ``spec.json``, ``weights.sa
 ``preprocess.json``, ``train.json``, ``README.md``) once training ends; while it runs it holds
 ``checkpoints/epoch_NNNN/`` (the last two), ``train_log.csv`` (one row per epoch) and
 ``train.json`` with the job and how far it got. Running the same command again after a crash
-or Ctrl-C resumes from the last checkpoint; a finished job is reported, not redone.
+or Ctrl-C resumes from the last checkpoint; a finished job is reported, not redone. One
+training at a time per folder: it holds the folder's lock (``study/lock.py``, as a search does)
+from before its first write, and a second one is refused with the holder's pid.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
 from .model.spec import ArchSpec
+from .study.lock import LOCK_FILE, FolderLock
 from .study.nofollow import atomic_write, refuse_links_out
 from .study.targets import EXPORT_FILES, check_folder_target, is_export_folder
 
@@ -192,6 +195,40 @@ def _check_out_apart(out: str, source: str) -> None:
         raise UserError(f"--out {out}: is {where}{shown}; write the trained network to another folder")
 
 
+def _check_out(out: str, job: Job, force: bool) -> dict[str, Any] | None:
+    """Refuse an ``--out`` that holds another training or files of the user's; the state of
+    an earlier run of this job there (None: none)."""
+    state = _state(out) if os.path.isdir(out) else None
+    if state is not None and state["job"] != json.loads(json.dumps(job.key(), default=str)):
+        raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
+                        f"--out, or remove that folder to start over")
+    if state is None:
+        check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
+                            and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder",
+                            ignore=frozenset({LOCK_FILE}))
+    return state
+
+
+@contextlib.contextmanager
+def _holding_lock(out: str) -> Iterator[None]:
+    """``out`` made if needed and its lock held for the block (``UserError`` naming the holder
+    where another training holds it). A block that fails before writing anything leaves the
+    folder as it found it: no lock file, and no folder where there was none."""
+    created = not os.path.exists(out)
+    os.makedirs(out, exist_ok=True)
+    with FolderLock(out) as lock:
+        before = set(os.listdir(out))
+        try:
+            yield
+        except BaseException:
+            if os.path.isdir(out) and set(os.listdir(out)) == before:
+                if created:
+                    shutil.rmtree(out, ignore_errors=True)
+                elif lock.created and os.path.exists(lock.path):
+                    os.remove(lock.path)
+            raise
+
+
 def _state(out: str) -> dict[str, Any] | None:
     """The job an earlier ``sksearch train`` left in ``out`` (its train.json has a "job"; an
     export's train.json is only a recipe)."""
@@ -232,8 +269,19 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False, lo
     ``test_loss``, ``test_samples``; ``test_note`` instead where the data has no test split).
     The test split is read once, after the last epoch; ``log_test`` also reads it every epoch
     into train_log.csv. ``threads``: torch's CPU threads (default: ``job.threads``)."""
-    with torch_threads(threads or job.threads):
+    _check_out_apart(out, job.source)
+    refuse_links_out(out, "--out")  # its log, checkpoints and weights would be written through them
+    state = _check_out(out, job, force)  # before the folder or its lock file is made
+    if state is not None and state.get("finished"):
+        return _already_finished(out, state, log)
+    with _holding_lock(out), torch_threads(threads or job.threads):
         return _train(job, out, device, force, log, threads or job.threads, log_test)
+
+
+def _already_finished(out: str, state: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"{out}: this training already finished ({state['epochs_done']} epochs, "
+        f"{_split_line(state['metrics'])}); nothing to do")
+    return state["metrics"]
 
 
 def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[str], None], threads: int,
@@ -246,19 +294,10 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     from .train.loop import run_trial
     from .train.spec import TrainSpec
 
-    _check_out_apart(out, job.source)
-    refuse_links_out(out, "--out")  # its log, checkpoints and weights would be written through them
-    state = _state(out) if os.path.isdir(out) else None
-    if state is not None and state["job"] != json.loads(json.dumps(job.key(), default=str)):
-        raise UserError(f"--out {out}: holds another training (of {state['job'].get('source')}); choose another "
-                        f"--out, or remove that folder to start over")
+    refuse_links_out(out, "--out")  # again under the lock: its log, checkpoints and weights go through them
+    state = _check_out(out, job, force)  # again under the lock: another training may have changed it since
     if state is not None and state.get("finished"):
-        log(f"{out}: this training already finished ({state['epochs_done']} epochs, "
-            f"{_split_line(state['metrics'])}); nothing to do")
-        return state["metrics"]
-    if state is None:
-        check_folder_target(out, "--out", ours=os.path.isdir(out) and is_export_folder(out)
-                            and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder")
+        return _already_finished(out, state, log)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     recipe = TrainSpec(**job.train)
     log(f"loading data: {job.data['name']}")

@@ -14,6 +14,12 @@ mid-write. ``search.ray_cluster.init_ray`` turns abseil's handler off for the dr
 ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER``, read by the driver only: trial workers keep theirs) and
 runs ``ray.init`` inside ``library_handlers()``, which takes SIGTERM back afterwards and turns
 Ray's ``sys.exit(15)`` during the call into the same stop.
+
+Why ``handlers_kept()``: ``Tuner.fit()`` installs Tune's SIGINT (and SIGUSR1) handler and leaves
+it there when it returns. Tune's handler only sets an event that its finished run no longer
+reads, so after a fit a Ctrl-C, and a SIGTERM forwarded to it, did nothing: the one-shot subnet
+search went on to the end and trained the confirmations. Every ``fit()`` runs inside
+``handlers_kept()`` (``search.ray_cluster.fit``), which puts the handlers of before back.
 """
 
 from __future__ import annotations
@@ -35,9 +41,17 @@ class StopSignals:
 
 
 _active: list[StopSignals] = []  # every block open now, outermost first
+_terminations = [0]  # SIGTERMs taken as stops so far, in this process
+
+
+def terminations() -> int:
+    """How many SIGTERMs this process has taken as stops: a phase that ends on its own while one
+    arrives (a Tune run finishing its last epoch) can still tell that it was asked to stop."""
+    return _terminations[0]
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _terminations[0] += 1
     for block in _active:
         block.terminated = True
     handler = signal.getsignal(signal.SIGINT)
@@ -87,8 +101,30 @@ def library_handlers() -> Iterator[None]:
     except SystemExit as exc:
         if exc.code != signal.SIGTERM or not _active:
             raise
+        _terminations[0] += 1
         for block in _active:
             block.terminated = True
         raise KeyboardInterrupt from None
     finally:
         reclaim_sigterm()
+
+
+# The signals whose handlers Tune's fit() replaces (SIGUSR1: its other way to stop a run).
+_LIBRARY_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGUSR1,) if hasattr(signal, "SIGUSR1") else ())
+
+
+@contextlib.contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Around a library call that installs signal handlers and leaves them installed when it
+    returns (``Tuner.fit()``): SIGINT's, SIGTERM's and SIGUSR1's handlers of before are back
+    after the call, however it ends (main thread only, the only one that can set them)."""
+    if not _in_main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in _LIBRARY_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:  # None: set outside Python (abseil's), nothing to put back
+                signal.signal(sig, handler)

@@ -164,3 +164,69 @@ def test_a_kill_while_a_checkpoint_is_written_never_blocks_the_resume(export, tm
     assert "epoch_0002: skipped, it does not load" in proc.stdout and "resuming after epoch 1" in proc.stdout
     assert pd.read_csv(out / "train_log.csv").epoch.tolist() == [1, 2, 3]
     assert json.loads((out / "train.json").read_text())["finished"] and not (out / "checkpoints").exists()
+
+
+def _tree(folder):
+    """Every file under ``folder`` with its checksum: what a second training must leave alone."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_one_training_per_out_folder_at_a_time(tmp_path):
+    """A second identical ``train`` into the folder a first one is writing is refused (exit 2,
+    one line naming the folder and the first's pid) and writes nothing; the first finishes
+    intact. Without the lock the second resumed from the first's checkpoints and both wrote
+    the same files (or it died on a checkpoint the first had pruned)."""
+    from tests.conftest import tiny_spec
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(tiny_spec(num_classes=10, in_channels=1, input_size=12).to_json())
+    out = tmp_path / "trained"
+    cmd = [sys.executable, "-m", "sksearch", "train", str(spec), "--data", "digits", "--epochs", "3", "--out", str(out),
+           "--set", "data.canvas=12", "--set", "data.train_size=400", "--set", "data.val_size=200",
+           "--set", "data.max_scale=1.5"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for_epochs(out, 1, first, deadline_s=300)
+        # Stopped, the first holds its lock and writes nothing while the second one tries: the
+        # outcome does not hang on how long an epoch takes on a loaded machine.
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            before = _tree(out)
+            second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            after = _tree(out)
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
+        assert second.returncode == 2, second.stdout[-3000:] + second.stderr[-3000:]
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(out) in lines[0] and f"(pid {first.pid})" in lines[0], second.stderr
+        assert second.stdout == "" and after == before
+        output, _ = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    assert first.returncode == 0, output[-3000:]
+    assert pd.read_csv(out / "train_log.csv").epoch.tolist() == [1, 2, 3]
+    state = json.loads((out / "train.json").read_text())
+    assert state["finished"] and state["epochs_done"] == 3 and not (out / "checkpoints").exists()
+    assert sksearch.load_model(str(out))(torch.randn(2, 1, 12, 12)).shape == (2, 10)
+    assert output.count("epoch 2/3") == 1 and "resuming" not in output
+
+
+def test_a_training_refused_after_taking_the_lock_leaves_the_folder_as_it_was(tmp_path, capsys):
+    """The lock is taken before the data is read; a refusal then (the data does not fit the
+    network) removes the folder it made, or the lock file it made in a folder that was there."""
+    from tests.conftest import tiny_spec
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(tiny_spec(num_classes=3, in_channels=1, input_size=12).to_json())  # digits have 10 classes
+    args = ["train", str(spec), "--data", "digits", "--epochs", "1", "--set", "data.canvas=12",
+            "--set", "data.max_scale=1.5", "--set", "data.train_size=100", "--set", "data.val_size=50"]
+    assert main([*args, "--out", str(tmp_path / "new")]) == 2
+    assert "3 classes" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    assert main([*args, "--out", str(tmp_path / "empty")]) == 2
+    assert list((tmp_path / "empty").iterdir()) == []

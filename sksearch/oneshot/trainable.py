@@ -16,6 +16,7 @@ from ray.tune import Callback
 
 from ..data.load import make_batches
 from ..errors import UserError
+from ..search.ray_cluster import fit
 from ..search.trainable import Reporter, run_reporting_to_tune, trial_device
 from ..space.parsed import SearchSpace
 from ..space.schema import parse
@@ -87,12 +88,13 @@ def fit_supernet(space: SearchSpace, data: Any, root: str) -> str | None:
                                       callbacks=callbacks, checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                       failure_config=tune.FailureConfig(max_failures=0)),
         )
-    results = tuner.fit()
+    results, stopped = fit(tuner)
     last = results[0].metrics or {}
     if "error" in last:
         raise UserError(f"the supernet's training failed: {last['error'].splitlines()[0]}")
-    if int(last.get("epoch", 0)) < epochs:
-        print(f"supernet training interrupted at epoch {last.get('epoch', 0)} of {epochs}", file=sys.stderr, flush=True)
+    if int(last.get("epoch", 0)) < epochs or stopped:
+        print(f"supernet training {'stopped after' if stopped else 'interrupted at'} epoch {last.get('epoch', 0)} of "
+              f"{epochs}", file=sys.stderr, flush=True)
         return None
     weights = latest_weights(os.path.join(path, "supernet"))
     if weights is None:

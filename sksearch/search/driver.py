@@ -37,7 +37,7 @@ from ..study.targets import check_folder_target
 from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
-from .ray_cluster import check_resources, init_ray, search_settings
+from .ray_cluster import check_resources, fit, init_ray, search_settings
 from .restored import restored_here
 from .same_space import check_same_space
 from .schedulers import make_scheduler
@@ -253,7 +253,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         # one-shot phases' before them.
         started = time.time()
         try:
-            tuner.fit()
+            fit(tuner)
         finally:
             sweep_scratch()
         return _finish(root, run_info, space, started)
@@ -267,6 +267,10 @@ def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
 
     try:
         confirming = prepare(space, data, root, storage_url, run_info.run_id)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM outside Tune's runs (the subnet search): each evaluated subnet is
+        # already in the study, so the stop ends as an interrupted supernet training does.
+        confirming = None
     finally:
         sweep_scratch()
     if confirming is None:
@@ -334,7 +338,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
             tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id, began,
                                  replay=_ended_trials(root, run_info))
         try:
-            tuner.fit()
+            fit(tuner)
         finally:
             sweep_scratch()
         return _finish(root, run_info, space, started)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..errors import UserError
 from ..scoped import environment
-from ..signals import library_handlers
+from ..signals import handlers_kept, library_handlers, terminations
 from ..space.parsed import Resources
 
 def connect_timeout_s() -> float:
@@ -164,6 +164,18 @@ def init_ray(address: str | None) -> None:
             tune_logger.addFilter(_DropTuneStopAdvice())
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     logging.getLogger("ray.train").setLevel(logging.WARNING)
+
+
+def fit(tuner: Any) -> tuple[Any, bool]:
+    """``tuner.fit()``, with the process's signal handlers back when it returns: Tune leaves its
+    SIGINT handler installed, which would swallow the next Ctrl-C or SIGTERM (``sksearch.signals``)
+    in whatever phase comes after it. Every Tune run of sksearch goes through here. Returns
+    Tune's results and whether a SIGTERM arrived meanwhile (Tune's run may have ended complete
+    all the same: a phase after it must not start)."""
+    before = terminations()
+    with handlers_kept():
+        results = tuner.fit()
+    return results, terminations() > before
 
 
 def check_resources(resources: Resources, wait: bool = False) -> None:

@@ -12,12 +12,14 @@ from typing import Any
 
 from ..errors import UserError
 from .jsonfile import read_json
+from .lock import LOCK_FILE
 from .nofollow import refuse_links_out
 
-# What an export folder holds (export.py writes these; analyze adds attention/, train the log
-# and, while it runs, checkpoints/).
+# What an export folder holds (export.py writes these; analyze adds attention/, train the log,
+# its lock file and, while it runs, checkpoints/).
 EXPORT_FILES = frozenset({"model.py", "spec.json", "weights.safetensors", "preprocess.json", "README.md",
-                          "model.onnx", "model.onnx.data", "train.json", "attention", "train_log.csv", "checkpoints"})
+                          "model.onnx", "model.onnx.data", "train.json", "attention", "train_log.csv", "checkpoints",
+                          LOCK_FILE})
 _TRIAL_FOLDER = re.compile(r"trial_\d{4,}")
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 import optuna
+import pytest
 import pandas as pd
 
 from sksearch.study.store import one_shot_study
@@ -147,3 +148,154 @@ def test_one_shot_run_resumes_after_sigkill_without_losing_an_epoch(tmp_path):
     assert abs(measured["accuracy"] - lone.values[0]) < 1e-9
     bad = run_cli("export", str(out), "--subnet", "999", "--to", str(tmp_path / "none"))
     assert bad.returncode == 2 and "no such subnet" in bad.stderr and not (tmp_path / "none").exists()
+
+
+# One SIGTERM or SIGINT stops each phase of a one-shot run within seconds. Tune's SIGINT handler
+# from the supernet's fit() used to stay installed after it: a stop during the subnet search did
+# nothing, and the run went on through every subnet and the confirmations.
+WIDE_SPACE = """
+name: tiny
+data: {name: digits, train_size: 400, val_size: 200, canvas: 12, min_scale: 1.0, max_scale: 1.5, seed: 0}
+model:
+  block: sk
+  stem: cifar
+  stem_width: 4
+  groups: 2
+  sk:
+    M: {choice: [1, 2, 3]}
+    branches:
+      - {kernel: 3, dilation: 1}
+      - {kernel: 3, dilation: {choice: [2, 3]}}
+      - {kernel: {choice: [3, 5]}, dilation: {choice: [1, 2]}}
+    reduction: {choice: [2, 4]}
+    min_dim: 4
+  stages:
+    - {depth: {int: [1, 2]}, width_per_group: {choice: [2, 4]}, out_channels: 8, stride: 2}
+    - {depth: {int: [1, 2]}, width_per_group: {choice: [2, 4]}, out_channels: 16, stride: 2}
+train: {batch_size: 16, lr: {float: [0.01, 0.3], log: true}, warmup_epochs: 0}
+objectives: [accuracy, params]
+sampler: {name: random, seed: 0}
+scheduler: {name: none, max_epochs: 2}
+resources: {cpu: 1}
+concurrency: 1
+trials: 2
+strategy: {name: one_shot, supernet_epochs: 1, subnets: 100, confirm: 1, spread: 1, calibration_batches: 2}
+"""  # some 300 distinct subnets: 100 evaluations take far longer than a stop may
+STOPPED_WITHIN_S = 30  # a loaded 2-core machine; the stop itself takes a second or two
+EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
+
+
+def _start(log_path, *args):
+    """``python -m sksearch ARGS`` in a process group of its own, its output into ``log_path``."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "sksearch", *args], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _wait_for(log_path, text, proc, timeout=300):
+    """Until ``text`` is in the run's output (an event, not a time)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in log_path.read_text():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended ({proc.returncode}) before {text!r}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"no {text!r} in {timeout} s:\n{log_path.read_text()[-3000:]}")
+
+
+def _stop(proc, sig, log_path):
+    """ONE ``sig`` to the run's process group, as ``timeout`` or Slurm sends it; the output."""
+    os.killpg(proc.pid, sig)
+    try:
+        code = proc.wait(timeout=STOPPED_WITHIN_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"still running {STOPPED_WITHIN_S} s after one {sig.name}:\n"
+                             f"{log_path.read_text()[-3000:]}") from None
+    text = log_path.read_text()
+    assert code == EXIT[sig], f"exit {code} after {sig.name}:\n{text[-3000:]}"
+    assert "Traceback" not in text and "continue it with: sksearch resume" in text, text[-3000:]
+    return text
+
+
+def _subnet_trials(out):
+    study = optuna.load_study(study_name=one_shot_study("tiny"), storage=f"sqlite:///{out / 'optuna.db'}")
+    return [(t.number, t.state, t.params, t.values) for t in study.get_trials(deepcopy=False)]
+
+
+def _supernet_epochs(out):
+    return [r["epoch"] for r in _results(out / "supernet" / "supernet" / "result.json")]
+
+
+def test_one_stop_ends_the_subnet_search_and_the_resume_keeps_its_subnets(tmp_path):
+    space = write_space(tmp_path, WIDE_SPACE)
+    out = tmp_path / "study"
+    log = tmp_path / "run.log"
+    proc = _start(log, "run", str(space), "--out", str(out))
+    try:
+        _wait_for(log, "searching subnets:", proc)
+        text = _stop(proc, signal.SIGTERM, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "confirming" not in text and not (out / "ray").exists()  # no confirmation was trained
+    before = _subnet_trials(out)
+    assert len(before) < 100 and all(state.is_finished() for _, state, _, _ in before)
+    assert _supernet_epochs(out) == [1]
+
+    # The resume keeps every subnet evaluated so far and trains the supernet no further; Ctrl-C
+    # stops its subnet search as SIGTERM did.
+    log = tmp_path / "resume.log"
+    proc = _start(log, "resume", str(out))
+    try:
+        _wait_for(log, "searching subnets:", proc)
+        text = _stop(proc, signal.SIGINT, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "confirming" not in text and not (out / "ray").exists()
+    after = _subnet_trials(out)
+    assert after[:len(before)] == before and len(after) < 100
+    assert _supernet_epochs(out) == [1]
+
+
+# The two phases that Tune runs (its own handler stops them) cost two more Ray starts and the
+# whole chain some 3 minutes on 2 cores: `pytest -m slow` runs them.
+@pytest.mark.slow
+def test_one_sigterm_ends_the_supernet_training_and_the_confirmations_and_the_run_resumes(tmp_path):
+    space = write_space(tmp_path, TINY_SPACE + ONE_SHOT + "\n", scheduler="scheduler: {name: none, max_epochs: 3}")
+    out = tmp_path / "study"
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    runs = [("run", str(space), "--out", str(out)), ("resume", str(out))]
+    for phase, args in zip(("supernet epoch 1/3", "confirmations"), runs):
+        log = tmp_path / f"{args[0]}.log"
+        proc = _start(log, *args)
+        try:
+            if phase == "confirmations":  # a confirmation trial has reported: Tune's run is under way
+                _wait_for(log, "confirming 2 subnets", proc)
+                deadline = time.time() + 300
+                while not any(p.stat().st_size for p in (out / "ray").glob("trial_*/result.json")):
+                    assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                    time.sleep(0.1)
+            else:
+                _wait_for(log, phase, proc)
+            text = _stop(proc, signal.SIGTERM, log)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if phase != "confirmations":
+            assert "searching subnets" not in text and _supernet_epochs(out)[-1] < 3
+            assert one_shot_study("tiny") not in optuna.get_all_study_names(storage)
+        else:
+            assert "search interrupted with" in text and "resuming the supernet's training" in text
+            assert len(_subnet_trials(out)) == 6 and _supernet_epochs(out) == [1, 2, 3]  # none trained again
+            table = pd.read_csv(out / "trials.csv")
+            assert (table.status != "completed").any() and "running" not in set(table.status)
+    done = run_cli("resume", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table.trial_id) == [0, 1] and set(table.status) == {"completed"} and set(table.epochs) == {3}
+    assert len(_subnet_trials(out)) == 6 and _supernet_epochs(out) == [1, 2, 3]
