@@ -57,7 +57,7 @@ class FolderLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise UserError(f"{os.path.dirname(self.path)}: another sksearch search is running in this folder "
+            raise UserError(f"{os.path.dirname(self.path)}: another sksearch command (a search or a training) is running in this folder "
                             f"(pid {holder}); wait for it to end, or stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
