@@ -57,8 +57,8 @@ class FolderLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise UserError(f"{os.path.dirname(self.path)}: another sksearch command (a search or a training) is running in this folder "
-                            f"(pid {holder}); wait for it to end, or stop it first") from None
+            raise UserError(f"{os.path.dirname(self.path)}: another sksearch command (a search or a training) is "
+                            f"running in this folder (pid {holder}); wait for it to end, or stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

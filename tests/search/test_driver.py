@@ -270,7 +270,8 @@ def test_one_search_per_folder_at_a_time(tmp_path, finished_study):
     with FolderLock(str(out)):
         proc = run_cli("run", str(space_file), "--out", str(out))
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert f"another sksearch command (a search or a training) is running in this folder (pid {os.getpid()})" in proc.stderr
+    assert (f"another sksearch command (a search or a training) is running in this folder (pid {os.getpid()})"
+            in proc.stderr)
     assert sorted(os.listdir(out)) == [".sksearch.lock"]  # the second run wrote nothing
     study = tmp_path / "study"
     shutil.copytree(finished_study[0], study)
