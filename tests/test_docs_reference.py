@@ -118,3 +118,21 @@ def test_the_readme_is_short_and_its_links_lead_to_files():
             "sksearch run search_spaces/quickstart.yaml") in text
     assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
             'pip install -e ".[dev]" && python -m pytest') in text
+
+
+def test_the_reference_and_the_guide_name_every_block_the_code_accepts():
+    """``model.block`` takes resnext, se, sk and plain (read as resnext): the reference once
+    listed three of them and the guide another three."""
+    import pathlib
+
+    from sksearch.model.spec import BLOCK_ALIASES, BLOCKS
+
+    accepted = [*BLOCKS, *BLOCK_ALIASES]
+    for value in accepted:  # each one parses
+        schema.MODEL_FIELDS["block"]("model.block", value)
+    row = next(line for line in docs_reference.space_reference().splitlines() if line.startswith("| `model.block` |"))
+    guide = pathlib.Path(__file__).resolve().parents[1] / "docs" / "search-space.md"
+    comment = next(line for line in guide.read_text().splitlines() if line.startswith("  block: sk "))
+    for value in accepted:
+        assert re.search(rf"\b{value}\b", re.split(r"(?<!\\)\|", row)[2]), (value, row)  # the allowed column
+        assert re.search(rf"\b{value}\b", comment), (value, comment)
