@@ -117,7 +117,19 @@ def test_the_readme_is_short_and_its_links_lead_to_files():
     assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e . && "
             "sksearch run search_spaces/quickstart.yaml") in text
     assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
-            'pip install -e ".[dev]" && python -m pytest') in text
+            'pip install -e ".[dev,docs]" && python -m pytest') in text
+
+
+def test_the_test_commands_install_what_ci_installs():
+    """The README's and the guide's test command install CI's extras: without the docs extra
+    the docs-site tests skip, and the counts CI measured are not what a reader gets."""
+    import pathlib
+
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    ci = re.search(r'pip install -q -e "\.\[([\w,]+)\]"', (root / ".ci" / "run").read_text()).group(1)
+    for page in ("README.md", "docs/getting-started.md"):
+        command = next(line for line in (root / page).read_text().splitlines() if line.endswith("python -m pytest"))
+        assert re.search(r'pip install -e "\.\[([\w,]+)\]"', command).group(1) == ci, (page, command)
 
 
 def test_the_reference_and_the_guide_name_every_block_the_code_accepts():
