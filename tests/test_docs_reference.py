@@ -148,3 +148,28 @@ def test_the_reference_and_the_guide_name_every_block_the_code_accepts():
     for value in accepted:
         assert re.search(rf"\b{value}\b", re.split(r"(?<!\\)\|", row)[2]), (value, row)  # the allowed column
         assert re.search(rf"\b{value}\b", comment), (value, comment)
+
+
+def test_the_readme_front_is_what_pareto_prints(capsys):
+    """The README's `sksearch pareto` block, fed back through the printer, prints as shown
+    (it once showed accuracy as 0.6620 where the command prints 66.20%)."""
+    import pathlib
+
+    from sksearch.study.pareto import print_front
+
+    text = (pathlib.Path(docs_reference.__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("$ sksearch pareto ", 1)[1].split("```", 1)[0].splitlines()
+    header = block[2].split()
+    assert header[:4] == ["trial", "accuracy", "macs", "params"] and header[-1] == "..."
+    shown = [line for line in block[3:] if line.endswith("...")]
+    rows = []
+    for line in shown:
+        cells = dict(zip(header, line.split()))
+        number = {k: int(v.replace(",", "")) for k, v in cells.items() if k not in ("accuracy", "...")}
+        rows.append({"trial_id": number["trial"], "accuracy": float(cells["accuracy"].rstrip("%")) / 100,
+                     "macs": number["macs"], "params": number["params"], "epochs": number["epochs"],
+                     "config": {k: number[k] for k in header[5:-1]}})
+    assert rows
+    print_front(rows)
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.removesuffix("  ...") for line in [block[2], *shown]] == printed
