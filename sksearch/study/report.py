@@ -66,7 +66,7 @@ TEMPLATE = "plotly_white"
 
 def fmt_value(value: Any) -> str:
     """A searched value as a label: integers without '.0', floats to 4 significant digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
