@@ -292,3 +292,23 @@ def test_the_api_returns_the_pages_figures_and_table(finished_study, tmp_path):
     assert set(page) == set(found.figures)
     assert list(page["difference"]["data"][0]["y"]) == pytest.approx(list(found.figures["difference"].data[0].y))
     assert found.table.to_csv(index=False) == open(found.csv).read()  # attention.csv is this table
+
+
+def test_analyze_on_a_trial_without_attention_names_the_trials_that_have_it(finished_study, tmp_path):
+    """The quickstart's best trial has M=1: the refusal names the study's trials that would work."""
+    from sksearch.analysis.analyze import analyze
+    from sksearch.errors import UserError
+
+    study, _ = finished_study
+    df = pd.read_csv(study / "trials.csv")
+    trained = df[df.status.isin(["completed", "stopped_early"])]
+    single = trained[trained["sk.M"] == 1]
+    assert len(single), "the tiny search trained no M=1 trial"
+    with pytest.raises(UserError) as err:
+        analyze(f"{study}:{int(single.trial_id.iloc[0])}", [1.0], out=str(tmp_path / "o"))
+    message = str(err.value)
+    assert "has no SK unit with attention" in message
+    named = message.split("that can be analysed: ", 1)[1].split(", e.g.", 1)[0]
+    assert named == ", ".join(str(t) for t in trained[trained["sk.M"] == 2].trial_id)
+    assert f"`sksearch analyze {study}:{trained_trial(study)}`" in message
+    assert not (tmp_path / "o").exists()
