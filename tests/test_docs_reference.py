@@ -151,13 +151,18 @@ def test_the_reference_and_the_guide_name_every_block_the_code_accepts():
 
 
 def test_the_readme_front_is_what_pareto_prints(capsys):
-    """The README's `sksearch pareto` block, fed back through the printer, prints as shown
-    (it once showed accuracy as 0.6620 where the command prints 66.20%)."""
+    """The README's and the report guide's `sksearch pareto` block, fed back through the
+    printer, prints as shown (they once showed accuracy as 0.6620 where the command prints 66.20%)."""
     import pathlib
 
     from sksearch.study.pareto import print_front
 
-    text = (pathlib.Path(docs_reference.__file__).resolve().parents[1] / "README.md").read_text()
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    for page in ("README.md", "docs/report.md"):
+        front_block_prints_as_shown((root / page).read_text(), print_front, capsys)
+
+
+def front_block_prints_as_shown(text: str, print_front, capsys) -> None:  # noqa: ANN001 - the printer
     block = text.split("$ sksearch pareto ", 1)[1].split("```", 1)[0].splitlines()
     header = block[2].split()
     assert header[:4] == ["trial", "accuracy", "macs", "params"] and header[-1] == "..."

@@ -14,6 +14,7 @@ from ..devices import pick_device
 from ..errors import UserError
 from ..study.folder import StudyFolder
 from ..study.layout import atomic_write
+from ..study.notebook_figure import for_notebook
 from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import attention_figures, write_attention_report
@@ -91,4 +92,5 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
     grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
         index="unit", columns="scale", values="difference", sort=False)
     grid.columns = [f"x{c:g}" for c in grid.columns]
-    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid, df, figures)
+    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid, df,
+                    {name: for_notebook(fig) for name, fig in figures.items()})

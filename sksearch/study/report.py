@@ -123,23 +123,20 @@ def axis_range(y_range: list[float] | None, accuracy: pd.Series) -> list[float] 
 
 
 def status_traces(part: pd.DataFrame, x: Any, status: str, y_range: list[float] | None, name: str | None = None,
-                  color: str = GREY, showlegend: bool | tuple[bool, bool] = True,
-                  legendgroup: str | None = None) -> list[go.Scatter]:
+                  color: str = GREY, legendgroup: str | None = None) -> list[go.Scatter]:
     """Points of one status in its marker style, and those below ``y_range`` as downward
-    triangles in the band under it (``axis_range``; their real accuracy is in the hover): two traces,
-    each with its own legend entry, since a legend shows one symbol per trace. ``showlegend``:
-    for both, or (in range, below) apiece."""
+    triangles in the band under it (``axis_range``; their real accuracy is in the hover): two
+    traces, each with its own legend entry, since a legend shows one symbol per trace."""
     style = STATUS[status]
     label = name or style["label"]
     y = (part["accuracy"] * 100).to_numpy(dtype=float)
     x = np.asarray(x, dtype=float)
     below = y < y_range[0] if y_range is not None else np.zeros(len(y), bool)
-    legend = showlegend if isinstance(showlegend, tuple) else (showlegend, showlegend)
     group = legendgroup or status
     out = []
-    for sel, symbol, size, text, shown, grp in (
-            (~below, style["symbol"], style["size"], label, legend[0], group),
-            (below, BELOW[style["symbol"]], style["size"] + 2, f"{label.split(' (')[0]}, below the range", legend[1],
+    for sel, symbol, size, text, grp in (
+            (~below, style["symbol"], style["size"], label, group),
+            (below, BELOW[style["symbol"]], style["size"] + 2, f"{label.split(' (')[0]}, below the range",
              f"{group} below")):
         if not sel.any():
             continue
@@ -149,8 +146,7 @@ def status_traces(part: pd.DataFrame, x: Any, status: str, y_range: list[float] 
         if status == "completed":
             marker["line"] = {"width": 1, "color": "white"}
         out.append(go.Scatter(x=x[sel], y=ys, mode="markers", name=text, marker=marker, cliponaxis=False,
-                              customdata=part.index.to_numpy()[sel], hoverinfo="none", showlegend=shown,
-                              legendgroup=grp))
+                              customdata=part.index.to_numpy()[sel], hoverinfo="none", legendgroup=grp))
     return out
 
 
