@@ -32,13 +32,16 @@ def kernel_for_this_interpreter(home: pathlib.Path) -> None:
 
 
 def printed(nb, tag: str) -> str:
-    """The rest of the line that a code cell printed after ``tag``."""
+    """The rest of the line that a code cell printed after ``tag``. A cell's stdout is joined
+    first: a busy kernel may flush one print in two outputs ("FRONT_IDS", " [2, 0]")."""
     for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            for line in out.get("text", "").splitlines() if out.get("output_type") == "stream" else []:
-                if line.startswith(tag + " "):
-                    return line[len(tag) + 1:]
-    raise AssertionError(f"no cell printed {tag}")
+        text = "".join(out.get("text", "") for out in cell.get("outputs", [])
+                       if out.get("output_type") == "stream" and out.get("name") == "stdout")
+        for line in text.splitlines():
+            if line.startswith(tag + " "):
+                return line[len(tag) + 1:]
+    shown = [out.get("text", "")[-300:] for cell in nb.cells for out in cell.get("outputs", [])]
+    raise AssertionError(f"no cell printed {tag}; the outputs' ends: {shown}")
 
 
 def as_html(nb) -> str:
