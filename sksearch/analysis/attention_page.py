@@ -60,7 +60,8 @@ def difference_figure(diff: pd.DataFrame, units: Sequence[Unit]) -> go.Figure:
                                        "color": PALETTE[n % len(PALETTE)]},
                                  hovertemplate="%{x}<br>difference %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    fig.update_layout(xaxis_title="SK unit", yaxis_title="mean attention difference (widest RF - narrowest RF)",
+    # Axis titles short enough for the plot's height: a longer one was cut at the top edge.
+    fig.update_layout(xaxis_title="SK unit", yaxis_title="attention: widest - narrowest RF",
                       template="plotly_white", legend={"title": "scale"})
     return fig
 
@@ -71,7 +72,7 @@ def classes_figure(per_class: pd.DataFrame, unit: Unit) -> go.Figure:
         fig.add_trace(go.Bar(x=g["class"].astype(str).tolist(), y=g["difference"].tolist(), name=f"x{scale:g}",
                              marker_color=PALETTE[n % len(PALETTE)]))
     fig.update_layout(barmode="group", xaxis_title="class", xaxis_type="category",
-                      yaxis_title=f"mean attention difference in {unit.name}", template="plotly_white",
+                      yaxis_title=f"attention difference, {unit.name}", template="plotly_white",
                       legend={"title": "object enlarged by"})
     return fig
 
