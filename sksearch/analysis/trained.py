@@ -64,15 +64,12 @@ def has_attention(spec: ArchSpec) -> bool:
 def trials_with_attention(folder: StudyFolder, but: int | None = None) -> list[tuple[int, str | None]]:
     """The trials of a study that ``analyze`` can read: trained weights and an SK unit with
     attention, each as (trial_id, its baseline's name or None), ``but`` left out. Each trial's
-    own spec decides (a stage may override M, and baselines have no searched ``sk.M``); a trial
-    whose searched M is 1 everywhere is skipped without opening its files."""
+    own spec decides, not the table's ``sk.M``: a stage may override M, fixed overrides have no
+    column, and baselines have no searched values."""
     table = folder.table
     rows = table[table["status"].isin(["completed", "stopped_early"]) & (table["trial_id"] != but)]
     found = []
     for _, row in rows.iterrows():
-        if "sk.M" in rows and row["sk.M"] == 1 and not any(str(c).startswith("stages.") and str(c).endswith(".sk.M")
-                                                           for c in rows.columns):
-            continue
         try:
             spec = trial_artifacts(folder, int(row["trial_id"])).spec
         except UserError:
