@@ -6,7 +6,10 @@ The Python API (``sksearch.run``, ``sksearch.open``, ``sksearch.build_model``,
 
 from .api import Study, build_model, cost, load_model, open, resume, run, spec, train
 from .errors import UserError
+from .notebook import quiet_in_notebook
 from .version import __version__
+
+quiet_in_notebook()  # before anything imports Optuna or Ray (none of the above does): see sksearch/notebook.py
 
 __all__ = ["Study", "UserError", "__version__", "build_model", "cost", "load_model", "open", "resume", "run",
            "spec", "train"]

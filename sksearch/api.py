@@ -134,7 +134,9 @@ class Study(StudyFolder):
         """The report's front figure: accuracy against the first cost among ``objectives``
         (default: the study's), every trial in its status's marker, the baselines as stars and
         the front over ``objectives``, whose trace's ``ids`` are its trials' ids. A plotly
-        figure: in Jupyter it renders inline (plotly.js ships with plotly, so offline too)."""
+        figure: in Jupyter it renders inline, and its output also holds the figure as HTML
+        (plotly.js from its CDN), which nbconvert's pages and other viewers draw."""
+        from .study.notebook_figure import for_notebook
         from .study.report import study_front_figure, with_hover
 
         objectives = self.objectives_for(objectives)
@@ -143,42 +145,47 @@ class Study(StudyFolder):
             raise UserError(f"plot_front: the figure draws accuracy against a cost; give accuracy and one of "
                             f"params, macs, latency, loss, got {', '.join(objectives)}")
         self.require_completed()
-        return with_hover(study_front_figure(self, costs[0], objectives), self.table.reset_index(drop=True))
+        fig = with_hover(study_front_figure(self, costs[0], objectives), self.table.reset_index(drop=True))
+        return for_notebook(fig)
 
     def plot_hypervolume(self, objectives: str | Sequence[str] | None = None) -> go.Figure:
         """The report's convergence figure: the front's normalised hypervolume after each trial."""
+        from .study.notebook_figure import for_notebook
         from .study.report import study_hypervolume_figure
 
-        return study_hypervolume_figure(self, self.objectives_for(objectives))
+        return for_notebook(study_hypervolume_figure(self, self.objectives_for(objectives)))
 
     def plot_curves(self) -> go.Figure:
         """The report's learning curves: accuracy per epoch, front trials in red, rungs dotted."""
+        from .study.notebook_figure import for_notebook
         from .study.report import study_curves_figure, with_hover
 
         fig = study_curves_figure(self)
         if fig is None:
             raise UserError(f"{self.root}: no trial has reported an epoch yet, so there are no curves")
-        return with_hover(fig, self.table.reset_index(drop=True))
+        return for_notebook(with_hover(fig, self.table.reset_index(drop=True)))
 
     def plot_params(self) -> go.Figure:
         """The report's parameter panels: accuracy against each searched parameter."""
+        from .study.notebook_figure import for_notebook
         from .study.report import study_params_figure, with_hover
 
         fig = study_params_figure(self)
         if fig is None:
             raise UserError(f"{self.root}: no searched parameter has a value yet (every trial so far is fixed)")
-        return with_hover(fig, self.table.reset_index(drop=True))
+        return for_notebook(with_hover(fig, self.table.reset_index(drop=True)))
 
     def plot_confirmation(self) -> go.Figure:
         """A one-shot search's confirmed subnets: the supernet's accuracy estimate against
         stand-alone accuracy, Kendall's tau in the title (the report's figure)."""
+        from .study.notebook_figure import for_notebook
         from .study.report import study_confirmation_figure
 
         fig = study_confirmation_figure(self)
         if fig is None:
             raise UserError(f"{self.root}: no confirmed subnet has an accuracy yet"
                             + ("" if self.subnet_table is not None else " (the study ran no one-shot search)"))
-        return fig
+        return for_notebook(fig)
 
     def report(self, path: str | None = None) -> str:
         """Write the offline HTML report (default: ``report.html`` in the folder); its path."""

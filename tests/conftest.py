@@ -151,3 +151,38 @@ def assert_drawn_offline(path, figures: list[str], tmp_path) -> None:
     subprocess.run([browser, *flags, "--window-size=1200,2400", f"--screenshot={shot}", path.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 50_000
+
+
+def measure_in_browser(path, script: str, width: int, tmp_path, height: int = 1000):
+    """What ``script`` (a JavaScript function body that returns a JSON-able value) returns in
+    headless Chromium showing the page at ``path`` in a window ``width`` px wide, once the page
+    has loaded and drawn. The page is copied beside itself (its relative links still resolve)
+    with the script appended; the answer comes back through the dumped DOM."""
+    import json
+    import pathlib
+    import subprocess
+
+    path = pathlib.Path(path)
+    probe = path.with_name(f"{path.stem}.measure-{width}{path.suffix}")
+    hook = ("<script>window.addEventListener('load', function () { setTimeout(function () {"
+            "var out = document.createElement('pre'); out.id = 'sksearch-measure';"
+            f"out.textContent = JSON.stringify((function () {{ {script} }})());"
+            "document.body.appendChild(out); }, 1500); });</script>")
+    page = path.read_text(encoding="utf-8")
+    probe.write_text(page.replace("</body>", hook + "</body>") if "</body>" in page else page + hook, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+             f"--user-data-dir={tmp_path / f'profile-{width}'}", "--virtual-time-budget=10000",
+             f"--window-size={width},{height}"]
+    try:
+        dom = subprocess.run([find_browser(), *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                             timeout=180)
+    finally:
+        probe.unlink()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    import html as _html
+
+    found = dom.stdout.split('<pre id="sksearch-measure">', 1)
+    assert len(found) == 2, "the page's measurement did not run: " + dom.stderr[-2000:]
+    return json.loads(_html.unescape(found[1].split("</pre>", 1)[0]))

@@ -117,4 +117,64 @@ def test_the_readme_is_short_and_its_links_lead_to_files():
     assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e . && "
             "sksearch run search_spaces/quickstart.yaml") in text
     assert ("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
-            'pip install -e ".[dev]" && python -m pytest') in text
+            'pip install -e ".[dev,docs]" && python -m pytest') in text
+
+
+def test_the_test_commands_install_what_ci_installs():
+    """The README's and the guide's test command install CI's extras: without the docs extra
+    the docs-site tests skip, and the counts CI measured are not what a reader gets."""
+    import pathlib
+
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    ci = re.search(r'pip install -q -e "\.\[([\w,]+)\]"', (root / ".ci" / "run").read_text()).group(1)
+    for page in ("README.md", "docs/getting-started.md"):
+        command = next(line for line in (root / page).read_text().splitlines() if line.endswith("python -m pytest"))
+        assert re.search(r'pip install -e "\.\[([\w,]+)\]"', command).group(1) == ci, (page, command)
+
+
+def test_the_reference_and_the_guide_name_every_block_the_code_accepts():
+    """``model.block`` takes resnext, se, sk and plain (read as resnext): the reference once
+    listed three of them and the guide another three."""
+    import pathlib
+
+    from sksearch.model.spec import BLOCK_ALIASES, BLOCKS
+
+    accepted = [*BLOCKS, *BLOCK_ALIASES]
+    for value in accepted:  # each one parses
+        schema.MODEL_FIELDS["block"]("model.block", value)
+    row = next(line for line in docs_reference.space_reference().splitlines() if line.startswith("| `model.block` |"))
+    guide = pathlib.Path(__file__).resolve().parents[1] / "docs" / "search-space.md"
+    comment = next(line for line in guide.read_text().splitlines() if line.startswith("  block: sk "))
+    for value in accepted:
+        assert re.search(rf"\b{value}\b", re.split(r"(?<!\\)\|", row)[2]), (value, row)  # the allowed column
+        assert re.search(rf"\b{value}\b", comment), (value, comment)
+
+
+def test_the_readme_front_is_what_pareto_prints(capsys):
+    """The README's and the report guide's `sksearch pareto` block, fed back through the
+    printer, prints as shown (they once showed accuracy as 0.6620 where the command prints 66.20%)."""
+    import pathlib
+
+    from sksearch.study.pareto import print_front
+
+    root = pathlib.Path(docs_reference.__file__).resolve().parents[1]
+    for page in ("README.md", "docs/report.md"):
+        front_block_prints_as_shown((root / page).read_text(), print_front, capsys)
+
+
+def front_block_prints_as_shown(text: str, print_front, capsys) -> None:  # noqa: ANN001 - the printer
+    block = text.split("$ sksearch pareto ", 1)[1].split("```", 1)[0].splitlines()
+    header = block[2].split()
+    assert header[:4] == ["trial", "accuracy", "macs", "params"] and header[-1] == "..."
+    shown = [line for line in block[3:] if line.endswith("...")]
+    rows = []
+    for line in shown:
+        cells = dict(zip(header, line.split()))
+        number = {k: int(v.replace(",", "")) for k, v in cells.items() if k not in ("accuracy", "...")}
+        rows.append({"trial_id": number["trial"], "accuracy": float(cells["accuracy"].rstrip("%")) / 100,
+                     "macs": number["macs"], "params": number["params"], "epochs": number["epochs"],
+                     "config": {k: number[k] for k in header[5:-1]}})
+    assert rows
+    print_front(rows)
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.removesuffix("  ...") for line in [block[2], *shown]] == printed

@@ -57,3 +57,23 @@ def test_fashion_mnist_space_runs_on_the_installed_set(tmp_path):
     df = pd.read_csv(out / "trials.csv")
     assert (df.status == "completed").sum() == 3 and set(df.baseline.dropna()) == {"plain_m1_84k", "sk_m2_84k"}
     assert (df.params < 1_000_000).all() and df.accuracy.between(0, 1).all()
+
+
+def test_the_fashion_mnist_file_says_the_augmentation_its_trials_get(tmp_path):
+    """The file's comment once promised a horizontal flip that the loader had since dropped."""
+    import dataclasses
+    import pathlib
+
+    from sksearch.data.load import load_data
+    from sksearch.space import load_space
+    from tests.data.test_idx import fake_set
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "search_spaces" / "fashion_mnist.yaml"
+    fake_set(tmp_path)  # the loader's choice does not depend on the images
+    spec = load_space(str(path)).data
+    assert spec.augment is None  # the set's own
+    data = load_data(dataclasses.replace(spec, root=str(tmp_path), val_size=20, train_limit=None, val_limit=None))
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Augmentation:"))
+    said = " ".join(line.lstrip("# ") for line in lines[start:start + 4] if line.startswith("#"))
+    assert data.augment == "crop" and "no horizontal flip" in said and "plus a horizontal flip" not in said

@@ -12,13 +12,28 @@ import plotly.graph_objects as go
 
 from ..devices import pick_device
 from ..errors import UserError
+from ..study.folder import StudyFolder
 from ..study.layout import atomic_write
+from ..study.notebook_figure import for_notebook
 from ..study.targets import check_folder_target, check_no_links
 from .attention import analysis_images, attention_units, collect, differences, table
 from .attention_page import attention_figures, write_attention_report
-from .trained import load_trained
+from .trained import load_trained, trials_with_attention
 
 FILES = ("attention.csv", "attention.html")
+NAMED = 12  # trials named in the message when a trial has no attention
+
+
+def others_to_analyse(folder: StudyFolder, trial_id: int | None) -> str:
+    """The trials of ``folder`` that ``analyze`` can read, said as the rest of a message."""
+    found = trials_with_attention(folder, but=trial_id)
+    if not found:
+        return f"no trial of {folder.root} has one (M >= 2) with trained weights"
+    names = [f"{t} (baseline {b})" if b else str(t) for t, b in found[:NAMED]]
+    more = f" and {len(found) - NAMED} more" if len(found) > NAMED else ""
+    example = next((t for t, b in found if not b), found[0][0])  # a searched trial, where there is one
+    return (f"trials of {folder.root} with M >= 2 that can be analysed: {', '.join(names)}{more}, "
+            f"e.g. `sksearch analyze {folder.root}:{example}`")
 
 
 @dataclass
@@ -47,7 +62,12 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
         check_folder_target(out, "--out", ours=os.path.isdir(out) and set(os.listdir(out)) <= set(FILES),
                             what="an attention analysis")
     trained = load_trained(target)
-    units = attention_units(trained.model, target)
+    try:
+        units = attention_units(trained.model, target)
+    except UserError as err:
+        if trained.study is None:
+            raise
+        raise UserError(f"{err}; {others_to_analyse(trained.study, trained.trial_id)}") from None
     names = [u.name for u in units]
     if unit is not None and unit not in names:
         raise UserError(f"--unit {unit}: no such SK unit with attention; allowed: {', '.join(names)}")
@@ -72,4 +92,5 @@ def analyze(target: str, scales: Sequence[float], data: str | None = None, data_
     grid = diff[(diff["class"] == "") & (diff["kind"] == "enlarged")].pivot_table(
         index="unit", columns="scale", values="difference", sort=False)
     grid.columns = [f"x{c:g}" for c in grid.columns]
-    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid, df, figures)
+    return Analysis(trained.title, csv_path, html_path, att.accuracy, grid, df,
+                    {name: for_notebook(fig) for name, fig in figures.items()})

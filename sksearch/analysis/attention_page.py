@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Sequence
 
@@ -59,7 +60,8 @@ def difference_figure(diff: pd.DataFrame, units: Sequence[Unit]) -> go.Figure:
                                        "color": PALETTE[n % len(PALETTE)]},
                                  hovertemplate="%{x}<br>difference %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    fig.update_layout(xaxis_title="SK unit", yaxis_title="mean attention difference (widest RF - narrowest RF)",
+    # Axis titles short enough for the plot's height: a longer one was cut at the top edge.
+    fig.update_layout(xaxis_title="SK unit", yaxis_title="attention: widest - narrowest RF",
                       template="plotly_white", legend={"title": "scale"})
     return fig
 
@@ -70,7 +72,7 @@ def classes_figure(per_class: pd.DataFrame, unit: Unit) -> go.Figure:
         fig.add_trace(go.Bar(x=g["class"].astype(str).tolist(), y=g["difference"].tolist(), name=f"x{scale:g}",
                              marker_color=PALETTE[n % len(PALETTE)]))
     fig.update_layout(barmode="group", xaxis_title="class", xaxis_type="category",
-                      yaxis_title=f"mean attention difference in {unit.name}", template="plotly_white",
+                      yaxis_title=f"attention difference, {unit.name}", template="plotly_white",
                       legend={"title": "object enlarged by"})
     return fig
 
@@ -111,7 +113,23 @@ def write_attention_report(att: Attention, df: pd.DataFrame, path: str, title: s
     if "classes" in figures:
         sections.append((f"Per-class mean attention difference in {class_unit.name}",
                          json_block("classes", figures["classes"])))
-    table = diff[diff["class"] == ""].pivot_table(index="unit", columns=["kind", "scale"], values="difference",
-                                                  sort=False)
-    sections.append(("Mean attention differences", table.to_html(float_format=lambda v: f"{v:.3f}", border=0)))
+    sections.append(("Mean attention differences", difference_table(diff, att.units)))
     return write_page(path, f"sksearch attention analysis: {title}", summary, sections)
+
+
+def difference_table(diff: pd.DataFrame, units: Sequence[Unit]) -> str:
+    """The differences as an HTML table: a row per unit, a column per scale named as the
+    figure's legend names it (x1.5, recorded 1.5-2.5), values signed to three decimals. A
+    pivot's to_html printed the recorded bins' mean scales as raw floats (1.213957)."""
+    overall = diff[diff["class"] == ""]
+    columns = []
+    values: dict[tuple[str, str], float] = {}
+    for (kind, scale, scale_range), g in overall.groupby(["kind", "scale", "scale_range"], sort=False):
+        label = f"x{scale:g}" if kind == "enlarged" else f"recorded {scale_range}"
+        columns.append(label)
+        values.update({(unit, label): v for unit, v in zip(g["unit"], g["difference"])})
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["SK unit", *columns])
+    rows = "".join("<tr><th>" + html.escape(u.name) + "</th>" + "".join(
+        f"<td>{values[(u.name, c)]:+.3f}</td>" if pd.notna(values.get((u.name, c))) else "<td></td>" for c in columns)
+        + "</tr>" for u in units)
+    return f"<table class='differences'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"

@@ -27,6 +27,8 @@ class Trained:
     title: str
     default_out: str  # where its analyses go unless told otherwise
     home: str         # the folder default_out lies in (the export or the study), which analyze did not make
+    study: StudyFolder | None = None  # the study of a STUDY_DIR:TRIAL_ID target (None for an export)
+    trial_id: int | None = None
 
 
 def load_trained(target: str) -> Trained:
@@ -51,4 +53,27 @@ def load_trained(target: str) -> Trained:
     folder = StudyFolder.open(root)
     art = trial_artifacts(folder, trial_id, asked=target)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
-                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root)
+                   f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root, folder, trial_id)
+
+
+def has_attention(spec: ArchSpec) -> bool:
+    """Whether a network of ``spec`` has an SK unit with a selection to read (M > 1, softmax)."""
+    return spec.block == "sk" and any((stage.sk or spec.sk).attends for stage in spec.stages)
+
+
+def trials_with_attention(folder: StudyFolder, but: int | None = None) -> list[tuple[int, str | None]]:
+    """The trials of a study that ``analyze`` can read: trained weights and an SK unit with
+    attention, each as (trial_id, its baseline's name or None), ``but`` left out. Each trial's
+    own spec decides, not the table's ``sk.M``: a stage may override M, fixed overrides have no
+    column, and baselines have no searched values."""
+    table = folder.table
+    rows = table[table["status"].isin(["completed", "stopped_early"]) & (table["trial_id"] != but)]
+    found = []
+    for _, row in rows.iterrows():
+        try:
+            spec = trial_artifacts(folder, int(row["trial_id"])).spec
+        except UserError:
+            continue  # no weights, or unreadable: not one to suggest
+        if has_attention(spec):
+            found.append((int(row["trial_id"]), row["baseline"] if isinstance(row.get("baseline"), str) else None))
+    return found

@@ -48,7 +48,9 @@ def one_of(*allowed: Any, aliases: Mapping[str, str] | None = None) -> Check:
         if value not in accepted or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
             raise SpaceError(key, f"must be one of {', '.join(map(str, allowed))}; got {show(value)}")
         return value
-    return described(check, "one of " + " | ".join(map(str, allowed)))
+    # The reference lists the aliases too: a guide that writes one must not look wrong beside it.
+    also = "".join(f" ({a}: the same as {t})" for a, t in (aliases or {}).items())
+    return described(check, "one of " + " | ".join(map(str, allowed)) + also)
 
 
 def integer(minimum: int = 1, maximum: int | None = None, odd: bool = False) -> Check:

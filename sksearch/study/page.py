@@ -26,11 +26,12 @@ from .layout import atomic_write
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 .summary td {{ text-align: left; }} .figure {{ margin: 1.5em 0; }} h2 {{ margin-top: 1.6em; }}
 .scroll {{ max-height: 26em; overflow: auto; border: 1px solid #ddd; }} .scroll table {{ margin: 0; }}
-.scroll th {{ position: sticky; top: 0; background: #f4f4f4; }} p.note {{ color: #555; font-size: 0.9em; }}
+.scroll th {{ position: sticky; top: 0; background: #f4f4f4; vertical-align: bottom; }}
+p.note {{ color: #555; font-size: 0.9em; }}
 #tip {{ position: fixed; display: none; z-index: 10; pointer-events: none; background: #fff; border: 1px solid #888;
         border-radius: 4px; padding: 6px 8px; font-size: 12px; line-height: 1.35; max-width: 26em;
         box-shadow: 0 2px 6px rgba(0,0,0,.2); }}

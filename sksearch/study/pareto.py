@@ -198,7 +198,14 @@ def front_table(df: pd.DataFrame, objectives: Sequence[str], include_imported: b
     chosen = front(df, list(objectives), include_imported=include_imported)
     cols = ["trial_id", *dict.fromkeys([*objectives, "accuracy", "params", "macs"]), "epochs", "imported",
             *param_columns(df)]
-    out = chosen[[c for c in cols if c in chosen.columns and (c != "imported" or include_imported)]]
+    out = chosen[[c for c in cols if c in chosen.columns and (c != "imported" or include_imported)]].copy()
+    # A parameter some trials do not sample (sk.M's branches, a conditional key) leaves gaps, and
+    # a column of whole numbers with gaps is float in pandas: shown as "groups 4.0". Its values
+    # are the integers the space file names, so they stay integers, the gaps missing (Int64).
+    for c in param_columns(out):
+        values = out[c].dropna()
+        if pd.api.types.is_float_dtype(out[c]) and len(values) and values.map(float.is_integer).all():
+            out[c] = out[c].astype("Int64")
     out.attrs["objectives"] = list(objectives)
     return out
 

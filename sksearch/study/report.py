@@ -8,7 +8,7 @@ trial, not by one copy of its configuration per figure. Figures:
 
     front_params   accuracy (%) vs params (log x): completed trials, the front as a step line,
                    stopped-early and failed trials hollow and grey; the y-range is the completed
-                   trials', and a trial below it sits on the bottom edge as a triangle
+                   trials', and a trial below it sits in a band under it as a triangle
     front_macs     the same against MACs
     hypervolume    the front's normalised hypervolume after each trial ended
     curves         learning curves: accuracy per epoch, stopped trials grey up to where the
@@ -66,7 +66,7 @@ TEMPLATE = "plotly_white"
 
 def fmt_value(value: Any) -> str:
     """A searched value as a label: integers without '.0', floats to 4 significant digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
@@ -109,25 +109,60 @@ def accuracy_range(df: pd.DataFrame) -> list[float] | None:
     return [max(0.0, lo - pad), min(100.0, hi + pad) + 0.3]
 
 
-def status_trace(part: pd.DataFrame, x: Any, status: str, y_range: list[float] | None, name: str | None = None,
-                 color: str = GREY, showlegend: bool = True, legendgroup: str | None = None) -> go.Scatter:
-    """Points of one status in its marker style; points below ``y_range`` sit on its bottom
-    edge as downward triangles (their real accuracy is in the hover)."""
+# Points below the accuracy range sit in a band this deep (a fraction of the range) added under
+# it, in the band's middle: clear of the in-range points above and of the tick labels below.
+BAND = 0.08
+
+
+def axis_range(y_range: list[float] | None, accuracy: pd.Series) -> list[float] | None:
+    """The y-axis range of a figure whose points have ``accuracy`` (0-1): ``y_range`` with the
+    band for points below it added where there are any."""
+    if y_range is None or not (accuracy.dropna() * 100 < y_range[0]).any():
+        return y_range
+    return [y_range[0] - BAND * (y_range[1] - y_range[0]), y_range[1]]
+
+
+def status_traces(part: pd.DataFrame, x: Any, status: str, y_range: list[float] | None, name: str | None = None,
+                  color: str = GREY, legendgroup: str | None = None) -> list[go.Scatter]:
+    """Points of one status in its marker style, and those below ``y_range`` as downward
+    triangles in the band under it (``axis_range``; their real accuracy is in the hover): two
+    traces, each with its own legend entry, since a legend shows one symbol per trace."""
     style = STATUS[status]
+    label = name or style["label"]
     y = (part["accuracy"] * 100).to_numpy(dtype=float)
-    symbol: Any = style["symbol"]
-    size: Any = style["size"]
-    if y_range is not None and (y < y_range[0]).any():
-        below = y < y_range[0]
-        y = np.where(below, y_range[0] + 0.01 * (y_range[1] - y_range[0]), y)
-        symbol = [BELOW[style["symbol"]] if b else style["symbol"] for b in below]
-        size = [style["size"] + 2 if b else style["size"] for b in below]
-    marker: dict[str, Any] = {"symbol": symbol, "size": size, "color": color}
-    if status == "completed":
-        marker["line"] = {"width": 1, "color": "white"}
-    return go.Scatter(x=x, y=y, mode="markers", name=name or style["label"], marker=marker, cliponaxis=False,
-                      customdata=part.index.to_numpy(), hoverinfo="none", showlegend=showlegend,
-                      legendgroup=legendgroup or status)
+    x = np.asarray(x, dtype=float)
+    below = y < y_range[0] if y_range is not None else np.zeros(len(y), bool)
+    group = legendgroup or status
+    out = []
+    for sel, symbol, size, text, grp in (
+            (~below, style["symbol"], style["size"], label, group),
+            (below, BELOW[style["symbol"]], style["size"] + 2, f"{label.split(' (')[0]}, below the range",
+             f"{group} below")):
+        if not sel.any():
+            continue
+        ys = y[sel] if symbol == style["symbol"] else np.full(int(sel.sum()),
+                                                              y_range[0] - BAND / 2 * (y_range[1] - y_range[0]))
+        marker: dict[str, Any] = {"symbol": symbol, "size": size, "color": color}
+        if status == "completed":
+            marker["line"] = {"width": 1, "color": "white"}
+        out.append(go.Scatter(x=x[sel], y=ys, mode="markers", name=text, marker=marker, cliponaxis=False,
+                              customdata=part.index.to_numpy()[sel], hoverinfo="none", legendgroup=grp))
+    return out
+
+
+TITLE_CHARS = 62  # a plotly title never wraps: lines this long fit a figure 800 px wide
+
+
+def titled(text: str) -> dict[str, Any]:
+    """A figure title broken into lines that fit a narrow page (plotly cuts it at the edge)."""
+    import textwrap
+
+    return {"text": "<br>".join(textwrap.wrap(text, TITLE_CHARS))}
+
+
+def top_margin(title: dict[str, Any]) -> int:
+    """Room for a title of that many lines above the plot."""
+    return 60 + 22 * title["text"].count("<br>")
 
 
 def even_sample(part: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -179,8 +214,9 @@ def confirmation_figure(confirmed: pd.DataFrame, agreement: dict[str, Any]) -> g
             hoverinfo="text", marker={"symbol": style["symbol"], "size": 10, "color": SUBNET_TEAL}))
     tau = agreement["kendall_tau"]
     said = f"Kendall's tau {tau:+.2f}" if tau is not None else "too few completed to rank"
+    title = titled(f"Supernet estimate against stand-alone training: {said} over {agreement['completed']} completed")
     fig.update_layout(
-        title=f"Supernet estimate against stand-alone training: {said} over {agreement['completed']} completed",
+        title=title, margin={"t": top_margin(title)},
         xaxis={"title": {"text": "supernet accuracy, inherited weights (%)"}},
         yaxis={"title": {"text": "stand-alone validation accuracy (%)"}},
         legend={"orientation": "h", "y": -0.2}, template=TEMPLATE, height=460)
@@ -202,7 +238,7 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
     for status in ("stopped_early", "failed"):
         part = mine[(mine["status"] == status) & mine["accuracy"].notna() & mine[cost].notna()]
         if len(part):
-            fig.add_trace(status_trace(part, part[cost].astype(float), status, y_range))
+            fig.add_traces(status_traces(part, part[cost].astype(float), status, y_range))
     imported = df[searched(df, True) & ~searched(df) & df["accuracy"].notna()]  # warm-start trials
     if len(imported):
         fig.add_trace(go.Scatter(x=imported[cost].astype(float), y=imported["accuracy"] * 100, mode="markers",
@@ -213,8 +249,8 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
     groups = ([(f"completed, M={int(m)}", done[done["sk.M"] == m]) for m in sorted(done["sk.M"].dropna().unique())]
               if "sk.M" in done and done["sk.M"].nunique() > 1 else [("completed", done)])
     for i, (label, part) in enumerate(groups):
-        fig.add_trace(status_trace(part, part[cost].astype(float), "completed", y_range, label,
-                                   PALETTE[i % len(PALETTE)]))
+        fig.add_traces(status_traces(part, part[cost].astype(float), "completed", y_range, label,
+                                     PALETTE[i % len(PALETTE)]))
     pareto = front(df, objectives) if len(done) else done
     if len(pareto):
         ids = [str(int(t)) for t in pareto["trial_id"]]
@@ -235,12 +271,14 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
                                                                                               "color": "white"}},
                                  customdata=base.index.to_numpy(), hoverinfo="none", cliponaxis=False))
     label = OBJECTIVES[cost].label
-    below = " (trials below the range: triangles on the bottom edge)" if y_range is not None else ""
+    shown_range = axis_range(y_range, mine.loc[mine[cost].notna(), "accuracy"])
+    below = " (trials below the range: triangles under it)" if shown_range != y_range else ""
     over = f" over {', '.join(objectives)}" if objectives != ["accuracy", cost] else ""
+    title = titled(f"Accuracy vs {label}: front{over} from completed trials only{below}")
     fig.update_layout(
-        title=f"Accuracy vs {label}: front{over} from completed trials only{below}",
+        title=title, margin={"t": top_margin(title)},
         xaxis={"title": {"text": f"{label} (log scale)"}, "type": "log"},
-        yaxis={"title": {"text": "validation accuracy (%)"}, "range": y_range},
+        yaxis={"title": {"text": "validation accuracy (%)"}, "range": shown_range},
         legend={"orientation": "h", "y": -0.2}, template=TEMPLATE, height=460, meta={"rows": "trials"})
     return fig
 
@@ -252,8 +290,9 @@ def hypervolume_figure(trace: pd.DataFrame, objectives: Sequence[str], reference
         x=trace["trials_ended"], y=trace["hypervolume"], mode="lines", name="hypervolume",
         line={"shape": "hv"}, customdata=trace[["trial_id", "epochs_spent"]].to_numpy(),
         hovertemplate="after trial %{customdata[0]} (%{x} ended, %{customdata[1]} epochs): %{y:.4f}<extra></extra>"))
+    title = titled(f"Hypervolume of the completed front over {', '.join(objectives)} (reference: {ref})")
     fig.update_layout(
-        title=f"Hypervolume of the completed front over {', '.join(objectives)} (reference: {ref})",
+        title=title, margin={"t": top_margin(title)},
         xaxis={"title": {"text": "trials ended"}}, yaxis={"title": {"text": "normalised hypervolume"}},
         template=TEMPLATE, height=360)
     return fig
@@ -307,12 +346,27 @@ def curves_figure(df: pd.DataFrame, curves: pd.DataFrame, front_ids: Sequence[in
     for epoch in rungs:
         fig.add_vline(x=epoch, line={"dash": "dot", "color": "#888", "width": 1})
     note = f" (shown: {', '.join(shown_note)})" if shown_note else ""
+    title = titled(f"Learning curves: validation accuracy per epoch; dotted lines are the scheduler's rungs{note}")
     fig.update_layout(
-        title=f"Learning curves: validation accuracy per epoch; dotted lines are the scheduler's rungs{note}",
+        title=title, margin={"t": top_margin(title)},
         xaxis={"title": {"text": "epoch"}, "dtick": 1 if max_epochs <= 20 else None, "range": [0.8, max_epochs + 0.2]},
         yaxis={"title": {"text": "validation accuracy (%)"}}, template=TEMPLATE, height=440,
         legend={"orientation": "h", "y": -0.2}, meta={"rows": "trials"})
     return fig
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values for a log axis from ``lo`` to ``hi``: powers of ten, else 1-2-5 steps, else
+    finer, the first that gives at least three ticks in range."""
+    if not (lo > 0 and hi >= lo):
+        return []
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    ticks: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), tuple(range(1, 10))):
+        ticks = [float(f"{m}e{e}") for e in decades for m in mantissas if lo <= float(f"{m}e{e}") <= hi]
+        if len(ticks) >= 3:
+            break
+    return ticks
 
 
 def _axis(values: pd.Series, dist: dict[str, Any] | None, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -331,7 +385,11 @@ def _axis(values: pd.Series, dist: dict[str, Any] | None, rng: np.random.Generat
                                                  "range": [-0.5, len(choices) - 0.5]}
     x = values.to_numpy(dtype=float)
     if dist.get("log"):
-        return x, {"type": "log"}
+        ticks = log_ticks(float(np.nanmin(x)), float(np.nanmax(x))) if np.isfinite(x).any() else []
+        # plotly labels a log axis of less than a decade with bare digits ("4 5 6 7 8 9 0.1 2 3"):
+        # whole values instead, at 1-2-5 steps where those give three or more.
+        return x, ({"type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]} if len(ticks) >= 2
+                   else {"type": "log", "tickformat": ".3g"})
     if dist["kind"] == "int":
         lo, hi = np.nanmin(x), np.nanmax(x)
         axis = {"tickformat": "d", "range": [lo - 0.5, hi + 0.5]}
@@ -341,42 +399,71 @@ def _axis(values: pd.Series, dist: dict[str, Any] | None, rng: np.random.Generat
     return x, {}
 
 
+def condition(df: pd.DataFrame, param: str) -> str | None:
+    """When a parameter is sampled only by the trials with M at least some k (an extra branch's
+    kernel, the fuse settings r and L), that condition in words, e.g. "M ≥ 2"; else None."""
+    if param == "sk.M" or "sk.M" not in df:
+        return None
+    known = df[df["sk.M"].notna()]
+    has = known[param].notna()
+    if known.empty or has.all() or not has.any():
+        return None
+    k = known.loc[has, "sk.M"].min()
+    return f"M ≥ {fmt_value(k)}" if ((known["sk.M"] >= k) == has).all() else None
+
+
 def parameters_figure(df: pd.DataFrame, params: Sequence[str], distributions: dict[str, dict[str, Any]],
                       y_range: list[float] | None) -> go.Figure | None:
     """One panel per searched parameter: accuracy against its values; None when nothing was
-    searched."""
+    searched. A parameter only some trials sample says which in its title (M ≥ 2), and a
+    panel without a completed trial says so inside it rather than stay blank."""
     shown = [p for p in params if df[p].notna().any()]
     if not shown:
         return None
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{p}{' (log scale)' if distributions.get(p, {}).get('log') else ''}"
-                                                             for p in shown],
+    mine = searched(df)
+    when = {p: condition(df[mine], p) for p in shown}
+    titles = [p + (" (log scale)" if distributions.get(p, {}).get("log") else "") + (f" ({when[p]})" if when[p] else "")
+              for p in shown]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                         vertical_spacing=min(0.12, 0.5 / rows), horizontal_spacing=0.06, shared_yaxes=True)
     rng = np.random.default_rng(0)
     notes = set()
-    mine = searched(df)
+    in_legend: set[str] = set()  # one legend entry per kind of point, from whichever panel has it first
     for i, p in enumerate(shown):
         r, c = i // cols + 1, i % cols + 1
         x_all, axis = _axis(df[p], distributions.get(p), rng)
+        counts = {}
         for status, color in (("stopped_early", GREY), ("failed", GREY), ("completed", PALETTE[0])):
             mask = mine & (df["status"] == status) & df["accuracy"].notna() & df[p].notna()
             part = df[mask]
+            counts[status] = len(part)
             if status != "completed" and len(part) > MAX_POINTS:
                 notes.add(f"{MAX_POINTS} of {len(part)} {status.replace('_', ' ')}")
                 part = even_sample(part, MAX_POINTS)
             if part.empty:
                 continue
             x = x_all[df.index.get_indexer(part.index)]
-            fig.add_trace(status_trace(part, x, status, y_range, color=color, showlegend=i == 0), row=r, col=c)
+            for trace in status_traces(part, x, status, y_range, color=color):
+                trace.showlegend = trace.legendgroup not in in_legend
+                in_legend.add(trace.legendgroup)
+                fig.add_trace(trace, row=r, col=c)
+        if not counts["completed"]:
+            others = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n)
+            fig.add_annotation(text=f"no completed trial{' with ' + when[p] if when[p] else ' sampled it'}"
+                                    + (f"<br>({others})" if others else ""),
+                               x=0.5, y=0.55, xref=f"x{i + 1 if i else ''} domain",
+                               yref=f"y{i + 1 if i else ''} domain", showarrow=False, font={"size": 11, "color": "#666"})
         fig.update_xaxes(row=r, col=c, **axis)
-    fig.update_yaxes(range=y_range, title_text=None)
+    fig.update_yaxes(range=axis_range(y_range, df.loc[mine, "accuracy"]), title_text=None)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text="accuracy (%)", row=r, col=1)
     note = f" (shown: {', '.join(sorted(notes))} per panel)" if notes else ""
-    fig.update_layout(title=f"Accuracy against each searched parameter, on one accuracy range{note}",
-                      template=TEMPLATE, height=230 * rows + 110, legend={"orientation": "h", "y": -0.06 - 0.1 / rows},
-                      margin={"t": 70, "b": 40}, meta={"rows": "trials"})
+    title = titled(f"Accuracy against each searched parameter, on one accuracy range{note}")
+    fig.update_layout(title=title, template=TEMPLATE, height=230 * rows + 110,
+                      legend={"orientation": "h", "y": -0.06 - 0.1 / rows},
+                      margin={"t": top_margin(title) + 20, "b": 40}, meta={"rows": "trials"})  # + the panels' titles
     return fig
 
 
@@ -387,13 +474,32 @@ def front_html(df: pd.DataFrame, objectives: Sequence[str]) -> str:
         return "<p>No completed trial yet.</p>"
     metrics = [c for c in table.columns if c in OBJECTIVES]
     params = [c for c in param_columns(table) if table[c].notna().any()]
-    head = ["trial", *[OBJECTIVES[m].label for m in metrics], *params]
+    # Continuous parameters (lr) first: their values say the most, and a narrow page scrolls the
+    # table's last columns out of sight. front_table made whole-number columns integers.
+    params.sort(key=lambda c: not pd.api.types.is_float_dtype(table[c]))
+    head = [("trial", "trial"), *[(OBJECTIVES[m].label, m) for m in metrics], *[(param_label(p), p) for p in params]]
     body = []
     for _, row in table.iterrows():
         cells = [str(int(row["trial_id"])), *[fmt_metric(m, row[m]) for m in metrics], *[fmt_value(row[p]) for p in params]]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    return ("<div class='scroll'><table class='front'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    # Headers in words that wrap, the key as written in trials.csv on hover: dotted keys do not
+    # wrap, and at 1100 px their width pushed the last columns (lr among them) out of the box.
+    return ("<div class='scroll'><table class='front'><thead><tr>"
+            + "".join(f"<th title='{html.escape(key)}'>{html.escape(label)}</th>" for label, key in head)
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>")
+
+
+def param_label(key: str) -> str:
+    """A trials-table key in words: ``stages.0.width_per_group`` is "width per group, stage 1",
+    ``sk.branches.1.dilation`` "branch 2 dilation", ``sk.M`` "M" (the paper's letters)."""
+    parts = key.split(".")
+    if len(parts) >= 3 and parts[0] == "stages" and parts[1].isdigit():
+        return f"{param_label('.'.join(parts[2:]))}, stage {int(parts[1]) + 1}"
+    if len(parts) == 4 and parts[:2] == ["sk", "branches"] and parts[2].isdigit():
+        return f"branch {int(parts[2]) + 1} {parts[3]}"
+    if parts[0] == "sk" and len(parts) == 2:
+        return {"M": "M", "reduction": "r", "min_dim": "L"}.get(parts[1], parts[1].replace("_", " "))
+    return key.replace("_", " ")
 
 
 # ---- one builder per figure, from a study folder (the report and ``sksearch.Study`` call them) ----

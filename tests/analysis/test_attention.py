@@ -292,3 +292,42 @@ def test_the_api_returns_the_pages_figures_and_table(finished_study, tmp_path):
     assert set(page) == set(found.figures)
     assert list(page["difference"]["data"][0]["y"]) == pytest.approx(list(found.figures["difference"].data[0].y))
     assert found.table.to_csv(index=False) == open(found.csv).read()  # attention.csv is this table
+
+
+def test_analyze_on_a_trial_without_attention_names_the_trials_that_have_it(finished_study, tmp_path):
+    """The quickstart's best trial has M=1: the refusal names the study's trials that would work."""
+    from sksearch.analysis.analyze import analyze
+    from sksearch.errors import UserError
+
+    study, _ = finished_study
+    df = pd.read_csv(study / "trials.csv")
+    trained = df[df.status.isin(["completed", "stopped_early"])]
+    single = trained[trained["sk.M"] == 1]
+    assert len(single), "the tiny search trained no M=1 trial"
+    with pytest.raises(UserError) as err:
+        analyze(f"{study}:{int(single.trial_id.iloc[0])}", [1.0], out=str(tmp_path / "o"))
+    message = str(err.value)
+    assert "has no SK unit with attention" in message
+    named = message.split("that can be analysed: ", 1)[1].split(", e.g.", 1)[0]
+    assert named == ", ".join(str(t) for t in trained[trained["sk.M"] == 2].trial_id)
+    assert f"`sksearch analyze {study}:{trained_trial(study)}`" in message
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_attention_page_difference_table_is_formatted():
+    """Columns named as the figure's legend (x1.5, recorded 0.75-1.75), values signed to three
+    decimals: the pivot's to_html printed the recorded bins' mean scales raw (1.213957)."""
+    from sksearch.analysis.attention import Unit
+    from sksearch.analysis.attention_page import difference_table
+
+    diff = pd.DataFrame({"unit": ["SK_2_1", "SK_3_1"] * 3, "kind": ["enlarged"] * 4 + ["recorded"] * 2,
+                         "scale": [1.0, 1.0, 1.5, 1.5, 1.2139570713043213, 1.2139570713043213],
+                         "scale_range": ["", "", "", "", "0.75-1.75", "0.75-1.75"], "class": [""] * 6,
+                         "difference": [-0.0213, 0.0104, 0.0142, 0.02, -0.046, 0.0231]})
+    units = [Unit("SK_2_1", 2, 1, ((3, 1), (3, 3))), Unit("SK_3_1", 3, 1, ((3, 1), (3, 3)))]
+    page = difference_table(diff, units)
+    head = [h.split("</th>")[0] for h in page.split("</thead>")[0].split("<th>")[1:]]
+    assert head == ["SK unit", "x1", "x1.5", "recorded 0.75-1.75"]
+    rows = [[c.split("</td>")[0] for c in r.split("<td>")[1:]] for r in page.split("<tbody>")[1].split("</tr>")[:-1]]
+    assert rows == [["-0.021", "+0.014", "-0.046"], ["+0.010", "+0.020", "+0.023"]]
+    assert "1.213957" not in page and "1.000000" not in page

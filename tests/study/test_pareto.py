@@ -185,3 +185,22 @@ def test_printed_fronts_show_accuracy_as_every_other_line_does(capsys):
     print_front(front_rows(front_table(df, ["accuracy", "params"])))
     out = capsys.readouterr().out
     assert "90.00%" in out and "80.00%" in out and "0.9000" not in out and "30,000" in out
+
+
+def test_the_front_table_keeps_whole_parameters_integer_with_gaps_missing():
+    """``study.front()`` showed groups 4.0 and sk.M 1.0: whole-number parameters are integers
+    (Int64, so a parameter a trial did not sample is missing, not NaN), lr stays a float."""
+    from sksearch.study.pareto import front_table
+    from sksearch.study.report import front_html
+
+    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"), (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
+    df["groups"], df["sk.M"], df["sk.reduction"], df["lr"] = [4.0, 8.0], [1.0, 2.0], [np.nan, 8.0], [0.1, 0.25]
+    front = front_table(df, ["accuracy", "params"])
+    assert str(front["groups"].dtype) == "Int64" and front["groups"].tolist() == [4, 8]
+    assert str(front["sk.M"].dtype) == "Int64" and str(front["sk.reduction"].dtype) == "Int64"
+    assert front["sk.reduction"].isna().tolist() == [True, False] and front["sk.reduction"].iloc[1] == 8
+    assert front["lr"].dtype == np.float64
+    shown = front.to_string()
+    assert "4.0" not in shown and "8.0" not in shown and "<NA>" in shown
+    page = front_html(df, ["accuracy", "params"])  # the report's table leaves the gap blank
+    assert "<NA>" not in page and "nan" not in page and "<td>8</td>" in page

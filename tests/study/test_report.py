@@ -14,7 +14,7 @@ from sksearch.study.folder import StudyFolder
 from sksearch.study.page import read_data, read_figures
 from sksearch.study.pareto import front, hypervolume, reference_point
 from sksearch.study.report import GREY, write_report
-from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, run_cli
+from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, measure_in_browser, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -66,32 +66,42 @@ def test_the_front_plots_zoom_to_the_completed_trials(report):
     fig = read_figures(str(path))["front_params"]
     lo, hi = fig["layout"]["yaxis"]["range"]
     done = df[df.status == "completed"].accuracy * 100
-    assert lo <= done.min() and hi >= done.max() and hi - lo <= (done.max() - done.min()) * 1.3 + 2
-    stopped = traces(fig, "stopped early")
-    if stopped:
-        trace = stopped[0]
+    assert lo <= done.min() and hi >= done.max() and hi - lo <= ((done.max() - done.min()) * 1.3 + 2) * 1.1
+    in_range = traces(fig, "stopped early (")
+    below = traces(fig, "stopped early, below the range")
+    for trace in in_range + below:
         assert trace["marker"]["color"] == GREY
-        for y, i, symbol in zip(trace["y"], trace["customdata"], np.broadcast_to(trace["marker"]["symbol"],
-                                                                                 len(trace["y"]))):
+    for trace in in_range:  # hollow circles where they are, with their own legend entry
+        assert trace["marker"]["symbol"] == "circle-open" and trace.get("showlegend", True)
+        for y, i in zip(trace["y"], trace["customdata"]):
+            assert y == pytest.approx(df.loc[i, "accuracy"] * 100) and y >= lo
+    shown = [y for t in in_range + traces(fig, "completed") for y in t["y"]]
+    for trace in below:  # triangles in a band under every other point, the real value in the hover
+        assert trace["marker"]["symbol"] == "triangle-down-open"
+        for y, i in zip(trace["y"], trace["customdata"]):
             real = df.loc[i, "accuracy"] * 100
-            if real < lo:  # below the range: on the bottom edge, as a triangle, the real value in the hover
-                assert lo <= y < lo + 0.05 * (hi - lo) and symbol.startswith("triangle-down")
-                assert hover_rows(path)[i]["validation accuracy"] == f"{real / 100:.2%}"
-            else:
-                assert y == pytest.approx(real)
+            assert lo < y < min(shown) and real < min(done) and real < y + (hi - lo)
+            assert hover_rows(path)[i]["validation accuracy"] == f"{real / 100:.2%}"
 
 
 def test_the_parameter_grid(report):
     folder, path = report
     fig = read_figures(str(path))["parameters"]
     layout = fig["layout"]
-    titles = [a["text"] for a in layout["annotations"]]
+    # The panels' titles (paper-placed); notes inside a panel are placed on its axes.
+    titles = [a["text"] for a in layout["annotations"] if a.get("xref") == "paper"]
     assert {"sk.M", "lr (log scale)", "stages.0.width_per_group"} <= set(titles)
+    # The second branch's dilation is sampled only with M=2, and its title says so.
+    assert "sk.branches.1.dilation (M ≥ 2)" in titles
     axes = {k: v for k, v in layout.items() if k.startswith("xaxis")}
     ranges = [v.get("range") for k, v in layout.items() if k.startswith("yaxis")]
     assert all(r == ranges[0] for r in ranges) and ranges[0] is not None  # one accuracy range for every panel
     by_title = {t: axes["xaxis" if i == 0 else f"xaxis{i + 1}"] for i, t in enumerate(titles)}
     assert by_title["lr (log scale)"]["type"] == "log"                  # sampled on a log scale
+    lr = folder.table["lr"].dropna()
+    ticks = by_title["lr (log scale)"]["tickvals"]  # whole values, not plotly's bare minor digits
+    assert len(ticks) >= 2 and all(lr.min() <= t <= lr.max() for t in ticks)
+    assert by_title["lr (log scale)"]["ticktext"] == [f"{t:g}" for t in ticks]
     assert by_title["stages.0.width_per_group"]["ticktext"] == ["2", "4"]  # integer choices, as written
     assert by_title["sk.M"]["ticktext"] == ["1", "2"]
     markers = {t["name"]: t["marker"]["symbol"] for t in fig["data"] if t.get("showlegend") is not False}
@@ -104,13 +114,17 @@ def test_the_front_table_has_only_informative_columns(report):
     folder, path = report
     page = path.read_text()
     table = page.split("<table class='front'>", 1)[1].split("</table>", 1)[0]
-    head = [h.split("</th>")[0] for h in table.split("<th>")[1:]]
+    head = [h.split("</th>")[0].split(">")[-1] for h in table.split("<th ")[1:]]
+    keys = [h.split("'")[0] for h in table.split("<th title='")[1:]]  # the trials.csv key of each column
     assert head[:3] == ["trial", "validation accuracy", "parameters"]
     front_trials = front(folder.table, folder.objectives)
-    for column in head[3:]:
-        assert column == "multiply-adds" or front_trials[column].notna().any()
+    for column in keys[3:]:
+        assert column == "macs" or front_trials[column].notna().any()
     assert "epochs" not in head and "<div class='scroll'>" in page
     first = table.split("<tbody>")[1].split("</tr>")[0]
+    assert keys[0] == "trial" and "lr" in keys and "sk.M" in keys
+    assert keys.index("lr") == 4  # the continuous parameter first, after trial and the metrics
+    assert "M" in head and "width per group, stage 1" in head and not any("." in h for h in head)
     assert "%" in first and "," in first  # 96.50%, 1,022: formatted, not raw floats
 
 
@@ -201,3 +215,111 @@ def test_report_and_pareto_commands(finished_study, tmp_path):
     bad = run_cli("pareto", str(study_dir), "--objectives", "accuracy,latency")
     assert bad.returncode == 2 and "'latency' was not measured" in bad.stderr
     assert np.isfinite(df.accuracy.dropna()).all()
+
+
+# In the browser: each figure's title inside its box, every marker inside its plot area (not on
+# the tick labels below it), no figure wider than the window, and the lr column of the front
+# table inside its scroll box. The parameter panels are matched to their plot areas by name.
+LAYOUT_CHECK = """
+var out = {width: window.innerWidth, titles: [], points: [], wide: [], lr: null};
+document.querySelectorAll('.figure').forEach(function (div) {
+  var box = div.getBoundingClientRect();
+  if (box.right > window.innerWidth + 1) out.wide.push(div.id);
+  div.querySelectorAll('.gtitle').forEach(function (t) {
+    var r = t.getBoundingClientRect();
+    if (r.right > box.right + 1 || r.left < box.left - 1) out.titles.push(div.id + ': ' + t.textContent);
+  });
+  div.querySelectorAll('.cartesianlayer > g.subplot').forEach(function (sub) {
+    var name = Array.from(sub.classList).filter(function (c) { return c !== 'subplot'; })[0];
+    var area = div.querySelector('.draglayer > g.' + name + ' > rect.nsewdrag');
+    if (!area) return;
+    var bottom = area.getBoundingClientRect().bottom;
+    sub.querySelectorAll('.scatterlayer path.point').forEach(function (p) {
+      var r = p.getBoundingClientRect();
+      if (r.height && r.bottom > bottom + 0.5) {
+        out.points.push(div.id + ' ' + name + ' ' + (r.bottom - bottom).toFixed(1));
+      }
+    });
+  });
+});
+var th = document.querySelector("table.front th[title='lr']"), scroll = document.querySelector('.scroll');
+if (th) {
+  var a = th.getBoundingClientRect(), b = scroll.getBoundingClientRect();
+  out.lr = a.left >= b.left - 1 && a.right <= b.right + 1;
+}
+return out;
+"""
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
+@pytest.mark.parametrize("width", [800, 1280, 1400, 1920])
+def test_the_report_fits_ordinary_widths(report, tmp_path, width):
+    """At 800 px the figure titles ran off the right edge; at 1400 the front table's box hid lr."""
+    _, path = report
+    page = tmp_path / "report.html"
+    page.write_text(path.read_text())
+    seen = measure_in_browser(page, LAYOUT_CHECK, width, tmp_path)
+    assert abs(seen["width"] - width) <= 20
+    assert seen["titles"] == [] and seen["wide"] == [] and seen["points"] == []
+    if width >= 1280:
+        assert seen["lr"] is True
+
+
+def below_the_range_study() -> pd.DataFrame:
+    """A table with stopped-early trials far below the completed ones, M=1 and M=2 trials and a
+    parameter only M=2 samples, whose completed trials are all M=1."""
+    rng = np.random.default_rng(0)
+    n = 24
+    m = np.where(np.arange(n) % 3 == 0, 2.0, 1.0)
+    status = np.where(m == 2, "stopped_early", np.where(np.arange(n) % 3 == 1, "completed", "stopped_early"))
+    accuracy = np.where(status == "completed", rng.uniform(0.80, 0.90, n), rng.uniform(0.10, 0.86, n))
+    return pd.DataFrame({
+        "trial_id": np.arange(n), "status": status, "epochs": np.where(status == "completed", 6, 2),
+        "accuracy": accuracy, "params": rng.integers(20_000, 120_000, n), "macs": rng.integers(10**6, 10**7, n),
+        "baseline": None, "imported": None, "reason": None, "sk.M": m,
+        "sk.reduction": np.where(m == 2, rng.choice([2.0, 4.0, 8.0], n), np.nan),
+        "lr": np.exp(rng.uniform(np.log(0.03), np.log(0.3), n))})
+
+
+def test_points_below_the_range_sit_in_a_band_of_their_own_with_a_legend_entry():
+    from sksearch.study.page import _plain
+    from sksearch.study.report import accuracy_range, front_figure, parameters_figure
+
+    df = below_the_range_study()
+    y_range = accuracy_range(df)
+    fig = _plain(front_figure(df, "params", y_range).to_plotly_json())
+    lo, hi = fig["layout"]["yaxis"]["range"]
+    assert lo < y_range[0] and hi == y_range[1]  # a band added under the completed trials' range
+    names = [t["name"] for t in fig["data"]]
+    assert "stopped early (partial accuracy)" in names and "stopped early, below the range" in names
+    below = traces(fig, "stopped early, below the range")[0]
+    assert set(np.broadcast_to(below["marker"]["symbol"], len(below["y"]))) == {"triangle-down-open"}
+    assert all(lo < y < y_range[0] for y in below["y"])
+    circles = traces(fig, "stopped early (")[0]
+    assert circles["marker"]["symbol"] == "circle-open" and all(y >= y_range[0] for y in circles["y"])
+    grid = _plain(parameters_figure(df, ["sk.M", "sk.reduction", "lr"], {"lr": {"kind": "float", "log": True}},
+                                    y_range).to_plotly_json())
+    titles = [a["text"] for a in grid["layout"]["annotations"] if a.get("xref") == "paper"]
+    assert titles == ["sk.M", "sk.reduction (M ≥ 2)", "lr (log scale)"]
+    notes = [a["text"] for a in grid["layout"]["annotations"] if a.get("xref") != "paper"]
+    assert notes == ["no completed trial with M ≥ 2<br>(8 stopped early)"]
+    assert grid["layout"]["xaxis3"]["ticktext"] == ["0.05", "0.1", "0.2"]
+    legend = [t["name"] for t in grid["data"] if t.get("showlegend") is not False]
+    assert sorted(legend) == sorted(set(legend)) and "stopped early, below the range" in legend
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
+@pytest.mark.parametrize("width", [800, 1920])
+def test_in_the_browser_no_marker_sits_on_the_tick_labels(tmp_path, width):
+    from sksearch.study.page import json_block, write_page
+    from sksearch.study.report import accuracy_range, front_figure, parameters_figure
+
+    df = below_the_range_study()
+    y_range = accuracy_range(df)
+    figs = {"front": front_figure(df, "params", y_range),
+            "grid": parameters_figure(df, ["sk.M", "sk.reduction", "lr"], {"lr": {"kind": "float", "log": True}},
+                                      y_range)}
+    page = tmp_path / "page.html"
+    write_page(str(page), "markers", [], [(name, json_block(name, fig)) for name, fig in figs.items()])
+    seen = measure_in_browser(page, LAYOUT_CHECK, width, tmp_path)
+    assert seen["points"] == [] and seen["titles"] == [] and seen["wide"] == []
