@@ -5,7 +5,9 @@ evaluate, train, resume and the report; and the refusal of a multi-machine clust
 import hashlib
 import json
 import os
+import shlex
 import signal
+import subprocess
 
 import pytest
 
@@ -158,3 +160,39 @@ def test_resume_continues_from_the_trial_storage(tmp_path):
     tried = df[df.status.isin(FINISHED)]
     assert {f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in tried.iterrows()} <= set(trial_folders(experiment))
     assert not (out / "ray").exists()
+
+
+# ---- the shipped cluster examples -------------------------------------------------------------
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+
+
+def test_the_slurm_script_parses_and_gives_the_trials_a_shared_folder():
+    script = os.path.join(EXAMPLES, "slurm", "sksearch.sbatch")
+    proc = subprocess.run(["bash", "-n", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = open(script).read()
+    assert '--trial-storage "$TRIALS"' in text and 'sksearch resume "$STUDY" --address "$address"' in text
+    assert "#SBATCH --signal=B:TERM@" in text and 'kill -TERM "$driver"' in text
+
+
+def test_the_kuberay_example_is_yaml_with_a_shared_volume_and_the_trial_storage_on_it():
+    import yaml
+
+    with open(os.path.join(EXAMPLES, "kuberay", "raycluster.yaml")) as fh:
+        claim, cluster = yaml.safe_load_all(fh)
+    with open(os.path.join(EXAMPLES, "kuberay", "rayjob.yaml")) as fh:
+        (job,) = yaml.safe_load_all(fh)
+    assert (claim["kind"], cluster["kind"], job["kind"]) == ("PersistentVolumeClaim", "RayCluster", "RayJob")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    pods = [cluster["spec"]["headGroupSpec"]["template"]["spec"]]
+    pods += [group["template"]["spec"] for group in cluster["spec"]["workerGroupSpecs"]]
+    for pod in pods:  # every node mounts the one volume at /shared, and agrees on the auth mode
+        assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        assert {"name": "shared", "mountPath": "/shared"} in pod["containers"][0]["volumeMounts"]
+        assert {"name": "RAY_AUTH_MODE", "value": "disabled"} in pod["containers"][0]["env"]
+    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+    assert "--trial-storage /shared/trials" in job["spec"]["entrypoint"]
+    shell, flag, script = shlex.split(job["spec"]["entrypoint"])  # the entrypoint's script parses
+    proc = subprocess.run([shell, "-n", flag, script], capture_output=True, text=True)
+    assert (shell, flag, proc.returncode) == ("bash", "-c", 0), proc.stderr
