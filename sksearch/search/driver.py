@@ -311,6 +311,8 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     # Ray writes its state and checkpoints into ray/, the driver the tables: nothing through a
     # link out of the folder (a ray/ linked to another study's would be written over).
     refuse_links_out(root)
+    if run_info.trial_storage:  # Ray writes there too; a missing one is said below, once locked
+        refuse_links_out(run_info.trial_storage)
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name

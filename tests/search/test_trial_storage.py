@@ -198,3 +198,21 @@ def test_the_kuberay_example_is_yaml_with_a_shared_volume_and_the_trial_storage_
     shell, flag, script = shlex.split(job["spec"]["entrypoint"])  # the entrypoint's script parses
     proc = subprocess.run([shell, "-n", flag, script], capture_output=True, text=True, check=False)
     assert (shell, flag, proc.returncode) == ("bash", "-c", 0), proc.stderr
+
+
+def test_resume_refuses_a_link_out_of_the_trial_storage(tmp_path):
+    """Ray writes into the trial storage on resume: a link there leading out of it (a trial
+    folder linked to another study's) is refused before anything is written, as in ray/."""
+    from sksearch.search.driver import resume
+
+    experiment = tmp_path / "nfs" / "tiny-0123abcd"
+    experiment.mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    os.symlink(tmp_path / "other", experiment / "trial_0000_abc")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "run.json").write_text(json.dumps({"study_name": "tiny", "run_id": "0123abcd",
+                                                "trial_storage": str(experiment)}))
+    with pytest.raises(UserError, match="trial_0000_abc"):
+        resume(str(study))
+    assert os.listdir(study) == ["run.json"] and os.listdir(tmp_path / "other") == []
