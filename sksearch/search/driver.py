@@ -339,7 +339,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         data = _load_data(space)
         init_ray(address or run_info.address)
         check_resources(space.resources, wait_for_resources)
-        check_trial_storage(run_info.trial_storage, one_shot)
+        check_trial_storage(run_info.trial_storage, one_shot, resuming=True)
         if one_shot:
             confirming = _one_shot_phases(space, data, root, storage_url, run_info)
             if confirming is None:

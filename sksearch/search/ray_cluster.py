@@ -187,11 +187,11 @@ def cluster_hosts() -> list[str]:
     return sorted({str(n.get("NodeManagerAddress")) for n in ray.nodes() if n.get("Alive")})
 
 
-def check_trial_storage(trial_storage: str | None, one_shot: bool = False) -> None:
+def check_trial_storage(trial_storage: str | None, one_shot: bool = False, resuming: bool = False) -> None:
     """Refuse a cluster of several machines whose trials would write their checkpoints where only
     the driver's machine sees them (Ray 2.7+ writes every checkpoint straight to the storage
     path from the node that made it: a trial elsewhere fails, or its weights are lost to export
-    and resume)."""
+    and resume). ``resuming``: a study whose trial storage was chosen when it started."""
     hosts = cluster_hosts()
     if len(hosts) < 2:
         return
@@ -199,6 +199,10 @@ def check_trial_storage(trial_storage: str | None, one_shot: bool = False) -> No
         raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and the one_shot "
                         f"strategy runs on one (its supernet lives in the study folder): run it on a one-machine "
                         f"cluster, or use strategy standalone with --trial-storage")
+    if trial_storage is None and resuming:
+        raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and this study was "
+                        f"started without --trial-storage: its trials write their checkpoints into the study "
+                        f"folder, which only this machine sees; resume it on a Ray cluster of one machine")
     if trial_storage is None:
         raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and the trials' "
                         f"checkpoints would go to the study folder, which only this machine sees: pass "

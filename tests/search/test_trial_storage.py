@@ -69,6 +69,8 @@ def test_two_hosts_without_trial_storage_are_refused(monkeypatch):
     with pytest.raises(UserError, match=r"spans 2 machines \(10.0.0.1, 10.0.0.2\).*pass --trial-storage DIR"):
         check_trial_storage(None)
     check_trial_storage("/mnt/nfs/sk")  # shared storage given: the trials write there
+    with pytest.raises(UserError, match="started without --trial-storage.*resume it on a Ray cluster of one machine"):
+        check_trial_storage(None, resuming=True)  # resume has no option to name: it says what to do
     with pytest.raises(UserError, match="one_shot strategy runs on one"):
         check_trial_storage("/mnt/nfs/sk", one_shot=True)
     monkeypatch.setattr(__import__("ray"), "nodes", lambda: [
