@@ -243,7 +243,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
                 tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began,
                                      trials=trials)
         except BaseException:
-            if trials and os.path.isdir(trials):  # Ray's marker file: the folder is this run's alone
+            if trials and os.path.isdir(trials):  # named by this run's id: the folder is this run's alone
                 shutil.rmtree(trials, ignore_errors=True)
             if created:
                 shutil.rmtree(root, ignore_errors=True)
