@@ -237,7 +237,7 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
         max_epochs: int | None = None, storage: str | None = None, address: str | None = None,
         overrides: Mapping[str, Any] | None = None, force: bool = False, wait_for_resources: bool = False,
         loggers: Sequence[str] = (), warm_start: Sequence[str] = (), strategy: str | None = None,
-        progress: bool = True) -> Study:
+        trial_storage: str | None = None, progress: bool = True) -> Study:
     """Run a search and return its study once it ends (finished or interrupted:
     ``study.status()["finished"]`` says which).
 
@@ -246,6 +246,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     as ``run --set`` does; ``trials`` and ``max_epochs`` are shorthands for ``trials`` and
     ``scheduler.max_epochs``. ``out`` defaults to ``results/<space name>``; ``storage`` is a
     database URL (default: ``optuna.db`` in the folder); ``address`` joins a Ray cluster.
+    ``trial_storage`` (``resources.trial_storage``) is a folder every node of a multi-machine
+    cluster mounts, where the trials write their checkpoints (default: ``ray/`` in the folder).
     ``out`` must be new, empty or hold no files but sksearch's, unless ``force``; a trial that
     no node of the cluster can host is refused unless ``wait_for_resources`` (an autoscaling
     cluster). ``loggers`` adds experiment trackers to the space's ``loggers`` (``tensorboard``,
@@ -266,6 +268,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
         changes["scheduler.max_epochs"] = max_epochs
     if strategy is not None:
         changes["strategy.name"] = strategy
+    if trial_storage is not None:
+        changes["resources.trial_storage"] = trial_storage
     # Validated with the file, as --set is: a bad tracker name is the space's error.
     resolved = prepare_space(space, changes, {"loggers": list(loggers), "warm_start": list(warm_start)})
     from .search.driver import run as run_search

@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), \
             _advise_resume(args.out):
         study = api.run(args.space, args.out, trials=args.trials, max_epochs=args.max_epochs, storage=args.storage,
-                        address=args.address, overrides=overrides, force=args.force,
+                        address=args.address, overrides=overrides, force=args.force, trial_storage=args.trial_storage,
                         wait_for_resources=args.wait_for_resources, loggers=args.logger or (),
                         warm_start=args.warm_start or (), strategy=args.strategy)
     return _run_outcome(study, args.json)
@@ -359,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs of a full-budget trial (default: the space's; the grace period is clipped to it)")
     p.add_argument("--address", metavar="ADDR", help="join an existing Ray cluster (host:port of `ray start --head`)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///DIR/optuna.db)")
+    p.add_argument("--trial-storage", metavar="DIR",
+                   help="where the trials write their checkpoints: a folder every node of a multi-machine cluster "
+                        "mounts at the same path (resources.trial_storage; default: DIR/ray in the study folder). "
+                        "Not --storage, which is the Optuna database")
     p.add_argument("--gpus-per-trial", type=_finite_number, metavar="F",
                    help="GPUs per trial (resources.gpu): 1, 0.5, 0.25, ...")
     p.add_argument("--cpus-per-trial", type=_finite_number, metavar="N", help="CPUs per trial (resources.cpu)")

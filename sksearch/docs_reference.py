@@ -175,7 +175,7 @@ DESCRIPTIONS: dict[str, str] = {
     "constraints": "budgets checked before training: a violating sample is never trained",
     "sampler": "the Optuna sampler that proposes trials",
     "scheduler": "early stopping: which trials continue at each rung",
-    "resources": "CPUs and GPUs per trial",
+    "resources": "CPUs and GPUs per trial, and where trials write their checkpoints",
     "loggers": "experiment trackers the trials report to (also run --logger)",
     "baselines": "reference networks trained in the study with the same budget and data",
     "seed_configs": "configurations proposed first, {parameter: value} as trials.csv names them",
@@ -254,6 +254,8 @@ DESCRIPTIONS: dict[str, str] = {
     "scheduler.reduction_factor": "eta: 1/eta of a rung's trials continue",
     "resources.cpu": "CPUs per trial",
     "resources.gpu": "GPUs per trial",
+    "resources.trial_storage": "where the trials' folders (checkpoints, results) go: a folder every node of a "
+                               "multi-machine cluster mounts (also run --trial-storage); null: the study folder's ray/",
     "strategy.name": "standalone (every trial trains its network) or one_shot (a supernet ranks the subnets)",
     "strategy.supernet_epochs": "one_shot: epochs of the supernet's sandwich-rule training",
     "strategy.subnets": "one_shot: subnet draws of the sampler, each distinct network evaluated once with inherited weights",

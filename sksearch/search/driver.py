@@ -26,7 +26,7 @@ from ..space.sample import check_baselines
 from ..space.parsed import SearchSpace
 from ..study.curves import write_curves
 from ..study.folder import RunInfo, StudyFolder, read_run, study_space
-from ..study.layout import Layout, atomic_write, trial_dirname
+from ..study.layout import Layout, atomic_write, experiment_in, trial_dirname
 from ..study.lock import LOCK_FILE, FolderLock
 from ..study.nofollow import refuse_links_out
 from ..study.reader import read_records, read_table
@@ -37,7 +37,7 @@ from ..study.targets import check_folder_target
 from ..version import __version__
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
-from .ray_cluster import check_resources, fit, init_ray, search_settings
+from .ray_cluster import check_resources, check_trial_storage, fit, init_ray, search_settings
 from .restored import restored_here
 from .same_space import check_same_space
 from .schedulers import make_scheduler
@@ -71,9 +71,11 @@ def _ended_trials(root: str, run: RunInfo) -> list[int]:
 
 
 def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
-                 run_id: str | None, began: datetime, replay: list[int] | None = None) -> Any:
+                 run_id: str | None, began: datetime, replay: list[int] | None = None,
+                 trials: str | None = None) -> Any:
     """The Tuner of one search; ``began`` is when this driver started (a trial drawn before it
-    and claimed by no driver was left by one that died)."""
+    and claimed by no driver was left by one that died); ``trials``: its Ray experiment's
+    folder in a trial storage (None: the study folder's ray/)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -83,7 +85,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
     searcher.open()  # settles what a dead driver left before Ray asks for the first trial
     study = StudyRef(storage_url, study_name, root)
     scheduler = make_scheduler(space.scheduler, space.objectives, study, replay or [])
-    layout = Layout(root)
+    layout = Layout(root, trials)
     return tune.Tuner(
         _trainable(space, data, root),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1, reuse_actors=True,
@@ -162,6 +164,18 @@ def _check_storage(url: str, space: SearchSpace) -> None:
         raise UserError(f"--storage {url}: cannot open it as an Optuna storage ({str(exc).splitlines()[0]})") from None
 
 
+def _check_trial_storage(path: str) -> str:
+    """The trial storage a run names, as an absolute path: an existing folder this machine may
+    write in (it is the cluster's shared mount; sksearch does not create one)."""
+    where = os.path.abspath(path)
+    if not os.path.isdir(where):
+        raise UserError(f"--trial-storage {path}: no such folder; give a folder that every node of the cluster "
+                        f"mounts at the same path (create it first)")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise UserError(f"--trial-storage {path}: this user cannot write in it")
+    return where
+
+
 Entry = TypeVar("Entry", bound=Callable[..., StudyFolder])
 
 
@@ -192,6 +206,9 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
     check_trackers(list(space.loggers))
     if storage:
         _check_storage(storage, space)
+    run_id = uuid.uuid4().hex[:8]
+    given = space.resources.trial_storage
+    trials = experiment_in(_check_trial_storage(given), space.name, run_id) if given else None
     imports = plan_imports(space, list(space.warm_start))
     data = _load_data(space)
     try:  # a preset baseline takes the data's shape, so this waits for the data
@@ -200,6 +217,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         raise UserError(f"{space.source}: {exc}") from None
     init_ray(address)
     check_resources(space.resources, wait_for_resources)
+    check_trial_storage(given, space.strategy.name == "one_shot")
     created = not os.path.exists(root)
     os.makedirs(root, exist_ok=True)
     with FolderLock(root) as lock:
@@ -209,7 +227,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
                 raise UserError(f"--out {root}: already holds a study; continue it with `sksearch resume {root}`")
             run_info = RunInfo(study_name=space.name, storage=storage, address=address, source=space.source,
                                created=datetime.now(timezone.utc).isoformat(timespec="seconds"), sksearch=__version__,
-                               run_id=uuid.uuid4().hex[:8])
+                               run_id=run_id, trial_storage=trials)
             for path, text in ((layout.space_yaml, f"# resolved from {space.source}\n" + space.to_yaml()),
                                (layout.data_json, json.dumps(describe(data, space.data), indent=2)),
                                (layout.run_json, json.dumps(run_info.to_dict(), indent=2))):
@@ -223,8 +241,11 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             imported = import_trials(study, imports)
             one_shot = space.strategy.name == "one_shot"
             if not one_shot:  # the one-shot phases come first; its tuner runs their confirmations
-                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
+                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began,
+                                     trials=trials)
         except BaseException:
+            if trials and os.path.isdir(trials):  # named by this run's id: the folder is this run's alone
+                shutil.rmtree(trials, ignore_errors=True)
             if created:
                 shutil.rmtree(root, ignore_errors=True)
             else:
@@ -248,7 +269,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             if confirming is None:
                 return StudyFolder(root, run_info, space)
             space = confirming
-            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began)
+            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began, trials=trials)
         # The last progress line's clock is the trials' (as every line before it), not the
         # one-shot phases' before them.
         started = time.time()
@@ -291,11 +312,13 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
     from ray import tune
 
     began = datetime.now()
-    layout = Layout(root)
     run_info = read_run(root)
+    layout = run_info.layout(root)  # the trials' folders: ray/ here, or in the run's trial storage
     # Ray writes its state and checkpoints into ray/, the driver the tables: nothing through a
     # link out of the folder (a ray/ linked to another study's would be written over).
     refuse_links_out(root)
+    if run_info.trial_storage:  # Ray writes there too; a missing one is said below, once locked
+        refuse_links_out(run_info.trial_storage)
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
@@ -313,12 +336,16 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
             return StudyFolder(root, run_info, space)
         check_trackers(list(space.loggers))
         experiment = layout.experiment
+        if run_info.trial_storage and not os.path.isdir(os.path.dirname(experiment)):
+            raise UserError(f"{root}: the study's trial storage {os.path.dirname(experiment)} (run.json's "
+                            f"trial_storage) is not on this machine; mount it at that path")
         restorable = tune.Tuner.can_restore(experiment)
         if restorable:
             check_saved_state(experiment)
         data = _load_data(space)
         init_ray(address or run_info.address)
         check_resources(space.resources, wait_for_resources)
+        check_trial_storage(run_info.trial_storage, one_shot, resuming=True)
         if one_shot:
             confirming = _one_shot_phases(space, data, root, storage_url, run_info)
             if confirming is None:
@@ -336,7 +363,7 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
             tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id, began,
-                                 replay=_ended_trials(root, run_info))
+                                 replay=_ended_trials(root, run_info), trials=run_info.trial_storage)
         try:
             fit(tuner)
         finally:

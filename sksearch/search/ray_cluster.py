@@ -190,3 +190,32 @@ def check_resources(resources: Resources, wait: bool = False) -> None:
     raise UserError(f"resources: a trial asks for {resources.cpu:g} CPUs and {resources.gpu:g} GPUs on one node, and "
                     f"no node of the Ray cluster has them ({have or 'no node'}); lower resources.cpu/resources.gpu "
                     f"(--cpus-per-trial, --gpus-per-trial), or pass --wait-for-resources to a cluster that autoscales")
+
+
+def cluster_hosts() -> list[str]:
+    """The distinct machines (node IP addresses) of the Ray cluster the driver is in."""
+    import ray
+
+    return sorted({str(n.get("NodeManagerAddress")) for n in ray.nodes() if n.get("Alive")})
+
+
+def check_trial_storage(trial_storage: str | None, one_shot: bool = False, resuming: bool = False) -> None:
+    """Refuse a cluster of several machines whose trials would write their checkpoints where only
+    the driver's machine sees them (Ray 2.7+ writes every checkpoint straight to the storage
+    path from the node that made it: a trial elsewhere fails, or its weights are lost to export
+    and resume). ``resuming``: a study whose trial storage was chosen when it started."""
+    hosts = cluster_hosts()
+    if len(hosts) < 2:
+        return
+    if one_shot:
+        raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and the one_shot "
+                        f"strategy runs on one (its supernet lives in the study folder): run it on a one-machine "
+                        f"cluster, or use strategy standalone with --trial-storage")
+    if trial_storage is None and resuming:
+        raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and this study was "
+                        f"started without --trial-storage: its trials write their checkpoints into the study "
+                        f"folder, which only this machine sees; resume it on a Ray cluster of one machine")
+    if trial_storage is None:
+        raise UserError(f"the Ray cluster spans {len(hosts)} machines ({', '.join(hosts[:4])}), and the trials' "
+                        f"checkpoints would go to the study folder, which only this machine sees: pass "
+                        f"--trial-storage DIR (resources.trial_storage), a folder every node mounts at the same path")

@@ -70,6 +70,9 @@ class StrategySpec:
 class Resources:
     cpu: float = 1.0
     gpu: float = 0.0
+    # A folder every node of the cluster mounts, where Ray writes the trials' folders
+    # (checkpoints, result.json) instead of the study folder's ray/; None: the study folder.
+    trial_storage: str | None = None
 
 
 @dataclass(frozen=True)

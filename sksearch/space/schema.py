@@ -441,11 +441,36 @@ def gpus(key: str, value: Any) -> float:
 described(gpus, "0, a fraction below 1 (trials share a GPU) or a whole number up to 64")
 
 
+def shared_folder(key: str, value: Any) -> str:
+    """Trial storage: a folder path (or a ``file://`` URI of one, written back as its path).
+
+    Why no object-store URIs (``s3://``, ``gs://``): export, train, resume's scheduler and the
+    trial checks read a trial's folder as files on the machine they run on; a bucket reaches
+    them only through a mount (s3fs, gcsfuse), which is a path again."""
+    from urllib.parse import unquote, urlsplit
+
+    if not isinstance(value, str) or not value.strip():
+        raise SpaceError(key, f"must be a folder that every node of the cluster mounts, got {show(value)}")
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if scheme is None:
+        return value
+    parts = urlsplit(value)
+    if scheme.group(1).lower() != "file" or parts.netloc not in ("", "localhost"):
+        raise SpaceError(key, f"{show(value)}: only a folder path (or a file:// URI of one) is supported, since "
+                              f"sksearch reads the trials' folders as files; mount the bucket on every node "
+                              f"(s3fs, gcsfuse) and give its path")
+    return unquote(parts.path)
+
+
+described(shared_folder, "a folder path every node mounts (or a file:// URI of one)")
+
+
 SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0, 2**31 - 1)),
                                    "population_size": integer(2, 10_000), "n_startup_trials": integer(0, 10**6)}
 SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
                                      "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
-RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus}
+RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus,
+                                    "trial_storage": optional(shared_folder)}
 STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epochs": integer(1, 10_000),
                                     "subnets": integer(1, 10**6), "confirm": integer(1, 10_000),
                                     "spread": integer(0, 10_000),
@@ -507,6 +532,13 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
     trials = TOP_RULES["trials"]("trials", raw.get("trials", 20))
     strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
+    resources = _dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES)
+    if strategy.name == "one_shot" and resources.trial_storage is not None:
+        # The supernet's experiment and its inherited weights live in the study folder, which
+        # only the driver's machine sees.
+        raise SpaceError("resources.trial_storage", "the one_shot strategy runs on one machine (its supernet lives in "
+                                                    "the study folder); leave trial_storage out, or use strategy "
+                                                    "standalone")
     if strategy.name == "one_shot":
         from ..oneshot.shareable import check_shareable
 
@@ -515,7 +547,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         name=name, source=source, description=description, data=data, model=model, train=train,
         objectives=objectives, constraints=_parse_constraints(raw.get("constraints")),
         sampler=_dataclass_from("sampler", SamplerSpec, raw.get("sampler"), SAMPLER_RULES), scheduler=scheduler,
-        resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
+        resources=resources,
         concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
         warm_start=tuple(warm_start), strategy=strategy,
     )

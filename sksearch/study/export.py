@@ -75,14 +75,18 @@ def trial_artifacts(folder: StudyFolder, trial_id: int, asked: str | None = None
     trial_dir = folder.layout.trial_dir(trial_id, str(row["ray_trial_id"]))
     # The name comes from the database and the folders may be links: a hostile study could
     # otherwise hand out any file of the machine as this trial's weights.
-    inside_study(folder.root, trial_dir, f"trial {trial_id}'s Ray folder")
+    trials = folder.run.trial_storage  # where the trial folders lie, when not in the study folder
+    inside_study(folder.root, trial_dir, f"trial {trial_id}'s Ray folder", trials)
     if not os.path.isdir(trial_dir):
+        if trials and not os.path.isdir(trials):
+            raise UserError(f"{folder.root}: the study's trial storage {trials} (run.json's trial_storage) is not "
+                            f"on this machine; mount it at that path")
         raise UserError(f"{folder.root}: trial {trial_id} has no Ray folder {trial_dir}")
     weights = latest_weights(trial_dir)
     if weights is None:
         raise UserError(f"{trial_dir}: no checkpoint with weights")
-    inside_study(folder.root, weights, f"trial {trial_id}'s weights")
-    inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration")
+    inside_study(folder.root, weights, f"trial {trial_id}'s weights", trials)
+    inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration", trials)
     try:
         with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
             config = json.load(fh)

@@ -29,13 +29,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def inside_study(root: str, path: str, what: str) -> str:
+def inside_study(root: str, path: str, what: str, trials: str | None = None) -> str:
     """``path`` resolved (links followed, ``..`` collapsed); ``UserError`` when that leaves the
-    study folder ``root``, as a hostile or careless copy of a study can make it."""
-    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    study folder ``root`` (or, given ``trials``, the study's Ray experiment in its trial
+    storage), as a hostile or careless copy of a study can make it."""
+    base = trials or root
+    real_root, real = os.path.realpath(base), os.path.realpath(path)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
-        raise UserError(f"{root}: {what} {path} resolves to {real}, outside the study folder; a study folder's "
-                        f"files must lie inside it (replace the link or the folder name with the real files)")
+        where = f"the study's trial storage {trials}" if trials else "the study folder"
+        raise UserError(f"{root}: {what} {path} resolves to {real}, outside {where}; a study's files must lie "
+                        f"inside it (replace the link or the folder name with the real files)")
     return real
 
 
@@ -50,7 +53,12 @@ class RunInfo:
     created: str | None = None
     sksearch: str | None = None    # the version that made the study
     run_id: str | None = None      # the driver's id: its trials carry it (None: a study from sksearch 0.1)
+    trial_storage: str | None = None  # the Ray experiment's folder outside the study; None: ray/ in it
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
+
+    def layout(self, root: str) -> Layout:
+        """The study folder ``root``'s layout, its Ray experiment where this run put it."""
+        return Layout(root, self.trial_storage)
 
     def study(self, root: str) -> StudyRef:
         """The study of the folder ``root`` that this run.json belongs to."""
@@ -80,7 +88,8 @@ class RunInfo:
         name = data.get("study_name")
         if not isinstance(name, str) or not name:
             raise UserError(f"{path}: study_name must be a non-empty string, got {name!r}")
-        known = {k: data.get(k) for k in ("storage", "address", "source", "created", "sksearch", "run_id")}
+        known = {k: data.get(k) for k in ("storage", "address", "source", "created", "sksearch", "run_id",
+                                          "trial_storage")}
         for key, value in known.items():
             if value is not None and not isinstance(value, str):
                 raise UserError(f"{path}: {key} must be a string or null, got {value!r}")
@@ -107,7 +116,7 @@ class StudyFolder:
 
     def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None) -> None:
         self.root = root
-        self.layout = Layout(root)
+        self.layout = run.layout(root)
         self.run = run
         self.space = space
         # What was read so far, by property name; ``table`` may be handed over (a search that

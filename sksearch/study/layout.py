@@ -3,14 +3,16 @@ trial folders and their newest weights. ``atomic_write``, the one way files are 
 ``nofollow.py``'s (imported here, where the writers have always found it).
 
     space.yaml        the resolved space (with command-line overrides); resume reads it
-    run.json          study name, storage URL (none: optuna.db here), cluster address, versions
+    run.json          study name, storage URL (none: optuna.db here), cluster address, trial
+                      storage (none: ray/ here), versions
     data.json         input shape, class names, normalisation and the data spec
     optuna.db         the Optuna study (unless the storage is another database)
     trials.csv/.parquet  one row per trial, rewritten whenever a trial ends
     curves.parquet    one row per trial and epoch (learning curves), kept current as trials report
     report.html       the report
     ray/              the Ray Tune experiment: trial_<number>_<ray id>/ with result.json,
-                      params.json and checkpoint_*/model.safetensors
+                      params.json and checkpoint_*/model.safetensors (a study run with a
+                      trial storage has it there instead: run.json's trial_storage)
     attention/        analyses of trained trials
     supernet/         a one-shot search's supernet: its own Ray experiment, whose one trial
                       supernet/supernet/ holds result.json (a line per epoch) and checkpoint_*
@@ -38,6 +40,12 @@ def supernet_dir(root: str) -> str:
     return os.path.abspath(os.path.join(root, SUPERNET))
 
 
+def experiment_in(trial_storage: str, study_name: str, run_id: str) -> str:
+    """The Ray experiment of a study in a trial storage that many studies share: a folder of
+    its own, named by the study and the run that made it (absolute: Ray wants it so)."""
+    return os.path.abspath(os.path.join(trial_storage, f"{study_name}-{run_id}"))
+
+
 def trial_dirname(number: int | None, ray_trial_id: str) -> str:
     """``trial_0007_ab12cd34``: the Optuna number first, so folders sort as the table does;
     a baseline's (number -1, -2, ...) is ``baseline_0000_...``."""
@@ -59,6 +67,9 @@ class Layout:
     """The paths of a study folder's files: ``Layout(root).run_json`` is ``root/run.json``."""
 
     root: str
+    # The study's Ray experiment when it lies outside the folder (run.json's trial_storage:
+    # a folder in storage every node of a cluster reaches); None: ``root/ray``.
+    trials: str | None = None
     run_json: str = field(init=False)
     space_yaml: str = field(init=False)
     data_json: str = field(init=False)
@@ -72,7 +83,7 @@ class Layout:
     def __post_init__(self) -> None:
         for attr, name in FILES.items():
             object.__setattr__(self, attr, os.path.join(self.root, name))
-        object.__setattr__(self, "experiment", os.path.abspath(os.path.join(self.root, EXPERIMENT)))
+        object.__setattr__(self, "experiment", os.path.abspath(self.trials or os.path.join(self.root, EXPERIMENT)))
 
     def trial_dir(self, number: int, ray_trial_id: str) -> str:
         return os.path.join(self.experiment, trial_dirname(number, ray_trial_id))

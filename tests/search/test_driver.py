@@ -105,9 +105,9 @@ def replay_scheduler(out, space, table: pd.DataFrame) -> dict[int, str]:
     return outcome
 
 
-def start(space, out) -> subprocess.Popen:
+def start(space, out, *options: str) -> subprocess.Popen:
     log = open(out.parent / "first_run.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out)],
+    return subprocess.Popen([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out), *options],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
