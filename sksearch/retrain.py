@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
+from .files import LOG_LIMIT, read_limited
 from .model.spec import ArchSpec
 from .study.targets import EXPORT_FILES, check_folder_target, is_export_folder
 
@@ -349,8 +351,8 @@ def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLU
     path = os.path.join(out, LOG_FILE)
     rows = []
     if os.path.exists(path):
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < metrics["epoch"]]
+        text = read_limited(path, LOG_LIMIT).decode("utf-8")
+        rows = [r for r in csv.DictReader(io.StringIO(text, newline="")) if int(r["epoch"]) < metrics["epoch"]]
     rows.append({k: metrics.get(k) for k in columns})
     with open(path + ".tmp", "w", newline="") as fh:
         writer = csv.DictWriter(fh, columns, extrasaction="ignore")

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import UserError, show
+from ..files import JSON_LIMIT, check_regular, read_limited
 from ..model.spec import ArchSpec, SpecError
 from .folder import StudyFolder, inside_study
+from .jsonfile import read_json
 from .layout import latest_weights
 from .pareto import front
 from .targets import check_export_target
@@ -82,11 +84,14 @@ def trial_artifacts(folder: StudyFolder, trial_id: int, asked: str | None = None
         raise UserError(f"{trial_dir}: no checkpoint with weights")
     inside_study(folder.root, weights, f"trial {trial_id}'s weights")
     inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration")
+    params = os.path.join(trial_dir, PARAMS_FILE)
     try:
-        with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
-            config = json.load(fh)
+        config = read_json(params, mapping=True)  # a regular file, bounded
         spec = ArchSpec.from_dict(config["arch"])
-    except (OSError, ValueError, KeyError, TypeError, SpecError, RecursionError) as exc:
+    except UserError as exc:
+        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration "
+                        f"({str(exc).removeprefix(params + ': ')})") from None
+    except (ValueError, KeyError, TypeError, SpecError) as exc:
         raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({show(exc)})") from None
     return TrialArtifacts(row, spec, weights, trial_dir, dict(config.get("train") or {}))
 
@@ -308,6 +313,7 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
 
     from ..model.network import build
 
+    check_regular(weights)  # memory-mapped: a FIFO or a device in its place is refused, not mapped
     try:
         state = load_file(weights)
     except FileNotFoundError:
@@ -327,11 +333,12 @@ def read_export_spec(folder: str) -> ArchSpec:
     spec_path = os.path.join(folder, "spec.json")
     if not os.path.exists(spec_path):
         raise UserError(f"{folder}: not an export folder (no spec.json)")
-    with open(spec_path, encoding="utf-8") as fh:
-        try:
-            return ArchSpec.from_json(fh.read())
-        except SpecError as exc:
-            raise UserError(f"{spec_path}: {exc}") from None
+    try:
+        return ArchSpec.from_json(read_limited(spec_path, JSON_LIMIT).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{spec_path}: not UTF-8 text (byte {exc.start})") from None
+    except SpecError as exc:
+        raise UserError(f"{spec_path}: {exc}") from None
 
 
 def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from ..errors import UserError
+from ..files import check_regular
 from ..model.cost import count_params, measure_latency, params_and_macs
 from ..model.network import SKNet, build
 from ..model.spec import ArchSpec
@@ -113,17 +115,21 @@ def checkpoint_problem(folder: str) -> str | None:
     from safetensors import SafetensorError
 
     try:
+        for name in (WEIGHTS_FILE, STATE_FILE):  # mapped and unpickled: a FIFO or device would hang or fill memory
+            check_regular(os.path.join(folder, name))
         load_file(os.path.join(folder, WEIGHTS_FILE))
         state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
         int(state["epoch"]), dict(state["metrics"]), dict(state["optimizer"])
     except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
-            SafetensorError) as exc:
+            SafetensorError, UserError) as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}"
     return None
 
 
 def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device) -> tuple[int, dict[str, Any]]:
+    for name in (WEIGHTS_FILE, STATE_FILE):
+        check_regular(os.path.join(folder, name))
     model.load_state_dict(load_file(os.path.join(folder, WEIGHTS_FILE), device=str(device)))
     state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
@@ -159,6 +165,7 @@ def run_trial(
     torch.manual_seed(train.seed)
     model = build(arch.to_dict())
     if init_weights and not resume_from:
+        check_regular(init_weights)
         model.load_state_dict(load_file(init_weights))
     model = model.to(device)
     channels_last = train.uses_channels_last
