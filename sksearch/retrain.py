@@ -245,7 +245,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     from .study.export import write_export
     from .study.layout import atomic_write
     from .study.summary import clock
-    from .train.loop import run_trial
+    from .train.loop import check_training_fits, run_trial
     from .train.spec import TrainSpec
 
     _check_out_apart(out, job.source)
@@ -262,6 +262,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
                             and set(os.listdir(out)) <= EXPORT_FILES, force=force, what="an export folder")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     recipe = TrainSpec(**job.train)
+    check_training_fits(job.spec, recipe, device, job.source)  # before the data is loaded or --out made
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
 

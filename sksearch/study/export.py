@@ -294,12 +294,13 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
     import torch
 
     check_export_target(out, force=force)
-    from ..model.cost import params_and_macs
+    from ..model.memory import check_fits
     from ..model.network import build
 
+    counted = check_fits(spec, name)  # its weights, and a forward of one image for --onnx
     torch.manual_seed(seed)
     model = build(spec.to_dict())
-    params, macs = params_and_macs(spec)
+    params, macs = counted.params, counted.macs
     return write_export(out, spec, model.state_dict(), name, f"`{name}`, untrained (initialised with seed {seed}).",
                         {"params": f"{params:,}", "macs": f"{macs:,}"}, None, onnx)
 
@@ -313,7 +314,12 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
 
     from ..model.network import build
 
+    from ..model.memory import check_fits
+
     check_regular(weights)  # memory-mapped: a FIFO or a device in its place is refused, not mapped
+    # The spec may be edited or hostile: a network too large for this machine is refused before
+    # it is built (the loaded state dict is a second copy of its weights).
+    check_fits(spec, f"the network of {weights}", weight_copies=2)
     try:
         state = load_file(weights)
     except FileNotFoundError:

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import UserError
 from ..files import check_regular
 from ..model.cost import count_params, measure_latency, params_and_macs
+from ..model.memory import check_fits
 from ..model.network import SKNet, build
 from ..model.spec import ArchSpec
 from .compiled import compiled, wants_compile
@@ -58,9 +59,20 @@ def make_optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optim
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.momentum > 0)
 
 
+def _bf16(device: torch.device, spec: TrainSpec) -> bool:
+    return spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
+
+
 def _autocast(device: torch.device, spec: TrainSpec):  # noqa: ANN202 - a context manager
-    bf16 = spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_bf16(device, spec))
+
+
+def check_training_fits(arch: ArchSpec, train: TrainSpec, device: torch.device | str, what: str) -> None:
+    """``UserError`` naming ``what`` before ``arch`` is built when training it at the recipe's
+    batch size cannot fit in the memory free on ``device`` (``model.memory``)."""
+    device = torch.device(device)
+    check_fits(arch, what, device, train.batch_size, training=True, optimizer=train.optimizer,
+               activation_bytes=2 if _bf16(device, train) else 4)
 
 
 def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
