@@ -116,14 +116,14 @@ def test_a_trial_that_cannot_fit_in_its_device_memory_is_refused_before_it_is_bu
 
     spec, fp = tiny_spec(), memory.footprint(tiny_spec())
     sgd, adamw = TrainSpec(batch_size=32), TrainSpec(batch_size=32, optimizer="adamw")
-    free = fp.training_bytes(32, "sgd")
-    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (free, "available on this machine"))
+    room = fp.training_bytes(32, "sgd")
+    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (room, "available on this machine"))
     check_training_fits(spec, sgd, "cpu", "trial 3")
     # AdamW's second moment is one copy of the weights more than the memory holds.
     with pytest.raises(UserError, match=r"^trial 3: its [\d,]+ parameters trained at batch size 32 need at least"):
         check_training_fits(spec, adamw, "cpu", "trial 3")
     # bf16 halves the activations a step saves.
-    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (free - fp.saved * 32 * 2, "x"))
+    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (room - fp.saved * 32 * 2, "x"))
     check_training_fits(spec, TrainSpec(batch_size=32, precision="bf16"), "cpu", "trial 3")
     with pytest.raises(UserError):
         check_training_fits(spec, sgd, "cpu", "trial 3")
