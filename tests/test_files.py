@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -20,12 +21,18 @@ from sksearch.files import JSON_LIMIT, check_regular, read_limited
 from tests.conftest import write_space
 
 
+def _cap_memory() -> None:
+    # On the old code a read of /dev/zero grows until the kernel kills something (21 GB seen):
+    # capped, it ends in a MemoryError and the test fails without taking the machine down.
+    resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
+
+
 def sksearch(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
     """The command in a subprocess; a read that blocks or grows without end fails on the timeout."""
     start = time.monotonic()
     try:
         proc = subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, preexec_fn=_cap_memory)
     except subprocess.TimeoutExpired:
         pytest.fail(f"sksearch {' '.join(args)} did not end within {timeout} s")
     proc.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
