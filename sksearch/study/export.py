@@ -312,9 +312,8 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ..model.network import build
-
     from ..model.memory import check_fits
+    from ..model.network import build
 
     check_regular(weights)  # memory-mapped: a FIFO or a device in its place is refused, not mapped
     # The spec may be edited or hostile: a network too large for this machine is refused before

@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-import sksearch.model.memory as memory
 from sksearch.errors import UserError
+from sksearch.model import memory
 from sksearch.model.cost import params_and_macs
 from sksearch.model.memory import check_fits, footprint
 from sksearch.model.presets import preset
@@ -27,7 +27,8 @@ HUGE = tiny_spec(stages=(StageSpec(depth=1, width=65536, out_channels=65536, str
 
 def sksearch(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-m", "sksearch", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
     proc.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
     return proc
 

@@ -100,7 +100,7 @@ def test_a_width_multiplier_sets_every_stage_width():
 def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tmp_path, monkeypatch):
     import pytest
 
-    import sksearch.model.memory as memory
+    from sksearch.model import memory
     from sksearch.space import load_space
     from sksearch.space.distributions import SpaceError
     from sksearch.space.sample import check_seed_configs
@@ -123,7 +123,7 @@ def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tm
 
 
 def test_a_sample_too_large_for_this_machine_is_rejected_with_its_estimate(tmp_path, monkeypatch):
-    import sksearch.model.memory as memory
+    from sksearch.model import memory
 
     space = load_space(str(write_space(tmp_path)))
     s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 4, "lr": 0.1}),

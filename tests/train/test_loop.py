@@ -110,8 +110,8 @@ def test_adamw_and_label_smoothing_train(batches, monkeypatch):
 
 
 def test_a_trial_that_cannot_fit_in_its_device_memory_is_refused_before_it_is_built(monkeypatch):
-    import sksearch.model.memory as memory
     from sksearch.errors import UserError
+    from sksearch.model import memory
     from sksearch.train.loop import check_training_fits
 
     spec, fp = tiny_spec(), memory.footprint(tiny_spec())
