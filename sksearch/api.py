@@ -367,8 +367,11 @@ def latency(name_or_spec: str | ArchSpec | Mapping[str, Any], device: str | None
     built network of a preset or spec on ``device`` (default: CUDA where there is one)."""
     from .devices import pick_device
     from .model.cost import spec_latency
+    from .model.memory import check_fits
 
-    return spec_latency(spec(name_or_spec, input_size=input_size), pick_device(device), batch_size)
+    arch, device = spec(name_or_spec, input_size=input_size), pick_device(device)
+    check_fits(arch, name_or_spec if isinstance(name_or_spec, str) else "spec", device, batch_size)
+    return spec_latency(arch, device, batch_size)
 
 
 def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, *, onnx: bool = False,

@@ -14,17 +14,22 @@ import json
 import math
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import api
 from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 from .signals import EXIT_TERMINATED, sigterm_stops
-from .space.schema import STRATEGIES
+from .space.schema import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_TRIALS, STRATEGIES
 from .version import __version__
 
 EXIT_ALL_FAILED = 1
 EXIT_INTERRUPTED = 130
+
+
+MAX_THREADS = 1024  # as a space's resources.cpu
+MAX_IMAGES = 10**9  # as a space's data.val_limit
+MAX_BINS = 100
 
 
 def _positive_int(text: str) -> int:
@@ -35,6 +40,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _up_to(limit: int) -> Callable[[str], int]:
+    """A positive integer of at most ``limit`` (documented in docs/cli.md's reference)."""
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected a positive integer of at most {limit:,}, got {value:,}")
+        return value
+
+    parse.__name__ = f"integer up to {limit:,}"  # what argparse names in "invalid ... value"
+    return parse
 
 
 def _millions(n: int) -> str:
@@ -72,7 +89,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     counted = api.cost(args.model, input_size=args.input_size)
     latency = None
     if args.latency:
-        latency = api.latency(spec, args.device, args.batch_size)
+        latency = api.latency(args.model, args.device, args.batch_size, input_size=args.input_size)
     if args.json:
         out = {"model": args.model, "input_size": spec.input_size, **counted}
         if latency is not None:
@@ -345,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--latency", action="store_true", help="also measure forward latency (median of 10 after 3 warm-ups)")
     p.add_argument("--device", default="cpu", help="device for --latency (default: cpu)")
-    p.add_argument("--batch-size", type=_positive_int, default=1, help="batch size for --latency (default: 1)")
+    p.add_argument("--batch-size", type=_up_to(MAX_BATCH_SIZE), default=1,
+                   help=f"batch size for --latency, at most {MAX_BATCH_SIZE:,} (default: 1)")
     p.set_defaults(handler=cmd_cost)
 
     p = sub.add_parser("run", help="run a search described by a search-space file")
@@ -354,9 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
                    help="override any key of the space file, the value read as YAML; repeatable "
                         "(e.g. --set train.lr=0.05 --set model.stages[0].depth=2)")
-    p.add_argument("--trials", type=_positive_int, help="trials to train (default: the space's `trials`)")
-    p.add_argument("--max-epochs", type=_positive_int,
-                   help="epochs of a full-budget trial (default: the space's; the grace period is clipped to it)")
+    p.add_argument("--trials", type=_up_to(MAX_TRIALS),
+                   help=f"trials to train, at most {MAX_TRIALS:,} (default: the space's `trials`)")
+    p.add_argument("--max-epochs", type=_up_to(MAX_EPOCHS),
+                   help=f"epochs of a full-budget trial, at most {MAX_EPOCHS:,} (default: the space's; the grace "
+                        f"period is clipped to it)")
     p.add_argument("--address", metavar="ADDR", help="join an existing Ray cluster (host:port of `ray start --head`)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///DIR/optuna.db)")
     p.add_argument("--trial-storage", metavar="DIR",
@@ -441,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an export, spec or preset for a full schedule (resumable)")
     p.add_argument("target", metavar="EXPORT_OR_SPEC_OR_PRESET",
                    help="an export folder (its weights, recipe and data), an ArchSpec JSON file or a preset name")
-    p.add_argument("--epochs", type=_positive_int, required=True, help="the schedule's length in epochs")
+    p.add_argument("--epochs", type=_up_to(MAX_EPOCHS), required=True,
+                   help=f"the schedule's length in epochs, at most {MAX_EPOCHS:,}")
     p.add_argument("--out", required=True, metavar="DIR", help="where the trained export folder goes (running the "
                                                                "same command again resumes there)")
     p.add_argument("--data", choices=DATA_NAMES,
@@ -452,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-scratch", action="store_true",
                    help="start from a fresh initialisation at the recipe's peak lr, not from the export's weights "
                         "(from which the peak lr is a tenth of the recipe's unless --set train.lr=...)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="torch CPU threads (default: the CPUs each trial of the export's study had, 1 otherwise)")
+    p.add_argument("--threads", type=_up_to(MAX_THREADS), metavar="N",
+                   help=f"torch CPU threads, at most {MAX_THREADS:,} (default: the CPUs each trial of the export's "
+                        f"study had, 1 otherwise)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an export")
     p.add_argument("--log-test", action="store_true",
@@ -467,10 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "test"), default="test", help="the split to measure (default: test)")
     p.add_argument("--data-root", metavar="DIR", help="where the data lie now, if not where it was trained")
     p.add_argument("--json", action="store_true", help="print one JSON object: split, accuracy, loss, samples")
-    p.add_argument("--batch-size", type=_positive_int, default=512, help="images per forward pass (default: 512)")
+    p.add_argument("--batch-size", type=_up_to(MAX_BATCH_SIZE), default=512,
+                   help=f"images per forward pass, at most {MAX_BATCH_SIZE:,} (default: 512)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="torch CPU threads (default: the CPUs each trial of the export's study had, 1 otherwise)")
+    p.add_argument("--threads", type=_up_to(MAX_THREADS), metavar="N",
+                   help=f"torch CPU threads, at most {MAX_THREADS:,} (default: the CPUs each trial of the export's "
+                        f"study had, 1 otherwise)")
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
@@ -485,9 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: EXPORT/attention or STUDY/attention/trial_ID)")
     p.add_argument("--per-class", action="store_true", help="also write per-class rows to attention.csv")
     p.add_argument("--unit", metavar="NAME", help="the unit of the per-class figure, e.g. SK_3_1 (default: the first)")
-    p.add_argument("--bins", type=_positive_int, default=3, help="recorded-scale groups for the digits (default: 3)")
-    p.add_argument("--limit", type=_positive_int, help="analyse at most this many validation images (class-balanced)")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: 256)")
+    p.add_argument("--bins", type=_up_to(MAX_BINS), default=3,
+                   help=f"recorded-scale groups for the digits, at most {MAX_BINS} (default: 3)")
+    p.add_argument("--limit", type=_up_to(MAX_IMAGES),
+                   help="analyse at most this many validation images (class-balanced)")
+    p.add_argument("--batch-size", type=_up_to(MAX_BATCH_SIZE), default=256,
+                   help=f"images per forward pass, at most {MAX_BATCH_SIZE:,} (default: 256)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.set_defaults(handler=cmd_analyze)
     return parser

@@ -56,7 +56,11 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
 
     if split not in SPLITS:
         raise UserError(f"--split {split}: allowed: {', '.join(SPLITS)}")
+    from .model.memory import check_fits
+
     trained = load_trained(target)
+    # The weights are loaded (on the CPU); the forward passes at --batch-size are still to come.
+    check_fits(trained.spec, target, device, batch_size, weight_copies=0 if torch.device(device).type == "cpu" else 1)
     record = recorded_data(recipe, trained.preprocess)
     if not record:
         raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
+from .files import LOG_LIMIT, read_limited
 from .model.spec import ArchSpec
 from .study.lock import LOCK_FILE, FolderLock
 from .study.nofollow import atomic_write, refuse_links_out
@@ -291,7 +293,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     from .data.load import FolderData, describe, load_data, make_batches
     from .study.export import write_export
     from .study.summary import clock
-    from .train.loop import run_trial
+    from .train.loop import check_training_fits, run_trial
     from .train.spec import TrainSpec
 
     refuse_links_out(out, "--out")  # again under the lock: its log, checkpoints and weights go through them
@@ -300,6 +302,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
         return _already_finished(out, state, log)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     recipe = TrainSpec(**job.train)
+    check_training_fits(job.spec, recipe, device, job.source)  # before the data is loaded or --out made
     log(f"loading data: {job.data['name']}")
     from .data.spec import DataSpec
 
@@ -389,8 +392,8 @@ def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLU
     path = os.path.join(out, LOG_FILE)
     rows = []
     if os.path.exists(path):
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < metrics["epoch"]]
+        text = read_limited(path, LOG_LIMIT).decode("utf-8")
+        rows = [r for r in csv.DictReader(io.StringIO(text, newline="")) if int(r["epoch"]) < metrics["epoch"]]
     rows.append({k: metrics.get(k) for k in columns})
 
     def write(tmp: str) -> None:

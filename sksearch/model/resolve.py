@@ -7,15 +7,15 @@ import os
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..files import JSON_LIMIT, read_limited
 from .presets import PRESETS, preset
 from .spec import ArchSpec, SpecError
 
 
 def load_spec_file(path: str) -> ArchSpec:
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
+        raw = read_limited(path, JSON_LIMIT)
+    except FileNotFoundError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     try:
         text = raw.decode("utf-8")

@@ -37,6 +37,7 @@ from ray.tune.search import Searcher
 
 from ..data.spec import DataShape
 from ..errors import UserError
+from ..files import LOG_LIMIT, read_limited
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.parsed import SearchSpace
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
@@ -59,8 +60,10 @@ STATE_PREFIX = "searcher-state-"  # Ray's name for a searcher's saved state in t
 def read_state(path: str) -> dict[str, Any]:
     """A searcher state written by ``OptunaSearcher.save`` (JSON); ``ValueError`` otherwise."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            state = json.load(fh)
+        try:
+            state = json.loads(read_limited(path, LOG_LIMIT))
+        except UserError as exc:  # a FIFO, a device or an oversized file in its place
+            raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
         return {"trial_map": {str(k): int(v) for k, v in state["trial_map"].items()},
                 "live": {str(t) for t in state["live"]}, "reissue": [int(n) for n in state["reissue"]],
                 "last_results": {str(k): dict(v) for k, v in state["last_results"].items()}}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from ..files import LOG_LIMIT, read_limited
 from ..objectives import REQUIRED, Objective
 from ..space.parsed import SchedulerSpec, rung_epochs
 from ..space.schema import SCHEDULERS
@@ -176,18 +177,19 @@ def is_baseline_trial(trial: Any) -> bool:
 def read_results(path: str) -> list[dict[str, Any]]:
     """The results a trial reported, one per line of its ``result.json``; a torn last line
     (the driver was killed mid-write) is skipped."""
-    if not os.path.exists(path):
+    try:
+        text = read_limited(path, LOG_LIMIT).decode("utf-8", errors="replace")
+    except FileNotFoundError:
         return []
     out = []
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
     return out
 
 

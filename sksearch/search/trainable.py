@@ -23,9 +23,10 @@ import torch
 from ray import tune
 
 from ..data.load import make_batches
+from ..errors import UserError
 from ..model.spec import ArchSpec
 from ..study.layout import arch_key
-from ..train.loop import run_trial
+from ..train.loop import check_training_fits, run_trial
 from ..train.spec import TrainSpec
 
 
@@ -71,6 +72,9 @@ def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, obj
     last: dict[str, Any] = {"epoch": 0, **config["cost"]}
 
     def run(report: Reporter, scratch: str, resume_from: str | None) -> None:
+        # A sample the driver judged by this machine's total memory may still not fit in what
+        # this worker's device has free: a failed trial with the estimate, not an allocator crash.
+        check_training_fits(arch, train, device, "this trial's network")
         batches = make_batches(data, device, train.batch_size, seed=train.seed,
                                channels_last=train.uses_channels_last, workers=workers)
         init_weights = None
@@ -107,7 +111,7 @@ def run_reporting_to_tune(run: Callable[[Reporter, str, "str | None"], None], la
         run(report, scratch, resume_from)
     except Exception as exc:  # noqa: BLE001 - any failure ends this trial alone, with its reason
         message = f"{type(exc).__name__}: {exc}".strip()
-        if not isinstance(exc, (RuntimeError, ValueError)) or os.environ.get("SKSEARCH_TRACEBACKS"):
+        if not isinstance(exc, (RuntimeError, ValueError, UserError)) or os.environ.get("SKSEARCH_TRACEBACKS"):
             message += "\n" + traceback.format_exc(limit=-3)
         tune.report({**last, **(extra or {}), "error": message[:2000]})
     finally:

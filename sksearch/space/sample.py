@@ -148,17 +148,48 @@ def constraint_values(space: SearchSpace, params: int | None, macs: int | None) 
     return out
 
 
+def memory_reason(space: SearchSpace, s: Sample, needed: int) -> str | None:
+    """Why a trial needing ``needed`` bytes cannot train on the machine the driver runs on: more
+    than its total memory, or (``resources.gpu``) than its GPU's share of a GPU's memory. None
+    when it fits, or when the driver has no GPU to tell a worker's by. The total, not what is
+    free now, so that a sample is judged the same on every draw and resume."""
+    from ..model.memory import gigabytes, memory_of
+
+    if space.resources.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        share = min(space.resources.gpu, 1.0)
+        limit = int(torch.cuda.get_device_properties(0).total_memory * share)
+        where = f"{'a share of ' if share < 1 else ''}the GPU"
+    else:
+        limit, where = memory_of("cpu", free=False)
+        if limit is None:
+            return None
+        where = "this machine"
+    if needed <= limit:
+        return None
+    return (f"needs at least {gigabytes(needed)} of memory to train at batch size {s.train.batch_size:,}, more than "
+            f"the {gigabytes(limit)} of {where}")
+
+
 def check_sample(space: SearchSpace, s: Sample) -> Checked:
-    """Validate a sample's architecture and count its cost; ``reason`` says why it is rejected."""
-    from ..model.cost import params_and_macs
+    """Validate a sample's architecture, count its cost and estimate its memory (one forward on
+    the meta device, ``model.memory``); ``reason`` says why it is rejected."""
+    from ..model.memory import footprint
 
     try:
         spec = ArchSpec.from_dict(s.arch)
     except SpecError as exc:
         return Checked(s, None, None, None, f"invalid architecture: {exc}")
-    params, macs = params_and_macs(spec)
-    broken = violations(space, params, macs)
-    return Checked(s, spec, params, macs, "; ".join(broken) if broken else None)
+    fp = footprint(spec)
+    broken = violations(space, fp.params, fp.macs)
+    bf16 = s.train.precision == "bf16" or (s.train.precision == "auto" and space.resources.gpu > 0)
+    memory = memory_reason(space, s, fp.training_bytes(s.train.batch_size, s.train.optimizer, 2 if bf16 else 4))
+    if memory:
+        broken.append(memory)
+    return Checked(s, spec, fp.params, fp.macs, "; ".join(broken) if broken else None)
 
 
 def _size_rank(name: str, value: Any) -> float:
@@ -240,14 +271,15 @@ def smallest_networks(space: SearchSpace, shape: DataShape) -> list[Checked]:
 
 @optuna_warnings_only()  # no "A new study created in memory" line, no line per trial told
 def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -> None:
-    """Fail early on a space in which no sample is a valid architecture within budget: random
-    samples first, then, before refusing, the space's smallest and cheapest networks (a tight
-    budget that only the smallest corner meets is one random draws seldom hit)."""
+    """Fail early on a space in which no sample is a valid architecture within budget and within
+    the memory of this machine (``memory_reason``): random samples first, then, before refusing,
+    the space's smallest and cheapest networks (a tight budget that only the smallest corner
+    meets is one random draws seldom hit)."""
     import optuna
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     shape = space.data.shape()
-    first_reason, costed = None, 0
+    first_reason, costed, too_big = None, 0, None
     smallest: dict[str, int] = {}
     for _ in range(tries):
         trial = study.ask()
@@ -258,11 +290,11 @@ def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -
         except SpecError as exc:
             first_reason = first_reason or str(exc)
             continue
-        if not space.constraints:
-            return
         checked = check_sample(space, s)
         if checked.reason is None:
             return
+        if not violations(space, checked.params, checked.macs):  # within budget, but not in memory
+            too_big = too_big or checked.reason
         smallest = {"params": min(checked.params, smallest.get("params", checked.params)),
                     "macs": min(checked.macs, smallest.get("macs", checked.macs))}
         costed += 1
@@ -271,8 +303,14 @@ def check_feasible(space: SearchSpace, tries: int = 200, cost_tries: int = 24) -
     ends = smallest_networks(space, shape)
     if any(c.reason is None for c in ends):
         return
+    # Within the budgets but not in memory: the space's networks are too large for this machine.
+    too_big = too_big or next((c.reason for c in ends if not violations(space, c.params, c.macs)), None)
+    least = {"params": min([c.params for c in ends] + ([smallest["params"]] if smallest else [])),
+             "macs": min([c.macs for c in ends] + ([smallest["macs"]] if smallest else []))} if ends else smallest
+    if too_big:
+        raise SpaceError("model", f"none of {costed} sampled architectures fits in memory (the first refused "
+                                  f"{too_big}; the smallest has {least['params']:,} params)")
     if ends:
-        least = {"params": min(c.params for c in ends), "macs": min(c.macs for c in ends)}
         raise SpaceError("constraints", f"no network of the space meets the budgets: its smallest has "
                                         f"{least['params']:,} params, its cheapest {least['macs']:,} MACs"
                                         + (f" (none of {costed} sampled architectures met them either)"

@@ -148,8 +148,12 @@ STAGE_FIELDS: dict[str, Check] = {
     "width_per_group": integer(1, LIMITS["width"]), "out_channels": integer(1, LIMITS["out_channels"]),
     "stride": one_of(1, 2), "groups": integer(1, LIMITS["groups"]),
 }
+# The bounds a space file and the command line share (``--batch-size``, ``--epochs``, ``--trials``).
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 10_000
+MAX_TRIALS = 10**6
 TRAIN_FIELDS: dict[str, Check] = {
-    "batch_size": integer(1, 65536), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, 1000, low_open=True),
+    "batch_size": integer(1, MAX_BATCH_SIZE), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, 1000, low_open=True),
     "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10), "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
@@ -467,7 +471,7 @@ described(shared_folder, "a folder path every node mounts (or a file:// URI of o
 
 SAMPLER_RULES: dict[str, Check] = {"name": one_of(*SAMPLERS), "seed": optional(integer(0, 2**31 - 1)),
                                    "population_size": integer(2, 10_000), "n_startup_trials": integer(0, 10**6)}
-SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, 10_000),
+SCHEDULER_RULES: dict[str, Check] = {"name": one_of(*SCHEDULERS), "max_epochs": integer(1, MAX_EPOCHS),
                                      "grace_period": integer(1, 10_000), "reduction_factor": integer(2, 100)}
 RESOURCE_RULES: dict[str, Check] = {"cpu": number(0, 1024, low_open=True), "gpu": gpus,
                                     "trial_storage": optional(shared_folder)}
@@ -479,7 +483,7 @@ STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epoch
 
 
 # The top level's single values (the other top keys are sections and lists, parsed below).
-TOP_RULES: dict[str, Check] = {"name": identifier, "trials": integer(1, 10**6),
+TOP_RULES: dict[str, Check] = {"name": identifier, "trials": integer(1, MAX_TRIALS),
                                "concurrency": optional(integer(1, 10_000))}
 CONSTRAINT_BOUNDS = ("min", "max")
 OBJECTIVE_KEYS = ("name", "goal")

@@ -2,7 +2,7 @@
 no more than a clear error.
 
 * UTF-8 text only (a binary, UTF-16 or Latin-1 file is refused by name, not a traceback);
-* at most ``MAX_BYTES``, nested at most ``MAX_DEPTH`` deep;
+* a regular file (not a FIFO or a device) of at most ``MAX_BYTES``, nested at most ``MAX_DEPTH`` deep;
 * a key given twice in one mapping is refused with both lines (YAML would keep the last);
 * aliases may share a value, but not expand the document beyond ``MAX_VALUES`` values (a
   1 KB "billion laughs" file expands to billions), nor refer to themselves.
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..files import read_limited
 
 MAX_BYTES = 1_000_000
 MAX_VALUES = 100_000
@@ -67,12 +68,9 @@ def _expanded_size(value: Any, where: str) -> int:
 def load_yaml(path: str) -> Any:
     """The parsed YAML of ``path``; any problem is a ``UserError`` naming the file."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
+        raw = read_limited(path, MAX_BYTES)  # a regular file only: a FIFO or /dev/zero is refused
+    except FileNotFoundError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(raw) > MAX_BYTES:
-        raise UserError(f"{path}: larger than {MAX_BYTES:,} bytes; a space file is a page of YAML")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import UserError, show
+from ..files import JSON_LIMIT, check_regular, read_limited
 from ..model.spec import ArchSpec, SpecError
 from .folder import StudyFolder, inside_study
+from .jsonfile import read_json
 from .layout import latest_weights
 from .nofollow import atomic_write, refuse_link
 from .pareto import front
@@ -87,11 +89,14 @@ def trial_artifacts(folder: StudyFolder, trial_id: int, asked: str | None = None
         raise UserError(f"{trial_dir}: no checkpoint with weights")
     inside_study(folder.root, weights, f"trial {trial_id}'s weights", trials)
     inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration", trials)
+    params = os.path.join(trial_dir, PARAMS_FILE)
     try:
-        with open(os.path.join(trial_dir, PARAMS_FILE), encoding="utf-8") as fh:
-            config = json.load(fh)
+        config = read_json(params, mapping=True)  # a regular file, bounded
         spec = ArchSpec.from_dict(config["arch"])
-    except (OSError, ValueError, KeyError, TypeError, SpecError, RecursionError) as exc:
+    except UserError as exc:
+        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration "
+                        f"({str(exc).removeprefix(params + ': ')})") from None
+    except (ValueError, KeyError, TypeError, SpecError) as exc:
         raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({show(exc)})") from None
     return TrialArtifacts(row, spec, weights, trial_dir, dict(config.get("train") or {}))
 
@@ -316,12 +321,13 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
     import torch
 
     replace = check_export_target(out, force=force, source=None)
-    from ..model.cost import params_and_macs
+    from ..model.memory import check_fits
     from ..model.network import build
 
+    counted = check_fits(spec, name)  # its weights, and a forward of one image for --onnx
     torch.manual_seed(seed)
     model = build(spec.to_dict())
-    params, macs = params_and_macs(spec)
+    params, macs = counted.params, counted.macs
     if replace:
         clear_export(out)
     return write_export(out, spec, model.state_dict(), name, f"`{name}`, untrained (initialised with seed {seed}).",
@@ -335,8 +341,13 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from ..model.memory import check_fits
     from ..model.network import build
 
+    check_regular(weights)  # memory-mapped: a FIFO or a device in its place is refused, not mapped
+    # The spec may be edited or hostile: a network too large for this machine is refused before
+    # it is built (the loaded state dict is a second copy of its weights).
+    check_fits(spec, f"the network of {weights}", weight_copies=2)
     try:
         state = load_file(weights)
     except FileNotFoundError:
@@ -356,11 +367,12 @@ def read_export_spec(folder: str) -> ArchSpec:
     spec_path = os.path.join(folder, "spec.json")
     if not os.path.exists(spec_path):
         raise UserError(f"{folder}: not an export folder (no spec.json)")
-    with open(spec_path, encoding="utf-8") as fh:
-        try:
-            return ArchSpec.from_json(fh.read())
-        except SpecError as exc:
-            raise UserError(f"{spec_path}: {exc}") from None
+    try:
+        return ArchSpec.from_json(read_limited(spec_path, JSON_LIMIT).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{spec_path}: not UTF-8 text (byte {exc.start})") from None
+    except SpecError as exc:
+        raise UserError(f"{spec_path}: {exc}") from None
 
 
 def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..data.spec import DataSpec
 from ..errors import UserError
+from ..files import check_regular
 from ..space.parsed import SearchSpace
 from ..space.schema import load_space
 from .curves import curves_table
@@ -220,6 +221,9 @@ def study_space(root: str) -> SearchSpace:
     space = load_space(layout.space_yaml)
     if not os.path.exists(layout.data_json):
         return space
+    # Damaged content is left to data_info(), but no study of sksearch's has a FIFO or a device
+    # there: a planted one is refused by name, as run.json's would be.
+    check_regular(layout.data_json)
     try:
         record = read_json(layout.data_json, mapping=True).get("data_spec")
     except UserError:

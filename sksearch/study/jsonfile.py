@@ -1,5 +1,8 @@
-"""JSON files that sksearch reads back (run.json, data.json, train.json, preprocess.json...):
-anything a damaged or hostile file holds is a ``UserError`` naming the file, never a traceback."""
+"""JSON files that sksearch reads back (run.json, data.json, train.json, preprocess.json,
+params.json...): anything a damaged or hostile file holds is a ``UserError`` naming the file,
+never a traceback, and nothing but a regular file of at most ``files.JSON_LIMIT`` bytes is read
+(a link to ``/dev/zero`` or a FIFO in its place is refused, not read until memory or patience
+runs out)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 from typing import Any
 
 from ..errors import UserError
+from ..files import JSON_LIMIT, read_limited
 
 
 def parse_json(text: str, where: str) -> Any:
@@ -22,11 +26,10 @@ def parse_json(text: str, where: str) -> Any:
 def read_json(path: str, mapping: bool = False) -> Any:
     """The JSON file ``path``; with ``mapping``, it must hold an object."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_limited(path, JSON_LIMIT).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: unreadable (not UTF-8 text, byte {exc.start})") from None
-    except OSError as exc:
+    except FileNotFoundError as exc:
         raise UserError(f"{path}: unreadable ({exc.strerror or exc})") from None
     data = parse_json(text, path)
     if mapping and not isinstance(data, dict):

@@ -21,7 +21,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from ..errors import UserError
+from ..files import check_regular
 from ..model.cost import count_params, measure_latency, params_and_macs
+from ..model.memory import check_fits
 from ..model.network import SKNet, build
 from ..model.spec import ArchSpec
 from .compiled import compiled, wants_compile
@@ -56,9 +59,20 @@ def make_optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optim
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.momentum > 0)
 
 
+def _bf16(device: torch.device, spec: TrainSpec) -> bool:
+    return spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
+
+
 def _autocast(device: torch.device, spec: TrainSpec):  # noqa: ANN202 - a context manager
-    bf16 = spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_bf16(device, spec))
+
+
+def check_training_fits(arch: ArchSpec, train: TrainSpec, device: torch.device | str, what: str) -> None:
+    """``UserError`` naming ``what`` before ``arch`` is built when training it at the recipe's
+    batch size cannot fit in the memory free on ``device`` (``model.memory``)."""
+    device = torch.device(device)
+    check_fits(arch, what, device, train.batch_size, training=True, optimizer=train.optimizer,
+               activation_bytes=2 if _bf16(device, train) else 4)
 
 
 def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
@@ -113,17 +127,21 @@ def checkpoint_problem(folder: str) -> str | None:
     from safetensors import SafetensorError
 
     try:
+        for name in (WEIGHTS_FILE, STATE_FILE):  # mapped and unpickled: a FIFO or device would hang or fill memory
+            check_regular(os.path.join(folder, name))
         load_file(os.path.join(folder, WEIGHTS_FILE))
         state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
         int(state["epoch"]), dict(state["metrics"]), dict(state["optimizer"])
     except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
-            SafetensorError) as exc:
+            SafetensorError, UserError) as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}"
     return None
 
 
 def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device) -> tuple[int, dict[str, Any]]:
+    for name in (WEIGHTS_FILE, STATE_FILE):
+        check_regular(os.path.join(folder, name))
     model.load_state_dict(load_file(os.path.join(folder, WEIGHTS_FILE), device=str(device)))
     state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
@@ -159,6 +177,7 @@ def run_trial(
     torch.manual_seed(train.seed)
     model = build(arch.to_dict())
     if init_weights and not resume_from:
+        check_regular(init_weights)
         model.load_state_dict(load_file(init_weights))
     model = model.to(device)
     channels_last = train.uses_channels_last

@@ -100,7 +100,7 @@ def test_a_width_multiplier_sets_every_stage_width():
 def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tmp_path, monkeypatch):
     import pytest
 
-    import sksearch.model.cost as cost
+    from sksearch.model import memory
     from sksearch.space import load_space
     from sksearch.space.distributions import SpaceError
     from sksearch.space.sample import check_seed_configs
@@ -110,8 +110,8 @@ def test_seed_configs_are_all_checked_first_and_each_architecture_costed_once(tm
     seeds = ", ".join(same % (0.01 + i / 10000) for i in range(300))
     space = load_space(str(write_space(tmp_path, text=TINY_SPACE + f"seed_configs: [{seeds}, {{sk.M: 1}}]\n")))
     counted = []
-    real = cost.params_and_macs
-    monkeypatch.setattr(cost, "params_and_macs", lambda spec: counted.append(spec) or real(spec))
+    real = memory.footprint  # a sample's params and MACs are counted with its memory, in one forward
+    monkeypatch.setattr(memory, "footprint", lambda spec: counted.append(spec) or real(spec))
     check_seed_configs(space)
     assert len(counted) == 1  # 300 seeds of one architecture; the partial one is not costed
     # A bad value in the last seed is found before any architecture is costed.
@@ -176,3 +176,35 @@ def test_the_smallest_draw_tries_words_and_strides_both_ways(tmp_path):
     assert by_params.params == min(c.params for c in draws)
     assert by_macs.macs == min(c.macs for c in draws)
     assert by_macs.spec.stages[0].stride == 2 and by_params.spec.stages[0].stride == 1
+
+
+def test_a_sample_too_large_for_this_machine_is_rejected_with_its_estimate(tmp_path, monkeypatch):
+    from sksearch.model import memory
+
+    space = load_space(str(write_space(tmp_path)))
+    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 4, "lr": 0.1}),
+               space.data.shape())
+    fits = check_sample(space, s)
+    assert fits.reason is None
+    needed = memory.footprint(fits.spec).training_bytes(16)
+    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (None if free else needed - 1, "x"))
+    checked = check_sample(space, s)
+    assert (checked.params, checked.macs) == (fits.params, fits.macs)
+    assert checked.reason == (f"needs at least {memory.gigabytes(needed)} of memory to train at batch size 16, "
+                              f"more than the {memory.gigabytes(needed - 1)} of this machine")
+
+
+def test_a_space_whose_networks_cannot_fit_in_memory_is_refused_before_it_runs(tmp_path):
+    import pytest
+
+    from sksearch.space.distributions import SpaceError
+    from sksearch.space.sample import check_feasible
+    from tests.conftest import TINY_SPACE
+
+    # No budget at all: only the machine's memory stands in the way of 40-85 billion parameters.
+    huge = TINY_SPACE.replace("{depth: 1, width_per_group: {choice: [2, 4]}, out_channels: 8, stride: 2}",
+                              "{depth: 1, width: 65536, out_channels: 65536, stride: 1}").replace("groups: 2", "groups: 1")
+    space = load_space(str(write_space(tmp_path, text=huge)))
+    with pytest.raises(SpaceError, match=r"model: none of 24 sampled architectures fits in memory \(the first "
+                                         r"refused needs at least [\d,.]+ GB of memory to train at batch size 16"):
+        check_feasible(space)

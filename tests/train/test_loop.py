@@ -107,3 +107,23 @@ def test_adamw_and_label_smoothing_train(batches, monkeypatch):
     assert len(optimizers) == 1 and isinstance(optimizers[0], torch.optim.AdamW)
     assert [g["weight_decay"] for g in optimizers[0].param_groups] == [0.05, 0.0]
     assert smoothing and set(smoothing) == {0.1}
+
+
+def test_a_trial_that_cannot_fit_in_its_device_memory_is_refused_before_it_is_built(monkeypatch):
+    from sksearch.errors import UserError
+    from sksearch.model import memory
+    from sksearch.train.loop import check_training_fits
+
+    spec, fp = tiny_spec(), memory.footprint(tiny_spec())
+    sgd, adamw = TrainSpec(batch_size=32), TrainSpec(batch_size=32, optimizer="adamw")
+    room = fp.training_bytes(32, "sgd")
+    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (room, "available on this machine"))
+    check_training_fits(spec, sgd, "cpu", "trial 3")
+    # AdamW's second moment is one copy of the weights more than the memory holds.
+    with pytest.raises(UserError, match=r"^trial 3: its [\d,]+ parameters trained at batch size 32 need at least"):
+        check_training_fits(spec, adamw, "cpu", "trial 3")
+    # bf16 halves the activations a step saves.
+    monkeypatch.setattr(memory, "memory_of", lambda device="cpu", free=True: (room - fp.saved * 32 * 2, "x"))
+    check_training_fits(spec, TrainSpec(batch_size=32, precision="bf16"), "cpu", "trial 3")
+    with pytest.raises(UserError):
+        check_training_fits(spec, sgd, "cpu", "trial 3")
