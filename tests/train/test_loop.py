@@ -107,3 +107,28 @@ def test_adamw_and_label_smoothing_train(batches, monkeypatch):
     assert len(optimizers) == 1 and isinstance(optimizers[0], torch.optim.AdamW)
     assert [g["weight_decay"] for g in optimizers[0].param_groups] == [0.05, 0.0]
     assert smoothing and set(smoothing) == {0.1}
+
+
+def test_every_epoch_reports_the_process_peak_resident_memory(batches):
+    """``peak_rss`` is the process's resident peak in bytes (Linux's ru_maxrss is in KiB): at
+    least what the process held before the trial, and it covers a buffer the trial allocated."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    big = 64 * 2**20  # held through the trial, more than a tiny trial's own peak
+
+    def report(m, f):
+        held.fill(1)  # touched, so it is resident
+        seen.append(m["peak_rss"])
+        keys.update(m)
+
+    keys = set()
+    seen = []
+    held = np.zeros(before // 8 + big // 8)  # the resident peak must grow past `before + big`
+    run_trial(arch(), TrainSpec(max_epochs=2, lr=0.1), batches, "cpu", report)
+    assert len(seen) == 2 and all(isinstance(v, int) for v in seen)
+    assert seen[0] <= seen[1]  # a peak never goes down
+    assert seen[-1] >= before + big
+    assert "peak_memory" not in keys  # the GPU figure stays CUDA's
