@@ -159,7 +159,7 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
               for t in first.values()
               if screen and t.state == TrialState.COMPLETE and "screened_on" not in t.user_attrs]
     started = last_print = time.time()
-    evaluated = 0
+    evaluated = screened_out = 0
     best = max((t.values[acc] for t in first.values() if t.state == TrialState.COMPLETE), default=float("nan"))
     while done < strategy.subnets:
         # Seeded by the study's size, as the main searcher does: a resumed search draws what an
@@ -198,6 +198,7 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
                 accuracy, loss = evaluate_subnet(supernet, checked.spec, calibration, batches, torch.device(device),
                                                  train)
             found.update(accuracy=accuracy, loss=loss)
+            screened_out += not full
             if full and screen:
                 scored.append(([found[name] for name in cost_names], accuracy))
             attrs = {**found, "epochs": strategy.supernet_epochs, "run_id": run_id,
@@ -218,7 +219,8 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             rate = evaluated / max(time.time() - started, 1e-9)
             print(f"subnets: {done}/{strategy.subnets} draws, {len(first)} distinct networks "
                   f"({sum(t.state == TrialState.COMPLETE for t in first.values())} evaluated, the rest outside the "
-                  f"budgets), {rate:.1f} evaluations per s, best accuracy {best:.4f}", flush=True)
+                  f"budgets{f'; {screened_out} this run left at their screening score' if screen else ''}), "
+                  f"{rate:.1f} evaluations per s, best accuracy {best:.4f}", flush=True)
     return study
 
 
