@@ -16,7 +16,7 @@ figure was taken (``--append-results`` then appends nothing). Sections:
 2. **Search.** A real ``sksearch.run`` on CIFAR-shaped synthetic data (``synthetic_cifar``:
    offline, 50,000 images) with 1, 0.5 and 0.25 GPU per trial: trials per hour, GPU
    utilisation sampled every 0.5 s by ``nvidia-smi`` during the search, peak memory per trial
-   (the trials' ``peak_memory``), and the share of trial-slot time spent inside training steps.
+   (the trials' ``peak_memory``), the workers' peak resident memory (``peak_rss``), and the share of trial-slot time spent inside training steps.
 3. **Analysis and export.** ``sksearch analyze --device cuda`` on the search's best SK trial
    (its wall time), and that trial's exported model: logits on CUDA (fp32) against the CPU.
 """
@@ -230,8 +230,9 @@ def section_search(sizes: Sizes, cuda: bool, work: str) -> tuple[list[str], str 
     lines = ["### A search on synthetic CIFAR-shaped data", "",
              f"{sizes.trials} trials of {sizes.epochs} epochs on {sizes.train_size:,} images, batch {sizes.batch}, "
              f"no early stopping, {sizes.cpus_per_trial:g} CPUs per trial", "",
-             "| GPU per trial | trials at once | wall (s) | trials/hour | GPU utilisation | peak memory per trial (MiB) | inside training steps |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| GPU per trial | trials at once | wall (s) | trials/hour | GPU utilisation | peak memory per trial (MiB) | "
+             "peak RSS per worker (MiB) | inside training steps |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     best_trial = None
     for fraction in sizes.fractions:
         out = os.path.join(work, f"search_{fraction}")
@@ -246,10 +247,13 @@ def section_search(sizes: Sizes, cuda: bool, work: str) -> tuple[list[str], str 
         if cuda and "peak_memory" in done and done.peak_memory.notna().any():
             mib = done.peak_memory.dropna() / 2**20
             memory = f"{mib.median():,.0f} (max {mib.max():,.0f})"
+        # The trials' peak_rss: each worker process's resident peak, earlier trials included.
+        rss = (f"{done.peak_rss.max() / 2**20:,.0f}" if "peak_rss" in done and done.peak_rss.notna().any()
+               else "n/a")
         share = float(done.train_time.sum()) / (wall * slots)
         label = f"{fraction:g}" if cuda else "0 (CPU)"
         lines.append(f"| {label} | {slots} | {wall:.0f} | {len(done) / wall * 3600:,.0f} | "
-                     f"{util.summary() if cuda else 'n/a (CPU)'} | {memory} | {share:.0%} |")
+                     f"{util.summary() if cuda else 'n/a (CPU)'} | {memory} | {rss} | {share:.0%} |")
         print(lines[-1], flush=True)
         if len(done):
             best_trial = f"{out}:{int(done.sort_values('accuracy').trial_id.iloc[-1])}"

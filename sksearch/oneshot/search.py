@@ -12,6 +12,10 @@ one network (two r that give the same fuse width) are different draws to it. Eac
 evaluated once, keyed by ``network_key``: a repeat draw is told the first one's values (as
 Optuna's FAQ answers duplicate samples), written with ``status: repeat``, ``repeat_of`` (the
 first's trial number) and ``arch`` (the key), and counted once everywhere it is read.
+
+With ``strategy.screen_images`` a new network is screened first on that many val images and
+scored in full only when it is within reach of the front (``screen.py``); one left at its
+screening score carries ``screened_on`` (the images its values come from).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..space.parsed import SearchSpace
 from ..study.store import one_shot_study, open_for_search
 from .bn import calibration_batches
 from .sandwich import arch_space, evaluate_subnet, recipe
+from .screen import FirstImages, calibration_share, within_reach
 from .shareable import supernet_layout
 from .supernet import Supernet
 
@@ -80,6 +85,20 @@ def _objective_values(space: SearchSpace, found: dict[str, float]) -> list[float
     return [float(found[name]) for name in space.metric_names]
 
 
+def _val_size(batches: Any) -> int:
+    return len(batches.y_val) if hasattr(batches, "y_val") else len(batches.val_set)
+
+
+def _screen_images(space: SearchSpace, batches: Any) -> int:
+    """The val images a screening reads, or 0 when the search scores every network in full:
+    no ``screen_images``, as many as val holds, or ``loss`` an objective (the margin is one of
+    accuracy)."""
+    n = space.strategy.screen_images
+    if n <= 0 or "loss" in space.metric_names or n >= _val_size(batches):
+        return 0
+    return n
+
+
 def search_subnets(space: SearchSpace, data: Any, weights: str, storage_url: str, device: str = "cpu",
                    run_id: str | None = None) -> optuna.Study:
     """Evaluate subnets until the one-shot study holds ``strategy.subnets`` ended trials;
@@ -111,9 +130,12 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
     batches = make_batches(data, device, train.batch_size, seed=train.seed,
                            channels_last=train.uses_channels_last, workers=0)
     calibration = calibration_batches(batches, strategy.calibration_batches)
+    screen = _screen_images(space, batches)
+    screening = (f", screened on {screen:,} val images (BatchNorm from {len(calibration_share(calibration))} "
+                 f"batches) and scored in full near the front") if screen else ""
     print(f"searching subnets: {strategy.subnets - done} of {strategy.subnets} draws left, sampler "
           f"{space.sampler.name}, inherited weights with BatchNorm recalibrated on {len(calibration)} batches, each "
-          f"network evaluated once; study {study.study_name}", flush=True)
+          f"network evaluated once{screening}; study {study.study_name}", flush=True)
     # The sampler works on a copy in memory; each finished trial is then written to the study in
     # one transaction (add_trial), not one commit per attribute: SQLite's commits, not the
     # evaluations, would otherwise bound the rate.
@@ -129,8 +151,15 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
         if key is not None and "repeat_of" not in t.user_attrs:
             first.setdefault(key, t)
     acc = space.metric_names.index("accuracy")
+    # The networks scored in full, as (costs, accuracy): what a screened network must be
+    # within reach of. Costs are the objectives other than accuracy, with their directions.
+    cost_names = [name for name in space.metric_names if name != "accuracy"]
+    minimize = [d == "minimize" for name, d in zip(space.metric_names, space_a.directions) if name != "accuracy"]
+    scored = [([t.values[space.metric_names.index(name)] for name in cost_names], t.values[acc])
+              for t in first.values()
+              if screen and t.state == TrialState.COMPLETE and "screened_on" not in t.user_attrs]
     started = last_print = time.time()
-    evaluated = 0
+    evaluated = screened_out = 0
     best = max((t.values[acc] for t in first.values() if t.state == TrialState.COMPLETE), default=float("nan"))
     while done < strategy.subnets:
         # Seeded by the study's size, as the main searcher does: a resumed search draws what an
@@ -155,14 +184,25 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             values, state = None, TrialState.PRUNED
         else:
             t0 = time.perf_counter()
-            accuracy, loss = evaluate_subnet(supernet, checked.spec, calibration, batches, torch.device(device), train)
-            found = {"accuracy": accuracy, "loss": loss, **checked.cost}
+            found = dict(checked.cost)
             if "latency" in space.metric_names:
                 model = supernet.subnet(checked.spec)
                 found["latency"] = measure_latency(model, (1, shape.in_channels, shape.input_size, shape.input_size),
                                                    channels_last=train.uses_channels_last)
+            full = True
+            if screen:
+                accuracy, loss = evaluate_subnet(supernet, checked.spec, calibration_share(calibration),
+                                                 FirstImages(batches, screen), torch.device(device), train)
+                full = within_reach([found[name] for name in cost_names], accuracy, screen, scored, minimize)
+            if full:
+                accuracy, loss = evaluate_subnet(supernet, checked.spec, calibration, batches, torch.device(device),
+                                                 train)
+            found.update(accuracy=accuracy, loss=loss)
+            screened_out += not full
+            if full and screen:
+                scored.append(([found[name] for name in cost_names], accuracy))
             attrs = {**found, "epochs": strategy.supernet_epochs, "run_id": run_id,
-                     "eval_time": time.perf_counter() - t0, "arch": key}
+                     "eval_time": time.perf_counter() - t0, "arch": key, "screened_on": None if full else screen}
             values, state = _objective_values(space, found), TrialState.COMPLETE
             evaluated += 1
             best = accuracy if not best >= accuracy else best
@@ -179,7 +219,8 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             rate = evaluated / max(time.time() - started, 1e-9)
             print(f"subnets: {done}/{strategy.subnets} draws, {len(first)} distinct networks "
                   f"({sum(t.state == TrialState.COMPLETE for t in first.values())} evaluated, the rest outside the "
-                  f"budgets), {rate:.1f} evaluations per s, best accuracy {best:.4f}", flush=True)
+                  f"budgets{f'; {screened_out} this run left at their screening score' if screen else ''}), "
+                  f"{rate:.1f} evaluations per s, best accuracy {best:.4f}", flush=True)
     return study
 
 

@@ -64,6 +64,7 @@ class StrategySpec:
     init: str = "scratch"         # one_shot: confirmed subnets start from scratch | inherited weights
     distill: bool = True          # one_shot: in-place distillation from the largest subnet
     calibration_batches: int = 8  # one_shot: training batches that recalibrate a subnet's BatchNorm
+    screen_images: int = 0        # one_shot: val images that screen each subnet first (0: no screening)
 
 
 @dataclass(frozen=True)

@@ -479,7 +479,8 @@ STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epoch
                                     "subnets": integer(1, 10**6), "confirm": integer(1, 10_000),
                                     "spread": integer(0, 10_000),
                                     "init": one_of(*INITS), "distill": boolean,
-                                    "calibration_batches": integer(1, 10_000)}
+                                    "calibration_batches": integer(1, 10_000),
+                                    "screen_images": integer(0, 10_000_000)}
 
 
 # The top level's single values (the other top keys are sections and lists, parsed below).

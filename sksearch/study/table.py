@@ -3,7 +3,9 @@
 Columns: ``trial_id`` (the Optuna trial number; a baseline's is negative), ``status``
 (completed, stopped_early, failed, rejected, running, queued), ``epochs`` reached, the metrics
 (``accuracy``, ``loss``, ``params``, ``macs``, ``latency`` when measured, ``train_time``,
-``peak_memory``: bytes the trial held at most on its GPU, CUDA trials only),
+``peak_memory``: bytes the trial held at most on its GPU, CUDA trials only; ``peak_rss``:
+bytes of resident memory its process held at most by the trial's end, earlier trials of a
+reused Ray worker included),
 bookkeeping (``reason``, ``node``, ``ray_trial_id``, ``run_id`` of the driver that trained it,
 ``baseline`` name, ``imported`` from, ``started``, ``finished``, ``duration_s``), then one column
 per searched parameter, named as in the space file (``sk.M``, ``stages.0.depth``, ``lr``...).
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 # that the resume can hand it out again; the table says what it is (``stopped_runs``).
 STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "interrupted", "queued")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
-METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time", "peak_memory")
+METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time", "peak_memory", "peak_rss")
 BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported", "started", "finished", "duration_s")
 # The per-epoch record of a trial, kept in the study as the user attribute CURVE: a list of
 # {epoch, accuracy, loss, ...} with these keys, one entry per epoch reported (schedulers
@@ -44,7 +46,7 @@ BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported
 CURVE = "curve"
 CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "lr")
 INTEGER_COLUMNS = ("epochs", "params", "macs")
-FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s", "peak_memory")
+FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s", "peak_memory", "peak_rss")
 # A one-shot study's subnet table adds these (``subnet_table``): the network key of each draw and,
 # for a draw of a network drawn before, that first draw's number. Its status is then ``repeat``
 # (answered from the first evaluation), a status only subnet tables have.

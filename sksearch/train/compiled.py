@@ -5,6 +5,14 @@ Ray reuses a worker (actor) for the next trial, so a module compiled for one tri
 there for the next: a trial of an architecture seen before loads its fresh weights into the
 cached module instead of compiling again. Evaluation runs the same module eagerly (its
 weights are the compiled module's own), which saves a second compilation for eval mode.
+
+What dynamo's own cache does across architectures: every SKNet shares one ``forward`` code
+object, so a new architecture is a guard failure on it and a full recompile (no kernel of
+another architecture is reused), counted against dynamo's recompile limit (raised here to
+``RECOMPILE_LIMIT``, else the ninth architecture of a worker would silently run eagerly).
+Inductor's on-disk FX graph cache does reuse the kernels of an identical graph across
+processes and runs, so a repeat of an architecture in another worker compiles faster, but
+``auto`` does not count on it: only this process's cache of compiled modules is free.
 """
 
 from __future__ import annotations
@@ -18,9 +26,20 @@ import torch
 from ..model.spec import ArchSpec
 from .spec import TrainSpec
 
-# A trial compiles in seconds on a GPU and in tens of seconds on a CPU (benchmarks/gpu.py
-# measures it); below this many optimizer steps the compilation does not pay for itself.
+# A trial compiles in seconds on a GPU (benchmarks/gpu.py measures it); below this many
+# optimizer steps the compilation does not pay for itself.
 AUTO_MIN_STEPS = 2000
+# On the CPU a compile costs far more: the first compiled train step of a Fashion-MNIST SK net
+# took about 120 s on 2 cores at load 5 (issue 31's probe; benchmarks/trial_speed.py measures it
+# as "compile s"), and saved 80-90 ms a step at batch 64 (199 -> 119 ms for an 84K M=1 net,
+# 169 -> 77 ms for a 133K M=2 net). Break-even is then ~1,500 steps of a full-budget trial;
+# the threshold is ~3x that because a loaded machine compiles slower, smaller nets save less a
+# step, and a scheduler stops most search trials long before their budget (Fashion-MNIST's
+# search trials, 2,250 steps at most, stay eager; `sksearch train` of its winners, 15 epochs of
+# 844 steps, compiles).
+CPU_COMPILE_S = 120.0
+CPU_SAVED_PER_STEP_S = 0.08
+AUTO_MIN_STEPS_CPU = 3 * round(CPU_COMPILE_S / CPU_SAVED_PER_STEP_S)  # 4,500
 CACHE_SIZE = 4                      # architectures kept compiled per worker (each holds its weights)
 RECOMPILE_LIMIT = 64                # dynamo's default (8) would fall back to eager after 8 architectures
 
@@ -28,11 +47,22 @@ _cache: OrderedDict[str, tuple[torch.nn.Module, Any]] = OrderedDict()
 stats = {"compiled": 0, "reused": 0}
 
 
-def wants_compile(device: torch.device, train: TrainSpec, steps: int) -> bool:
-    """``on``/``off`` as said; ``auto`` compiles on CUDA when the trial has ``AUTO_MIN_STEPS``
-    optimizer steps or more (``steps`` = the full budget's steps)."""
+def _key(arch: ArchSpec, device: torch.device, channels_last: bool) -> str:
+    return json.dumps([arch.to_dict(), str(device), channels_last], sort_keys=True)
+
+
+def wants_compile(device: torch.device, train: TrainSpec, steps: int, arch: ArchSpec | None = None,
+                  channels_last: bool = True) -> bool:
+    """``on``/``off`` as said; ``auto`` compiles when the trial has enough optimizer steps
+    (``steps`` = the full budget's steps) to pay for the compilation: ``AUTO_MIN_STEPS`` on
+    CUDA, ``AUTO_MIN_STEPS_CPU`` on the CPU, and always when this process holds ``arch``
+    compiled already (a reuse costs nothing)."""
     if train.compile == "auto":
-        return device.type == "cuda" and steps >= AUTO_MIN_STEPS
+        if device.type not in ("cuda", "cpu"):
+            return False
+        if arch is not None and _key(arch, device, channels_last) in _cache:
+            return True
+        return steps >= (AUTO_MIN_STEPS if device.type == "cuda" else AUTO_MIN_STEPS_CPU)
     return train.compile == "on"
 
 
@@ -49,7 +79,7 @@ def compiled(model: torch.nn.Module, arch: ArchSpec, device: torch.device, chann
     """The module to train and its compiled forward. The module is ``model`` itself the first
     time an architecture is seen in this process, else the cached one with ``model``'s weights
     and buffers loaded into it (so a seeded trial starts from the same state either way)."""
-    key = json.dumps([arch.to_dict(), str(device), channels_last], sort_keys=True)
+    key = _key(arch, device, channels_last)
     if key in _cache:
         module, forward = _cache[key]
         module.load_state_dict(model.state_dict())

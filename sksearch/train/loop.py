@@ -151,6 +151,18 @@ def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.
 Reporter = Callable[[dict[str, Any], str | None], None]
 
 
+def peak_rss() -> int:
+    """Bytes of resident memory this process has held at most since it started
+    (``getrusage``'s ``ru_maxrss``: kibibytes on Linux, bytes on macOS). It never goes down: in
+    a Ray worker that ran earlier trials it covers them too, so a trial's figure is what its
+    worker process needed up to its end, which is what ``resources`` must allow per trial."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
 def run_trial(
     arch: ArchSpec,
     train: TrainSpec,
@@ -185,7 +197,7 @@ def run_trial(
         model = model.to(memory_format=torch.channels_last)
     steps = batches.steps_per_epoch()
     forward: Callable[[torch.Tensor], torch.Tensor] = model
-    if wants_compile(device, train, steps * train.max_epochs):
+    if wants_compile(device, train, steps * train.max_epochs, arch, channels_last):
         model, forward = compiled(model, arch, device, channels_last)
     optimizer = make_optimizer(model, train)
     if cost is None:
@@ -235,6 +247,7 @@ def run_trial(
                    "lr": lr_at(train, epoch * steps - 1, steps)}
         if cuda:  # bytes the trial's tensors held at most on its GPU (what sizes fractional GPUs)
             metrics["peak_memory"] = torch.cuda.max_memory_allocated(device)
+        metrics["peak_rss"] = peak_rss()  # the process's resident peak (what sizes resources.cpu's memory)
         folder = None
         if checkpoint_dir is not None:
             folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")

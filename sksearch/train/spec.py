@@ -30,7 +30,7 @@ class TrainSpec:
     seed: int = 0                   # weight init and batch order
     precision: str = "auto"         # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     channels_last: str = "auto"     # auto (= on) | on | off
-    compile: str = "auto"           # torch.compile: auto (on CUDA for long trials) | on | off
+    compile: str = "auto"           # torch.compile: auto (long trials: 2,000+ steps on CUDA, 4,500+ on CPU) | on | off
 
     @property
     def uses_channels_last(self) -> bool:

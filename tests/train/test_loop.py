@@ -127,3 +127,28 @@ def test_a_trial_that_cannot_fit_in_its_device_memory_is_refused_before_it_is_bu
     check_training_fits(spec, TrainSpec(batch_size=32, precision="bf16"), "cpu", "trial 3")
     with pytest.raises(UserError):
         check_training_fits(spec, sgd, "cpu", "trial 3")
+
+
+def test_every_epoch_reports_the_process_peak_resident_memory(batches):
+    """``peak_rss`` is the process's resident peak in bytes (Linux's ru_maxrss is in KiB): at
+    least what the process held before the trial, and it covers a buffer the trial allocated."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    big = 64 * 2**20  # held through the trial, more than a tiny trial's own peak
+
+    def report(m, f):
+        held.fill(1)  # touched, so it is resident
+        seen.append(m["peak_rss"])
+        keys.update(m)
+
+    keys = set()
+    seen = []
+    held = np.zeros(before // 8 + big // 8)  # the resident peak must grow past `before + big`
+    run_trial(arch(), TrainSpec(max_epochs=2, lr=0.1), batches, "cpu", report)
+    assert len(seen) == 2 and all(isinstance(v, int) for v in seen)
+    assert seen[0] <= seen[1]  # a peak never goes down
+    assert seen[-1] >= before + big
+    assert "peak_memory" not in keys  # the GPU figure stays CUDA's
