@@ -243,14 +243,14 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
 
 
 def _metrics(row: pd.Series) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": row["status"], "epochs": int(row["epochs"])}
+    out: dict[str, Any] = {"status": row["status"], "epochs": None if pd.isna(row["epochs"]) else int(row["epochs"])}
     for key in ("accuracy", "loss"):
         if pd.notna(row.get(key)):
             out[f"val {key}"] = round(float(row[key]), 4)
     # A search never reads the test split, so a trial has no test figure until one is measured.
     out["test accuracy"] = "not measured (`sksearch evaluate FOLDER --split test`)"
     for key in ("params", "macs"):
-        out[key] = f"{int(row[key]):,}"
+        out[key] = "not recorded" if pd.isna(row[key]) else f"{int(row[key]):,}"
     if "latency" in row and pd.notna(row["latency"]):
         out["latency_ms"] = round(float(row["latency"]), 3)
     return out
@@ -265,7 +265,7 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
     data = folder.data_info()
     recipe = {"train": art.train, "data": (data or {}).get("data_spec") or folder.space.data.to_dict(),
-              "epochs": int(row["epochs"]), "cpus": folder.space.resources.cpu,
+              "epochs": None if pd.isna(row["epochs"]) else int(row["epochs"]), "cpus": folder.space.resources.cpu,
               "source": {"study": folder.name, "trial_id": trial_id}}
     return write_export(out, art.spec, art.weights, f"sksearch trial {trial_id}", origin, _metrics(row),
                         data, onnx, recipe)
@@ -314,6 +314,13 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
         raise UserError(f"{weights}: the weights file is missing") from None
     except (OSError, SafetensorError, ValueError) as exc:
         raise UserError(f"{weights}: not a readable safetensors weights file ({str(exc)[:120]})") from None
+    # NaN or infinite weights load and run, and score as a constant guess (10% on ten classes):
+    # a model that diverged, or a damaged file, is refused here rather than measured.
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            bad = tensor[~tensor.isfinite()].flatten()[0].item()
+            raise UserError(f"{weights}: {name} holds {bad}: NaN or infinite weights (a training that diverged, or a "
+                            f"damaged file) cannot be loaded")
     model = build(spec.to_dict())
     try:
         model.load_state_dict(state)
@@ -327,11 +334,17 @@ def read_export_spec(folder: str) -> ArchSpec:
     spec_path = os.path.join(folder, "spec.json")
     if not os.path.exists(spec_path):
         raise UserError(f"{folder}: not an export folder (no spec.json)")
-    with open(spec_path, encoding="utf-8") as fh:
-        try:
-            return ArchSpec.from_json(fh.read())
-        except SpecError as exc:
-            raise UserError(f"{spec_path}: {exc}") from None
+    try:
+        with open(spec_path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{spec_path}: unreadable (not UTF-8 text, byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{spec_path}: unreadable ({exc.strerror or exc})") from None
+    try:
+        return ArchSpec.from_json(text)
+    except SpecError as exc:
+        raise UserError(f"{spec_path}: {exc}") from None
 
 
 def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
