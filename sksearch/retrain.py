@@ -89,7 +89,10 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
             weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
             with_weights(spec, weights)  # weights that do not load are refused before --out is made
         if os.path.exists(os.path.join(target, "preprocess.json")):
-            preprocess = _read_json(os.path.join(target, "preprocess.json"))
+            from .study.folder import check_data_record
+
+            preprocess = check_data_record(_read_json(os.path.join(target, "preprocess.json")),
+                                           os.path.join(target, "preprocess.json"))
     else:
         spec = resolve(target)
     recipe_path = os.path.join(target, "train.json")
