@@ -14,7 +14,7 @@ from tests.conftest import tiny_spec, write_space
 
 @pytest.fixture
 def export(tmp_path):
-    return sksearch.api.export_untrained(tiny_spec(num_classes=10).to_dict(), str(tmp_path / "export"))
+    return sksearch.api.export_untrained(tiny_spec(num_classes=10, in_channels=1, input_size=24).to_dict(), str(tmp_path / "export"))
 
 
 @pytest.mark.parametrize("epochs", [0, -3, "3", 2.0, True, None])

@@ -165,6 +165,33 @@ def exported(tmp, study, name="exp"):
     return out
 
 
+def nan_weights(export):
+    """The export with one weight set to NaN (a training that diverged)."""
+    from safetensors.torch import load_file, save_file
+
+    path = str(export / "weights.safetensors")
+    state = load_file(path)
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    save_file(state, path)
+    return export
+
+
+def recipe_edited(tmp, study, edit):
+    out = exported(tmp, study)
+    recipe = json.loads((out / "train.json").read_text())
+    edit(recipe)
+    (out / "train.json").write_text(json.dumps(recipe))
+    return out
+
+
+def data_json_edited(study, **values):
+    record = json.loads((study / "data.json").read_text())
+    record.update(values)
+    (study / "data.json").write_text(json.dumps(record))
+    return study
+
+
 def export_with(tmp, study, file: str, content: bytes):
     out = exported(tmp, study)
     (out / file).write_bytes(content)
@@ -320,6 +347,26 @@ CASES = [
     Case("train-recipe-unknown-key", lambda t, s: ["train", str(export_with(t, s, "train.json", b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
                                                    "--epochs", "1", "--out", str(t / "o")],
          ("train.json: train.bogus: unknown recipe key; allowed:",)),
+    # ---- damaged exports (issue 35) ---------------------------------------------------------------
+    Case("evaluate-spec-not-utf8", lambda t, s: ["evaluate", str(export_with(t, s, "spec.json", b'{"name": "\xff\xfe"}'))],
+         ("spec.json: unreadable (not UTF-8 text, byte",)),
+    Case("evaluate-nan-weights", lambda t, s: ["evaluate", str(nan_weights(exported(t, s))), "--split", "val"],
+         ("weights.safetensors:", "holds nan: NaN or infinite weights")),
+    Case("train-nan-weights", lambda t, s: ["train", str(nan_weights(exported(t, s))), "--epochs", "1",
+                                            "--out", str(t / "o")], ("weights.safetensors:", "NaN or infinite weights")),
+    Case("train-recipe-bad-lr", lambda t, s: ["train", str(recipe_edited(t, s, lambda r: r["train"].update(lr=-1))),
+                                              "--epochs", "1", "--out", str(t / "o")],
+         ("exp/train.json: train.lr:",)),
+    Case("train-recipe-bad-data", lambda t, s: ["train", str(recipe_edited(t, s, lambda r: r.update(data=[1]))),
+                                                "--epochs", "1", "--out", str(t / "o")],
+         ("exp/train.json: data: must be an object",)),
+    Case("evaluate-recipe-bad-data-name", lambda t, s: ["evaluate", str(recipe_edited(
+        t, s, lambda r: r["data"].update(name=7)))], ("exp/train.json: data.name: must be a data set's name, got 7",)),
+    Case("evaluate-recipe-bad-canvas", lambda t, s: ["evaluate", str(recipe_edited(
+        t, s, lambda r: r["data"].update(canvas="big")))], ("exp/train.json: data.canvas:",)),
+    Case("export-data-json-mean-a-string", lambda t, s: ["export", str(data_json_edited(s, mean="x")), "--trial",
+                                                         first_completed(s), "--to", str(t / "x")],
+         ("data.json: mean: unexpected value 'x'",)),
     Case("run-huge-int-in-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.replace("trials: 6", f"trials: {HUGE}")
                                                                .encode())], ("bad.yaml: not a space file Python can read", "4300 digits")),
     Case("run-set-huge-int", lambda t, s: ["run", space_file(t), "--set", f"trials={HUGE}"],
