@@ -33,8 +33,10 @@ class Damaged(Exception):
 
 
 def is_number(value: Any) -> bool:
-    """A real number (bool is not one), finite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A real number (bool is not one), finite; an integer within int64, as pandas holds it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return -2 ** 63 < value < 2 ** 63 if isinstance(value, int) else math.isfinite(value)
 
 
 def metric_problem(name: str, value: Any) -> str | None:
@@ -49,7 +51,7 @@ def metric_problem(name: str, value: Any) -> str | None:
         return "negative"
     if name == "accuracy" and value > 1:
         return "above 1 (accuracy is a fraction)"
-    if name in COUNTS and (value > LARGEST_COUNT or float(value) != math.floor(value)):
+    if name in COUNTS and (value > LARGEST_COUNT or not float(value).is_integer()):
         return f"not a whole number up to {LARGEST_COUNT:,}"
     return None
 

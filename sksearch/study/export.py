@@ -123,12 +123,14 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
         "```", "",
     ]
     lines += ["## Inputs", ""]
-    if preprocess:
+    if preprocess and "mean" in preprocess and "std" in preprocess:
         lines += [
             "Pixels scaled to [0, 1], then normalised per channel with `preprocess.json`:",
             f"mean {[round(m, 4) for m in preprocess['mean']]}, std {[round(s, 4) for s in preprocess['std']]}.",
             "",
         ]
+    elif preprocess:  # a data.json without its normalisation (a damaged or hand-made one)
+        lines += ["Pixels scaled to [0, 1]; `preprocess.json` records no normalisation.", ""]
     else:
         lines += ["Untrained, so no data and no normalisation came with it (no `preprocess.json`, no `train.json`):",
                   "scale pixels to [0, 1] and normalise them per channel with your data's mean and std.", ""]

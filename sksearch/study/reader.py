@@ -240,11 +240,12 @@ def _read_one(study: StudyRef, curves: bool, params: bool,
     url, study_name, where = study.url, study.name, study.where
     path = check_sqlite(url, where)
     if path:
-        errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+        # A damaged page can hand back text that is not UTF-8, which sqlite3 cannot decode.
+        errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError, UnicodeDecodeError)
     else:
         import sqlalchemy.exc
 
-        errors = (sqlalchemy.exc.SQLAlchemyError,)
+        errors = (sqlalchemy.exc.SQLAlchemyError, UnicodeDecodeError)
     try:
         con = _Connection(url, path)
         try:
@@ -317,6 +318,9 @@ def read_distributions(study: StudyRef) -> dict[str, dict[str, Any]]:
                         for (name, _), spec in zip(pairs, specs)}
         except Damaged as exc:
             raise damaged_error(path, exc) from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise UserError(f"{study.where}: {path} is not a readable Optuna database "
+                            f"({str(exc).splitlines()[0]})") from None
         finally:
             con.close()
     from optuna.distributions import distribution_to_json
