@@ -158,9 +158,10 @@ def trial_threads(cpus: Any) -> int:
     on a shared machine more threads than the job's CPUs make every thread wait for the others
     (one epoch took 88 s with 2 threads and 13 s with 1 on 2 cores at load 4.5)."""
     try:
-        return max(1, int(cpus))
-    except (TypeError, ValueError):
+        threads = int(cpus)
+    except (TypeError, ValueError, OverflowError):
         return 1
+    return threads if 1 <= threads <= 4096 else 1  # past that, a damaged record: torch refuses it
 
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:

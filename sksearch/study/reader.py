@@ -148,6 +148,14 @@ class _NoStudy(Exception):
     pass
 
 
+class _ByTrialId(dict):
+    """Records by trial_id; a row naming a trial that the trials table does not hold (a
+    damaged database) is ``Damaged``, not a KeyError."""
+
+    def __missing__(self, trial_id: Any) -> TrialRecord:
+        raise Damaged(f"a row names trial_id {show(trial_id)}, which its trials table does not hold")
+
+
 def _records(con: _Connection, study_name: str, where: str, curves: bool = True, params: bool = True,
              states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]] | None:
     """The records and metric names; None when the schema is one this reader does not know.
@@ -178,7 +186,7 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     picked = [c for c in ("" if alone else "study_id = :sid", in_states) if c]
     mine = f" WHERE trial_id IN (SELECT trial_id FROM trials WHERE {' AND '.join(picked)})" if picked else ""
     also = " AND" if mine else " WHERE"
-    records: dict[int, TrialRecord] = {}
+    records: dict[int, TrialRecord] = _ByTrialId()
     for trial_id, number, state, start, complete in query(
             "SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials WHERE study_id = :sid"
             + (f" AND {in_states}" if in_states else ""), sid):
