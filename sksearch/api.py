@@ -18,10 +18,12 @@ built or counted.
 
 from __future__ import annotations
 
+import numbers
+import os
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from .errors import UserError
+from .errors import UserError, show
 from .signals import sigterm_stops
 from .study.folder import StudyFolder
 
@@ -33,6 +35,59 @@ if TYPE_CHECKING:
     from .model.network import SKNet
     from .model.spec import ArchSpec
     from .space.parsed import SearchSpace
+
+
+def _whole(value: Any, name: str, least: int | None = 1, optional: bool = False) -> Any:
+    """``value`` if it is an integer (bool is not one) of at least ``least``; ``UserError``
+    naming the argument otherwise, before anything is written."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (least is not None and value < least):
+        allowed = "an integer" + (f" of at least {least}" if least is not None else "") + (" or None" if optional else "")
+        raise UserError(f"{name}: must be {allowed}, got {show(value)}")
+    return int(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name}: must be True or False, got {show(value)}")
+    return value
+
+
+def _text(value: Any, name: str, optional: bool = False) -> Any:
+    """A string or path (``os.PathLike``) as a string."""
+    if value is None and optional:
+        return value
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{name}: must be a non-empty string or path{' or None' if optional else ''}, got {show(value)}")
+    return value
+
+
+def _texts(value: Any, name: str) -> list[str]:
+    """A list of strings (one string alone would be read letter by letter)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or \
+            not all(isinstance(v, str) for v in value):
+        raise UserError(f"{name}: must be a list of strings, got {show(value)}")
+    return list(value)
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    """Key paths to values, or None (no change)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise UserError(f"{name}: must be a mapping of key paths to values, like {{\"train.lr\": 0.05}}, "
+                        f"got {show(value)}")
+    return dict(value)
+
+
+def _objectives(value: Any) -> Any:
+    """None, "accuracy,macs" or a list of objective names."""
+    if value is None or isinstance(value, str):
+        return value
+    return _texts(value, "objectives")
 
 
 class Study(StudyFolder):
@@ -70,7 +125,7 @@ class Study(StudyFolder):
         own when none are named."""
         from .study.pareto import choose_objectives
 
-        return choose_objectives(objectives, self.completed_table, self.objectives, self.root)
+        return choose_objectives(_objectives(objectives), self.completed_table, self.objectives, self.root)
 
     def front(self, objectives: str | Sequence[str] | None = None, include_imported: bool = False) -> pd.DataFrame:
         """The Pareto front of the completed trials over ``objectives`` (default: the study's):
@@ -80,6 +135,7 @@ class Study(StudyFolder):
         from .study.pareto import front_table
 
         objectives = self.objectives_for(objectives)
+        include_imported = _flag(include_imported, "include_imported")
         self.require_completed()
         return front_table(self.completed_table, objectives, include_imported)
 
@@ -100,7 +156,7 @@ class Study(StudyFolder):
         subnets = self.subnet_table
         if subnets is None:
             return front_table(self.completed_table.iloc[:0], self.objectives_for(objectives))
-        return subnet_front(subnets, choose_objectives(objectives, subnets, self.objectives, self.root))
+        return subnet_front(subnets, choose_objectives(_objectives(objectives), subnets, self.objectives, self.root))
 
     def confirmation(self) -> pd.DataFrame:
         """Each subnet of a one-shot search that a stand-alone trial trained: ``trial_id``,
@@ -199,7 +255,8 @@ class Study(StudyFolder):
         trial; ``force`` replaces anything else (an earlier export's files removed first)."""
         from .study.export import export_trial
 
-        return export_trial(self, int(trial), to, onnx, force)
+        return export_trial(self, _whole(trial, "trial", None), _text(to, "to"), _flag(onnx, "onnx"),
+                            _flag(force, "force"))
 
     def export_subnet(self, subnet: int, to: str, onnx: bool = False, force: bool = False) -> str:
         """Export a one-shot search's subnet (``trial_id`` of ``supernet_front()``) with the
@@ -207,26 +264,28 @@ class Study(StudyFolder):
         as its README says; returns the folder."""
         from .oneshot.export import export_subnet
 
-        return export_subnet(self, int(subnet), to, onnx, force)
+        return export_subnet(self, _whole(subnet, "subnet", 0), _text(to, "to"), _flag(onnx, "onnx"),
+                             _flag(force, "force"))
 
     def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False,
                      force: bool = False) -> list[str]:
         """Export every trial of the front, one ``trial_NNNN`` folder each; the folders."""
         from .study.export import export_front
 
-        return export_front(self, self.objectives_for(objectives), to, onnx, force)
+        return export_front(self, self.objectives_for(objectives), _text(to, "to"), _flag(onnx, "onnx"),
+                            _flag(force, "force"))
 
     def load_model(self, trial: int, map_location: str = "cpu") -> SKNet:
         """A trial's network with its last weights, in eval mode."""
         from .study.export import trial_artifacts, with_weights
 
-        art = trial_artifacts(self, int(trial))
+        art = trial_artifacts(self, _whole(trial, "trial", None))
         return with_weights(art.spec, art.weights).to(map_location)
 
 
 def open(study_dir: str) -> Study:  # noqa: A001 - sksearch.open, as the API promises
     """A study folder written by ``sksearch run``."""
-    return Study.open(study_dir)
+    return Study.open(_text(study_dir, "study_dir"))
 
 
 def _study(folder: StudyFolder) -> Study:
@@ -257,11 +316,16 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     showing its progress (in a Jupyter notebook one display updated in place; ``progress=False``
     silences it). SIGTERM (a job scheduler's stop) ends it as Ctrl-C does; in a notebook,
     interrupting the kernel stops the search cleanly and returns its resumable study."""
-    import os
-
     from .space.overrides import prepare_space
 
-    changes = dict(overrides or {})
+    changes = _mapping(overrides, "overrides")
+    _whole(trials, "trials", optional=True)
+    _whole(max_epochs, "max_epochs", optional=True)
+    out, storage, address = _text(out, "out", True), _text(storage, "storage", True), _text(address, "address", True)
+    strategy = _text(strategy, "strategy", True)
+    loggers, warm_start = _texts(loggers, "loggers"), _texts(warm_start, "warm_start")
+    for flag in ("force", "wait_for_resources", "progress"):
+        _flag(locals()[flag], flag)
     if trials is not None:
         changes["trials"] = trials
     if max_epochs is not None:
@@ -287,6 +351,9 @@ def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bo
     only folders you trust."""
     from .search.driver import resume as resume_search
 
+    study_dir, address = _text(study_dir, "study_dir"), _text(address, "address", True)
+    _flag(wait_for_resources, "wait_for_resources")
+    _flag(progress, "progress")
     return _searching(study_dir, progress, lambda: resume_search(study_dir, address, wait_for_resources))
 
 
@@ -296,7 +363,6 @@ def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> 
     trials already does (Ray Tune's own SIGINT handler stops them and the driver returns the
     folder): the caller gets the resumable ``Study`` either way. A script or the command line
     gets the exception, and its exit code, as before."""
-    import os
     import sys
 
     from .search.progress import in_notebook, showing
@@ -327,6 +393,15 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     from .retrain import plan
     from .retrain import train as run_training
 
+    # Checked before plan() and train() look at anything: a bad epochs made out/ and then failed.
+    target, out = _text(target, "target"), _text(out, "out")
+    epochs = _whole(epochs, "epochs")
+    data, data_root, device = _text(data, "data", True), _text(data_root, "data_root", True), _text(device, "device", True)
+    overrides = _mapping(overrides, "overrides")
+    threads = _whole(threads, "threads", optional=True)
+    for flag in ("from_scratch", "force", "log_test"):
+        _flag(locals()[flag], flag)
+
     with sigterm_stops():
         run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force,
                      threads=threads, log_test=log_test)
@@ -353,6 +428,8 @@ def cost(name_or_spec: str | ArchSpec | Mapping[str, Any], input_size: int | Non
     input size come from the stored table, without torch."""
     from .model.presets import PRESETS, stored_costs
 
+    input_size = _whole(input_size, "input_size", optional=True)
+
     if isinstance(name_or_spec, str) and name_or_spec in PRESETS and input_size is None:
         return dict(stored_costs()[name_or_spec])
     from .model.cost import params_and_macs
@@ -369,6 +446,7 @@ def latency(name_or_spec: str | ArchSpec | Mapping[str, Any], device: str | None
     from .model.cost import spec_latency
     from .model.memory import check_fits
 
+    batch_size, input_size = _whole(batch_size, "batch_size"), _whole(input_size, "input_size", optional=True)
     arch, device = spec(name_or_spec, input_size=input_size), pick_device(device)
     check_fits(arch, name_or_spec if isinstance(name_or_spec, str) else "spec", device, batch_size)
     return spec_latency(arch, device, batch_size)
@@ -378,9 +456,12 @@ def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, 
                      force: bool = False, **changes: Any) -> str:
     """An export folder (``model.py``, ``spec.json``, weights) of a freshly initialised network
     of a preset or spec, with ``changes`` applied, as ``sksearch build`` writes it; the folder."""
-    import os
 
     from .study.export import export_untrained as write
+
+    to = _text(to, "to")
+    _flag(onnx, "onnx")
+    _flag(force, "force")
 
     name = os.path.basename(name_or_spec) if isinstance(name_or_spec, str) else "spec"
     return write(spec(name_or_spec, **changes), name, to, onnx, force=force)
@@ -397,6 +478,16 @@ def analyze(target: str, scales: str | Sequence[float], *, data: str | None = No
     from .analysis.analyze import analyze as run_analysis
     from .analysis.attention import parse_scales
 
+    target, out = _text(target, "target"), _text(out, "out", True)
+    data, data_root, unit = _text(data, "data", True), _text(data_root, "data_root", True), _text(unit, "unit", True)
+    bins, batch_size = _whole(bins, "bins"), _whole(batch_size, "batch_size")
+    limit = _whole(limit, "limit", optional=True)
+    _flag(per_class, "per_class")
+    if not isinstance(scales, str):
+        if not isinstance(scales, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in scales):
+            raise UserError(f"scales: must be \"1,1.5,2\" or a list of numbers, got {show(scales)}")
+
     return run_analysis(target, parse_scales(scales) if isinstance(scales, str) else list(scales), data=data,
                         data_root=data_root, out=out, per_class=per_class, unit=unit, bins=bins, limit=limit,
                         batch_size=batch_size, device=device, log=log)
@@ -406,7 +497,7 @@ def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
     from .study.export import load_model as load
 
-    return load(folder, map_location)
+    return load(_text(folder, "folder"), map_location)
 
 
 __all__ = ["Study", "UserError", "analyze", "build_model", "cost", "export_untrained", "latency", "load_model", "open",

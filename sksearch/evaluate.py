@@ -33,6 +33,16 @@ def recorded_data(recipe: dict[str, Any] | None, preprocess: dict[str, Any] | No
     return (recipe or {}).get("data") or (preprocess or {}).get("data_spec")
 
 
+def _preprocess_file(target: str) -> str:
+    """Where a model's recorded data came from when no train.json holds it: an export's
+    preprocess.json, or the data.json of the study of ``STUDY_DIR:TRIAL_ID``."""
+    if os.path.isfile(os.path.join(target, "spec.json")):
+        return os.path.join(target, "preprocess.json")
+    from .study.layout import Layout
+
+    return Layout(target.rpartition(":")[0]).data_json
+
+
 def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
                     batch_size: int = 512, threads: int | None = None) -> dict[str, Any]:
     """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
@@ -50,7 +60,7 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
 
     from .analysis.trained import load_trained
     from .data.load import load_data, make_batches
-    from .data.spec import DataSpec
+    from .retrain import recorded_data_spec
     from .train.loop import evaluate
     from .train.spec import TrainSpec
 
@@ -65,7 +75,8 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
     if not record:
         raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "
                         f"with a data spec)")
-    spec = DataSpec.from_record(record)
+    spec = recorded_data_spec(record, os.path.join(target, "train.json") if (recipe or {}).get("data") else
+                              _preprocess_file(target))
     if data_root:
         spec = replace(spec, root=data_root)
     data = load_data(spec, test=split == "test")

@@ -95,19 +95,27 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
             weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
             with_weights(spec, weights)  # weights that do not load are refused before --out is made
         if os.path.exists(os.path.join(target, "preprocess.json")):
-            preprocess = _read_json(os.path.join(target, "preprocess.json"))
+            from .study.folder import check_data_record
+
+            preprocess = check_data_record(_read_json(os.path.join(target, "preprocess.json")),
+                                           os.path.join(target, "preprocess.json"))
     else:
         spec = resolve(target)
+    recipe_path = os.path.join(target, "train.json")
     recorded = recipe.get("train") or {}
     if not isinstance(recorded, dict):
-        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train: must be an object of recipe values")
+        raise UserError(f"{recipe_path}: train: must be an object of recipe values")
     unknown = sorted(set(map(str, recorded)) - set(TrainSpec.__dataclass_fields__))
     if unknown:
-        raise UserError(f"{os.path.join(target, RECIPE_FILE)}: train.{unknown[0]}: unknown recipe key; allowed: "
+        raise UserError(f"{recipe_path}: train.{unknown[0]}: unknown recipe key; allowed: "
                         f"{', '.join(TrainSpec.__dataclass_fields__)}")
+    try:  # what the file holds, checked apart from --set so that its errors name it
+        _check_recipe({**TrainSpec().to_dict(), **recorded}, {})
+    except UserError as exc:
+        raise UserError(f"{recipe_path}: {exc}") from None
     train = {**TrainSpec().to_dict(), **recorded, "max_epochs": epochs}
     # A recorded CIFAR recipe from before the three splits says so (val_split: test).
-    data_spec = DataSpec.from_record(recipe["data"]).to_dict() if recipe.get("data") else {}
+    data_spec = recorded_data_spec(recipe["data"], recipe_path).to_dict() if recipe.get("data") else {}
     if data is not None:
         data_spec = {"name": data} if data != data_spec.get("name") else data_spec
     if data_root is not None:
@@ -133,14 +141,33 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
                preprocess, threads=trial_threads(recipe.get("cpus")))
 
 
+def recorded_data_spec(record: Any, path: str) -> Any:
+    """The ``DataSpec`` that ``path`` (an export's train.json or preprocess.json) recorded,
+    checked by the space-file rules; ``UserError`` naming the file and key otherwise."""
+    from .data.spec import DataSpec
+
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: data: must be an object (the data spec), got {type(record).__name__}")
+    known = DataSpec.__dataclass_fields__
+    values = {k: v for k, v in record.items() if k in known}
+    if not isinstance(values.get("name"), str):
+        raise UserError(f"{path}: data.name: must be a data set's name, got {values.get('name')!r}")
+    try:
+        _check_recipe({}, values)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return DataSpec.from_record({**record, **values})
+
+
 def trial_threads(cpus: Any) -> int:
     """The CPU threads a trial of ``cpus`` CPUs trains with (``search.trainable`` sets the same):
     on a shared machine more threads than the job's CPUs make every thread wait for the others
     (one epoch took 88 s with 2 threads and 13 s with 1 on 2 cores at load 4.5)."""
     try:
-        return max(1, int(cpus))
-    except (TypeError, ValueError):
+        threads = int(cpus)
+    except (TypeError, ValueError, OverflowError):
         return 1
+    return threads if 1 <= threads <= 4096 else 1  # past that, a damaged record: torch refuses it
 
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
@@ -319,6 +346,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
                            channels_last=recipe.uses_channels_last,
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
+    made = not os.path.exists(out)  # a training that fails before its first epoch leaves no folder it made
     os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
     resume_from = _resume_point(out, log)
     first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
@@ -361,8 +389,19 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     from .study.export import with_weights
     from .train.loop import evaluate
 
-    metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
-                        resume_from=resume_from, init_weights=job.weights)
+    from .train.loop import TrialDiverged
+
+    try:
+        metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
+                            resume_from=resume_from, init_weights=job.weights)
+    except TrialDiverged as exc:
+        if made and not _checkpoints(out):
+            shutil.rmtree(out, ignore_errors=True)
+            kept = "nothing was written"
+        else:
+            kept = f"{out} keeps the epochs before it"
+        raise UserError(f"{job.source}: the training diverged ({exc}); lower the peak lr (--set train.lr=...) "
+                        f"or train --from-scratch; {kept}") from None
     model_weights = os.path.join(_checkpoints(out)[-1], "model.safetensors")
     metrics = {**metrics, **test_metrics(model_weights)}
     final_metrics = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",

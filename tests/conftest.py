@@ -31,6 +31,51 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+# What the suite's processes (and Ray's workers) once left in the temporary folder: wandb
+# stages media and artifacts in tempfile folders that it removes only at a clean interpreter
+# exit, which a Ray worker never has.
+LEFTOVERS = ("*wandb-artifacts", "*wandb-media")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leaves_nothing_in_the_temp_folder(tmp_path_factory):
+    """The suite leaves nothing in the temporary folder (issue 35). Its processes (Ray's workers
+    too, through TMPDIR) get a folder of their own, which other programs on the machine do not
+    write to; the session fails, naming them, when entries of ``LEFTOVERS`` are left there.
+    Ray keeps its session folder where it was (its socket paths must stay short), and torch's
+    compile cache too."""
+    import fnmatch
+    import os
+    import sys
+    import tempfile
+
+    system = tempfile.gettempdir()
+    private = tmp_path_factory.getbasetemp() / "tmp"
+    private.mkdir()
+    saved = {k: os.environ.get(k) for k in ("TMPDIR", "RAY_TMPDIR", "TORCHINDUCTOR_CACHE_DIR")}
+    os.environ.setdefault("RAY_TMPDIR", system)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(system, f"torchinductor_{os.getuid()}"))
+    os.environ["TMPDIR"] = str(private)
+    tempfile.tempdir = str(private)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = None
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    own = set()  # this process's own wandb folders are removed when it exits, after this check
+    if "wandb" in sys.modules:
+        from wandb.sdk.artifacts.artifact import Artifact
+        from wandb.sdk.data_types._private import MEDIA_TMP
+
+        own = {os.path.basename(MEDIA_TMP.name), os.path.basename(Artifact._TMP_DIR.name)}
+    left = sorted(n for n in os.listdir(private) if n not in own and any(fnmatch.fnmatch(n, p) for p in LEFTOVERS))
+    assert not left, f"the tests left these in the temporary folder ({private}): {', '.join(left)}"
+
+
 TINY_SPACE = """
 name: tiny
 data: {name: digits, train_size: 400, val_size: 200, canvas: 12, min_scale: 1.0, max_scale: 1.5, seed: 0}

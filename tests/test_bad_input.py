@@ -112,6 +112,28 @@ def ray_trial_id_climbing_out(tmp, study):
     return ["export", str(study), "--trial", str(trial), "--to", str(tmp / "x")]
 
 
+def with_sql(study, *statements: str) -> str:
+    """The study with its database edited by ``statements`` (what a damaged or hostile copy holds)."""
+    con = sqlite3.connect(study / "optuna.db")
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return str(study)
+
+
+FIRST_TRIAL = "trial_id = (SELECT min(trial_id) FROM trials WHERE state = 'COMPLETE')"
+INFINITE_ACCURACY = f"UPDATE trial_values SET value = NULL, value_type = 'INF_POS' WHERE objective = 0 AND {FIRST_TRIAL}"
+INFINITE_PARAMS = f"UPDATE trial_values SET value = 1e999 WHERE objective = 1 AND {FIRST_TRIAL}"
+NAN_PARAMS = f"UPDATE trial_user_attributes SET value_json = 'NaN' WHERE key = 'params' AND {FIRST_TRIAL}"
+NAN_EPOCHS = f"UPDATE trial_user_attributes SET value_json = 'NaN' WHERE key = 'epochs' AND {FIRST_TRIAL}"
+UNKNOWN_STATE = f"UPDATE trials SET state = 'BOGUS' WHERE {FIRST_TRIAL}"
+UNKNOWN_DISTRIBUTION = "UPDATE trial_params SET distribution_json = '{\"name\": \"Nope\", \"attributes\": {}}'"
+HUGE_CHOICE = "UPDATE trial_params SET param_value = 1e300 WHERE param_name = 'sk.M'"
+NESTED_CURVE = (f"UPDATE trial_user_attributes SET value_json = '{'[' * 100_000}{']' * 100_000}' "
+                f"WHERE key = 'curve' AND {FIRST_TRIAL}")
+
+
 def weights_replaced(study, content: bytes | None, command: str, tmp):
     """The first completed trial with its checkpoint's weights replaced (None: removed)."""
     trial, folder, _ = completed_trial_dir(study)
@@ -141,6 +163,33 @@ def exported(tmp, study, name="exp"):
     out = tmp / name
     assert main(["export", str(study), "--trial", first_completed(study), "--to", str(out)]) == 0
     return out
+
+
+def nan_weights(export):
+    """The export with one weight set to NaN (a training that diverged)."""
+    from safetensors.torch import load_file, save_file
+
+    path = str(export / "weights.safetensors")
+    state = load_file(path)
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    save_file(state, path)
+    return export
+
+
+def recipe_edited(tmp, study, edit):
+    out = exported(tmp, study)
+    recipe = json.loads((out / "train.json").read_text())
+    edit(recipe)
+    (out / "train.json").write_text(json.dumps(recipe))
+    return out
+
+
+def data_json_edited(study, **values):
+    record = json.loads((study / "data.json").read_text())
+    record.update(values)
+    (study / "data.json").write_text(json.dumps(record))
+    return study
 
 
 def export_with(tmp, study, file: str, content: bytes):
@@ -240,6 +289,26 @@ CASES = [
          ("not a readable Optuna database",)),
     Case("export-missing-db", lambda t, s: ["export", with_db(s, None), "--trial", "0", "--to", str(t / "x")],
          ("optuna.db does not exist (run.json names", "a moved folder keeps its optuna.db")),
+    # a hostile database: values no search writes (issue 35)
+    *(Case(f"{cmd}-db-{name}", lambda t, s, cmd=cmd, sql=sql: [cmd, with_sql(s, sql)] + (
+        ["--front", "--to", str(t / "x")] if cmd == "export" else []), words)
+      for cmd in ("status", "pareto", "report", "export")
+      for name, sql, words in (
+          ("infinite-accuracy", INFINITE_ACCURACY, ("optuna.db: trial", "objective accuracy is inf", "damaged")),
+          ("infinite-params", INFINITE_PARAMS, ("optuna.db: trial", "objective params is inf", "damaged")),
+          ("nan-params", NAN_PARAMS, ("optuna.db: trial", "params is nan: not a finite number")),
+          ("nan-epochs", NAN_EPOCHS, ("optuna.db: trial", "epochs is nan: not a finite number")),
+          ("unknown-state", UNKNOWN_STATE, ("optuna.db: trial", "has state 'BOGUS'", "allowed: COMPLETE")),
+          ("unknown-distribution", UNKNOWN_DISTRIBUTION, ("optuna.db:", "distribution", "'Nope'")),
+          ("huge-choice", HUGE_CHOICE, ("optuna.db:", "value 1e+300 is no index into its 2 choices")),
+          ("nested-curve", NESTED_CURVE, ("optuna.db:", "'curve'", "nested too deeply")))
+      # status reads neither parameters nor a front, pareto only completed trials' values
+      if not (cmd == "status" and name in ("unknown-distribution", "huge-choice"))
+      and not (cmd == "pareto" and name == "unknown-state")
+      and not (cmd in ("status", "pareto", "export") and name == "nested-curve")),
+    Case("run-warm-start-db-infinite-accuracy", lambda t, s: [
+        "run", space_file(t), "--out", str(t / "o"), "--warm-start", with_sql(s, INFINITE_ACCURACY)],
+         ("optuna.db: trial", "objective accuracy is inf", "damaged")),
     Case("report-into-missing-folder", lambda t, s: ["report", str(s), "--out", str(t / "nope" / "r.html")],
          ("--out", "nope/r.html: the folder", "does not exist")),
     Case("report-onto-a-folder", lambda t, s: ["report", str(s), "--out", str(t)], ("is a folder; give a file path",)),
@@ -278,6 +347,26 @@ CASES = [
     Case("train-recipe-unknown-key", lambda t, s: ["train", str(export_with(t, s, "train.json", b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
                                                    "--epochs", "1", "--out", str(t / "o")],
          ("train.json: train.bogus: unknown recipe key; allowed:",)),
+    # ---- damaged exports (issue 35) ---------------------------------------------------------------
+    Case("evaluate-spec-not-utf8", lambda t, s: ["evaluate", str(export_with(t, s, "spec.json", b'{"name": "\xff\xfe"}'))],
+         ("spec.json: unreadable (not UTF-8 text, byte",)),
+    Case("evaluate-nan-weights", lambda t, s: ["evaluate", str(nan_weights(exported(t, s))), "--split", "val"],
+         ("weights.safetensors:", "holds nan: NaN or infinite weights")),
+    Case("train-nan-weights", lambda t, s: ["train", str(nan_weights(exported(t, s))), "--epochs", "1",
+                                            "--out", str(t / "o")], ("weights.safetensors:", "NaN or infinite weights")),
+    Case("train-recipe-bad-lr", lambda t, s: ["train", str(recipe_edited(t, s, lambda r: r["train"].update(lr=-1))),
+                                              "--epochs", "1", "--out", str(t / "o")],
+         ("exp/train.json: train.lr:",)),
+    Case("train-recipe-bad-data", lambda t, s: ["train", str(recipe_edited(t, s, lambda r: r.update(data=[1]))),
+                                                "--epochs", "1", "--out", str(t / "o")],
+         ("exp/train.json: data: must be an object",)),
+    Case("evaluate-recipe-bad-data-name", lambda t, s: ["evaluate", str(recipe_edited(
+        t, s, lambda r: r["data"].update(name=7)))], ("exp/train.json: data.name: must be a data set's name, got 7",)),
+    Case("evaluate-recipe-bad-canvas", lambda t, s: ["evaluate", str(recipe_edited(
+        t, s, lambda r: r["data"].update(canvas="big")))], ("exp/train.json: data.canvas:",)),
+    Case("export-data-json-mean-a-string", lambda t, s: ["export", str(data_json_edited(s, mean="x")), "--trial",
+                                                         first_completed(s), "--to", str(t / "x")],
+         ("data.json: mean: unexpected value 'x'",)),
     Case("run-huge-int-in-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.replace("trials: 6", f"trials: {HUGE}")
                                                                .encode())], ("bad.yaml: not a space file Python can read", "4300 digits")),
     Case("run-set-huge-int", lambda t, s: ["run", space_file(t), "--set", f"trials={HUGE}"],

@@ -230,3 +230,26 @@ def test_a_training_refused_after_taking_the_lock_leaves_the_folder_as_it_was(tm
     (tmp_path / "empty").mkdir()
     assert main([*args, "--out", str(tmp_path / "empty")]) == 2
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_a_training_that_diverges_is_one_line_and_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """A diverging `sksearch train` (issue 35) was a TrialDiverged traceback and a half-made
+    --out; now one line, and the folder it made before its first epoch is gone."""
+    import sksearch
+    import sksearch.api
+    from sksearch.errors import UserError
+    from sksearch.train import loop
+    from tests.conftest import tiny_spec
+
+    export = sksearch.api.export_untrained(tiny_spec(num_classes=10, in_channels=1, input_size=24).to_dict(),
+                                           str(tmp_path / "export"))
+
+    def diverging(*args, **kwargs):
+        raise loop.TrialDiverged("training loss is nan at epoch 1")
+
+    monkeypatch.setattr(loop, "run_trial", diverging)
+    out = tmp_path / "trained"
+    with pytest.raises(UserError, match=r"the training diverged \(training loss is nan at epoch 1\); lower the peak "
+                                        r"lr .*nothing was written"):
+        sksearch.train(export, 1, str(out), data="digits", overrides={"data.train_size": 100, "data.val_size": 50})
+    assert not out.exists()

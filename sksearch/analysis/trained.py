@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserError
 from ..model.spec import ArchSpec
 from ..study.export import load_model, read_export_spec, trial_artifacts, with_weights
-from ..study.folder import StudyFolder
+from ..study.folder import StudyFolder, check_data_record
 from ..study.layout import Layout
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def load_trained(target: str) -> Trained:
         from ..study.jsonfile import read_json
 
         path = os.path.join(target, "preprocess.json")
-        preprocess = read_json(path, mapping=True) if os.path.exists(path) else None
+        preprocess = check_data_record(read_json(path, mapping=True), path) if os.path.exists(path) else None
         return Trained(load_model(target), read_export_spec(target), preprocess,
                        os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"), target)
     if os.path.isfile(Layout(target).run_json):

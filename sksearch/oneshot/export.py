@@ -13,11 +13,12 @@ import torch
 
 from ..data.load import load_data, make_batches
 from ..errors import UserError
-from ..model.spec import ArchSpec
+from ..model.spec import ArchSpec, SpecError
+from ..space.distributions import SpaceError
 from ..space.parsed import SearchSpace
 from ..space.sample import draw_fixed
 from ..study.folder import StudyFolder
-from ..study.layout import latest_weights
+from ..study.layout import Layout, latest_weights
 from ..study.pareto import front_rows
 from ..study.store import one_shot_study
 from ..study.subnets import supernet_epochs
@@ -34,6 +35,16 @@ def subnet_spec(space: SearchSpace, values: dict[str, Any], where: str = "one_sh
     """The architecture of a subnet from its searched values (a one-shot trial's params)."""
     s, _ = draw_fixed(arch_space(space), values, where, fill=True)
     return ArchSpec.from_dict(s.arch)
+
+
+def _recorded_subnet(space: SearchSpace, values: dict[str, Any], where: str, root: str) -> ArchSpec:
+    """``subnet_spec`` of a recorded subnet; ``UserError`` when the folder's space no longer
+    holds it (space.yaml edited after the search)."""
+    try:
+        return subnet_spec(space, values, where)
+    except (SpaceError, SpecError) as exc:
+        raise UserError(f"{where}: its searched values no longer fit {Layout(root).space_yaml} ({exc}); the space "
+                        f"file was changed after the search: restore the space it ran") from None
 
 
 def calibration_for(space: SearchSpace, data: Any, device: str = "cpu") -> list[torch.Tensor]:
@@ -87,11 +98,12 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
     if row["status"] not in ("completed", REPEAT):
         raise UserError(f"{asked}: it was {row['status']} ({row['reason'] or 'not evaluated'}), so it has no "
                         f"estimate; export an evaluated subnet")
+    space = folder.space
+    spec = _recorded_subnet(space, front_rows(rows)[0]["config"], f"{one_shot_study(folder.name)} trial {subnet_id}",
+                            folder.root)
     source = {"study": one_shot_study(folder.name), "subnet_id": subnet_id, "inherited": True,
               "folder": os.path.abspath(folder.root)}
     replace = check_export_target(out, force=force, source=source)
-    space = folder.space
-    spec = subnet_spec(space, front_rows(rows)[0]["config"], f"{one_shot_study(folder.name)} trial {subnet_id}")
     data = load_data(space.data, test=False)
     supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), supernet_weights(folder))
     state = inherited_state(supernet, spec, calibration_for(space, data))

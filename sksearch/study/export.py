@@ -133,12 +133,14 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
         "```", "",
     ]
     lines += ["## Inputs", ""]
-    if preprocess:
+    if preprocess and "mean" in preprocess and "std" in preprocess:
         lines += [
             "Pixels scaled to [0, 1], then normalised per channel with `preprocess.json`:",
             f"mean {[round(m, 4) for m in preprocess['mean']]}, std {[round(s, 4) for s in preprocess['std']]}.",
             "",
         ]
+    elif preprocess:  # a data.json without its normalisation (a damaged or hand-made one)
+        lines += ["Pixels scaled to [0, 1]; `preprocess.json` records no normalisation.", ""]
     else:
         lines += ["Untrained, so no data and no normalisation came with it (no `preprocess.json`, no `train.json`):",
                   "scale pixels to [0, 1] and normalise them per channel with your data's mean and std.", ""]
@@ -255,14 +257,14 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
 
 
 def _metrics(row: pd.Series) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": row["status"], "epochs": int(row["epochs"])}
+    out: dict[str, Any] = {"status": row["status"], "epochs": None if pd.isna(row["epochs"]) else int(row["epochs"])}
     for key in ("accuracy", "loss"):
         if pd.notna(row.get(key)):
             out[f"val {key}"] = round(float(row[key]), 4)
     # A search never reads the test split, so a trial has no test figure until one is measured.
     out["test accuracy"] = "not measured (`sksearch evaluate FOLDER --split test`)"
     for key in ("params", "macs"):
-        out[key] = f"{int(row[key]):,}"
+        out[key] = "not recorded" if pd.isna(row[key]) else f"{int(row[key]):,}"
     if "latency" in row and pd.notna(row["latency"]):
         out["latency_ms"] = round(float(row["latency"]), 3)
     return out
@@ -286,7 +288,7 @@ def export_trial(folder: StudyFolder, trial_id: int, out: str, onnx: bool = Fals
               f"{'' if row['status'] == 'completed' else ' (stopped early: weights from its last epoch)'}.")
     data = folder.data_info()
     recipe = {"train": art.train, "data": (data or {}).get("data_spec") or folder.space.data.to_dict(),
-              "epochs": int(row["epochs"]), "cpus": folder.space.resources.cpu,
+              "epochs": None if pd.isna(row["epochs"]) else int(row["epochs"]), "cpus": folder.space.resources.cpu,
               "source": source}
     if replace:
         clear_export(out)
@@ -354,6 +356,13 @@ def with_weights(spec: ArchSpec, weights: str) -> SKNet:
         raise UserError(f"{weights}: the weights file is missing") from None
     except (OSError, SafetensorError, ValueError) as exc:
         raise UserError(f"{weights}: not a readable safetensors weights file ({str(exc)[:120]})") from None
+    # NaN or infinite weights load and run, and score as a constant guess (10% on ten classes):
+    # a model that diverged, or a damaged file, is refused here rather than measured.
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            bad = tensor[~tensor.isfinite()].flatten()[0].item()
+            raise UserError(f"{weights}: {name} holds {bad}: NaN or infinite weights (a training that diverged, or a "
+                            f"damaged file) cannot be loaded")
     model = build(spec.to_dict())
     try:
         model.load_state_dict(state)
@@ -370,7 +379,7 @@ def read_export_spec(folder: str) -> ArchSpec:
     try:
         return ArchSpec.from_json(read_limited(spec_path, JSON_LIMIT).decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise UserError(f"{spec_path}: not UTF-8 text (byte {exc.start})") from None
+        raise UserError(f"{spec_path}: unreadable (not UTF-8 text, byte {exc.start})") from None
     except SpecError as exc:
         raise UserError(f"{spec_path}: {exc}") from None
 

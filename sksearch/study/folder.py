@@ -8,12 +8,13 @@ Nothing here imports Ray or torch: every read command starts from this module.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..data.spec import DataSpec
-from ..errors import UserError
+from ..errors import UserError, show
 from ..files import check_regular
 from ..space.parsed import SearchSpace
 from ..space.schema import load_space
@@ -210,7 +211,27 @@ class StudyFolder:
         """``data.json``: what a model trained here expects (shape, classes, normalisation)."""
         if not os.path.exists(self.layout.data_json):
             return None
-        return read_json(self.layout.data_json, mapping=True)
+        return check_data_record(read_json(self.layout.data_json, mapping=True), self.layout.data_json)
+
+
+def check_data_record(record: dict[str, Any], path: str) -> dict[str, Any]:
+    """A ``data.json`` (an export's ``preprocess.json``) whose values have the types its readers
+    use (a damaged file's list or NaN would otherwise surface deep in a README or a loader);
+    ``UserError`` naming the file and key."""
+    def numbers(value: Any) -> bool:
+        return isinstance(value, list) and bool(value) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)
+
+    checks = {"name": lambda v: isinstance(v, str), "data_spec": lambda v: isinstance(v, dict),
+              "mean": numbers, "std": lambda v: numbers(v) and all(x > 0 for x in v),
+              "class_names": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+              **{k: lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1_000_000
+                 for k in ("in_channels", "input_size", "num_classes")}}
+    for key, ok in checks.items():
+        if key in record and not ok(record[key]):
+            raise UserError(f"{path}: {key}: unexpected value {show(record[key])} (a damaged file; sksearch writes "
+                            f"it when the data is first loaded)")
+    return record
 
 
 def study_space(root: str) -> SearchSpace:

@@ -162,7 +162,8 @@ def baseline_verdicts(df: pd.DataFrame, objectives: Sequence[str], include_impor
     out = []
     for row in df[df["baseline"].notna()].itertuples():
         verdict: dict[str, Any] = {"baseline": row.baseline, "trial_id": int(row.trial_id), "status": row.status}
-        if row.status == "completed" and all(pd.notna(getattr(row, o)) for o in objectives):
+        if row.status == "completed" and all(pd.notna(getattr(row, o)) for o in {*objectives, "accuracy", "params",
+                                                                                  "macs"}):
             mine = [float(getattr(row, o)) for o in objectives]
             winners = [r for r in chosen.itertuples() if dominates([float(getattr(r, o)) for o in objectives],
                                                                     mine, objectives)]

@@ -19,7 +19,8 @@ import math
 import sqlite3
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import UserError
+from ..errors import UserError, show
+from .damage import Damaged, check_records, damaged_error
 from .optuna_private import METRIC_NAMES_KEY
 from .store import (BASELINES_SUFFIX, StudyRef, baseline_number, baselines_study, beside, check_sqlite, load_study,
                     one_shot_study, recover_hot_journal)
@@ -74,28 +75,70 @@ class _Connection:
 
 
 def _decoder(distribution_json: str) -> Callable[[float], Any]:
-    """Internal float -> the value the sampler suggested (a choice, an int, a float)."""
-    spec = json.loads(distribution_json)
-    kind, attrs = spec.get("name"), spec.get("attributes", {})
+    """Internal float -> the value the sampler suggested (a choice, an int, a float);
+    ``Damaged`` for a distribution or a value that no sampler writes."""
+    spec = _json_values([distribution_json], lambda i: "a parameter's distribution")[0]
+    kind, attrs = (spec.get("name"), spec.get("attributes", {})) if isinstance(spec, dict) else (None, None)
+    if not isinstance(attrs, dict):
+        raise Damaged(f"a parameter's distribution is {show(spec)}")
     if kind == "CategoricalDistribution":
-        choices = attrs["choices"]
-        return lambda v: choices[int(v)]
-    if kind in _INT:
-        return lambda v: int(v)
-    if kind in _FLOAT:
-        return float
+        choices = attrs.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise Damaged(f"a parameter's choices are {show(choices)}")
+
+        def choice(v: float) -> Any:
+            if not _is_float(v) or not float(v).is_integer() or not 0 <= v < len(choices):
+                raise Damaged(f"a parameter's value {show(v)} is no index into its {len(choices)} choices")
+            return choices[int(v)]
+        return choice
+    if kind in _INT or kind in _FLOAT:
+        low, high = attrs.get("low"), attrs.get("high")
+        if not (_is_float(low) and _is_float(high) and low <= high):
+            raise Damaged(f"a parameter's range is {show(low)} to {show(high)}")
+        slack = 1e-9 * max(1.0, abs(low), abs(high))  # a float's last bit, as Optuna rounds a step
+
+        def number(v: float) -> Any:
+            if not _is_float(v) or not low - slack <= v <= high + slack:
+                raise Damaged(f"a parameter's value {show(v)} is outside its range {low:g} to {high:g}")
+            return int(v) if kind in _INT else float(v)
+        return number
     from optuna.distributions import json_to_distribution
 
-    return json_to_distribution(distribution_json).to_external_repr
+    try:
+        external = json_to_distribution(distribution_json).to_external_repr
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Damaged(f"a parameter's distribution is {show(spec)} ({show(exc)})") from None
+
+    def other(v: float) -> Any:
+        try:
+            return external(v)
+        except (ValueError, IndexError, TypeError, OverflowError):
+            raise Damaged(f"a parameter's value {show(v)} does not fit its distribution {show(spec)}") from None
+    return other
 
 
-def _json_values(texts: list[str]) -> list[Any]:
+def _is_float(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _json_values(texts: list[str], label: Callable[[int], str] = lambda i: "a value") -> list[Any]:
     """Many JSON texts decoded in one parse (a study of 10,000 trials holds 100,000 attributes;
-    one json.loads each costs a third of a second)."""
+    one json.loads each costs a third of a second); ``Damaged`` naming the culprit (``label(i)``
+    says what text ``i`` is) when one is no JSON this reader can take."""
     try:
         return json.loads("[" + ",".join(texts) + "]")
-    except ValueError:
-        return [json.loads(t) for t in texts]  # the culprit raises with its own message
+    except (ValueError, RecursionError, TypeError):
+        pass
+    out = []
+    for i, text in enumerate(texts):
+        what = label(i)
+        try:
+            out.append(json.loads(text))
+        except RecursionError:  # json's decoder recurses once per level of [ or {
+            raise Damaged(f"{what} is JSON nested too deeply") from None
+        except (ValueError, TypeError) as exc:
+            raise Damaged(f"{what} is not JSON ({show(text)}: {str(exc)[:80]})") from None
+    return out
 
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -103,6 +146,14 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 class _NoStudy(Exception):
     pass
+
+
+class _ByTrialId(dict):
+    """Records by trial_id; a row naming a trial that the trials table does not hold (a
+    damaged database) is ``Damaged``, not a KeyError."""
+
+    def __missing__(self, trial_id: Any) -> TrialRecord:
+        raise Damaged(f"a row names trial_id {show(trial_id)}, which its trials table does not hold")
 
 
 def _records(con: _Connection, study_name: str, where: str, curves: bool = True, params: bool = True,
@@ -127,14 +178,15 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     names_json = query("SELECT value_json FROM study_system_attributes WHERE study_id = :sid AND {key} = :mkey",
                        {**sid, "mkey": METRIC_NAMES_KEY})
     n_objectives = len(query("SELECT objective FROM study_directions WHERE study_id = :sid", sid))
-    metric_names = json.loads(names_json[0][0]) if names_json else [f"values_{i}" for i in range(n_objectives)]
+    metric_names = (_json_values([names_json[0][0]], lambda i: "the study's metric names")[0] if names_json
+                    else [f"values_{i}" for i in range(n_objectives)])
     # A folder's own database holds one study: its rows need no join to be picked out.
     alone = query("SELECT count(*) FROM studies")[0][0] == 1
     in_states = f"state IN ({', '.join(repr(s) for s in states if s in STATES)})" if states else ""
     picked = [c for c in ("" if alone else "study_id = :sid", in_states) if c]
     mine = f" WHERE trial_id IN (SELECT trial_id FROM trials WHERE {' AND '.join(picked)})" if picked else ""
     also = " AND" if mine else " WHERE"
-    records: dict[int, TrialRecord] = {}
+    records: dict[int, TrialRecord] = _ByTrialId()
     for trial_id, number, state, start, complete in query(
             "SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials WHERE study_id = :sid"
             + (f" AND {in_states}" if in_states else ""), sid):
@@ -161,7 +213,8 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
         records[trial_id].values = [by_objective[i] for i in sorted(by_objective)]
     attrs = query(f"SELECT trial_id, {{key}}, value_json FROM trial_user_attributes{mine}"
                   + ("" if curves else f"{also} {{key}} != :curve"), {**sid, "curve": CURVE})
-    for (trial_id, key, _), value in zip(attrs, _json_values([row[2] for row in attrs])):
+    for (trial_id, key, _), value in zip(attrs, _json_values(
+            [row[2] for row in attrs], lambda i: f"the trial attribute {show(attrs[i][1])} (trial_id {attrs[i][0]})")):
         records[trial_id].user_attrs[key] = value
     return list(records.values()), metric_names
 
@@ -195,17 +248,20 @@ def _read_one(study: StudyRef, curves: bool, params: bool,
     url, study_name, where = study.url, study.name, study.where
     path = check_sqlite(url, where)
     if path:
-        errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+        # A damaged page can hand back text that is not UTF-8, which sqlite3 cannot decode.
+        errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError, UnicodeDecodeError)
     else:
         import sqlalchemy.exc
 
-        errors = (sqlalchemy.exc.SQLAlchemyError,)
+        errors = (sqlalchemy.exc.SQLAlchemyError, UnicodeDecodeError)
     try:
         con = _Connection(url, path)
         try:
             found = _records(con, study_name, where, curves, params, states)
         finally:
             con.close()
+    except Damaged as exc:
+        raise damaged_error(path or url, exc) from None
     except errors as exc:
         raise UserError(f"{where}: {path or url} is not a readable Optuna database "
                         f"({str(exc).splitlines()[0]})") from None
@@ -213,6 +269,7 @@ def _read_one(study: StudyRef, curves: bool, params: bool,
         raise UserError(f"{where}: cannot read it: the database driver is not installed ({exc}); install the "
                         f"driver for this URL (e.g. pip install mysqlclient or psycopg2-binary)") from None
     if found is not None:
+        check_records(*found, path or url)
         return found
     try:
         opened = load_study(study)  # a schema this reader does not know: Optuna reads it
@@ -221,7 +278,9 @@ def _read_one(study: StudyRef, curves: bool, params: bool,
             raise _NoStudy from None
         raise
     records = [r for r in records_from_study(opened) if states is None or r.state in states]
-    return records, list(opened.metric_names or [])
+    names = list(opened.metric_names or [])
+    check_records(records, names, path or url)
+    return records, names
 
 
 def read_table(study: StudyRef, params: bool = True, states: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -243,9 +302,10 @@ def read_subnet_table(study: StudyRef) -> pd.DataFrame | None:
 def describe_distribution(spec: dict[str, Any]) -> dict[str, Any]:
     """Optuna's distribution JSON as ``{"kind": "choice"|"int"|"float", "log": bool,
     "choices": [...] (choices only)}``."""
-    kind, attrs = spec.get("name"), spec.get("attributes", {})
+    kind, attrs = spec.get("name"), spec.get("attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
     if kind == "CategoricalDistribution":
-        return {"kind": "choice", "log": False, "choices": list(attrs.get("choices", []))}
+        return {"kind": "choice", "log": False, "choices": list(attrs.get("choices") or [])}
     return {"kind": "int" if kind in _INT else "float", "log": bool(attrs.get("log", False))}
 
 
@@ -261,7 +321,14 @@ def read_distributions(study: StudyRef) -> dict[str, dict[str, Any]]:
                 pairs = con.query("SELECT DISTINCT p.param_name, p.distribution_json FROM trial_params p "
                                   "JOIN trials t ON p.trial_id = t.trial_id JOIN studies s ON t.study_id = s.study_id "
                                   "WHERE s.study_name = :name", {"name": study_name})
-                return {name: describe_distribution(json.loads(dist)) for name, dist in pairs}
+                specs = _json_values([dist for _, dist in pairs], lambda i: f"{pairs[i][0]}'s distribution")
+                return {name: describe_distribution(spec if isinstance(spec, dict) else {})
+                        for (name, _), spec in zip(pairs, specs)}
+        except Damaged as exc:
+            raise damaged_error(path, exc) from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise UserError(f"{study.where}: {path} is not a readable Optuna database "
+                            f"({str(exc).splitlines()[0]})") from None
         finally:
             con.close()
     from optuna.distributions import distribution_to_json

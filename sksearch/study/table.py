@@ -132,7 +132,8 @@ def trials_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
     for i, t in enumerate(ordered):
         if t.state == "COMPLETE" and t.values is not None:
             for name, value in zip(metric_names, t.values):
-                columns[name][i] = value
+                if name in columns:  # a study made without sksearch names its values values_0...
+                    columns[name][i] = value
     for name in param_names:
         columns[name] = [t.params.get(name) for t in ordered]
     df = pd.DataFrame(columns, index=range(n))
@@ -185,7 +186,8 @@ def counts(df: pd.DataFrame) -> dict[str, int]:
 
 def best_trial(df: pd.DataFrame) -> dict[str, Any] | None:
     """The most accurate completed searched trial: trial_id, accuracy, params, macs."""
-    done = df[(df["status"] == "completed") & searched(df)].dropna(subset=["accuracy"])
+    # Its cost is part of the answer: a row without one (a damaged record) is none.
+    done = df[(df["status"] == "completed") & searched(df)].dropna(subset=["accuracy", "params", "macs"])
     if done.empty:
         return None
     row = done.loc[done["accuracy"].idxmax()]

@@ -29,7 +29,13 @@ def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
     space = write_space(root, trials="trials: 3")
     out = root / "study"
-    env = {**os.environ, "WANDB_MODE": "offline"}
+    # wandb's staging folders go where TMPDIR says (its Ray workers never remove them); Ray's own
+    # session folder stays where it was (its socket paths must stay short).
+    import tempfile
+
+    (root / "tmp").mkdir()
+    env = {**os.environ, "WANDB_MODE": "offline", "TMPDIR": str(root / "tmp"),
+           "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", tempfile.gettempdir())}
     env.pop("MLFLOW_TRACKING_URI", None)
     args = [a for name in INSTALLED for a in ("--logger", name)]
     proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(space), "--out", str(out), *args],
