@@ -15,6 +15,7 @@ import pytest
 from sksearch.cli import main
 from sksearch.errors import UserError
 from sksearch.study.nofollow import atomic_write, refuse_links_out
+from tests.conftest import tiny_spec
 from tests.conftest import tiny_spec, write_space
 
 
@@ -156,6 +157,8 @@ def test_export_subnet_checks_its_folder_for_links_first(tmp_path, monkeypatch):
     row = pd.DataFrame([{"trial_id": 0, "status": "completed", "accuracy": 0.5, "params": 1, "macs": 1,
                          "config": {}, "reason": None}])
     monkeypatch.setattr(StudyFolder, "subnet_table", property(lambda self: row))
+    # The subnet is checked against the space first (a refusal either way writes nothing).
+    monkeypatch.setattr(oneshot_export, "_recorded_subnet", lambda *args: tiny_spec())
     with pytest.raises(UserError, match=f"{target / 'README.md'} is a symbolic link"):
         oneshot_export.export_subnet(folder, 0, str(target), force=True)
     assert digests(outside) == before
