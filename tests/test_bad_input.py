@@ -694,6 +694,7 @@ def test_a_full_or_read_only_disk_is_one_line_with_how_to_go_on(finished_study, 
 
     monkeypatch.setattr(driver, "init_ray", lambda address: None)
     monkeypatch.setattr(driver, "check_resources", lambda *a: None)
+    monkeypatch.setattr(driver, "check_trial_storage", lambda *a: None)  # asks Ray, which is not started here
     monkeypatch.setattr(driver, "atomic_write", read_only)
     assert main(["run", str(write_space(tmp_path)), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
