@@ -34,18 +34,19 @@ def recorded_data(recipe: dict[str, Any] | None, preprocess: dict[str, Any] | No
 
 
 def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
-                    batch_size: int = 512, threads: int | None = None) -> dict[str, Any]:
+                    batch_size: int = 512, threads: int | None = None, storage: str | None = None) -> dict[str, Any]:
     """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
-    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``)."""
+    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``);
+    ``storage``: the database of a ``STUDY_DIR:TRIAL_ID``'s study (default: the folder's own)."""
     from .retrain import torch_threads, trial_threads
 
     recipe = export_recipe(target)
     with torch_threads(threads or trial_threads((recipe or {}).get("cpus"))):
-        return _evaluate(target, recipe, split, data_root, device, batch_size)
+        return _evaluate(target, recipe, split, data_root, device, batch_size, storage)
 
 
 def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root: str | None, device: str,
-              batch_size: int) -> dict[str, Any]:
+              batch_size: int, storage: str | None = None) -> dict[str, Any]:
     import torch
 
     from .analysis.trained import load_trained
@@ -56,7 +57,7 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
 
     if split not in SPLITS:
         raise UserError(f"--split {split}: allowed: {', '.join(SPLITS)}")
-    trained = load_trained(target)
+    trained = load_trained(target, storage)
     record = recorded_data(recipe, trained.preprocess)
     if not record:
         raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "

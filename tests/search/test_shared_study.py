@@ -39,8 +39,9 @@ def two_drivers(tmp_path, url, n=3):
     return outs
 
 
-def check_shared(outs, n):
-    tables = [StudyFolder.open(str(out)).table for out in outs]
+def check_shared(outs, n, url):
+    # A shared study is read from the database named on the command line, never from run.json's word.
+    tables = [StudyFolder.open(str(out), storage=url).table for out in outs]
     pd.testing.assert_frame_equal(tables[0], tables[1])  # one study, whichever folder reads it
     table = tables[0]
     trained = table[table.status.isin(["completed", "stopped_early", "failed"])]
@@ -53,13 +54,14 @@ def check_shared(outs, n):
         mine = trained[trained.run_id == run_id]
         assert sorted(int(f.split("_")[1]) for f in folders) == sorted(mine.trial_id)
         assert all(f"trial_{t:04d}_{r}" in folders for t, r in zip(mine.trial_id, mine.ray_trial_id))
-        info = json.loads(run_cli("status", str(out), "--json").stdout)
+        info = json.loads(run_cli("status", str(out), "--json", "--storage", url).stdout)
         assert info["done"] == n and info["finished"] and len(info["runs"]) == 2
 
 
 def test_two_drivers_on_one_sqlite_study(tmp_path):
-    outs = two_drivers(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
-    check_shared(outs, 3)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    outs = two_drivers(tmp_path, url)
+    check_shared(outs, 3, url)
 
 
 def free_port():
@@ -109,7 +111,7 @@ def postgres_url():
 
 def test_two_drivers_on_one_postgresql_study(tmp_path, postgres_url):
     outs = two_drivers(tmp_path, postgres_url)
-    check_shared(outs, 3)
+    check_shared(outs, 3, postgres_url)
     assert json.loads((outs[0] / "run.json").read_text())["storage"] == postgres_url
 
 
