@@ -21,7 +21,7 @@ from sksearch.cli import main
 from sksearch.search.optuna_searcher import OptunaSearcher
 from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
-from tests.conftest import TINY_SPACE, run_cli, write_space
+from tests.conftest import run_cli, write_space
 
 
 # ---- two drivers at once ---------------------------------------------------------------------
