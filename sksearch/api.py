@@ -283,13 +283,16 @@ class Study(StudyFolder):
         return with_weights(art.spec, art.weights).to(map_location)
 
 
-def open(study_dir: str) -> Study:  # noqa: A001 - sksearch.open, as the API promises
-    """A study folder written by ``sksearch run``."""
-    return Study.open(_text(study_dir, "study_dir"))
+def open(study_dir: str, storage: str | None = None) -> Study:  # noqa: A001 - sksearch.open, as the API promises
+    """A study folder written by ``sksearch run``, its trials read from its own ``optuna.db``.
+    A study in another database (a shared study's server, named by the folder's ``run.json``)
+    is read only from a ``storage`` URL given here: a folder's word is not enough to connect
+    anywhere (``UserError`` shows the URL it names, password masked)."""
+    return Study.open(_text(study_dir, "study_dir"), _text(storage, "storage", True))
 
 
 def _study(folder: StudyFolder) -> Study:
-    return Study(folder.root, folder.run, folder.space, folder.table)
+    return Study(folder.root, folder.run, folder.space, folder.table, storage=folder.storage_url)
 
 
 def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *, trials: int | None = None,
@@ -375,7 +378,10 @@ def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> 
             if not in_notebook() or not os.path.exists(Layout(root).run_json):
                 raise  # outside a notebook, or before the study existed: nothing to return
     print(f"search interrupted; continue it with sksearch.resume({root!r})", file=sys.stderr, flush=True)
-    return Study.open(root)
+    from .study.folder import read_run
+
+    # The study this search wrote, wherever its run.json (written or followed by it) says.
+    return Study.open(root, storage=read_run(root).storage_url(Layout(root)))
 
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
@@ -470,11 +476,13 @@ def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, 
 def analyze(target: str, scales: str | Sequence[float], *, data: str | None = None, data_root: str | None = None,
             out: str | None = None, per_class: bool = False, unit: str | None = None, bins: int = 3,
             limit: int | None = None, batch_size: int = 256, device: str | None = None,
-            log: Callable[[str], Any] = print) -> Analysis:
+            log: Callable[[str], Any] = print, storage: str | None = None) -> Analysis:
     """``sksearch analyze``: the SK attention of an export folder or ``STUDY_DIR:TRIAL_ID``
     against object scale (``scales``: enlargements >= 1, or "1,1.5,2"); writes
     ``attention.csv`` and ``attention.html`` and returns what it found: the same table
-    (``.table``) and figures (``.figures``, plotly, inline in a notebook) as well."""
+    (``.table``) and figures (``.figures``, plotly, inline in a notebook) as well.
+    ``storage``: the database of the study's trials where it is not the folder's own (as
+    ``open`` takes it)."""
     from .analysis.analyze import analyze as run_analysis
     from .analysis.attention import parse_scales
 
@@ -490,7 +498,7 @@ def analyze(target: str, scales: str | Sequence[float], *, data: str | None = No
 
     return run_analysis(target, parse_scales(scales) if isinstance(scales, str) else list(scales), data=data,
                         data_root=data_root, out=out, per_class=per_class, unit=unit, bins=bins, limit=limit,
-                        batch_size=batch_size, device=device, log=log)
+                        batch_size=batch_size, device=device, log=log, storage=storage)
 
 
 def load_model(folder: str, map_location: str = "cpu") -> SKNet:

@@ -185,7 +185,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .study.summary import clock
 
-    info = api.open(args.folder).status()
+    info = api.open(args.folder, args.storage).status()
     if args.json:
         _print_json(info)
         return 0
@@ -237,7 +237,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from .study.pareto import front_rows, print_front, verdict_sentence
     from .study.subnets import one_shot_info
 
-    study = api.open(args.folder)
+    study = api.open(args.folder, args.storage)
     table = study.front(args.objectives, include_imported=args.include_imported)
     rows = front_rows(table)
     verdicts = study.baselines(args.objectives)
@@ -266,14 +266,14 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print(f"report: {api.open(args.folder).report(args.out)}")
+    print(f"report: {api.open(args.folder, args.storage).report(args.out)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     if sum((args.trial is not None, args.front, args.subnet is not None)) != 1:
         raise UserError("give exactly one of --trial ID, --front and --subnet ID")
-    study = api.open(args.folder)
+    study = api.open(args.folder, args.storage)
     if args.front:
         written = study.export_front(args.to, args.objectives, args.onnx, args.force)
     elif args.subnet is not None:
@@ -315,7 +315,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_target
 
     result = evaluate_target(args.target, args.split, data_root=args.data_root, device=pick_device(args.device),
-                             batch_size=args.batch_size, threads=args.threads)
+                             batch_size=args.batch_size, threads=args.threads, storage=args.storage)
     if args.json:
         print(json.dumps({k: result[k] for k in ("split", "accuracy", "loss", "samples")}))
         return 0
@@ -328,13 +328,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     result = api.analyze(args.target, args.scales, data=args.data, data_root=args.data_root, out=args.out,
                      per_class=args.per_class, unit=args.unit, bins=args.bins, limit=args.limit,
-                     batch_size=args.batch_size, device=args.device, log=lambda m: print(m, flush=True))
+                     batch_size=args.batch_size, device=args.device, log=lambda m: print(m, flush=True),
+                     storage=args.storage)
     for (kind, scale), acc in result.accuracy.items():
         print(f"  {'x' + format(scale, 'g') if kind == 'enlarged' else 'as recorded'}: accuracy {acc:.2%}")
     print("\nmean attention difference (widest receptive field minus narrowest):")
     print(result.differences.to_string(float_format=lambda v: f"{v:+.3f}"))
     print(f"\nwrote {result.csv}\nwrote {result.html}")
     return 0
+
+
+def _read_storage(p: argparse.ArgumentParser) -> None:
+    """A read command's ``--storage``: the one way to have it read a database other than the
+    folder's own (a shared study's server), since a folder's run.json is never followed."""
+    p.add_argument("--storage", metavar="URL",
+                   help="read the study's trials from this database URL (a shared study's server) instead of the "
+                        "folder's own optuna.db; a run.json naming another database is shown, never followed")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -414,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="trials by status, the best so far and the time spent")
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _read_storage(p)
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("pareto", help="print the Pareto front of a study's completed trials")
@@ -424,11 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "`one_shot` (a one-shot search's subnet front, confirmations and Kendall's tau; null without)")
     p.add_argument("--include-imported", action="store_true",
                    help="let trials imported by a warm start stand on the front (marked `imported`)")
+    _read_storage(p)
     p.set_defaults(handler=cmd_pareto)
 
     p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--out", metavar="PATH", help="where to write it (default: DIR/report.html)")
+    _read_storage(p)
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("export", help="export trials as standalone model definitions with their weights")
@@ -445,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace an export of another trial or study or a trained network (its files removed "
                         "first), or write into a non-empty folder that is not an export")
+    _read_storage(p)
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("build", help="export an untrained preset or spec as a standalone model folder")
@@ -495,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_up_to(MAX_THREADS), metavar="N",
                    help=f"torch CPU threads, at most {MAX_THREADS:,} (default: the CPUs each trial of the export's "
                         f"study had, 1 otherwise)")
+    _read_storage(p)
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="how each SK unit's kernel attention changes with object scale")
@@ -516,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_up_to(MAX_BATCH_SIZE), default=256,
                    help=f"images per forward pass, at most {MAX_BATCH_SIZE:,} (default: 256)")
     p.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    _read_storage(p)
     p.set_defaults(handler=cmd_analyze)
     return parser
 

@@ -44,18 +44,19 @@ def _preprocess_file(target: str) -> str:
 
 
 def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
-                    batch_size: int = 512, threads: int | None = None) -> dict[str, Any]:
+                    batch_size: int = 512, threads: int | None = None, storage: str | None = None) -> dict[str, Any]:
     """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
-    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``)."""
+    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``);
+    ``storage``: the database of a ``STUDY_DIR:TRIAL_ID``'s study (default: the folder's own)."""
     from .retrain import torch_threads, trial_threads
 
     recipe = export_recipe(target)
     with torch_threads(threads or trial_threads((recipe or {}).get("cpus"))):
-        return _evaluate(target, recipe, split, data_root, device, batch_size)
+        return _evaluate(target, recipe, split, data_root, device, batch_size, storage)
 
 
 def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root: str | None, device: str,
-              batch_size: int) -> dict[str, Any]:
+              batch_size: int, storage: str | None = None) -> dict[str, Any]:
     import torch
 
     from .analysis.trained import load_trained
@@ -68,7 +69,7 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
         raise UserError(f"--split {split}: allowed: {', '.join(SPLITS)}")
     from .model.memory import check_fits
 
-    trained = load_trained(target)
+    trained = load_trained(target, storage)
     # The weights are loaded (on the CPU); the forward passes at --batch-size are still to come.
     check_fits(trained.spec, target, device, batch_size, weight_copies=0 if torch.device(device).type == "cpu" else 1)
     record = recorded_data(recipe, trained.preprocess)

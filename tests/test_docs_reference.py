@@ -44,6 +44,10 @@ def test_every_option_is_in_the_command_reference():
                     assert f"`{flag}" in page
     run = page[page.index("## `sksearch run`"):page.index("## `sksearch resume`")]
     assert "| `--strategy` | `standalone` \\| `one_shot` |" in run
+    for name in ("status", "pareto", "report", "export", "evaluate", "analyze"):  # read commands: --storage URL
+        section = page[page.index(f"## `sksearch {name}`"):]
+        section = section[:section.find("\n## ", 1) % (len(section) + 1)]
+        assert "| `--storage` |" in section and "never followed" in section, name
 
 
 def test_a_new_schema_key_without_a_description_fails(monkeypatch):

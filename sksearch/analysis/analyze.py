@@ -53,15 +53,16 @@ class Analysis:
 def analyze(target: str, scales: Sequence[float], data: str | None = None, data_root: str | None = None,
             out: str | None = None, per_class: bool = False, unit: str | None = None, bins: int = 3,
             limit: int | None = None, batch_size: int = 256, device: str | None = None,
-            log=print) -> Analysis:  # noqa: ANN001 - a print-like function
+            log=print, storage: str | None = None) -> Analysis:  # noqa: ANN001 - a print-like function
     """Feed the validation images of ``target`` (an export folder or STUDY_DIR:TRIAL_ID) at
     each scale, record every SK unit's attention, and write ``attention.csv`` and
-    ``attention.html`` to ``out`` (default: beside the model)."""
+    ``attention.html`` to ``out`` (default: beside the model). ``storage``: the database of a
+    study's trials (default: the study folder's own)."""
     device = pick_device(device)
     if out is not None:
         check_folder_target(out, "--out", ours=os.path.isdir(out) and set(os.listdir(out)) <= set(FILES),
                             what="an attention analysis")
-    trained = load_trained(target)
+    trained = load_trained(target, storage)
     try:
         units = attention_units(trained.model, target)
     except UserError as err:

@@ -31,9 +31,13 @@ class Trained:
     trial_id: int | None = None
 
 
-def load_trained(target: str) -> Trained:
-    """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint)."""
+def load_trained(target: str, storage: str | None = None) -> Trained:
+    """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint), whose trials
+    are read from ``storage`` if given, else from the study folder's own database."""
     if os.path.isfile(os.path.join(target, "spec.json")):
+        if storage is not None:
+            raise UserError(f"{target}: an export folder has no study database to read; --storage is for "
+                            f"STUDY_DIR:TRIAL_ID")
         from ..study.jsonfile import read_json
 
         path = os.path.join(target, "preprocess.json")
@@ -50,7 +54,7 @@ def load_trained(target: str) -> Trained:
         trial_id = int(trial)
     except ValueError:
         raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, e.g. results/quickstart:3") from None
-    folder = StudyFolder.open(root)
+    folder = StudyFolder.open(root, storage)
     art = trial_artifacts(folder, trial_id, asked=target)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),
                    f"trial {trial_id} of {folder.name}", folder.layout.attention_dir(trial_id), root, folder, trial_id)

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.sample import constraint_values, draw_fixed
 from ..space.parsed import SearchSpace
-from ..study.folder import read_run
+from ..study.folder import own_storage, read_run
 from ..study.reader import read_records
 from ..study.store import StudyRef
 from ..study.table import METRICS
@@ -45,7 +45,9 @@ def locate(source: str) -> StudyRef:
     if not os.path.isdir(source):
         raise UserError(f"warm_start: {source}: no such study folder")
     run = read_run(source)
-    return run.study(source)
+    # A folder is read as the read commands read it: its own database, never a server its run.json names.
+    url = own_storage(source, run, follow=f"name it as URL#{run.study_name} (URL with its password)")
+    return StudyRef(url, run.study_name, source)
 
 
 def plan_imports(space: SearchSpace, sources: list[str]) -> list[Import]:

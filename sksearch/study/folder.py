@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -99,6 +100,31 @@ class RunInfo:
         return cls(study_name=name, extra=extra, **known)
 
 
+def masked(url: str) -> str:
+    """A database URL with its password (``user:PASSWORD@``, ``password=`` in the query) shown as ``***``."""
+    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+def own_storage(root: str, run: RunInfo, follow: str = "pass --storage URL (in Python, storage=URL)") -> str:
+    """The database a read command opens for the study folder ``root``: its own ``optuna.db``.
+
+    A folder is read on the word of its ``run.json``, and a copied or hostile one may name any
+    database: opening a server it names would connect to a host it chose (where libpq may offer
+    a password from the environment or ``~/.pgpass``). So a ``run.json`` naming another database
+    (a shared study's server, or a SQLite file outside the folder) is shown, not followed; the
+    user who wants it read names it (``--storage URL``, ``sksearch.open(..., storage=URL)``;
+    ``follow`` says how in the message)."""
+    layout = Layout(root)
+    url = run.storage_url(layout)
+    path = sqlite_file(url)
+    if url == layout.default_storage() or (path is not None and os.path.basename(path) == "optuna.db" and (
+            os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(root))):
+        return layout.default_storage()
+    raise UserError(f"{root}: its run.json names the database {masked(url)}, not the folder's own optuna.db; it is "
+                    f"not followed (a folder can name any server): to read the study there, {follow}")
+
+
 def read_run(root: str) -> RunInfo:
     layout = Layout(root)
     if not os.path.isdir(root):
@@ -116,19 +142,28 @@ class StudyFolder:
     and the Optuna study are read on first use, without writing to the database, and kept
     until ``refresh()``."""
 
-    def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None) -> None:
+    def __init__(self, root: str, run: RunInfo, space: SearchSpace, table: pd.DataFrame | None = None,
+                 storage: str | None = None) -> None:
         self.root = root
         self.layout = run.layout(root)
         self.run = run
         self.space = space
+        # The database the trials are read from; None: the one run.json names (a search that
+        # just wrote it, whose run the user started).
+        self._storage = storage
         # What was read so far, by property name; ``table`` may be handed over (a search that
         # just read it).
         self._read: dict[str, Any] = {} if table is None else {"table": table}
 
     @classmethod
-    def open(cls, root: str) -> StudyFolder:
-        """The study folder at ``root``, its run record and space read and checked."""
-        return cls(root, read_run(root), study_space(root))
+    def open(cls, root: str, storage: str | None = None) -> StudyFolder:
+        """The study folder at ``root``, its run record and space read and checked, its trials
+        read from ``storage`` (a database URL) or else from the folder's own ``optuna.db``
+        (``own_storage``: a run.json naming another database is an error that shows it)."""
+        run = read_run(root)
+        if storage is not None and not storage.strip():
+            raise UserError(f"{root}: --storage is empty; give a database URL, e.g. postgresql://user@host/db")
+        return cls(root, run, study_space(root), storage=storage or own_storage(root, run))
 
     @property
     def name(self) -> str:
@@ -140,7 +175,7 @@ class StudyFolder:
 
     @property
     def storage_url(self) -> str:
-        return self.run.storage_url(self.layout)
+        return self._storage or self.run.storage_url(self.layout)
 
     @property
     def ref(self) -> StudyRef:

@@ -36,21 +36,42 @@ _INT = ("IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution"
 _FLOAT = ("FloatDistribution", "UniformDistribution", "LogUniformDistribution", "DiscreteUniformDistribution")
 
 
+# Databases whose REPEATABLE READ is a snapshot taken at the transaction's first read (MVCC);
+# elsewhere the reader keeps the database's default level, and the tolerant decoding in
+# ``_records`` covers what a write between two of its SELECTs can add.
+_SNAPSHOT_DIALECTS = ("postgresql", "mysql", "mariadb")
+
+
 class _Connection:
     """A read-only connection that runs this module's SELECTs: ``{key}`` in a query stands for
-    the quoted column name ``key`` (a reserved word in some databases); binds are ``:name``."""
+    the quoted column name ``key`` (a reserved word in some databases); binds are ``:name``.
+
+    All its SELECTs run in one transaction that sees one snapshot of the database: a driver
+    that writes a trial between two of them (a shared study's other driver) changes nothing
+    they see, so the distributions read by one SELECT decode every row read by a later one."""
 
     def __init__(self, url: str, sqlite_path: str | None) -> None:
         self.url = url
         if sqlite_path:
             recover_hot_journal(sqlite_path)
             self._con = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+            # Python's sqlite3 opens no transaction for a SELECT (each one reads the database as
+            # it is then); an explicit BEGIN keeps the first read's snapshot (WAL) or its shared
+            # lock (rollback journal, writers wait) until the connection closes.
+            self._con.execute("BEGIN")
             self._key = '"key"'
         else:
             import sqlalchemy
 
             self._engine = sqlalchemy.create_engine(url)
-            self._con = self._engine.connect()
+            con = self._engine.connect()
+            if self._engine.dialect.name in _SNAPSHOT_DIALECTS:
+                # PostgreSQL's default, READ COMMITTED, takes a new snapshot for every statement.
+                options: dict[str, Any] = {"isolation_level": "REPEATABLE READ"}
+                if self._engine.dialect.name == "postgresql":
+                    options["postgresql_readonly"] = True
+                con = con.execution_options(**options)
+            self._con = con  # SQLAlchemy begins one transaction at the first SELECT; close() ends it
             self._key = self._engine.dialect.identifier_preparer.quote_identifier("key")
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
@@ -148,14 +169,6 @@ class _NoStudy(Exception):
     pass
 
 
-class _ByTrialId(dict):
-    """Records by trial_id; a row naming a trial that the trials table does not hold (a
-    damaged database) is ``Damaged``, not a KeyError."""
-
-    def __missing__(self, trial_id: Any) -> TrialRecord:
-        raise Damaged(f"a row names trial_id {show(trial_id)}, which its trials table does not hold")
-
-
 def _records(con: _Connection, study_name: str, where: str, curves: bool = True, params: bool = True,
              states: tuple[str, ...] | None = None) -> tuple[list[TrialRecord], list[str]] | None:
     """The records and metric names; None when the schema is one this reader does not know.
@@ -186,11 +199,14 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
     picked = [c for c in ("" if alone else "study_id = :sid", in_states) if c]
     mine = f" WHERE trial_id IN (SELECT trial_id FROM trials WHERE {' AND '.join(picked)})" if picked else ""
     also = " AND" if mine else " WHERE"
-    records: dict[int, TrialRecord] = _ByTrialId()
+    records: dict[int, TrialRecord] = {}
     for trial_id, number, state, start, complete in query(
             "SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials WHERE study_id = :sid"
             + (f" AND {in_states}" if in_states else ""), sid):
         records[trial_id] = TrialRecord(number, state, None, {}, {}, start, complete)
+    # The SELECTs below share one snapshot (``_Connection``); where a database gives none, a row
+    # written after an earlier SELECT (a trial it did not list, a parameter whose distribution
+    # it did not read) is left out, to be read by the next read, rather than failing this one.
     # Decoding a parameter needs its distribution; a study almost always keeps one per name, so
     # the distributions are read once and the (long) JSON is not fetched with every row.
     pairs = query(f"SELECT DISTINCT param_name, distribution_json FROM trial_params{mine}", sid) if params else []
@@ -198,24 +214,28 @@ def _records(con: _Connection, study_name: str, where: str, curves: bool = True,
         decoders = {name: _decoder(dist) for name, dist in pairs}
         for trial_id, name, value in query(f"SELECT trial_id, param_name, param_value FROM trial_params{mine} "
                                            f"ORDER BY param_id", sid) if params else ():
-            records[trial_id].params[name] = decoders[name](value)
+            if trial_id in records and name in decoders:
+                records[trial_id].params[name] = decoders[name](value)
     else:
         by_json: dict[str, Callable[[float], Any]] = {}
         for trial_id, name, value, dist in query(f"SELECT trial_id, param_name, param_value, distribution_json "
                                                  f"FROM trial_params{mine} ORDER BY param_id", sid):
-            decode = by_json.get(dist) or by_json.setdefault(dist, _decoder(dist))
-            records[trial_id].params[name] = decode(value)
+            if trial_id in records:
+                decode = by_json.get(dist) or by_json.setdefault(dist, _decoder(dist))
+                records[trial_id].params[name] = decode(value)
     values: dict[int, dict[int, float]] = {}
     for trial_id, objective, value, kind in query(
             f"SELECT trial_id, objective, value, value_type FROM trial_values{mine}", sid):
         values.setdefault(trial_id, {})[objective] = _VALUE.get(kind, value)
     for trial_id, by_objective in values.items():
-        records[trial_id].values = [by_objective[i] for i in sorted(by_objective)]
+        if trial_id in records:
+            records[trial_id].values = [by_objective[i] for i in sorted(by_objective)]
     attrs = query(f"SELECT trial_id, {{key}}, value_json FROM trial_user_attributes{mine}"
                   + ("" if curves else f"{also} {{key}} != :curve"), {**sid, "curve": CURVE})
     for (trial_id, key, _), value in zip(attrs, _json_values(
             [row[2] for row in attrs], lambda i: f"the trial attribute {show(attrs[i][1])} (trial_id {attrs[i][0]})")):
-        records[trial_id].user_attrs[key] = value
+        if trial_id in records:
+            records[trial_id].user_attrs[key] = value
     return list(records.values()), metric_names
 
 

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 
 import optuna
 import pandas as pd
@@ -37,8 +39,9 @@ def two_drivers(tmp_path, url, n=3):
     return outs
 
 
-def check_shared(outs, n):
-    tables = [StudyFolder.open(str(out)).table for out in outs]
+def check_shared(outs, n, url):
+    # A shared study is read from the database named on the command line, never from run.json's word.
+    tables = [StudyFolder.open(str(out), storage=url).table for out in outs]
     pd.testing.assert_frame_equal(tables[0], tables[1])  # one study, whichever folder reads it
     table = tables[0]
     trained = table[table.status.isin(["completed", "stopped_early", "failed"])]
@@ -51,19 +54,25 @@ def check_shared(outs, n):
         mine = trained[trained.run_id == run_id]
         assert sorted(int(f.split("_")[1]) for f in folders) == sorted(mine.trial_id)
         assert all(f"trial_{t:04d}_{r}" in folders for t, r in zip(mine.trial_id, mine.ray_trial_id))
-        info = json.loads(run_cli("status", str(out), "--json").stdout)
+        info = json.loads(run_cli("status", str(out), "--json", "--storage", url).stdout)
         assert info["done"] == n and info["finished"] and len(info["runs"]) == 2
 
 
 def test_two_drivers_on_one_sqlite_study(tmp_path):
-    outs = two_drivers(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
-    check_shared(outs, 3)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    outs = two_drivers(tmp_path, url)
+    check_shared(outs, 3, url)
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# The server's data is deleted after the tests: no commit needs to wait for the disk (on a
+# loaded machine, fsync made each driver's hundreds of commits the slowest part of a test).
+THROWAWAY = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +101,7 @@ def postgres_url():
     data, port = os.path.join(base, "data"), free_port()
     subprocess.run([*prefix, initdb, "-D", data, "-A", "trust", "-U", "sksearch"], check=True, capture_output=True)
     subprocess.run([*prefix, pg_ctl, "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 {THROWAWAY}", "start"], check=True, capture_output=True)
     try:
         yield f"postgresql://sksearch@127.0.0.1:{port}/postgres"
     finally:
@@ -102,8 +111,91 @@ def postgres_url():
 
 def test_two_drivers_on_one_postgresql_study(tmp_path, postgres_url):
     outs = two_drivers(tmp_path, postgres_url)
-    check_shared(outs, 3)
+    check_shared(outs, 3, postgres_url)
     assert json.loads((outs[0] / "run.json").read_text())["storage"] == postgres_url
+
+
+def test_a_trial_written_between_the_readers_queries_on_postgresql(monkeypatch, postgres_url):
+    """The race of issue 33 made certain: another driver writes a trial with a new conditional
+    parameter right after the reader's distributions SELECT (READ COMMITTED, PostgreSQL's
+    default, would let the next SELECT see it)."""
+    from tests.study.test_reader import check_race
+
+    check_race(monkeypatch, postgres_url, f"race_{uuid.uuid4().hex[:8]}")
+
+
+# A driver's writes as the searcher makes them (a trial asked, its parameters sampled one by one,
+# user attributes, an epoch's curve, then told), without Ray, torch or training, as fast as the
+# database takes them. Every trial with M=2 samples a parameter no trial had before: each one is
+# the moment a reader used to crash at (a parameter row whose distribution it had not read).
+WRITER = """
+import sys
+import optuna
+
+url, name, run_id, n = sys.argv[1:]
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name=name, storage=url, sampler=optuna.samplers.RandomSampler(seed=len(run_id)))
+for i in range(int(n)):
+    trial = study.ask()
+    trial.set_user_attr("run_id", run_id)
+    if trial.suggest_categorical("sk.M", [1, 2]) == 2:
+        trial.suggest_categorical(f"sk.branches.1.dilation_{run_id}_{i}", [2, 3])
+    lr = trial.suggest_float("lr", 0.01, 0.3, log=True)
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}])
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5}])
+    trial.set_user_attr("status", "completed")
+    study.tell(trial, [0.5 + lr, 100.0 + i])
+"""
+
+
+def test_three_drivers_and_polling_readers_on_one_postgresql_study(tmp_path, postgres_url):
+    """Three drivers write one study while two threads read it over and over through every
+    reader function, as the progress display, `status` and the report do: no read fails,
+    every read is a study that was (each trial's values and curve whole), and the last read
+    is Optuna's own table."""
+    from sksearch.study.reader import read_curves, read_distributions, read_records, read_table
+    from sksearch.study.store import StudyRef
+    from tests.study.test_reader import via_optuna
+
+    n, name = 20, f"stress_{uuid.uuid4().hex[:8]}"
+    ref = StudyRef(postgres_url, name, str(tmp_path))
+    optuna.create_study(study_name=name, storage=postgres_url, directions=["maximize", "minimize"]) \
+        .set_metric_names(["accuracy", "params"])
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, name, f"run{i}", str(n)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(3)]
+    failures, reads, conditional = [], [0, 0], set()
+
+    def poll(k):
+        while any(w.poll() is None for w in writers):
+            try:
+                records, _ = read_records(ref)
+                for r in records:
+                    # One snapshot: a completed trial is read with its values and whole curve.
+                    if r.state == "COMPLETE":
+                        assert r.values is not None and len(r.user_attrs["curve"]) == 2, r
+                conditional.update(p for p in read_distributions(ref) if p.startswith("sk.branches"))
+                read_table(ref)
+                read_table(ref, states=("COMPLETE",))
+                read_curves(ref)
+                reads[k] += 1
+            except Exception as exc:  # noqa: BLE001 - any failure of a read is what this test looks for
+                failures.append(f"{type(exc).__name__}: {exc}")
+                return
+
+    pollers = [threading.Thread(target=poll, args=(k,)) for k in range(2)]
+    for t in pollers:
+        t.start()
+    logs = [w.communicate(timeout=600)[0] for w in writers]
+    for t in pollers:
+        t.join(timeout=120)
+    assert all(w.returncode == 0 for w in writers), "\n".join(log[-2000:] for log in logs)
+    assert not failures, failures[:3]
+    assert min(reads) >= 3 and len(conditional) >= 10, (reads, len(conditional))
+    table = read_table(ref)
+    pd.testing.assert_frame_equal(table, via_optuna(postgres_url, name))
+    assert len(table) == 3 * n and (table.status == "completed").all() and table.trial_id.is_unique
+    sampled = {p for t in optuna.load_study(study_name=name, storage=postgres_url).trials for p in t.distributions}
+    assert set(read_distributions(ref)) == sampled and conditional <= sampled and {"sk.M", "lr"} <= sampled
 
 
 def test_a_restored_driver_hands_out_only_its_own_orphans(tmp_path):

@@ -133,3 +133,104 @@ def test_a_shared_database_gives_each_study_its_own_trials(varied, tmp_path):
     pd.testing.assert_frame_equal(read_table(StudyRef(varied, "other", "here")), via_optuna(varied, "other"))
     pd.testing.assert_frame_equal(read_table(StudyRef(varied, "v", "here")), via_optuna(varied, "v"))
     assert read_table(StudyRef(varied, "v", "here"), states=("COMPLETE",)).trial_id.tolist() == [0, 3]
+
+
+# ---- a driver writing between the reader's SELECTs (a shared study) ------------------------
+
+M = CategoricalDistribution([1, 2])
+DILATION = CategoricalDistribution([2, 3])
+
+
+def race_study(url, name):
+    """Two completed trials with M=1, whose conditional parameter (the second branch's dilation)
+    no trial has sampled yet, and a running one; a function that completes the running one and
+    adds a trial with M=2, which samples the dilation."""
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "params"])
+    for i in range(2):
+        trial = study.ask({"sk.M": M})
+        trial.set_user_attr("epochs", 2)
+        study.tell(trial, [0.5 + i / 10, 100.0 + i])
+    running = study.ask()
+
+    def another_driver_writes():
+        study.tell(running, [0.7, 200.0])  # a snapshot reads it as running, without values
+        trial = study.ask({"sk.M": M})  # the distributions are sampled one by one, as the searcher does
+        while trial.params["sk.M"] != 2:
+            study.tell(trial, state=TrialState.PRUNED)
+            trial = study.ask({"sk.M": M})
+        trial.suggest_categorical("sk.branches.1.dilation", DILATION.choices)
+        trial.set_user_attr("epochs", 2)
+        study.tell(trial, [0.9, 300.0])
+        return trial.number
+
+    return another_driver_writes
+
+
+def read_with_a_write_between_queries(monkeypatch, url, name, write):
+    """The records read while ``write`` runs right after the reader's distributions SELECT (where
+    the parameter rows' SELECT used to see a parameter whose distribution it had not read)."""
+    from sksearch.study import reader
+
+    real, written = reader._Connection.query, []
+
+    def query(self, sql, params=None):
+        rows = real(self, sql, params)
+        if "SELECT DISTINCT param_name" in sql and not written:
+            written.append(write())
+        return rows
+
+    monkeypatch.setattr(reader._Connection, "query", query)
+    records, _ = read_records(StudyRef(url, name, "here"))
+    monkeypatch.setattr(reader._Connection, "query", real)
+    assert written, "the write did not run between the reader's queries"
+    return records, written[0]
+
+
+def check_race(monkeypatch, url, name):
+    write = race_study(url, name)
+    before, _ = read_records(StudyRef(url, name, "here"))
+    during, number = read_with_a_write_between_queries(monkeypatch, url, name, write)
+    # One snapshot: the study as it was when the read began (the running trial running, with no
+    # values), nothing of the new trial.
+    assert during == before and [r.state for r in during] == ["COMPLETE", "COMPLETE", "RUNNING"]
+    assert during[2].values is None and not any("sk.branches.1.dilation" in r.params for r in during)
+    after = read_table(StudyRef(url, name, "here"))
+    row = after[after.trial_id == number].iloc[0]
+    assert row["sk.M"] == 2 and row["sk.branches.1.dilation"] in DILATION.choices
+    assert row.status == "completed" and row.accuracy == 0.9
+    pd.testing.assert_frame_equal(after, via_optuna(url, name))
+
+
+def test_a_trial_written_between_the_readers_queries_is_not_read_until_the_next_read(monkeypatch, tmp_path):
+    path = tmp_path / "wal.db"
+    # WAL: a writer commits while a reader's transaction is open (in the default rollback
+    # journal, the reader's shared lock keeps the writer waiting until the read ends).
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").fetchall()
+    check_race(monkeypatch, f"sqlite:///{path}", "race")
+
+
+def test_a_parameter_without_a_distribution_read_is_left_out_not_a_crash(monkeypatch, varied):
+    """Where a database gives the reader no snapshot, a parameter row whose distribution the
+    earlier SELECT did not see is read as unknown (absent) until the next read."""
+    from sksearch.study import reader
+
+    real = reader._Connection.query
+
+    def query(self, sql, params=None):
+        rows = real(self, sql, params)
+        if "SELECT DISTINCT param_name" in sql:
+            return [row for row in rows if row[0] != "lr"]
+        if sql.startswith("SELECT trial_id, number"):
+            return rows[:-1]  # a trial the trials SELECT did not list yet
+        return rows
+
+    monkeypatch.setattr(reader._Connection, "query", query)
+    records, _ = read_records(StudyRef(varied, "v", "here"))
+    monkeypatch.setattr(reader._Connection, "query", real)
+    whole, _ = read_records(StudyRef(varied, "v", "here"))
+    assert [r.number for r in records] == [r.number for r in whole][:-1]
+    for got, full in zip(records, whole):
+        assert got.params == {k: v for k, v in full.params.items() if k != "lr"}
+        assert (got.values, got.user_attrs, got.state) == (full.values, full.user_attrs, full.state)
+    assert any("lr" in r.params for r in whole)
