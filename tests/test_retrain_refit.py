@@ -27,7 +27,8 @@ def spec_file(tmp_path):
 def test_a_refit_trains_on_train_plus_val_and_the_export_records_it(spec_file, tmp_path, capsys):
     out = tmp_path / "refit"
     args = ["train", spec_file, "--epochs", "1", "--out", str(out), "--data", "digits", "--refit", "--device", "cpu"]
-    for key, value in {**DATA, "train.batch_size": 30, "train.ema": 0.9}.items():
+    for key, value in {**DATA, "train.batch_size": 30, "train.ema": 0.9, "train.tta": "on",
+                       "data.augment": "crop"}.items():  # crop: TTA has shifted views to average
         args += ["--set", f"{key}={value}"]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -41,6 +42,13 @@ def test_a_refit_trains_on_train_plus_val_and_the_export_records_it(spec_file, t
     assert "Refit (`sksearch train --refit`): trained on train + val, 180 images" in readme
     assert "| val accuracy | none (refit: no val) |" in readme and "| training images | 180 (train + val) |" in readme
     assert "exponential moving average" in readme  # train.ema: the export says its weights are averaged
+    # sksearch evaluate reads the averaged weights with the recorded TTA: the recorded test figure again.
+    from sksearch.evaluate import evaluate_target
+
+    again = evaluate_target(str(out), "test")
+    assert again["accuracy"] == pytest.approx(record["metrics"]["test_accuracy"])
+    # within channels_last's rounding (1e-5 here); without TTA the loss is 2.3070 against 2.3036
+    assert again["loss"] == pytest.approx(record["metrics"]["test_loss"], rel=2e-4)
     with open(out / "train_log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["accuracy"] == "" and float(rows[0]["train_loss"]) > 0

@@ -123,6 +123,17 @@ def identifier(key: str, value: Any) -> str:
 described(identifier, "1-100 letters, digits, '-', '_' or '.' (a folder name)")
 
 
+def on_off(key: str, value: Any) -> str:
+    """off | on. YAML 1.1 reads an unquoted on / off as true / false (a space file's
+    ``tta: on``, ``--set train.tta=on``): those mean what was written."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return one_of(*TTA)(key, value)
+
+
+described(on_off, "off | on")
+
+
 def optional(check: Check) -> Check:
     def wrapped(key: str, value: Any) -> Any:
         return None if value is None else check(key, value)
@@ -152,7 +163,7 @@ TRAIN_FIELDS: dict[str, Check] = {
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
     "compile": one_of(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
-    "tta": one_of(*TTA),
+    "tta": on_off,
 }
 # Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
 MAX_DIGIT_BYTES = 2 * 10**9

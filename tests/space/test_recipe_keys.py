@@ -56,6 +56,10 @@ def test_the_train_keys_are_searchable():
                         schedule={"choice": ["cosine", "onecycle"]})
     raw["data"].update(erase=0.5, erase_min=0.02, erase_max=0.3)
     space = parse(raw)
+    assert space.train["tta"].to_dict() == {"choice": ["off", "on"]}
+    raw["train"]["tta"] = {"choice": [False, True]}  # what YAML 1.1 makes of an unquoted [off, on]
+    assert parse(raw).train["tta"].to_dict() == {"choice": ["off", "on"]}
+    assert parse(yaml.safe_load(TINY_SPACE.replace("train: {", "train: {tta: on, "))).train["tta"] == "on"
     assert space.train["ema"].to_dict() == {"choice": [0.0, 0.99, 0.999]}
     assert space.train["schedule"].to_dict() == {"choice": ["cosine", "onecycle"]}
     assert (space.data.erase, space.data.erase_min, space.data.erase_max) == (0.5, 0.02, 0.3)
@@ -65,7 +69,7 @@ def test_the_train_keys_are_searchable():
 BAD_SET = [
     ("train.ema=0.9999999999999999999", None),  # parses as 1.0 in float: refused
     ("train.ema_every=-3", "train.ema_every: must be an integer from 1 to 10,000"),
-    ("train.tta=yes", "train.tta: must be one of off, on"),
+    ("train.tta=flip", "train.tta: must be one of off, on"),
     ("train.schedule=cyclic", "train.schedule: must be one of cosine, linear, constant, onecycle"),
     ("data.erase_max=2", "data.erase_max: must be a finite number > 0 and <= 1"),
     ("data.erase_min=0.5", "data.erase_min: 0.5 is above erase_max 0.25"),
