@@ -386,7 +386,7 @@ def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> 
 
 def train(target: str, epochs: int, out: str, *, data: str | None = None, data_root: str | None = None,
           overrides: Mapping[str, Any] | None = None, from_scratch: bool = False, device: str | None = None,
-          force: bool = False, threads: int | None = None, log_test: bool = False) -> str:
+          force: bool = False, threads: int | None = None, log_test: bool = False, refit: bool = False) -> str:
     """Train an export folder, spec file or preset for a full schedule of ``epochs`` with the
     search's trainer and the export's recipe (``train.json``), from its weights unless
     ``from_scratch``; writes an export folder to ``out`` and returns it. Calling it again after
@@ -395,7 +395,9 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     is a tenth of the recipe's (``retrain.CONTINUE_LR_SCALE``: the full peak undoes the trained
     network) unless ``overrides`` set ``train.lr``. ``threads``: torch's CPU threads (default:
     the CPUs each trial of the export's study had, as the trial trained). It reports val and
-    test accuracy at the end; ``log_test`` also logs test accuracy every epoch."""
+    test accuracy at the end; ``log_test`` also logs test accuracy every epoch. ``refit`` trains
+    on train + val once nothing is chosen on val any more: no val accuracy, the test split still
+    read once at the end, and the export records the refit and its training images."""
     from .retrain import plan
     from .retrain import train as run_training
 
@@ -409,7 +411,7 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
         _flag(locals()[flag], flag)
 
     with sigterm_stops():
-        run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force,
+        run_training(plan(target, epochs, data, data_root, overrides, from_scratch, refit), out, device, force,
                      threads=threads, log_test=log_test)
     return out
 

@@ -302,7 +302,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         api.train(args.target, args.epochs, args.out, data=args.data, data_root=args.data_root, overrides=overrides,
                   from_scratch=args.from_scratch, device=pick_device(args.device), force=args.force,
-                  threads=args.threads, log_test=args.log_test)
+                  threads=args.threads, log_test=args.log_test, refit=args.refit)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
         print(f"sksearch: stopped; run the same command again to resume from the last epoch in {args.out}",
               file=sys.stderr)
@@ -494,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-test", action="store_true",
                    help="also measure the test split every epoch into train_log.csv (by default it is read once, "
                         "at the end: choosing an epoch by it would be selection on the test set)")
+    p.add_argument("--refit", action="store_true",
+                   help="train on train + val (the final training of a chosen network: nothing is selected on val "
+                        "any more); no val accuracy, the test split still read once at the end")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy and loss of a trained model on its data's val or test split")

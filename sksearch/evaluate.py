@@ -92,7 +92,9 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
     if hasattr(batches, "eval_batch_size"):
         batches.eval_batch_size = batch_size
     model = trained.model.to(device)
-    accuracy, loss = evaluate(model, batches, torch.device(device), TrainSpec(precision="fp32"), split)
+    # An export measured with test-time augmentation is measured the same way again.
+    tta = ((recipe or {}).get("train") or {}).get("tta", "off")
+    accuracy, loss = evaluate(model, batches, torch.device(device), TrainSpec(precision="fp32", tta=tta), split)
     if split == "test":
         samples = len(data.test) if hasattr(data, "test") and data.test is not None else len(data.y_test)
     else:

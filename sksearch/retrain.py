@@ -57,11 +57,15 @@ class Job:
     source: str
     preprocess: dict[str, Any] | None
     threads: int = 1   # torch's CPU threads: a trial's CPUs (its study's resources.cpu), as the trial ran
+    refit: bool = False  # train on train + val, no val read (the architecture and recipe are chosen)
 
     def key(self) -> dict[str, Any]:
         """What makes two runs the same job (a resume must continue the same one)."""
-        return {"spec": self.spec.to_dict(), "train": self.train, "data": self.data, "source": self.source,
-                "from_weights": self.weights is not None}
+        key = {"spec": self.spec.to_dict(), "train": self.train, "data": self.data, "source": self.source,
+               "from_weights": self.weights is not None}
+        if self.refit:  # only then: a job written before refit existed resumes as it was
+            key["refit"] = True
+        return key
 
 
 def _read_json(path: str) -> Any:
@@ -71,12 +75,12 @@ def _read_json(path: str) -> Any:
 
 
 def plan(target: str, epochs: int, data: str | None = None, data_root: str | None = None,
-         overrides: Mapping[str, Any] | None = None, from_scratch: bool = False) -> Job:
+         overrides: Mapping[str, Any] | None = None, from_scratch: bool = False, refit: bool = False) -> Job:
     """The job for ``target``: an export folder brings its spec, weights, recipe and data;
     a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
     change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``). From an
     export's weights the peak lr is the recipe's times ``CONTINUE_LR_SCALE``, unless
-    ``overrides`` set it."""
+    ``overrides`` set it. ``refit`` trains on train + val (see ``train``)."""
     from .data.spec import NAMES as DATA_NAMES, DataSpec
     from .model.resolve import resolve
     from .train.spec import TrainSpec
@@ -137,8 +141,12 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
         raise UserError(f"{target}: no recorded data to train on; pass --data NAME ({', '.join(DATA_NAMES)}; "
                         f"imagefolder with --data-root)")
     _check_recipe(train, data_spec)
+    if refit and DataSpec.named(**data_spec).val_split == "test":
+        raise UserError(f"--refit: {data_spec['name']}'s val is its test split here (data.val_split: test, a study "
+                        f"written before the three splits); refitting would train on the test split. Add --set "
+                        f"data.val_split=holdout")
     return Job(spec, train, data_spec, weights, os.path.abspath(target) if os.path.exists(target) else target,
-               preprocess, threads=trial_threads(recipe.get("cpus")))
+               preprocess, threads=trial_threads(recipe.get("cpus")), refit=refit)
 
 
 def recorded_data_spec(record: Any, path: str) -> Any:
@@ -173,7 +181,8 @@ def trial_threads(cpus: Any) -> int:
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
     """The recipe and data checked by the space-file rules (the messages name the key)."""
     from .space.distributions import SpaceError
-    from .space.schema import DATA_FIELDS, TRAIN_FIELDS
+    from .data.spec import DataSpec
+    from .space.schema import DATA_FIELDS, TRAIN_FIELDS, check_erase_area
 
     try:
         for key, value in train.items():
@@ -184,6 +193,7 @@ def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
                 data[key] = DATA_FIELDS[key](f"data.{key}", value)
             else:
                 raise SpaceError(f"data.{key}", f"unknown key; allowed: {', '.join(DATA_FIELDS)}")
+        check_erase_area(data.get("erase_min", DataSpec.erase_min), data.get("erase_max", DataSpec.erase_max))
     except SpaceError as exc:
         raise UserError(str(exc)) from None
 
@@ -270,7 +280,10 @@ def _state(out: str) -> dict[str, Any] | None:
 
 def _split_line(metrics: dict[str, Any]) -> str:
     """The val and test figures of a finished training, for its last line."""
-    line = f"val accuracy {metrics['accuracy']:.2%} (loss {metrics['loss']:.4f})"
+    if metrics.get("accuracy") is None:
+        line = "val accuracy: none (refit: no val)"
+    else:
+        line = f"val accuracy {metrics['accuracy']:.2%} (loss {metrics['loss']:.4f})"
     if metrics.get("test_accuracy") is not None:
         return line + (f", test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}, "
                        f"{metrics['test_samples']:,} images)")
@@ -297,7 +310,10 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False, lo
     returns the final metrics: val (``accuracy``, ``loss``) and test (``test_accuracy``,
     ``test_loss``, ``test_samples``; ``test_note`` instead where the data has no test split).
     The test split is read once, after the last epoch; ``log_test`` also reads it every epoch
-    into train_log.csv. ``threads``: torch's CPU threads (default: ``job.threads``)."""
+    into train_log.csv. ``threads``: torch's CPU threads (default: ``job.threads``).
+
+    A ``job.refit`` trains on train + val: val is never read (``accuracy`` and ``loss`` are
+    None), and train.json and the README record the refit and its training images."""
     _check_out_apart(out, job.source)
     refuse_links_out(out, "--out")  # its log, checkpoints and weights would be written through them
     state = _check_out(out, job, force)  # before the folder or its lock file is made
@@ -317,7 +333,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
            log_test: bool) -> dict[str, Any]:
     import torch
 
-    from .data.load import FolderData, describe, load_data, make_batches
+    from .data.load import FolderData, describe, fold_val_into_train, load_data, make_batches
     from .study.export import write_export
     from .study.summary import clock
     from .train.loop import check_training_fits, run_trial
@@ -335,6 +351,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
 
     data_spec = DataSpec.named(**job.data)
     data = load_data(data_spec, test=True)
+    refit_images = fold_val_into_train(data) if job.refit else None
     if data_spec.val_split == "test":
         log(f"note: val is {data_spec.name}'s test split, as in the study this came from (written before the "
             f"three splits); --from-scratch --set data.val_split=holdout trains with a held-out val")
@@ -381,19 +398,19 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
         job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
         atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
         per_epoch = (time.time() - started) / max(1, epoch - first + 1)
-        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: accuracy {metrics['accuracy']:.2%}, "
-            f"loss {metrics['loss']:.4f}, train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
+        val = ("refit: no val" if job.refit else
+               f"accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}")
+        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: {val}, "
+            f"train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
             f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
 
     from .model.cost import params_and_macs
     from .study.export import with_weights
-    from .train.loop import evaluate
-
-    from .train.loop import TrialDiverged
+    from .train.loop import TrialDiverged, evaluate
 
     try:
         metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
-                            resume_from=resume_from, init_weights=job.weights)
+                            resume_from=resume_from, init_weights=job.weights, validate=not job.refit)
     except TrialDiverged as exc:
         if made and not _checkpoints(out):
             shutil.rmtree(out, ignore_errors=True)
@@ -406,16 +423,23 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     metrics = {**metrics, **test_metrics(model_weights)}
     final_metrics = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",
                                                  "test_note") if k in metrics}
-    readme_metrics = {"val accuracy": round(metrics["accuracy"], 4), "val loss": round(metrics["loss"], 4),
-                      "test accuracy": (round(metrics["test_accuracy"], 4) if has_test
-                                        else f"none ({final_metrics['test_note']})")}
+    if job.refit:
+        final_metrics.update(accuracy=None, loss=None)
+        readme_metrics: dict[str, Any] = {"val accuracy": "none (refit: no val)",
+                                          "training images": f"{refit_images:,} (train + val)"}
+    else:
+        readme_metrics = {"val accuracy": round(metrics["accuracy"], 4), "val loss": round(metrics["loss"], 4)}
+    readme_metrics["test accuracy"] = (round(metrics["test_accuracy"], 4) if has_test
+                                       else f"none ({final_metrics['test_note']})")
     if has_test:
         readme_metrics.update({"test loss": round(metrics["test_loss"], 4), "test images": test_samples})
     recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs, "cpus": threads or job.threads,
                   "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
+    if job.refit:
+        recipe_out["refit"] = {"images": refit_images, "splits": ["train", "val"]}
     write_export(out, job.spec, model_weights, f"{os.path.basename(os.path.normpath(out))}: trained",
                  f"`{job.source}`, trained by `sksearch train` for {recipe.max_epochs} epochs"
-                 f"{' from its weights' if job.weights else ''}.",
+                 f"{' from its weights' if job.weights else ''}{' on train + val (refit)' if job.refit else ''}.",
                  {**readme_metrics, "epochs": recipe.max_epochs, "params": f"{params_and_macs(job.spec)[0]:,}"},
                  describe(data, data_spec), recipe=recipe_out)
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)

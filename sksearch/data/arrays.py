@@ -39,6 +39,10 @@ class ArrayData:
     augment: str = "none"
     crop_pad: int = 4
     pad_mode: str = "reflect"
+    # Random erasing (``data.erase``): the probability per image and the area range, as fractions.
+    erase: float = 0.0
+    erase_min: float = 0.02
+    erase_max: float = 0.25
 
     @property
     def in_channels(self) -> int:

@@ -2,12 +2,13 @@
 
 Small in-memory sets (the digits, CIFAR) are copied to the device once as uint8 and every
 batch is a slice of them: no loader workers, no host-to-device copy per step (airbench's
-recipe). Crops and flips are index arithmetic on the device. Image folders stream through
-a DataLoader with workers instead.
+recipe). Crops, flips and random erasing are index arithmetic on the device, one batch at
+a time. Image folders stream through a DataLoader with workers instead.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import numpy as np
@@ -40,6 +41,44 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator, flip: bool
     return xp[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+# Random erasing's aspect ratios (height / width), log-uniform between these (Zhong et al. 2020).
+ERASE_ASPECT = (0.3, 1 / 0.3)
+
+
+def random_erase(x: torch.Tensor, p: float, area: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    """Random erasing of a normalised batch: each image, with probability ``p``, has one
+    rectangle of ``area`` (min, max fractions of the image, uniform) and a log-uniform aspect
+    ratio set to 0, the training images' mean. One mask for the batch, no per-image loop."""
+    b, _, h, w = x.shape
+    dev = x.device
+    u = torch.rand(b, 5, generator=gen, device=dev)
+    frac = area[0] + (area[1] - area[0]) * u[:, 0]
+    lo, hi = math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])
+    aspect = torch.exp(lo + (hi - lo) * u[:, 1])
+    eh = torch.sqrt(frac * h * w * aspect).round().clamp(1, h)
+    ew = (frac * h * w / eh).round().clamp(1, w)  # from the rounded height: the area stays frac's
+    top = ((h - eh + 1) * u[:, 2]).floor()
+    left = ((w - ew + 1) * u[:, 3]).floor()
+    rows = torch.arange(h, device=dev)[None, :]
+    cols = torch.arange(w, device=dev)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+    in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & (u[:, 4] < p)[:, None, None]
+    return x.masked_fill(mask[:, None], 0.0)
+
+
+def shifted(x: torch.Tensor, dy: int, dx: int, fill: torch.Tensor | None) -> torch.Tensor:
+    """``x`` moved by (dy, dx) pixels, the uncovered border filled as training's crop pads it:
+    reflected (``fill`` None) or with ``fill`` per channel (the normalised black)."""
+    _, _, h, w = x.shape
+    p = max(abs(dy), abs(dx))
+    if fill is None:
+        xp = F.pad(x, (p, p, p, p), mode="reflect")
+    else:
+        xp = F.pad(x - fill, (p, p, p, p)) + fill
+    return xp[:, :, p - dy:p - dy + h, p - dx:p - dx + w]
+
+
 class DeviceBatches:
     """An ``ArrayData`` resident on ``device``; yields normalised float batches."""
 
@@ -51,6 +90,7 @@ class DeviceBatches:
         self.seed = seed
         self.channels_last = channels_last
         self.augment, self.crop_pad, self.pad_mode = data.augment, data.crop_pad, data.pad_mode
+        self.erase, self.erase_area = data.erase, (data.erase_min, data.erase_max)
         self.num_classes, self.in_channels, self.input_size = data.num_classes, data.in_channels, data.input_size
         mean, std = data.mean_std()
         self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
@@ -86,7 +126,22 @@ class DeviceBatches:
             if self.augment in ("crop", "crop_flip"):
                 # Cropped in pixel values, before normalising, so constant padding is black.
                 x = random_crop_flip(x.float(), self.crop_pad, gen, self.augment == "crop_flip", self.pad_mode)
-            yield self._prepare(x), self.y_train[idx]
+            x = self._prepare(x)
+            if self.erase > 0:
+                x = random_erase(x, self.erase, self.erase_area, gen)
+            yield x, self.y_train[idx]
+
+    def tta_views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The views of a normalised eval batch that test-time augmentation averages over: only
+        what training's augmentation shows the network. crop_flip: the image and its mirror
+        (airbench's); crop: the image and its 1 px shifts down-right and up-left, the border
+        padded as the crop pads it (Fashion-MNIST: black); none: the image alone."""
+        if self.augment == "crop_flip":
+            return [x, x.flip(3)]
+        if self.augment == "crop":
+            fill = None if self.pad_mode == "reflect" else -self.mean / self.std
+            return [x, shifted(x, 1, 1, fill), shifted(x, -1, -1, fill)]
+        return [x]
 
     def _eval(self, x: torch.Tensor, y: torch.Tensor) -> Iterator[Batch]:
         for s in range(0, len(y), self.eval_batch_size):
@@ -113,6 +168,7 @@ class LoaderBatches:
         self.train_set, self.val_set, self.test_set = train, val, test
         self.has_test = test is not None
         self.workers = workers
+        self.erase, self.erase_area = 0.0, (0.0, 0.0)  # set by make_batches from the data spec
         self.mean = torch.from_numpy(mean).to(self.device).view(1, -1, 1, 1)
         self.std = torch.from_numpy(std).to(self.device).view(1, -1, 1, 1)
 
@@ -136,8 +192,17 @@ class LoaderBatches:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train(self, epoch: int) -> Iterator[Batch]:
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.seed * 100_003 + epoch)
         for x, y in self._loader(self.train_set, True, epoch):
-            yield self._prepare(x), y.to(self.device, non_blocking=True)
+            x = self._prepare(x)
+            if self.erase > 0:
+                x = random_erase(x, self.erase, self.erase_area, gen)
+            yield x, y.to(self.device, non_blocking=True)
+
+    def tta_views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Image folders train on random-resized crops with flips: the image and its mirror."""
+        return [x, x.flip(3)]
 
     def val(self) -> Iterator[Batch]:
         for x, y in self._loader(self.val_set, False, 0):

@@ -32,6 +32,9 @@ class FolderData:
     class_names: list[str]
     test: ImageFolder | None = None
     test_note: str | None = None
+    erase: float = 0.0          # random erasing, as ArrayData's
+    erase_min: float = 0.02
+    erase_max: float = 0.25
 
     @property
     def in_channels(self) -> int:
@@ -133,7 +136,7 @@ def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
         check_images([*tp, *vp, *(test_set.paths if test_set is not None else [])])
         return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
                           ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes,
-                          test_set, note)
+                          test_set, note, spec.erase, spec.erase_min, spec.erase_max)
     else:
         raise UserError(f"data.name: {spec.name!r} is not a data set; allowed: {', '.join(NAMES)}")
     if spec.name in HOLDOUT_SETS:
@@ -142,6 +145,7 @@ def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
         if spec.augment not in AUGMENTS:
             raise UserError(f"data.augment: {spec.augment!r}; allowed: {', '.join(AUGMENTS)}")
         data.augment = spec.augment
+    data.erase, data.erase_min, data.erase_max = spec.erase, spec.erase_min, spec.erase_max
     _subset(data, "train", spec.train_limit, spec.seed)
     _subset(data, "val", spec.val_limit, spec.seed)
     _check_shape(data, spec)
@@ -176,9 +180,27 @@ def describe(data: ArrayData | FolderData, spec: DataSpec | None = None) -> dict
     return out
 
 
+def fold_val_into_train(data: ArrayData | FolderData) -> int:
+    """A refit's split: ``val``'s images join ``train`` (nothing is chosen on val any more; the
+    test split is untouched). ``val`` keeps its images, which nothing then reads. Returns the
+    training images now."""
+    if isinstance(data, FolderData):
+        train = data.train
+        data.train = ImageFolder(train.paths + data.val.paths, train.labels + data.val.labels, train.size, True,
+                                 train.seed)
+        return len(data.train)
+    for attr in ("x", "y", "scales", "boxes"):
+        tr, va = getattr(data, f"{attr}_train"), getattr(data, f"{attr}_val")
+        both = None if tr is None or va is None else np.concatenate([tr, va])
+        setattr(data, f"{attr}_train", both)
+    return len(data.y_train)
+
+
 def make_batches(data: ArrayData | FolderData, device: torch.device | str, batch_size: int, seed: int = 0,
                  channels_last: bool = False, workers: int = 4) -> DeviceBatches | LoaderBatches:
     if isinstance(data, ArrayData):
         return DeviceBatches(data, device, batch_size, seed, channels_last)
-    return LoaderBatches(data.train, data.val, data.num_classes, device, batch_size, workers,
-                         IMAGENET_MEAN, IMAGENET_STD, seed, channels_last, test=data.test)
+    batches = LoaderBatches(data.train, data.val, data.num_classes, device, batch_size, workers,
+                            IMAGENET_MEAN, IMAGENET_STD, seed, channels_last, test=data.test)
+    batches.erase, batches.erase_area = data.erase, (data.erase_min, data.erase_max)
+    return batches

@@ -42,7 +42,9 @@ class DataSpec:
     or ``test`` (``val`` *is* the test split, with the whole training split for training): how
     CIFAR studies written before the three splits read CIFAR, kept so that they reopen and resume
     as they ran. A space file cannot ask for ``test``. ``augment`` overrides the set's own
-    training-time augmentation (None: the set's)."""
+    training-time augmentation (None: the set's); ``erase`` adds random erasing to it: the
+    probability that an image has a rectangle of ``erase_min`` to ``erase_max`` of its area
+    set to the mean (0 = off)."""
 
     name: str = "digits"
     root: str | None = None
@@ -61,6 +63,9 @@ class DataSpec:
     follow_symlinks: bool = False   # imagefolder: read class folders and images that are symlinks
     val_split: str = "holdout"
     augment: str | None = None
+    erase: float = 0.0
+    erase_min: float = 0.02
+    erase_max: float = 0.25
 
     @classmethod
     def from_record(cls, record: dict) -> DataSpec:

@@ -19,7 +19,7 @@ from ..errors import UserError, show
 from ..model.spec import BLOCK_ALIASES, BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
 from ..objectives import OBJECTIVES, REQUIRED, Objective
-from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
+from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TTA
 from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
                             parse_distribution, parse_number)
 from .parsed import MODEL_DEFAULTS, SK_DEFAULTS, Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
@@ -125,6 +125,17 @@ def identifier(key: str, value: Any) -> str:
 described(identifier, "1-100 letters, digits, '-', '_' or '.' (a folder name)")
 
 
+def on_off(key: str, value: Any) -> str:
+    """off | on. YAML 1.1 reads an unquoted on / off as true / false (a space file's
+    ``tta: on``, ``--set train.tta=on``): those mean what was written."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return one_of(*TTA)(key, value)
+
+
+described(on_off, "off | on")
+
+
 def optional(check: Check) -> Check:
     def wrapped(key: str, value: Any) -> Any:
         return None if value is None else check(key, value)
@@ -157,7 +168,8 @@ TRAIN_FIELDS: dict[str, Check] = {
     "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10), "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
-    "compile": one_of(*SWITCHES),
+    "compile": one_of(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
+    "tta": on_off,
 }
 # Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
 MAX_DIGIT_BYTES = 2 * 10**9
@@ -167,7 +179,14 @@ DATA_FIELDS: dict[str, Check] = {
     "max_scale": number(0, 64, low_open=True), "clutter": integer(0, 32), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
     "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]), "workers": integer(0, 256),
     "follow_symlinks": boolean, "val_split": one_of(*VAL_SPLITS), "augment": optional(one_of(*AUGMENTS)),
+    "erase": number(0, 1), "erase_min": number(0, 1, low_open=True), "erase_max": number(0, 1, low_open=True),
 }
+
+
+def check_erase_area(erase_min: float, erase_max: float) -> None:
+    """Random erasing's area range runs upwards (the keys are checked one by one first)."""
+    if erase_min > erase_max:
+        raise SpaceError("data.erase_min", f"{erase_min} is above erase_max {erase_max}; allowed: <= erase_max")
 
 CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
@@ -500,6 +519,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if not isinstance(description, str):
         raise SpaceError("description", "must be a string")
     data = _dataclass_from("data", DataSpec, raw.get("data"), DATA_FIELDS)
+    check_erase_area(data.erase_min, data.erase_max)
     if data.min_scale > data.max_scale:
         raise SpaceError("data.min_scale", f"{data.min_scale} is above max_scale {data.max_scale}")
     if data.is_digits and round(8 * data.max_scale) > data.canvas:

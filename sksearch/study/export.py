@@ -149,9 +149,29 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
     return "\n".join(lines) + "\n"
 
 
+def _recipe_notes(recipe: dict[str, Any] | None) -> list[str]:
+    """What the README must say for the weights and figures to be read right: averaged weights,
+    test-time augmentation, a refit on train + val (no val figure)."""
+    if not recipe:
+        return []
+    t, notes = recipe.get("train") or {}, []
+    if t.get("ema"):
+        notes.append(f"The weights are an exponential moving average of the trained weights (`train.ema`: decay "
+                     f"{t['ema']:g} per step, updated every {t.get('ema_every', 1)} steps, BatchNorm's running "
+                     f"statistics averaged with them); validation read the averaged weights too.")
+    if t.get("tta") == "on":
+        notes.append("Accuracy is measured with test-time augmentation (`train.tta: on`): the logits averaged "
+                     "over the data set's own views (`sksearch evaluate` does the same).")
+    refit = recipe.get("refit")
+    if refit:
+        notes.append(f"Refit (`sksearch train --refit`): trained on train + val, {refit['images']:,} images; "
+                     f"no val accuracy, since val was trained on.")
+    return (["## Recipe", "", *notes, ""] if notes else [])
+
+
 def _train_further(recipe: dict[str, Any] | None) -> list[str]:
     """The README's section on training the network for a full schedule, from ``train.json``."""
-    lines = ["## Train it further", ""]
+    lines = _recipe_notes(recipe) + ["## Train it further", ""]
     if recipe:
         t = recipe["train"]
         data = (recipe.get("data") or {}).get("name", "the data below")

@@ -7,7 +7,8 @@ reach, so a trial stopped early at epoch e has exactly the state it would have h
 epoch e of a full run: that is what lets successive halving compare trials fairly.
 Steps run in channels_last; on CUDA also under bf16 autocast (the weights, BatchNorm's
 included, stay fp32), and through ``torch.compile`` when ``train.compile`` says so
-(``compiled.py``).
+(``compiled.py``). With ``train.ema`` validation, checkpoints and exports hold the averaged
+weights (``ema.py``); with ``train.tta`` evaluation averages the logits of the set's own views.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from ..model.memory import check_fits
 from ..model.network import SKNet, build
 from ..model.spec import ArchSpec
 from .compiled import compiled, wants_compile
+from .ema import WeightAverage
 from .spec import STATE_FILE, WEIGHTS_FILE, TrainSpec
+
+
+# onecycle: from ONECYCLE_START x lr up to lr over the first ONECYCLE_PEAK of the schedule, then
+# linearly down to 0 (the triangular schedule of airbench and fast ResNet training).
+ONECYCLE_START = 0.1
+ONECYCLE_PEAK = 0.25
 
 
 class TrialDiverged(RuntimeError):
@@ -46,6 +54,10 @@ def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
     progress = min(1.0, (step - warm) / max(1.0, total - warm))
     if spec.schedule == "linear":
         return spec.lr * (1.0 - progress)
+    if spec.schedule == "onecycle":
+        if progress < ONECYCLE_PEAK:
+            return spec.lr * (ONECYCLE_START + (1.0 - ONECYCLE_START) * progress / ONECYCLE_PEAK)
+        return spec.lr * (1.0 - progress) / (1.0 - ONECYCLE_PEAK)
     return spec.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -79,12 +91,16 @@ def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
              split: str = "val") -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy on the ``split`` batches: ``val`` (what a search
     and a training read every epoch) or ``test`` (read by ``sksearch train`` at the end and by
-    ``sksearch evaluate``, never by a search)."""
+    ``sksearch evaluate``, never by a search). With ``spec.tta`` on, the logits are the mean
+    over the views ``batches.tta_views`` gives (the same at every epoch and split)."""
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0
     with torch.no_grad(), _autocast(device, spec):
         for x, y in (batches.test() if split == "test" else batches.val()):
-            logits = model(x).float()
+            if spec.tta == "on":
+                logits = torch.stack([model(v).float() for v in batches.tta_views(x)]).mean(0)
+            else:
+                logits = model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
             n += len(y)
@@ -95,11 +111,16 @@ def evaluate(model: SKNet, batches: Any, device: torch.device, spec: TrainSpec,
 CHECKPOINT_TMP = ".tmp-"  # a checkpoint being written, beside the finished ones
 
 
+def _cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
 def save_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                    metrics: dict[str, Any]) -> None:
+                    metrics: dict[str, Any], averaged: WeightAverage | None = None) -> None:
     """Write the checkpoint into a new folder beside ``folder`` and rename it into place: a
     process killed while writing leaves a stray temporary folder, never a half-written
-    checkpoint under the epoch's name."""
+    checkpoint under the epoch's name. With ``averaged`` the weights file holds the averaged
+    weights (what was validated, what an export copies) and the state file the trained ones."""
     import shutil
     import tempfile
 
@@ -107,10 +128,11 @@ def save_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=CHECKPOINT_TMP + os.path.basename(folder) + "-")
     try:
-        weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, os.path.join(tmp, WEIGHTS_FILE))
-        torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics},
-                   os.path.join(tmp, STATE_FILE))
+        save_file(_cpu_weights(averaged.model if averaged else model), os.path.join(tmp, WEIGHTS_FILE))
+        state = {"optimizer": optimizer.state_dict(), "epoch": epoch, "metrics": metrics}
+        if averaged is not None:
+            state["model"] = _cpu_weights(model)
+        torch.save(state, os.path.join(tmp, STATE_FILE))
         if os.path.isdir(folder):  # the epoch trained again after a resume from an earlier one
             shutil.rmtree(folder)
         os.replace(tmp, folder)
@@ -139,11 +161,17 @@ def checkpoint_problem(folder: str) -> str | None:
 
 
 def load_checkpoint(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    device: torch.device) -> tuple[int, dict[str, Any]]:
+                    device: torch.device, averaged: WeightAverage | None = None) -> tuple[int, dict[str, Any]]:
+    """Restore the trained weights, the optimizer and (with ``averaged``) the average; returns
+    the checkpoint's epoch and metrics."""
     for name in (WEIGHTS_FILE, STATE_FILE):
         check_regular(os.path.join(folder, name))
-    model.load_state_dict(load_file(os.path.join(folder, WEIGHTS_FILE), device=str(device)))
+    weights = load_file(os.path.join(folder, WEIGHTS_FILE), device=str(device))
     state = torch.load(os.path.join(folder, STATE_FILE), map_location=device, weights_only=True)
+    # A checkpoint of an averaged run keeps the trained weights in its state file.
+    model.load_state_dict(state.get("model", weights))
+    if averaged is not None:
+        averaged.model.load_state_dict(weights)
     optimizer.load_state_dict(state["optimizer"])
     return int(state["epoch"]), dict(state["metrics"])
 
@@ -175,6 +203,7 @@ def run_trial(
     cost: dict[str, int] | None = None,
     latency: bool = False,
     init_weights: str | None = None,
+    validate: bool = True,
 ) -> dict[str, Any]:
     """Train ``arch`` to ``train.max_epochs``, calling ``report(metrics, checkpoint_folder)``
     after every epoch. With ``resume_from`` (a checkpoint folder) training continues after the
@@ -184,7 +213,8 @@ def run_trial(
     counted here when not given. With ``latency`` the network's forward time (batch 1, eval
     mode) is measured once before training, on the model that is then trained.
     ``init_weights`` (a safetensors file) starts a new run from those weights instead of the
-    seeded initialisation. Returns the last metrics."""
+    seeded initialisation. Without ``validate`` (a refit on train + val) no val is read and the
+    metrics have no ``accuracy`` or ``loss``. Returns the last metrics."""
     device = torch.device(device)
     torch.manual_seed(train.seed)
     model = build(arch.to_dict())
@@ -200,6 +230,7 @@ def run_trial(
     if wants_compile(device, train, steps * train.max_epochs, arch, channels_last):
         model, forward = compiled(model, arch, device, channels_last)
     optimizer = make_optimizer(model, train)
+    averaged = WeightAverage(model, train.ema, train.ema_every) if train.ema > 0 else None
     if cost is None:
         params, macs = params_and_macs(arch)
     else:
@@ -214,7 +245,7 @@ def run_trial(
 
     start_epoch, metrics = 0, {}
     if resume_from:
-        start_epoch, metrics = load_checkpoint(resume_from, model, optimizer, device)
+        start_epoch, metrics = load_checkpoint(resume_from, model, optimizer, device, averaged)
         if start_epoch >= train.max_epochs:
             report(metrics, resume_from)
             return metrics
@@ -235,22 +266,26 @@ def run_trial(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if averaged is not None:
+                averaged.update((epoch - 1) * steps + i + 1)
             loss_sum += loss.detach()
         train_loss = loss_sum.item() / steps  # one sync per epoch, not per step
         if not math.isfinite(train_loss):
             raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
         epoch_train_time = time.perf_counter() - t0
         train_time += epoch_train_time
-        accuracy, val_loss = evaluate(model, batches, device, train)
-        metrics = {**base, "epoch": epoch, "accuracy": accuracy, "loss": val_loss, "train_loss": train_loss,
-                   "train_time": train_time, "epoch_time": time.perf_counter() - t0,
-                   "lr": lr_at(train, epoch * steps - 1, steps)}
+        metrics = {**base, "epoch": epoch}
+        if validate:
+            accuracy, val_loss = evaluate(averaged.model if averaged else model, batches, device, train)
+            metrics.update(accuracy=accuracy, loss=val_loss)
+        metrics.update(train_loss=train_loss, train_time=train_time, epoch_time=time.perf_counter() - t0,
+                       lr=lr_at(train, epoch * steps - 1, steps))
         if cuda:  # bytes the trial's tensors held at most on its GPU (what sizes fractional GPUs)
             metrics["peak_memory"] = torch.cuda.max_memory_allocated(device)
         metrics["peak_rss"] = peak_rss()  # the process's resident peak (what sizes resources.cpu's memory)
         folder = None
         if checkpoint_dir is not None:
             folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")
-            save_checkpoint(folder, model, optimizer, epoch, metrics)
+            save_checkpoint(folder, model, optimizer, epoch, metrics, averaged)
         report(metrics, folder)
     return metrics

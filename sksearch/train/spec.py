@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "linear", "constant")
+SCHEDULES = ("cosine", "linear", "constant", "onecycle")
+TTA = ("off", "on")
 PRECISIONS = ("auto", "bf16", "fp32")
 SWITCHES = ("auto", "on", "off")
 
@@ -25,12 +26,15 @@ class TrainSpec:
     momentum: float = 0.9           # SGD momentum / AdamW beta1
     weight_decay: float = 5e-4      # on conv and fc weights only (not on BN or biases)
     label_smoothing: float = 0.0    # in [0, 1)
-    schedule: str = "cosine"        # cosine | linear (to zero) | constant, after warm-up
+    schedule: str = "cosine"        # cosine | linear (to zero) | constant | onecycle, after warm-up
     warmup_epochs: float = 0.0      # linear warm-up from 0, in epochs (fractions allowed)
     seed: int = 0                   # weight init and batch order
     precision: str = "auto"         # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     channels_last: str = "auto"     # auto (= on) | on | off
     compile: str = "auto"           # torch.compile: auto (long trials: 2,000+ steps on CUDA, 4,500+ on CPU) | on | off
+    ema: float = 0.0                # weight averaging's decay per step, in [0, 1); 0 = off
+    ema_every: int = 1              # steps between updates of the average (each applies decay^ema_every)
+    tta: str = "off"                # test-time augmentation at evaluation: off | on (the set's own valid views)
 
     @property
     def uses_channels_last(self) -> bool:
