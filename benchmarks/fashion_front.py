@@ -60,7 +60,7 @@ class Ledger:
         self.path = out / "phases.json"
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def run(self, name: str, work) -> None:  # noqa: ANN001 - a callable
+    def run(self, name: str, work) -> None:  # work: a callable
         if self.data.get(name, {}).get("done"):
             print(f"phase {name}: done before ({self.data[name]['wall_s']:.0f} s), skipped", flush=True)
             return

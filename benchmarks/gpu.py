@@ -102,7 +102,7 @@ VARIANTS = (("fp32", False, False, False), ("bf16", True, False, False), ("bf16+
             ("bf16+cl+compile", True, True, True))
 
 
-def train_step(spec: ArchSpec, device: torch.device, batch: int, bf16: bool, channels_last: bool, compiled: bool):  # noqa: ANN201
+def train_step(spec: ArchSpec, device: torch.device, batch: int, bf16: bool, channels_last: bool, compiled: bool):
     """One train step of ``spec`` on a fixed random batch: sk_overhead.py's model and step."""
     torch.manual_seed(0)
     model = make_model(spec, spec.block, device, channels_last)

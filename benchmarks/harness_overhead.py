@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import yaml  # noqa: E402
+import yaml
 
 SPACE = {
     "name": "harness_overhead",
@@ -48,9 +48,8 @@ SPACE = {
 
 def epoch_seconds(space_path: str) -> float:
     """One epoch of the benchmark's trial, timed on a single thread as a trial runs it."""
-    import torch
-
     import optuna
+    import torch
 
     from sksearch.data.load import load_data, make_batches
     from sksearch.model.spec import ArchSpec

@@ -42,24 +42,31 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+import pandas as pd
+import torch
+from scipy.stats import kendalltau, spearmanr
 
-import sksearch  # noqa: E402
-from sksearch.data.load import load_data, make_batches  # noqa: E402
-from sksearch.model.cost import params_and_macs  # noqa: E402
-from sksearch.oneshot.bn import calibration_batches  # noqa: E402
-from sksearch.oneshot.export import supernet_weights  # noqa: E402
-from sksearch.oneshot.search import load_supernet  # noqa: E402
-from sksearch.oneshot.sandwich import (SandwichSettings, arch_space, evaluate_subnet, extremes,  # noqa: E402
-                                       random_spec, recipe, train_supernet)
-from sksearch.oneshot.shareable import supernet_layout  # noqa: E402
-from sksearch.oneshot.supernet import Supernet  # noqa: E402
-from sksearch.space.overrides import parse_assignment, prepare_space  # noqa: E402
-from sksearch.space.sample import violations  # noqa: E402
-from sksearch.study.pareto import hypervolume_trace  # noqa: E402
-from sksearch.train.loop import evaluate, run_trial  # noqa: E402
+import sksearch
+from sksearch.data.load import load_data, make_batches
+from sksearch.model.cost import params_and_macs
+from sksearch.oneshot.bn import calibration_batches
+from sksearch.oneshot.export import supernet_weights
+from sksearch.oneshot.sandwich import (
+    SandwichSettings,
+    arch_space,
+    evaluate_subnet,
+    extremes,
+    random_spec,
+    recipe,
+    train_supernet,
+)
+from sksearch.oneshot.search import load_supernet
+from sksearch.oneshot.shareable import supernet_layout
+from sksearch.oneshot.supernet import Supernet
+from sksearch.space.overrides import parse_assignment, prepare_space
+from sksearch.space.sample import violations
+from sksearch.study.pareto import hypervolume_trace
+from sksearch.train.loop import evaluate, run_trial
 
 SPACE = "search_spaces/quickstart_one_shot.yaml"
 OBJECTIVES = ["accuracy", "params"]

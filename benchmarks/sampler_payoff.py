@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from scheduler_payoff import hv_at  # noqa: E402 - beside this file
+import numpy as np
+import pandas as pd
+import yaml
+from scheduler_payoff import hv_at  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("tpe", "gp", "nsga2", "random")

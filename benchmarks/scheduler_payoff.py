@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pandas as pd
+import yaml
 
 SCHEDULERS = ("none", "asha", "mo_asha")
 ROOT = Path(__file__).resolve().parents[1]

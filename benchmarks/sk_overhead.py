@@ -50,10 +50,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.model.cost import params_and_macs  # noqa: E402
-from sksearch.model.network import SKConv, build  # noqa: E402
-from sksearch.model.presets import imagenet, resnext29  # noqa: E402
-from sksearch.model.spec import ArchSpec  # noqa: E402
+from sksearch.model.cost import params_and_macs
+from sksearch.model.network import SKConv, build
+from sksearch.model.presets import imagenet, resnext29
+from sksearch.model.spec import ArchSpec
 
 
 class NaiveSK(SKConv):
@@ -115,7 +115,7 @@ def make_model(spec: ArchSpec, variant: str, device: torch.device, channels_last
     return model
 
 
-def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool):  # noqa: ANN201
+def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step() -> None:

@@ -34,11 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from sksearch.data.spec import DataSpec  # noqa: E402
-from sksearch.model.spec import ArchSpec, SKSpec, StageSpec  # noqa: E402
-from sksearch.train.spec import TrainSpec  # noqa: E402
+from sksearch.data.spec import DataSpec
+from sksearch.model.spec import ArchSpec, SKSpec, StageSpec
+from sksearch.train.spec import TrainSpec
 
 GROUPS = 8
 BASE_WIDTHS = (32, 64, 64)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.study.page import read_figures, render  # noqa: E402
+from sksearch.study.page import read_figures, render
 
 
 def main() -> int:

@@ -324,8 +324,7 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     network) unless ``overrides`` set ``train.lr``. ``threads``: torch's CPU threads (default:
     the CPUs each trial of the export's study had, as the trial trained). It reports val and
     test accuracy at the end; ``log_test`` also logs test accuracy every epoch."""
-    from .retrain import plan
-    from .retrain import train as run_training
+    from .retrain import plan, train as run_training
 
     with sigterm_stops():
         run_training(plan(target, epochs, data, data_root, overrides, from_scratch), out, device, force,

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import api
 from .data.spec import NAMES as DATA_NAMES
@@ -163,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _advise_resume(folder: str | None):
+def _advise_resume(folder: str | None) -> Iterator[None]:
     """A stop before the search's own end (Ctrl-C or SIGTERM while starting or restoring) still
     says how to go on, where a study is there to go on with."""
     try:

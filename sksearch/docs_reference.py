@@ -26,11 +26,9 @@ from typing import Any, Iterable
 
 from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
 from .model.spec import StageSpec
-from .objectives import DEFAULT as DEFAULT_OBJECTIVES
-from .objectives import OBJECTIVES
+from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
 from .space import schema
-from .space.parsed import (MODEL_DEFAULTS, SK_DEFAULTS, Resources, SamplerSpec, SchedulerSpec, SearchSpace,
-                           StrategySpec)
+from .space.parsed import MODEL_DEFAULTS, SK_DEFAULTS, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
 from .train.spec import TrainSpec
 
 REQUIRED = "required"

@@ -497,7 +497,7 @@ def test_read_commands_work_for_a_user_who_may_not_write_the_database(finished_s
         os.chmod(top, 0o755)
         study = os.path.join(top, "study")
         shutil.copytree(finished_study[0], study)
-        for folder, dirs, files in os.walk(study):
+        for folder, _dirs, files in os.walk(study):
             os.chmod(folder, 0o555)
             for name in files:
                 os.chmod(os.path.join(folder, name), 0o444)
@@ -512,7 +512,7 @@ def test_read_commands_work_for_a_user_who_may_not_write_the_database(finished_s
             assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-2000:])
         assert os.path.exists(os.path.join(scratch, "r")) and digest(os.path.join(study, "optuna.db")) == before
     finally:
-        for folder, dirs, files in os.walk(top):
+        for folder, _dirs, _files in os.walk(top):
             os.chmod(folder, 0o755)
         shutil.rmtree(top, ignore_errors=True)
 

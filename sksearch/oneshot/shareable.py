@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.spec import DataShape
-from ..space.distributions import SpaceError
-from ..space.distributions import BranchSets, Distribution, IntRange, candidates
+from ..space.distributions import BranchSets, Distribution, IntRange, SpaceError, candidates
 from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
 # Searched values that change which layers a network has, or how a grouped conv's channels

@@ -22,8 +22,8 @@ from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..scoped import optuna_warnings_only
 from ..space.distributions import SpaceError
-from ..space.sample import check_baselines
 from ..space.parsed import SearchSpace
+from ..space.sample import check_baselines
 from ..study.curves import write_curves
 from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, experiment_in, trial_dirname

@@ -38,8 +38,8 @@ from ray.tune.search import Searcher
 from ..data.spec import DataShape
 from ..errors import UserError
 from ..files import LOG_LIMIT, read_limited
-from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.parsed import SearchSpace
+from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import StudyRef, baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..space.distributions import SpaceError
-from ..space.sample import constraint_values, draw_fixed
 from ..space.parsed import SearchSpace
+from ..space.sample import constraint_values, draw_fixed
 from ..study.folder import read_run
 from ..study.reader import read_records
 from ..study.store import StudyRef

@@ -12,8 +12,8 @@ import yaml
 
 from ..errors import UserError
 from .distributions import SpaceError
-from .sample import check_feasible, check_seed_configs
 from .parsed import SearchSpace
+from .sample import check_feasible, check_seed_configs
 from .schema import parse, read_space_file
 
 _KEY = r"[A-Za-z0-9_-]+"

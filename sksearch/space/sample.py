@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.spec import DataShape
 from ..errors import show
-from ..scoped import optuna_warnings_only
 from ..model.spec import ArchSpec, SKSpec, SpecError
+from ..scoped import optuna_warnings_only
 from ..train.spec import TrainSpec
 from .distributions import BranchSets, Distribution, SpaceError
 from .parsed import SearchSpace

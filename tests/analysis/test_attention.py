@@ -7,12 +7,22 @@ import pandas as pd
 import pytest
 import torch
 
-from sksearch.analysis.attention import (COLUMNS, Images, attention_units, collect, differences, enlarge, parse_scales,
-                                per_class_differences, recorded_bins, table)
+from sksearch.analysis.attention import (
+    COLUMNS,
+    Images,
+    attention_units,
+    collect,
+    differences,
+    enlarge,
+    parse_scales,
+    per_class_differences,
+    recorded_bins,
+    table,
+)
 from sksearch.errors import UserError
 from sksearch.model.network import build
-from sksearch.study.page import read_figures
 from sksearch.model.spec import SKSpec, StageSpec
+from sksearch.study.page import read_figures
 from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, run_cli, tiny_spec
 
 

@@ -11,8 +11,8 @@ import sys
 import time
 
 import optuna
-import pytest
 import pandas as pd
+import pytest
 
 from sksearch.study.store import one_shot_study
 from tests.conftest import TINY_SPACE, run_cli, write_space

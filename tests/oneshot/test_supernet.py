@@ -12,11 +12,11 @@ import yaml
 from sksearch.data.spec import DataShape
 from sksearch.model.cost import count_macs, count_params, input_shape, params_and_macs
 from sksearch.model.network import build
+from sksearch.model.spec import ArchSpec, SpecError
 from sksearch.oneshot.shareable import ExtremeDraw, RandomDraw, supernet_layout
 from sksearch.oneshot.supernet import Supernet
-from sksearch.space.schema import parse
 from sksearch.space.sample import sample
-from sksearch.model.spec import ArchSpec, SpecError
+from sksearch.space.schema import parse
 
 SHAPE = DataShape(in_channels=1, input_size=12, num_classes=5)
 

@@ -155,7 +155,7 @@ def test_the_searcher_writes_nothing_before_it_is_opened(space, tmp_path):
     s, url = make(space, tmp_path, run_id="first", started=datetime(2000, 1, 1))
     assert not (tmp_path / "optuna.db").exists()
     with pytest.raises(RuntimeError, match=r"open\(\) was not called"):
-        s.study
+        _ = s.study
     assert s.open() is s.study and (tmp_path / "optuna.db").exists()
     s.suggest("ray_a")
     again = pickle.loads(pickle.dumps(s))

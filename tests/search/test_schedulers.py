@@ -2,18 +2,18 @@
 algorithm's own decisions on hand-made rungs."""
 
 import itertools
-import pickle
 import json
+import pickle
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from sksearch.study.pareto import pareto_mask
 from sksearch.objectives import OBJECTIVES as TABLE
 from sksearch.search.schedulers import ASHA, MOASHA, SuccessiveHalving, crowding_distance, make_scheduler, read_results
 from sksearch.space.parsed import SchedulerSpec
+from sksearch.study.pareto import pareto_mask
 from sksearch.study.store import StudyRef
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP

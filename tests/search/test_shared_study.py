@@ -21,7 +21,6 @@ from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
 from tests.conftest import run_cli, write_space
 
-
 # ---- two drivers at once ---------------------------------------------------------------------
 
 def two_drivers(tmp_path, url, n=3):

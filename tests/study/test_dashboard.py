@@ -3,9 +3,9 @@
 import json
 import os
 import shutil
-import sys
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 

@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 
 from sksearch.objectives import GOALS
-from sksearch.study.pareto import (baseline_verdicts, front, hypervolume, hypervolume_trace, nondominated_ranks,
-                                   normalise, reference_point)
+from sksearch.study.pareto import (
+    baseline_verdicts,
+    front,
+    hypervolume,
+    hypervolume_trace,
+    nondominated_ranks,
+    normalise,
+    reference_point,
+)
 
 
 def dominates(a, b, goals):
