@@ -233,7 +233,8 @@ DESCRIPTIONS: dict[str, str] = {
     "train.seed": "weight init and batch order",
     "train.precision": "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32",
     "train.channels_last": "memory format: auto (= on, faster on CPU and CUDA), on or off",
-    "train.compile": "torch.compile: auto (when the trial is long enough to pay: 2,000+ steps on CUDA, 4,500+ on the CPU), on or off",
+    "train.compile": ("torch.compile: auto (when the trial is long enough to pay: 2,000+ steps on CUDA, "
+                      "4,500+ on the CPU), on or off"),
     "objectives[].name": "the objective",
     "objectives[].goal": "its direction, which is fixed: written out only for the reader",
     "constraints.params": "a budget on parameters",
@@ -256,14 +257,16 @@ DESCRIPTIONS: dict[str, str] = {
                                "multi-machine cluster mounts (also run --trial-storage); null: the study folder's ray/",
     "strategy.name": "standalone (every trial trains its network) or one_shot (a supernet ranks the subnets)",
     "strategy.supernet_epochs": "one_shot: epochs of the supernet's sandwich-rule training",
-    "strategy.subnets": "one_shot: subnet draws of the sampler, each distinct network evaluated once with inherited weights",
+    "strategy.subnets": ("one_shot: subnet draws of the sampler, each distinct network evaluated once "
+                         "with inherited weights"),
     "strategy.confirm": "one_shot: subnets of the supernet's front trained stand-alone",
     "strategy.spread": "one_shot: other subnets trained stand-alone, spread over the accuracy range",
     "strategy.init": "one_shot: confirmed subnets start from scratch or from their inherited weights",
     "strategy.distill": "one_shot: in-place distillation from the largest subnet",
     "strategy.calibration_batches": "one_shot: training batches that recalibrate a subnet's BatchNorm",
-    "strategy.screen_images": ("one_shot: val images (the first ones) that screen each subnet, its BatchNorm recalibrated "
-                               "on a quarter of the calibration batches; only those within reach of the front are "
+    "strategy.screen_images": ("one_shot: val images (the first ones) that screen each subnet, its BatchNorm "
+                               "recalibrated on a quarter of the calibration batches; only those within reach of "
+                               "the front are "
                                "scored again on the whole val set (0: every subnet scored on all of it)"),
     "baselines[].name": "the baseline's name in the table and the figures",
     "baselines[].preset": "a preset network",

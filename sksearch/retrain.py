@@ -313,7 +313,8 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             f"three splits); --from-scratch --set data.val_split=holdout trains with a held-out val")
     shape = (data.in_channels, data.input_size, data.num_classes)
     if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
-        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px with {shape[2]} classes; "
+        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px "
+                        f"with {shape[2]} classes; "
                         f"the network takes {job.spec.in_channels} x {job.spec.input_size} px and has "
                         f"{job.spec.num_classes} classes")
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
@@ -353,7 +354,8 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
         job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
         atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
         per_epoch = (time.time() - started) / max(1, epoch - first + 1)
-        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: accuracy {metrics['accuracy']:.2%}, "
+        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: "
+            f"accuracy {metrics['accuracy']:.2%}, "
             f"loss {metrics['loss']:.4f}, train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
             f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
 

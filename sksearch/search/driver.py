@@ -138,7 +138,8 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
             from ..study.subnets import one_shot_info
 
             o = one_shot_info(df, folder.subnet_table, space.metric_names, space.name)
-            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, {o['evaluated']} evaluated with "
+            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, "
+                  f"{o['evaluated']} evaluated with "
                   f"the supernet's weights, {len(o['front'])} on their front (`sksearch pareto {root}` lists it), "
                   f"{o['confirmed']} confirmed stand-alone above\n"
                   f"{o['verdict']}", flush=True)

@@ -292,8 +292,8 @@ class OptunaSearcher(Searcher):
                     break
                 # Never trained. PRUNED with its violated constraint, a sampler that reads
                 # constraints learns the region; FAIL would hide it from every sampler.
-                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason, "run_id": self.run_id,
-                                                     **checked.cost, "epochs": 0})
+                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason,
+                                                     "run_id": self.run_id, **checked.cost, "epochs": 0})
                 study.tell(trial, state=TrialState.PRUNED)
             else:
                 raise RuntimeError(f"{MAX_CONSECUTIVE_REJECTIONS} samples in a row were rejected "
