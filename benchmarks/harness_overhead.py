@@ -108,7 +108,8 @@ def main() -> int:
     first, later = df.iloc[:args.slots], df.iloc[args.slots:]
     setup_first = float((first["duration_s"] - first["train_time"]).mean())
     setup_later = float((later["duration_s"] - later["train_time"]).mean()) if len(later) else float("nan")
-    steady = float(later["train_time"].sum() / (later["duration_s"].sum() + max(gaps, 0.0))) if len(later) else float("nan")
+    steady = (float(later["train_time"].sum() / (later["duration_s"].sum() + max(gaps, 0.0))) if len(later)
+              else float("nan"))
     print(f"\n# harness overhead: {args.trials} trials of {epochs} epochs (~{epochs * per_epoch:.0f} s of work each), "
           f"{args.slots} at a time, 1 CPU each; {os.cpu_count()} cores")
     print(f"wall time                   {wall:8.1f} s  (capacity {capacity:.1f} trial-slot seconds)")

@@ -109,7 +109,8 @@ def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
     return chosen
 
 
-def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int, folder: str) -> tuple[Supernet, float]:
+def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int,
+                 folder: str) -> tuple[Supernet, float]:
     """A supernet trained by the sandwich rule; its training time (without the per-epoch
     evaluations)."""
     t0 = time.perf_counter()
@@ -227,7 +228,8 @@ def main() -> int:
     shutil.rmtree(folder, ignore_errors=True)
     nets[False], walls[False] = fit_supernet(base, shape, batches, False, epochs, folder)
     largest, _smallest = extremes(space, shape)
-    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu", lambda m, f: None)["train_time"]
+    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu",
+                             lambda m, f: None)["train_time"]
     say(f"largest subnet alone, {epochs} epochs: {largest_wall:.0f} s training; supernet {walls[True]:.0f} s "
         f"distilled, {walls[False]:.0f} s without")
 
@@ -286,12 +288,14 @@ def main() -> int:
     say(f"== one-shot benchmark: {base.name} on {base.data.name}, {len(table)} subnets, "
         f"{time.perf_counter() - t_all:.0f} s in all; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     say("rank correlation with stand-alone accuracy "
-        f"({standalone_epochs} epochs each, {len(table)} subnets, {table.params.min():,}-{table.params.max():,} params):")
+        f"({standalone_epochs} epochs each, {len(table)} subnets, "
+        f"{table.params.min():,}-{table.params.max():,} params):")
     for tag, (tau, rho) in variants.items():  # nan: every estimate equal (chance accuracy, say)
         say(f"  {tag:<18} Kendall tau {tau:+.3f}   Spearman rho {rho:+.3f}" if not math.isnan(tau) else
             f"  {tag:<18} no ranking: the estimates are all equal")
     say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
-        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x the largest subnet's {largest_wall:.0f} s")
+        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x "
+        f"the largest subnet's {largest_wall:.0f} s")
     rate = len(evaluated) / max(search_wall, 1e-9)
     say(f"subnet search: {len(subnet_table)} draws ({len(evaluated)} distinct subnets evaluated, {repeats} repeat "
         f"draws answered from the first, the rest outside the budgets) in "

@@ -92,7 +92,8 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[floa
         seconds = time.perf_counter() - t0
         test = None
         if batches.has_test:
-            model = with_weights(spec, os.path.join(last[-1], "model.safetensors")).to(memory_format=torch.channels_last)
+            model = with_weights(spec, os.path.join(last[-1], "model.safetensors"))
+            model = model.to(memory_format=torch.channels_last)
             test = evaluate(model, batches, torch.device("cpu"), recipe, "test")[0]
     return float(metrics["accuracy"]), test, seconds
 
