@@ -237,4 +237,5 @@ def test_every_trial_carries_the_same_constraints_and_gp_runs_beside_imported_on
         s.on_trial_complete(f"r{i}", result(config, epoch=2, accuracy=0.5))
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     assert {tuple(sorted(t.constraints)) for t in trials} == {("architecture", "params_max")}
-    assert any(t.user_attrs.get("imported") for t in trials) and sum(t.state == TrialState.COMPLETE for t in trials) == 10
+    assert any(t.user_attrs.get("imported") for t in trials)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 10

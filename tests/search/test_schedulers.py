@@ -222,7 +222,8 @@ def test_a_restored_scheduler_reads_the_study_record_where_result_json_is_short(
     study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "minimize"])
     study.set_metric_names(["accuracy", "params"])
     trial = study.ask()
-    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5}, {"epoch": 3, "accuracy": 0.6}])
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5},
+                                  {"epoch": 3, "accuracy": 0.6}])
     folder = tmp_path / "trial_a"
     folder.mkdir()
     (folder / "result.json").write_text("")  # lost to the kill
