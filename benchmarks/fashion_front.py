@@ -42,7 +42,8 @@ PUBLISHED = [("2 conv layers (hardmaru)", "< 100K", 0.925), ("2 conv layers", "1
 def sksearch(*args: str, check: bool = True, echo: bool = True) -> subprocess.CompletedProcess:
     """A sksearch command in a fresh process, this checkout first on the path; its output is
     copied to ours when ``echo`` (the phases run for hours: the log shows progress)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     print(f"$ sksearch {' '.join(args)}", flush=True)
     proc = subprocess.run([sys.executable, "-m", "sksearch", *args], env=env, text=True, stdout=subprocess.PIPE)
     if echo:
@@ -60,7 +61,7 @@ class Ledger:
         self.path = out / "phases.json"
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def run(self, name: str, work) -> None:  # noqa: ANN001 - a callable
+    def run(self, name: str, work) -> None:  # work: a callable
         if self.data.get(name, {}).get("done"):
             print(f"phase {name}: done before ({self.data[name]['wall_s']:.0f} s), skipped", flush=True)
             return
@@ -135,10 +136,13 @@ def report(out: Path, epochs: int, quick: bool) -> str:
     trained = [json.loads((out / name / "trained" / "train.json").read_text()).get("epochs")
                for name, _ in CAPS if (out / name / "trained" / "train.json").exists()]
     epochs = trained[0] if trained and len(set(trained)) == 1 else epochs
-    lines = [f"## Fashion-MNIST front (`benchmarks/fashion_front.py`){' -- TOY RUN (--quick), figures meaningless' if quick else ''}",
+    lines = ["## Fashion-MNIST front (`benchmarks/fashion_front.py`)"
+             f"{' -- TOY RUN (--quick), figures meaningless' if quick else ''}",
              "",
-             f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores. Search: `search_spaces/fashion_mnist.yaml` "
-             f"({status['done']} trials; trials train on a class-balanced subset of the training split and rank on val, "
+             f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores. "
+             "Search: `search_spaces/fashion_mnist.yaml` "
+             f"({status['done']} trials; trials train on a class-balanced subset of the training split "
+             "and rank on val, "
              "6,000 images held out of it; the test split is never read by the search). Winners: the front's most "
              f"accurate trial under 100K and under 1M params, trained from scratch for {1 if quick else epochs} epochs "
              f"on {'1,000 images of ' if quick else ''}the training split less the val hold-out (54,000 images), then "
@@ -159,11 +163,13 @@ def report(out: Path, epochs: int, quick: bool) -> str:
             lines.append(f"| < {cap:,} | none | | | | | |")
             continue
         lines.append(f"| < {cap:,} | {int(r['trial']['trial_id'])} | {int(r['trial']['params']):,} | "
-                     f"{pct(r['trial']['accuracy'])} | {pct(r['val']['accuracy'])} | **{pct(r['test']['accuracy'])}** | "
+                     f"{pct(r['trial']['accuracy'])} | {pct(r['val']['accuracy'])} | "
+                     f"**{pct(r['test']['accuracy'])}** | "
                      f"{r['train_wall_s'] / 60:.0f} min |")
     lines += ["", "Wall time and load average (1, 5, 15 min) before and after each phase:", "",
               "| phase | wall | load before | load after |", "| --- | --- | --- | --- |"]
-    lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |" for p, v in phases.items()]
+    lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |"
+              for p, v in phases.items()]
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps({"front": rows, "winners": results, "phases": phases,

@@ -16,7 +16,8 @@ figure was taken (``--append-results`` then appends nothing). Sections:
 2. **Search.** A real ``sksearch.run`` on CIFAR-shaped synthetic data (``synthetic_cifar``:
    offline, 50,000 images) with 1, 0.5 and 0.25 GPU per trial: trials per hour, GPU
    utilisation sampled every 0.5 s by ``nvidia-smi`` during the search, peak memory per trial
-   (the trials' ``peak_memory``), the workers' peak resident memory (``peak_rss``), and the share of trial-slot time spent inside training steps.
+   (the trials' ``peak_memory``), the workers' peak resident memory (``peak_rss``), and the share of
+   trial-slot time spent inside training steps.
 3. **Analysis and export.** ``sksearch analyze --device cuda`` on the search's best SK trial
    (its wall time), and that trial's exported model: logits on CUDA (fp32) against the CPU.
 """
@@ -102,7 +103,7 @@ VARIANTS = (("fp32", False, False, False), ("bf16", True, False, False), ("bf16+
             ("bf16+cl+compile", True, True, True))
 
 
-def train_step(spec: ArchSpec, device: torch.device, batch: int, bf16: bool, channels_last: bool, compiled: bool):  # noqa: ANN201
+def train_step(spec: ArchSpec, device: torch.device, batch: int, bf16: bool, channels_last: bool, compiled: bool):
     """One train step of ``spec`` on a fixed random batch: sk_overhead.py's model and step."""
     torch.manual_seed(0)
     model = make_model(spec, spec.block, device, channels_last)
@@ -146,7 +147,8 @@ def section_steps(device: torch.device, sizes: Sizes, toy: bool) -> list[str]:
              "| network | " + " | ".join(v[0] for v in VARIANTS) + " | compile warm-up (s) |",
              "| --- |" + " --- |" * (len(VARIANTS) + 1)]
     ratio_lines = ["", "SK against ResNeXt at the same widths (bf16 + channels_last):", "",
-                   "| network | SK step (ms) | ResNeXt step (ms) | time ratio | MAC ratio |", "| --- | --- | --- | --- | --- |"]
+                   "| network | SK step (ms) | ResNeXt step (ms) | time ratio | MAC ratio |",
+                   "| --- | --- | --- | --- | --- |"]
     for net, spec in networks(toy).items():
         fns = {}
         for name, bf16, cl, comp in VARIANTS:
@@ -180,7 +182,8 @@ class UtilisationSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                out = subprocess.run([self.smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"],
+                out = subprocess.run([self.smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                      "-i", "0"],
                                      capture_output=True, text=True, timeout=5).stdout
                 self.samples.append(float(out.strip().splitlines()[0]))
             except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
@@ -209,7 +212,8 @@ def search_space(sizes: Sizes, fraction: float, cuda: bool) -> dict:
         "name": f"gpu_bench_{str(fraction).replace('.', '_')}",
         "data": {"name": "synthetic_cifar", "train_size": sizes.train_size, "val_size": sizes.val_size},
         "model": {"block": "sk", "stem": "cifar", "stem_width": 16, "groups": 8,
-                  "sk": {"M": 2, "branches": [{"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": {"choice": [2, 3]}}],
+                  "sk": {"M": 2, "branches": [{"kernel": 3, "dilation": 1},
+                                              {"kernel": 3, "dilation": {"choice": [2, 3]}}],
                          "reduction": 4, "min_dim": 16},
                   "stages": [{"depth": {"int": [1, 2]}, "width": 32, "out_channels": 32, "stride": 2},
                              {"depth": {"int": [1, 2]}, "width": 64, "out_channels": 64, "stride": 2},
@@ -230,7 +234,8 @@ def section_search(sizes: Sizes, cuda: bool, work: str) -> tuple[list[str], str 
     lines = ["### A search on synthetic CIFAR-shaped data", "",
              f"{sizes.trials} trials of {sizes.epochs} epochs on {sizes.train_size:,} images, batch {sizes.batch}, "
              f"no early stopping, {sizes.cpus_per_trial:g} CPUs per trial", "",
-             "| GPU per trial | trials at once | wall (s) | trials/hour | GPU utilisation | peak memory per trial (MiB) | "
+             "| GPU per trial | trials at once | wall (s) | trials/hour | GPU utilisation "
+             "| peak memory per trial (MiB) | "
              "peak RSS per worker (MiB) | inside training steps |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     best_trial = None

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import yaml  # noqa: E402
+import yaml
 
 SPACE = {
     "name": "harness_overhead",
@@ -48,9 +48,8 @@ SPACE = {
 
 def epoch_seconds(space_path: str) -> float:
     """One epoch of the benchmark's trial, timed on a single thread as a trial runs it."""
-    import torch
-
     import optuna
+    import torch
 
     from sksearch.data.load import load_data, make_batches
     from sksearch.model.spec import ArchSpec
@@ -109,7 +108,8 @@ def main() -> int:
     first, later = df.iloc[:args.slots], df.iloc[args.slots:]
     setup_first = float((first["duration_s"] - first["train_time"]).mean())
     setup_later = float((later["duration_s"] - later["train_time"]).mean()) if len(later) else float("nan")
-    steady = float(later["train_time"].sum() / (later["duration_s"].sum() + max(gaps, 0.0))) if len(later) else float("nan")
+    steady = (float(later["train_time"].sum() / (later["duration_s"].sum() + max(gaps, 0.0))) if len(later)
+              else float("nan"))
     print(f"\n# harness overhead: {args.trials} trials of {epochs} epochs (~{epochs * per_epoch:.0f} s of work each), "
           f"{args.slots} at a time, 1 CPU each; {os.cpu_count()} cores")
     print(f"wall time                   {wall:8.1f} s  (capacity {capacity:.1f} trial-slot seconds)")

@@ -42,24 +42,31 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+import pandas as pd
+import torch
+from scipy.stats import kendalltau, spearmanr
 
-import sksearch  # noqa: E402
-from sksearch.data.load import load_data, make_batches  # noqa: E402
-from sksearch.model.cost import params_and_macs  # noqa: E402
-from sksearch.oneshot.bn import calibration_batches  # noqa: E402
-from sksearch.oneshot.export import supernet_weights  # noqa: E402
-from sksearch.oneshot.search import load_supernet  # noqa: E402
-from sksearch.oneshot.sandwich import (SandwichSettings, arch_space, evaluate_subnet, extremes,  # noqa: E402
-                                       random_spec, recipe, train_supernet)
-from sksearch.oneshot.shareable import supernet_layout  # noqa: E402
-from sksearch.oneshot.supernet import Supernet  # noqa: E402
-from sksearch.space.overrides import parse_assignment, prepare_space  # noqa: E402
-from sksearch.space.sample import violations  # noqa: E402
-from sksearch.study.pareto import hypervolume_trace  # noqa: E402
-from sksearch.train.loop import evaluate, run_trial  # noqa: E402
+import sksearch
+from sksearch.data.load import load_data, make_batches
+from sksearch.model.cost import params_and_macs
+from sksearch.oneshot.bn import calibration_batches
+from sksearch.oneshot.export import supernet_weights
+from sksearch.oneshot.sandwich import (
+    SandwichSettings,
+    arch_space,
+    evaluate_subnet,
+    extremes,
+    random_spec,
+    recipe,
+    train_supernet,
+)
+from sksearch.oneshot.search import load_supernet
+from sksearch.oneshot.shareable import supernet_layout
+from sksearch.oneshot.supernet import Supernet
+from sksearch.space.overrides import parse_assignment, prepare_space
+from sksearch.space.sample import violations
+from sksearch.study.pareto import hypervolume_trace
+from sksearch.train.loop import evaluate, run_trial
 
 SPACE = "search_spaces/quickstart_one_shot.yaml"
 OBJECTIVES = ["accuracy", "params"]
@@ -102,7 +109,8 @@ def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
     return chosen
 
 
-def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int, folder: str) -> tuple[Supernet, float]:
+def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int,
+                 folder: str) -> tuple[Supernet, float]:
     """A supernet trained by the sandwich rule; its training time (without the per-epoch
     evaluations)."""
     t0 = time.perf_counter()
@@ -220,7 +228,8 @@ def main() -> int:
     shutil.rmtree(folder, ignore_errors=True)
     nets[False], walls[False] = fit_supernet(base, shape, batches, False, epochs, folder)
     largest, _smallest = extremes(space, shape)
-    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu", lambda m, f: None)["train_time"]
+    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu",
+                             lambda m, f: None)["train_time"]
     say(f"largest subnet alone, {epochs} epochs: {largest_wall:.0f} s training; supernet {walls[True]:.0f} s "
         f"distilled, {walls[False]:.0f} s without")
 
@@ -279,12 +288,14 @@ def main() -> int:
     say(f"== one-shot benchmark: {base.name} on {base.data.name}, {len(table)} subnets, "
         f"{time.perf_counter() - t_all:.0f} s in all; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     say("rank correlation with stand-alone accuracy "
-        f"({standalone_epochs} epochs each, {len(table)} subnets, {table.params.min():,}-{table.params.max():,} params):")
+        f"({standalone_epochs} epochs each, {len(table)} subnets, "
+        f"{table.params.min():,}-{table.params.max():,} params):")
     for tag, (tau, rho) in variants.items():  # nan: every estimate equal (chance accuracy, say)
         say(f"  {tag:<18} Kendall tau {tau:+.3f}   Spearman rho {rho:+.3f}" if not math.isnan(tau) else
             f"  {tag:<18} no ranking: the estimates are all equal")
     say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
-        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x the largest subnet's {largest_wall:.0f} s")
+        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x "
+        f"the largest subnet's {largest_wall:.0f} s")
     rate = len(evaluated) / max(search_wall, 1e-9)
     say(f"subnet search: {len(subnet_table)} draws ({len(evaluated)} distinct subnets evaluated, {repeats} repeat "
         f"draws answered from the first, the rest outside the budgets) in "

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_study import make_study  # noqa: E402
+from synthetic_study import make_study
 
 
 def entry_point() -> list[str]:

@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from scheduler_payoff import hv_at  # noqa: E402 - beside this file
+import numpy as np
+import pandas as pd
+import yaml
+from scheduler_payoff import hv_at  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("tpe", "gp", "nsga2", "random")
@@ -90,7 +90,8 @@ def figure(traces: dict[tuple[str, int, str], pd.DataFrame], path: str) -> None:
     for (sampler, seed, start), trace in sorted(traces.items()):
         fig.add_trace(go.Scatter(
             x=[0, *trace["epochs_spent"]], y=[0, *trace["hypervolume"]], mode="lines+markers",
-            line={"shape": "hv", "color": colours.get(sampler.split("_")[0]), "dash": "solid" if start == "cold" else "dot"},
+            line={"shape": "hv", "color": colours.get(sampler.split("_")[0]),
+                  "dash": "solid" if start == "cold" else "dot"},
             marker={"size": 4}, name=f"{sampler}, seed {seed}, {start}", legendgroup=f"{sampler}-{start}"))
     fig.update_layout(title="Hypervolume of the completed front (accuracy vs params) against epochs spent, by sampler",
                       xaxis_title="training epochs spent (this run's trials)", yaxis_title="normalised hypervolume",
@@ -128,12 +129,14 @@ def hypervolumes(raw: dict, args: argparse.Namespace, work: str) -> None:
                      "completed": int((own["status"] == "completed").sum()),
                      "stopped": int((own["status"] == "stopped_early").sum()),
                      "epochs": float(trace["epochs_spent"].iloc[-1]), "hv": float(trace["hypervolume"].iloc[-1]),
-                     "hv_at_half": hv_at(trace, common / 2), "mean_hv_common": float(np.mean([hv_at(trace, e) for e in grid]))})
+                     "hv_at_half": hv_at(trace, common / 2),
+                     "mean_hv_common": float(np.mean([hv_at(trace, e) for e in grid]))})
     table = pd.DataFrame(rows)
     table.to_csv(os.path.join(work, "sampler_payoff.csv"), index=False)
     figure(traces, args.figure)
     pd.set_option("display.width", 200)
-    print(f"\n# sampler payoff: {args.space}; seeds {args.seeds}; warm start from {len(source[source.status == 'completed'])} "
+    print(f"\n# sampler payoff: {args.space}; seeds {args.seeds}; "
+          f"warm start from {len(source[source.status == 'completed'])} "
           f"completed trials of a TPE run (seed {SOURCE_SEED}); reference: "
           f"{', '.join(f'{k} {v:,.4g}' for k, v in reference.items())}; common range {common:.0f} epochs")
     print("hv: final hypervolume; hv_at_half: at half the common range; mean_hv: mean over the common range")
@@ -173,8 +176,8 @@ def rejections(raw: dict, args: argparse.Namespace, work: str) -> None:
                         # A made-up accuracy that favours larger models, as the real ones do.
                         accuracy = float(np.clip(0.5 + 0.3 * np.log10(params / 2e4) + rng.normal(0, 0.03), 0, 1))
                         s.on_trial_complete(f"r{i}", {"epoch": space.scheduler.max_epochs, "accuracy": accuracy,
-                                                      "loss": 1 - accuracy, "params": params, "macs": config["cost"]["macs"],
-                                                      "train_time": 1.0})
+                                                      "loss": 1 - accuracy, "params": params,
+                                                      "macs": config["cost"]["macs"], "train_time": 1.0})
                 finally:
                     optuna_searcher.set_constraints = told
                 study = optuna.load_study(study_name="rejections", storage=url)
@@ -185,7 +188,8 @@ def rejections(raw: dict, args: argparse.Namespace, work: str) -> None:
                       f"for {args.draws} valid samples", flush=True)
     table = pd.DataFrame(rows)
     wide = table.pivot_table(index="sampler", columns="constraints", values="rejected", aggfunc="mean", sort=False)
-    print(f"\n# rejections: {args.draws} valid samples of {args.space} under params <= {args.budget:,}, seeds {args.seeds}")
+    print(f"\n# rejections: {args.draws} valid samples of {args.space} under params <= {args.budget:,}, "
+          f"seeds {args.seeds}")
     print(table.to_string(index=False))
     print("\nmean rejected per run:")
     print(wide[["on", "off"]].to_string(float_format=lambda v: f"{v:.1f}"))

@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pandas as pd
+import yaml
 
 SCHEDULERS = ("none", "asha", "mo_asha")
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,13 +143,15 @@ def main() -> int:
 
     pd.set_option("display.width", 200)
     print(f"\n# scheduler payoff: {args.space}, {trials} trials without early stopping, {halving} with; "
-          f"budget {args.max_epochs} epochs, grace {args.grace_period}, eta {args.reduction_factor}; seeds {args.seeds}; "
+          f"budget {args.max_epochs} epochs, grace {args.grace_period}, eta {args.reduction_factor}; "
+          f"seeds {args.seeds}; "
           f"reference: {', '.join(f'{k} {v:,.4g}' for k, v in reference.items())}")
     print("hv: final hypervolume; hv@E/3: at a third of the no-stopping run's epochs; "
           "to_full: epochs (and share of the no-stopping run's) to reach its final hypervolume; "
           "mean_hv: mean over epochs both halving runs reached")
     shown = table.assign(to_full=table["epochs_to_full_hv"], share=table["share_to_full_hv"])[
-        ["seed", "scheduler", "completed", "stopped", "epochs", "hv", "hv_at_third", "to_full", "share", "mean_hv_common"]]
+        ["seed", "scheduler", "completed", "stopped", "epochs", "hv", "hv_at_third", "to_full", "share",
+         "mean_hv_common"]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}" if abs(v) < 2 else f"{v:.0f}"))
     mean = table.groupby("scheduler", sort=False)[["epochs", "hv", "hv_at_third", "mean_hv_common"]].mean()
     print("\nmeans over seeds:")

@@ -50,10 +50,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.model.cost import params_and_macs  # noqa: E402
-from sksearch.model.network import SKConv, build  # noqa: E402
-from sksearch.model.presets import imagenet, resnext29  # noqa: E402
-from sksearch.model.spec import ArchSpec  # noqa: E402
+from sksearch.model.cost import params_and_macs
+from sksearch.model.network import SKConv, build
+from sksearch.model.presets import imagenet, resnext29
+from sksearch.model.spec import ArchSpec
 
 
 class NaiveSK(SKConv):
@@ -115,7 +115,7 @@ def make_model(spec: ArchSpec, variant: str, device: torch.device, channels_last
     return model
 
 
-def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool):  # noqa: ANN201
+def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step() -> None:
@@ -174,14 +174,16 @@ def main() -> int:
     variants = ["resnext", "sk", "sk_naive", "sk_floor"]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# SK train-step overhead on {where}, torch {torch.__version__}"
-          f"{', bf16 autocast' if device.type == 'cuda' else ''}; {args.rounds} interleaved rounds x {args.steps} step(s), best round")
+          f"{', bf16 autocast' if device.type == 'cuda' else ''}; "
+          f"{args.rounds} interleaved rounds x {args.steps} step(s), best round")
     worst = 0.0
     for name in names:
         cfg = chosen[name]
         macs = {v: params_and_macs(cfg.spec.replace(block="resnext" if v == "resnext" else "sk"))[1] for v in variants}
         for fmt in formats:
             t = bench(cfg, device, fmt == "cl", args.rounds, args.steps, variants)
-            print(f"\n{name} ({cfg.spec.input_size} px, batch {cfg.batch}, {'channels_last' if fmt == 'cl' else 'NCHW'}):"
+            print(f"\n{name} ({cfg.spec.input_size} px, batch {cfg.batch}, "
+                  f"{'channels_last' if fmt == 'cl' else 'NCHW'}):"
                   f" resnext step {t['resnext'] * 1000:.1f} ms")
             print(f"  {'variant':<10} {'MAC ratio':>9} {'time ratio':>10} {'time/MAC':>9}")
             for v in variants[1:]:

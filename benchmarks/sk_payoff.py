@@ -34,11 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from sksearch.data.spec import DataSpec  # noqa: E402
-from sksearch.model.spec import ArchSpec, SKSpec, StageSpec  # noqa: E402
-from sksearch.train.spec import TrainSpec  # noqa: E402
+from sksearch.data.spec import DataSpec
+from sksearch.model.spec import ArchSpec, SKSpec, StageSpec
+from sksearch.train.spec import TrainSpec
 
 GROUPS = 8
 BASE_WIDTHS = (32, 64, 64)
@@ -92,7 +92,8 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[floa
         seconds = time.perf_counter() - t0
         test = None
         if batches.has_test:
-            model = with_weights(spec, os.path.join(last[-1], "model.safetensors")).to(memory_format=torch.channels_last)
+            model = with_weights(spec, os.path.join(last[-1], "model.safetensors"))
+            model = model.to(memory_format=torch.channels_last)
             test = evaluate(model, batches, torch.device("cpu"), recipe, "test")[0]
     return float(metrics["accuracy"]), test, seconds
 

@@ -90,7 +90,8 @@ def make_study(folder: str, trials: int, space_file: str = str(ROOT / "search_sp
         final = float(np.clip(0.55 + 0.08 * math.log(size / 3e4) + rng.normal(0, 0.05), 0.05, 0.995))
         kind = rng.random()
         status = "failed" if kind < 0.05 else "completed" if kind < 0.40 else "stopped_early"
-        epochs = max_epochs if status == "completed" else rung if status == "stopped_early" else int(rng.integers(1, max_epochs + 1))
+        epochs = (max_epochs if status == "completed" else rung if status == "stopped_early"
+                  else int(rng.integers(1, max_epochs + 1)))
         curve = [{"epoch": e, "accuracy": round(final * (0.6 + 0.4 * e / max_epochs), 4), "loss": round(2.0 - final, 4),
                   "params": int(size), "macs": int(size * 40), "train_loss": round(2.1 - final, 4),
                   "train_time": 3.0 * e, "epoch_time": 3.0, "lr": 0.1} for e in range(1, epochs + 1)]

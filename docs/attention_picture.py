@@ -17,13 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.study.page import read_figures, render  # noqa: E402
+from sksearch.study.page import read_figures, render
 
 
 def main() -> int:
     source = sys.argv[1]
     target = Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).with_name("attention.png"))
-    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+                   None)
     if browser is None:
         print("needs Chromium (apt-get install chromium)", file=sys.stderr)
         return 2

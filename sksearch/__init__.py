@@ -4,7 +4,7 @@ The Python API (``sksearch.run``, ``sksearch.open``, ``sksearch.build_model``,
 ``sksearch.cost``, ``sksearch.load_model``) lives in ``sksearch.api``; see its docstring.
 """
 
-from .api import Study, build_model, cost, load_model, open, resume, run, spec, train
+from .api import Study, build_model, cost, load_model, open, resume, run, spec, train  # noqa: A004 - sksearch.open
 from .errors import UserError
 from .notebook import quiet_in_notebook
 from .version import __version__

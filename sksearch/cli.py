@@ -14,7 +14,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import api
 from .data.spec import NAMES as DATA_NAMES
@@ -163,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _advise_resume(folder: str | None):
+def _advise_resume(folder: str | None) -> Iterator[None]:
     """A stop before the search's own end (Ctrl-C or SIGTERM while starting or restoring) still
     says how to go on, where a study is there to go on with."""
     try:
@@ -366,10 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_models)
 
     p = sub.add_parser("cost", help="params and MACs (and optionally latency) of a preset or spec file")
-    p.add_argument("model", metavar="NAME_OR_SPEC.json", help="a preset name (see `sksearch models`) or an ArchSpec JSON file")
+    p.add_argument("model", metavar="NAME_OR_SPEC.json",
+                   help="a preset name (see `sksearch models`) or an ArchSpec JSON file")
     p.add_argument("--input-size", type=_positive_int, help="input height and width (default: the spec's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--latency", action="store_true", help="also measure forward latency (median of 10 after 3 warm-ups)")
+    p.add_argument("--latency", action="store_true",
+                   help="also measure forward latency (median of 10 after 3 warm-ups)")
     p.add_argument("--device", default="cpu", help="device for --latency (default: cpu)")
     p.add_argument("--batch-size", type=_up_to(MAX_BATCH_SIZE), default=1,
                    help=f"batch size for --latency, at most {MAX_BATCH_SIZE:,} (default: 1)")
@@ -482,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the data to train on (default: the export's recorded data)")
     p.add_argument("--data-root", metavar="DIR", help="where cifar10/cifar100/imagefolder data lie")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="change the recipe or the data, e.g. --set train.lr=0.05 --set data.train_limit=null (repeatable)")
+                   help="change the recipe or the data, e.g. --set train.lr=0.05 --set data.train_limit=null "
+                        "(repeatable)")
     p.add_argument("--from-scratch", action="store_true",
                    help="start from a fresh initialisation at the recipe's peak lr, not from the export's weights "
                         "(from which the peak lr is a tenth of the recipe's unless --set train.lr=...)")

@@ -26,11 +26,9 @@ from typing import Any, Iterable
 
 from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
 from .model.spec import StageSpec
-from .objectives import DEFAULT as DEFAULT_OBJECTIVES
-from .objectives import OBJECTIVES
+from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
 from .space import schema
-from .space.parsed import (MODEL_DEFAULTS, SK_DEFAULTS, Resources, SamplerSpec, SchedulerSpec, SearchSpace,
-                           StrategySpec)
+from .space.parsed import MODEL_DEFAULTS, SK_DEFAULTS, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
 from .train.spec import TrainSpec
 
 REQUIRED = "required"
@@ -267,14 +265,16 @@ DESCRIPTIONS: dict[str, str] = {
                                "multi-machine cluster mounts (also run --trial-storage); null: the study folder's ray/",
     "strategy.name": "standalone (every trial trains its network) or one_shot (a supernet ranks the subnets)",
     "strategy.supernet_epochs": "one_shot: epochs of the supernet's sandwich-rule training",
-    "strategy.subnets": "one_shot: subnet draws of the sampler, each distinct network evaluated once with inherited weights",
+    "strategy.subnets": ("one_shot: subnet draws of the sampler, each distinct network evaluated once "
+                         "with inherited weights"),
     "strategy.confirm": "one_shot: subnets of the supernet's front trained stand-alone",
     "strategy.spread": "one_shot: other subnets trained stand-alone, spread over the accuracy range",
     "strategy.init": "one_shot: confirmed subnets start from scratch or from their inherited weights",
     "strategy.distill": "one_shot: in-place distillation from the largest subnet",
     "strategy.calibration_batches": "one_shot: training batches that recalibrate a subnet's BatchNorm",
-    "strategy.screen_images": ("one_shot: val images (the first ones) that screen each subnet, its BatchNorm recalibrated "
-                               "on a quarter of the calibration batches; only those within reach of the front are "
+    "strategy.screen_images": ("one_shot: val images (the first ones) that screen each subnet, its BatchNorm "
+                               "recalibrated on a quarter of the calibration batches; only those within reach of "
+                               "the front are "
                                "scored again on the whole val set (0: every subnet scored on all of it)"),
     "baselines[].name": "the baseline's name in the table and the figures",
     "baselines[].preset": "a preset network",

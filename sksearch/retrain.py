@@ -357,7 +357,8 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             f"three splits); --from-scratch --set data.val_split=holdout trains with a held-out val")
     shape = (data.in_channels, data.input_size, data.num_classes)
     if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
-        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px with {shape[2]} classes; "
+        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px "
+                        f"with {shape[2]} classes; "
                         f"the network takes {job.spec.in_channels} x {job.spec.input_size} px and has "
                         f"{job.spec.num_classes} classes")
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,

@@ -231,7 +231,8 @@ CASES = [
          ("bad.yaml: not valid YAML", "the key 'trials' is given twice (lines 2 and 3); keep one")),
     Case("top-level-list", lambda t, s: ["run", raw_space(t, b"- 1\n- 2\n")],
          ("bad.yaml: (the whole file): must be a mapping of keys (name, data, model, ...), got list",)),
-    Case("depth-a-million", lambda t, s: ["run", edited_space(t, lambda r: r["model"]["stages"][0].update(depth=10**6))],
+    Case("depth-a-million",
+         lambda t, s: ["run", edited_space(t, lambda r: r["model"]["stages"][0].update(depth=10**6))],
          ("model.stages[0].depth: must be an integer from 1 to 256, got 1000000",)),
     Case("max-scale-inf", lambda t, s: ["run", edited_space(t, lambda r: r["data"].update(max_scale=float("inf")))],
          ("data.max_scale: must be a finite number",)),
@@ -247,18 +248,21 @@ CASES = [
     Case("name-escapes-results", lambda t, s: ["run", edited_space(t, lambda r: r.update(name="../../x"))],
          ("name: must be 1-100 letters, digits", "not a path), got '../../x'")),
     Case("name-absolute", lambda t, s: ["run", edited_space(t, lambda r: r.update(name="/tmp/x"))], ("name: must be",)),
-    Case("long-value-is-cut-short", lambda t, s: ["run", edited_space(t, lambda r: r["model"].update(block="x" * 10**5))],
+    Case("long-value-is-cut-short",
+         lambda t, s: ["run", edited_space(t, lambda r: r["model"].update(block="x" * 10**5))],
          ("model.block: must be one of resnext, se, sk; got 'xxxxxxxx",)),
     # ---- run: options, resources, storage, folders --------------------------------------------
     Case("gpus-nan", lambda t, s: ["run", space_file(t), "--gpus-per-trial", "nan"],
          ("--gpus-per-trial: expected a finite number, got nan",)),
     Case("cpus-inf", lambda t, s: ["run", space_file(t), "--cpus-per-trial", "inf"],
          ("--cpus-per-trial: expected a finite number, got inf",)),
-    Case("gpus-fraction-above-one", lambda t, s: ["run", space_file(t), "--gpus-per-trial", "1.5", "--out", str(t / "o")],
+    Case("gpus-fraction-above-one",
+         lambda t, s: ["run", space_file(t), "--gpus-per-trial", "1.5", "--out", str(t / "o")],
          ("resources.gpu: must be 0, a fraction below 1", "(set by --set resources.gpu=1.5)")),
     Case("out-is-a-file", lambda t, s: ["run", space_file(t), "--out", raw_space(t, b"x", "afile")],
          ("--out", "afile: a file is there, not a folder")),
-    Case("out-holds-user-files", lambda t, s: ["run", space_file(t), "--out", user_folder(t, "space.yaml", "data.json")],
+    Case("out-holds-user-files",
+         lambda t, s: ["run", space_file(t), "--out", user_folder(t, "space.yaml", "data.json")],
          ("--out", "the folder is not empty and is not a study sksearch wrote", "--force"),
          lambda t, s: [t / "mine" / "space.yaml", t / "mine" / "data.json"]),
     Case("storage-bad-scheme", lambda t, s: ["run", space_file(t), "--out", str(t / "o"), "--storage", "notadb://x"],
@@ -337,15 +341,18 @@ CASES = [
     Case("analyze-export-truncated-weights", lambda t, s: ["analyze", str(export_with(t, s, "weights.safetensors",
                                                                                       b"\x08\x00"))],
          ("weights.safetensors: not a readable safetensors weights file",)),
-    Case("train-export-truncated-weights", lambda t, s: ["train", str(export_with(t, s, "weights.safetensors", b"\x08")),
-                                                         "--epochs", "1", "--out", str(t / "o")],
+    Case("train-export-truncated-weights",
+         lambda t, s: ["train", str(export_with(t, s, "weights.safetensors", b"\x08")),
+                       "--epochs", "1", "--out", str(t / "o")],
          ("weights.safetensors: not a readable safetensors weights file",)),
     Case("train-recipe-a-list", lambda t, s: ["train", str(export_with(t, s, "train.json", b"[1, 2]")), "--epochs", "1",
                                               "--out", str(t / "o")], ("train.json: must be a JSON object",)),
     Case("train-recipe-nested", lambda t, s: ["train", str(export_with(t, s, "train.json", NESTED)), "--epochs", "1",
                                               "--out", str(t / "o")], ("train.json: unreadable", "nested too deeply")),
-    Case("train-recipe-unknown-key", lambda t, s: ["train", str(export_with(t, s, "train.json", b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
-                                                   "--epochs", "1", "--out", str(t / "o")],
+    Case("train-recipe-unknown-key",
+         lambda t, s: ["train", str(export_with(t, s, "train.json",
+                                                b'{"train": {"bogus": 1}, "data": {"name": "digits"}}')),
+                       "--epochs", "1", "--out", str(t / "o")],
          ("train.json: train.bogus: unknown recipe key; allowed:",)),
     # ---- damaged exports (issue 35) ---------------------------------------------------------------
     Case("evaluate-spec-not-utf8", lambda t, s: ["evaluate", str(export_with(t, s, "spec.json", b'{"name": "\xff\xfe"}'))],
@@ -392,7 +399,8 @@ CASES = [
                                                  user_folder(t, "README.md", "model.py")],
          ("the folder is not empty and is not an export folder", "--force"),
          lambda t, s: [t / "mine" / "README.md", t / "mine" / "model.py"]),
-    Case("export-front-over-user-files", lambda t, s: ["export", str(s), "--front", "--to", user_folder(t, "notes.txt")],
+    Case("export-front-over-user-files",
+         lambda t, s: ["export", str(s), "--front", "--to", user_folder(t, "notes.txt")],
          ("is not a front export",), lambda t, s: [t / "mine" / "notes.txt"]),
     # A study folder whose paths leave it, or whose weights do not load: refused, nothing written.
     Case("export-ray-folder-is-a-link-outside", ray_folder_linked_outside, ("outside the study folder",)),
@@ -405,7 +413,8 @@ CASES = [
          ("model.safetensors: not a readable safetensors weights file",)),
     Case("analyze-mismatched-weights", lambda t, s: weights_replaced(s, other_networks_weights(s), "analyze", t),
          ("not the weights of the network its spec.json describes",)),
-    Case("analyze-missing-weights", lambda t, s: weights_replaced(s, None, "analyze", t), ("no checkpoint with weights",)),
+    Case("analyze-missing-weights", lambda t, s: weights_replaced(s, None, "analyze", t),
+         ("no checkpoint with weights",)),
     Case("build-over-a-user-spec", lambda t, s: ["build", "sknet29", "--to", user_folder(t, "spec.json")],
          ("the folder is not empty and is not an export folder",), lambda t, s: [t / "mine" / "spec.json"]),
     # ---- cost and analyze ---------------------------------------------------------------------
@@ -419,7 +428,8 @@ CASES = [
     Case("cost-latency-bad-device", lambda t, s: ["cost", "sknet29", "--latency", "--device", "xyz"],
          ("--device xyz: not a device",)),
     Case("analyze-bad-device", lambda t, s: ["analyze", f"{s}:0", "--device", "xyz"], ("--device xyz: not a device",)),
-    Case("analyze-over-user-files", lambda t, s: ["analyze", f"{s}:{first_completed(s)}", "--out", user_folder(t, "a.csv")],
+    Case("analyze-over-user-files",
+         lambda t, s: ["analyze", f"{s}:{first_completed(s)}", "--out", user_folder(t, "a.csv")],
          ("--out", "is not an attention analysis sksearch wrote", "a.csv"), lambda t, s: [t / "mine" / "a.csv"]),
 ]
 
@@ -586,7 +596,7 @@ def test_read_commands_work_for_a_user_who_may_not_write_the_database(finished_s
         os.chmod(top, 0o755)
         study = os.path.join(top, "study")
         shutil.copytree(finished_study[0], study)
-        for folder, dirs, files in os.walk(study):
+        for folder, _dirs, files in os.walk(study):
             os.chmod(folder, 0o555)
             for name in files:
                 os.chmod(os.path.join(folder, name), 0o444)
@@ -601,7 +611,7 @@ def test_read_commands_work_for_a_user_who_may_not_write_the_database(finished_s
             assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-2000:])
         assert os.path.exists(os.path.join(scratch, "r")) and digest(os.path.join(study, "optuna.db")) == before
     finally:
-        for folder, dirs, files in os.walk(top):
+        for folder, _dirs, _files in os.walk(top):
             os.chmod(folder, 0o755)
         shutil.rmtree(top, ignore_errors=True)
 

@@ -107,7 +107,8 @@ def test_run_json_and_a_search_whose_every_trial_fails(tmp_path):
     assert proc.returncode == 1, proc.stderr[-3000:]
     info = json.loads(proc.stdout)  # stdout holds the summary alone; progress went to stderr
     assert info["counts"]["failed"] == 2 and info["finished"] and info["front"] == [] and info["best"] is None
-    assert "trials done" in proc.stderr and "every trial failed (first reason: OSError: broken data stream" in proc.stderr
+    assert "trials done" in proc.stderr
+    assert "every trial failed (first reason: OSError: broken data stream" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

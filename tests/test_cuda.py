@@ -99,8 +99,8 @@ def test_a_cuda_checkpoint_resumes_on_the_cpu_and_back(digits, tmp_path):
 
 
 def test_fractional_gpu_trials_share_one_device(tmp_path):
-    space = write_space(tmp_path, resources=f"resources: {{cpu: 1, gpu: {0.5 if DEVICE == 'cuda' else 0}}}", concurrency="concurrency: 2",
-                        trials="trials: 4")
+    space = write_space(tmp_path, resources=f"resources: {{cpu: 1, gpu: {0.5 if DEVICE == 'cuda' else 0}}}",
+                        concurrency="concurrency: 2", trials="trials: 4")
     out = tmp_path / "study"
     proc = run_cli("run", str(space), "--out", str(out), "--max-epochs", "3", timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

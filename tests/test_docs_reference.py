@@ -166,7 +166,7 @@ def test_the_readme_front_is_what_pareto_prints(capsys):
         front_block_prints_as_shown((root / page).read_text(), print_front, capsys)
 
 
-def front_block_prints_as_shown(text: str, print_front, capsys) -> None:  # noqa: ANN001 - the printer
+def front_block_prints_as_shown(text: str, print_front, capsys) -> None:  # print_front: the printer
     block = text.split("$ sksearch pareto ", 1)[1].split("```", 1)[0].splitlines()
     header = block[2].split()
     assert header[:4] == ["trial", "accuracy", "macs", "params"] and header[-1] == "..."

@@ -92,7 +92,8 @@ def test_evaluate_and_train_report_val_and_test(poisoned_study, tmp_path):
     assert f"| val accuracy | {round(state['accuracy'], 4)} |" in readme
     assert f"| test accuracy | {round(state['test_accuracy'], 4)} |" in readme
     again = json.loads(run_cli("evaluate", str(trained), "--json").stdout)
-    assert again["accuracy"] == pytest.approx(state["test_accuracy"]) and again["loss"] == pytest.approx(state["test_loss"])
+    assert again["accuracy"] == pytest.approx(state["test_accuracy"])
+    assert again["loss"] == pytest.approx(state["test_loss"])
 
 
 def test_evaluate_refuses_bad_requests(poisoned_study, tmp_path):

@@ -39,7 +39,8 @@ def test_status_pareto_and_models_import_neither_ray_nor_torch(finished_study):
 def test_report_and_export_leave_ray_out(finished_study, tmp_path):
     study, _ = finished_study
     assert "ray" not in loaded_by("report", str(study), "--out", str(tmp_path / "r.html"))
-    trial = str(int(__import__("pandas").read_csv(study / "trials.csv").query("status == 'completed'").trial_id.iloc[0]))
+    completed = __import__("pandas").read_csv(study / "trials.csv").query("status == 'completed'")
+    trial = str(int(completed.trial_id.iloc[0]))
     loaded = loaded_by("export", str(study), "--trial", trial, "--to", str(tmp_path / "x"))
     # An export loads its weights into the spec's network before it reports success: torch, never Ray.
     assert "ray" not in loaded

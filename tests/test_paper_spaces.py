@@ -33,7 +33,8 @@ def test_ablation_branch_cpu_keeps_the_budget(tmp_path):
     assert (tried.params <= 96_100).all() and (df[df.status == "rejected"].params > 96_100).all()
     seeds = tried.sort_values("trial_id").head(4)
     assert list(zip(seeds["sk.branches.1.kernel"], seeds["sk.branches.1.groups"])) == [(3, 8), (3, 8), (5, 16), (7, 32)]
-    assert list(seeds.params) == [89_754, 89_754, 96_026, 95_578]  # the ablation spaces (docs/search-space.md) seed these
+    # the ablation spaces (docs/search-space.md) seed these
+    assert list(seeds.params) == [89_754, 89_754, 96_026, 95_578]
 
 
 @pytest.mark.slow

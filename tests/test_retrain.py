@@ -44,7 +44,8 @@ def wait_for_epochs(out, n: int, proc: subprocess.Popen, deadline_s: float = 180
         if log.exists() and len(pd.read_csv(log)) >= n:
             return
         if proc.poll() is not None:
-            pytest.fail(f"sksearch train ended (exit {proc.returncode}) before epoch {n}:\n{proc.stdout.read()[-3000:]}")
+            pytest.fail(f"sksearch train ended (exit {proc.returncode}) before epoch {n}:\n"
+                        f"{proc.stdout.read()[-3000:]}")
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     pytest.fail(f"sksearch train logged fewer than {n} epochs in {deadline_s:.0f} s")
@@ -63,7 +64,8 @@ def test_train_continues_further_survives_sigkill_and_resumes(export, tmp_path):
     done_before = len(pd.read_csv(out / "train_log.csv"))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert f"resuming after epoch {done_before}" in again.stdout or f"resuming after epoch {done_before - 1}" in again.stdout
+    assert (f"resuming after epoch {done_before}" in again.stdout
+            or f"resuming after epoch {done_before - 1}" in again.stdout)
     log = pd.read_csv(out / "train_log.csv")
     assert log.epoch.tolist() == [1, 2, 3, 4, 5, 6]  # each epoch once, a re-trained one replaced
     state = json.loads((out / "train.json").read_text())
@@ -82,7 +84,8 @@ def test_bad_train_requests(export, tmp_path):
     assert main(["train", "sknet51", "--epochs", "1", "--out", str(tmp_path / "a")]) == 2
     assert main(["train", "resnext29_16x32d", "--epochs", "1", "--out", str(tmp_path / "a")]) == 2  # no data named
     assert main(["train", str(export), "--epochs", "1", "--out", str(export)]) == 2
-    assert main(["train", str(export), "--epochs", "1", "--out", str(tmp_path / "a"), "--set", "train.max_epochs=3"]) == 2
+    assert main(["train", str(export), "--epochs", "1", "--out", str(tmp_path / "a"),
+                 "--set", "train.max_epochs=3"]) == 2
     assert main(["train", str(export), "--epochs", "1", "--out", str(tmp_path / "a"), "--set", "train.lr=-1"]) == 2
     assert main(["train", str(export), "--epochs", "1", "--out", str(tmp_path / "a"), "--set", "data.colour=1"]) == 2
     assert not (tmp_path / "a").exists()

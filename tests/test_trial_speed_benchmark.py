@@ -15,7 +15,8 @@ def test_the_trial_speed_benchmark_runs_quick():
     out = proc.stdout
     num = r"([\d,.]+)"
     # images/s: the first layout compiled (aot_eager), the other not, and the ratios beside them.
-    row = re.search(rf"^\| tiny_m2 \| ([\d,]+) \| 1x2 \| {num} \| {num} \| {num} \| {num} \| {num} \| {num} \| {num} \| "
+    row = re.search(rf"^\| tiny_m2 \| ([\d,]+) \| 1x2 \| {num} \| {num} \| {num} \| {num} \| {num} "
+                    rf"\| {num} \| {num} \| "
                     rf"(\d+) \|$", out, re.M)
     assert row, out
     values = [float(v.replace(",", "")) for v in row.groups()]

@@ -67,7 +67,8 @@ def scan(root: str, split: str, follow_symlinks: bool = False) -> tuple[list[str
     folder with no image, an unreadable folder and a link loop are refused by name."""
     base = os.path.join(root, split)
     if not os.path.isdir(base):
-        raise UserError(f"data.root: {base} is not a folder; expected {root}/train/<class>/... and {root}/val/<class>/...")
+        raise UserError(f"data.root: {base} is not a folder; "
+                        f"expected {root}/train/<class>/... and {root}/val/<class>/...")
     try:
         classes = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
     except OSError as exc:

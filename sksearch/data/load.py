@@ -15,9 +15,9 @@ from .batches import DeviceBatches, LoaderBatches
 from .cifar import load_cifar
 from .digits import make_digits
 from .idx import default_root, load_idx
-from .synthetic import make_synthetic
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, check_images, scan
 from .spec import AUGMENTS, HOLDOUT_SETS, IDX_SETS, NAMES, DataSpec
+from .synthetic import make_synthetic
 
 
 @dataclass

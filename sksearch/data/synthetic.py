@@ -60,5 +60,6 @@ def make_synthetic(train_size: int = 50000, val_size: int = 10000, seed: int = 0
     xt, yt = _render(patterns, train_size // CLASSES, rng)
     xv, yv = _render(patterns, val_size // CLASSES, rng)
     xs, ys = _render(patterns, val_size // CLASSES, np.random.RandomState(seed + 1)) if test else (None, None)
-    return ArrayData(x_test=xs, y_test=ys,name="synthetic_cifar", x_train=xt, y_train=yt, x_val=xv, y_val=yv, num_classes=CLASSES,
+    return ArrayData(x_test=xs, y_test=ys, name="synthetic_cifar", x_train=xt, y_train=yt, x_val=xv, y_val=yv,
+                     num_classes=CLASSES,
                      class_names=[f"pattern_{c}" for c in range(CLASSES)], augment="crop_flip")

@@ -65,7 +65,7 @@ class _Peak(TorchDispatchMode):
         super().__init__()
         self.weights, self.peak = weights, 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # torch's protocol, untyped there too
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's protocol, untyped there too
         out = func(*args, **(kwargs or {}))
         tensors = {id(t): t for t in tree_leaves((args, kwargs, out))
                    if isinstance(t, torch.Tensor) and id(t) not in self.weights}

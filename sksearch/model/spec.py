@@ -229,7 +229,8 @@ class ArchSpec:
             else:
                 self._validate_groups(i)
             if self.block == "se" and stage.out_channels < self.se_reduction:
-                raise SpecError("se_reduction", f"{self.se_reduction} exceeds stage {i}'s out_channels {stage.out_channels}")
+                raise SpecError("se_reduction",
+                                f"{self.se_reduction} exceeds stage {i}'s out_channels {stage.out_channels}")
         if self.block == "se" and self.head_width is not None and self.head_width < self.se_reduction:
             raise SpecError("se_reduction", f"{self.se_reduction} exceeds head_width {self.head_width}")
 

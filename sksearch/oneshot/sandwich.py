@@ -26,10 +26,18 @@ import torch.nn.functional as F
 from ..data.spec import DataShape
 from ..model.cost import params_and_macs
 from ..model.spec import ArchSpec, SpecError
-from ..space.sample import FixedDraw, _get, sample
 from ..space.parsed import SearchSpace
-from ..train.loop import Reporter, TrialDiverged, _autocast, evaluate, load_checkpoint, lr_at, make_optimizer, \
-    save_checkpoint
+from ..space.sample import FixedDraw, _get, sample
+from ..train.loop import (
+    Reporter,
+    TrialDiverged,
+    _autocast,
+    evaluate,
+    load_checkpoint,
+    lr_at,
+    make_optimizer,
+    save_checkpoint,
+)
 from ..train.spec import TrainSpec
 from .bn import calibration_batches, recalibrate
 from .shareable import ExtremeDraw, RandomDraw, supernet_layout
@@ -144,7 +152,7 @@ def train_supernet(space: SearchSpace, shape: DataShape, batches: Any, device: t
             optimizer.zero_grad(set_to_none=True)
             subnets = [largest, smallest, *(random_spec(space, shape, rng) for _ in range(RANDOM_PER_STEP))]
             teacher = None
-            for n, spec in enumerate(subnets):
+            for spec in subnets:
                 with _autocast(device, train):
                     logits = supernet(x, spec).float()
                 if teacher is None:

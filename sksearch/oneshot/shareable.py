@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.spec import DataShape
-from ..space.distributions import SpaceError
-from ..space.distributions import BranchSets, Distribution, IntRange, candidates
+from ..space.distributions import BranchSets, Distribution, IntRange, SpaceError, candidates
 from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
 # Searched values that change which layers a network has, or how a grouped conv's channels
@@ -167,7 +166,8 @@ def supernet_layout(model: dict[str, Any], shape: DataShape) -> SupernetLayout:
     arch = {"family": "resnext", "block": model.get("block", MODEL_DEFAULTS["block"]),
             "stem": model.get("stem", MODEL_DEFAULTS["stem"]),
             "stem_width": max(candidates(model.get("stem_width", MODEL_DEFAULTS["stem_width"]))),
-            "groups": groups, "se_reduction": min(candidates(model.get("se_reduction", MODEL_DEFAULTS["se_reduction"]))),
+            "groups": groups,
+            "se_reduction": min(candidates(model.get("se_reduction", MODEL_DEFAULTS["se_reduction"]))),
             "sk": top_sk, "stages": stages, "head_width": None if head is None else max(candidates(head)),
             "num_classes": shape.num_classes, "in_channels": shape.in_channels, "input_size": shape.input_size}
     return SupernetLayout(arch, tuple(rules))

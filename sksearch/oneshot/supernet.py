@@ -76,7 +76,8 @@ class _Planner:
             self.plan[f"{sub_key}.{name}"] = (f"{union_key}.{name}", (idx,))
         self.plan[f"{sub_key}.num_batches_tracked"] = (f"{union_key}.num_batches_tracked", ())
 
-    def conv_bn(self, key: str, out: Index, inp: Index, kernel: slice | None = None, union_key: str | None = None) -> None:
+    def conv_bn(self, key: str, out: Index, inp: Index, kernel: slice | None = None,
+                union_key: str | None = None) -> None:
         union_key = union_key or key
         self.conv(f"{key}.0", f"{union_key}.0", out, inp, kernel)
         self.bn(f"{key}.1", f"{union_key}.1", out)

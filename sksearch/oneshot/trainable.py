@@ -23,6 +23,7 @@ from ..space.schema import parse
 from ..study.layout import latest_weights, supernet_dir
 from .sandwich import SandwichSettings, recipe, train_supernet
 
+
 def train_supernet_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0) -> None:
     torch.set_num_threads(max(1, int(cpus)))
     space = parse(config["space"], config["source"])

@@ -22,8 +22,8 @@ from ..data.load import FolderData, describe, load_data
 from ..errors import UserError
 from ..scoped import optuna_warnings_only
 from ..space.distributions import SpaceError
-from ..space.sample import check_baselines
 from ..space.parsed import SearchSpace
+from ..space.sample import check_baselines
 from ..study.curves import write_curves
 from ..study.folder import RunInfo, StudyFolder, read_run, study_space
 from ..study.layout import Layout, atomic_write, experiment_in, trial_dirname
@@ -138,7 +138,8 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
             from ..study.subnets import one_shot_info
 
             o = one_shot_info(df, folder.subnet_table, space.metric_names, space.name)
-            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, {o['evaluated']} evaluated with "
+            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, "
+                  f"{o['evaluated']} evaluated with "
                   f"the supernet's weights, {len(o['front'])} on their front (`sksearch pareto {root}` lists it), "
                   f"{o['confirmed']} confirmed stand-alone above\n"
                   f"{o['verdict']}", flush=True)

@@ -38,8 +38,8 @@ from ray.tune.search import Searcher
 from ..data.spec import DataShape
 from ..errors import UserError
 from ..files import LOG_LIMIT, read_limited
-from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..space.parsed import SearchSpace
+from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import StudyRef, baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
@@ -292,8 +292,8 @@ class OptunaSearcher(Searcher):
                     break
                 # Never trained. PRUNED with its violated constraint, a sampler that reads
                 # constraints learns the region; FAIL would hide it from every sampler.
-                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason, "run_id": self.run_id,
-                                                     **checked.cost, "epochs": 0})
+                set_user_attrs(study, trial.number, {"status": "rejected", "reason": checked.reason,
+                                                     "run_id": self.run_id, **checked.cost, "epochs": 0})
                 study.tell(trial, state=TrialState.PRUNED)
             else:
                 raise RuntimeError(f"{MAX_CONSECUTIVE_REJECTIONS} samples in a row were rejected "

@@ -18,8 +18,8 @@ a running one ``further(epoch)``, a baseline its full budget; once trials end, t
 takes over from that prior. No figure is shown before a quarter of the planned trials have ended:
 the first trials are no sample of the rate (start-up, the baselines' full budgets, and sizes
 that vary threefold in a space: on a recorded quickstart run the figure at the first trial end
-was 2.9x the truth, at a quarter of the plan 2.0x, at half 1.1x). Between ends the figure only counts down (a slower stretch is absorbed,
-not shown as a climb), and it is 0 when the plan is done.
+was 2.9x the truth, at a quarter of the plan 2.0x, at half 1.1x). Between ends the figure only
+counts down (a slower stretch is absorbed, not shown as a climb), and it is 0 when the plan is done.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from ..scoped import environment
 from ..signals import handlers_kept, library_handlers, terminations
 from ..space.parsed import Resources
 
+
 def connect_timeout_s() -> float:
     """``SKSEARCH_CONNECT_TIMEOUT_S`` (default 60), read when a driver connects, so that a
     setting made after import counts."""

@@ -24,7 +24,7 @@ import copy
 import os
 from typing import Any
 
-from ray.tune.search import SearchGenerator, Searcher
+from ray.tune.search import Searcher, SearchGenerator
 
 from ..errors import UserError
 from ..study.store import StudyRef

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError, show
-from ..space.sample import sample
 from ..space.parsed import SearchSpace
+from ..space.sample import sample
 
 if TYPE_CHECKING:
     import optuna

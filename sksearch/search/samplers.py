@@ -13,8 +13,9 @@ from ..space.parsed import SearchSpace
 
 def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:
     """The space's sampler (or the sampler ``name``, seeded alike); ``offset`` (the study's
-    size) shifts its seed. A sample a budget rejected is a PRUNED trial with a violated constraint (``Trial.set_constraint``): TPE ranks
-    it below every completed trial and learns to avoid its region; GP and NSGA-II/III read
+    size) shifts its seed. A sample a budget rejected is a PRUNED trial with a violated constraint
+    (``Trial.set_constraint``): TPE ranks it below every completed trial and learns to avoid its
+    region; GP and NSGA-II/III read
     constraints from completed trials only, hence ``optuna_searcher.RANDOM_AFTER_REJECTIONS``."""
     spec = space.sampler
     name = name or spec.name

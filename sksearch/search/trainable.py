@@ -29,7 +29,6 @@ from ..study.layout import arch_key
 from ..train.loop import check_training_fits, run_trial
 from ..train.spec import TrainSpec
 
-
 SCRATCH_PREFIX = "sksearch-trial-"
 
 

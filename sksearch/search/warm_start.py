@@ -17,7 +17,6 @@ from typing import Any
 
 from ..errors import UserError
 from ..space.distributions import SpaceError
-from ..space.sample import constraint_values, draw_fixed
 from ..space.parsed import SearchSpace
 from ..study.folder import own_storage, read_run
 from ..study.reader import read_records

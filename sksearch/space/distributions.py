@@ -189,7 +189,8 @@ def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Choice |
     allowed = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log"}}[kind]
     extra = sorted(set(map(str, node)) - allowed)
     if extra:
-        raise SpaceError(f"{key}.{extra[0]}", f"unknown key for a {kind} distribution; allowed: {', '.join(sorted(allowed))}")
+        raise SpaceError(f"{key}.{extra[0]}",
+                         f"unknown key for a {kind} distribution; allowed: {', '.join(sorted(allowed))}")
     if kind == "choice":
         values = node["choice"]
         if not isinstance(values, list) or not values:

@@ -12,8 +12,8 @@ import yaml
 
 from ..errors import UserError
 from .distributions import SpaceError
-from .sample import check_feasible, check_seed_configs
 from .parsed import SearchSpace
+from .sample import check_feasible, check_seed_configs
 from .schema import parse, read_space_file
 
 _KEY = r"[A-Za-z0-9_-]+"
@@ -31,7 +31,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except yaml.YAMLError as exc:
         raise UserError(f"--set {text}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     except ValueError as exc:  # PyYAML's int() of a number of more than 4,300 digits
-        raise UserError(f"--set {path.strip()}: the value is not a number Python reads ({str(exc).split(';')[0]})") from None
+        raise UserError(f"--set {path.strip()}: the value is not a number Python reads "
+                        f"({str(exc).split(';')[0]})") from None
     except RecursionError:  # PyYAML composes nested lists recursively
         raise UserError(f"--set {text[:60]}...: the value is nested too deeply") from None
     return path.strip(), parsed

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from ..data.spec import DataSpec
-from ..objectives import Objective
 from ..model.spec import DEFAULT_BRANCHES, SKSpec
+from ..objectives import Objective
 from .distributions import Distribution
 
 # What a space file's model leaves out (the parser and the supernet read the same defaults).

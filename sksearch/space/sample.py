@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.spec import DataShape
 from ..errors import show
-from ..scoped import optuna_warnings_only
 from ..model.spec import ArchSpec, SKSpec, SpecError
+from ..scoped import optuna_warnings_only
 from ..train.spec import TrainSpec
 from .distributions import BranchSets, Distribution, SpaceError
 from .parsed import SearchSpace
@@ -349,7 +349,8 @@ class FixedDraw:
 
         value = self._value(name, CategoricalDistribution(list(choices)), choices[0])
         if value not in choices or isinstance(value, bool) != isinstance(choices[list(choices).index(value)], bool):
-            raise SpaceError(f"{self.where}.{name}", f"must be one of {', '.join(map(str, choices))}; got {show(value)}")
+            raise SpaceError(f"{self.where}.{name}",
+                             f"must be one of {', '.join(map(str, choices))}; got {show(value)}")
         return value
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
@@ -358,8 +359,9 @@ class FixedDraw:
         centre = round(math.sqrt(low * high)) if log else low + step * ((high - low) // step // 2)
         value = self._value(name, IntDistribution(low, high, step=step, log=log), centre)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or (value - low) % step:
-            raise SpaceError(f"{self.where}.{name}", f"must be an integer from {low} to {high}"
-                                                     f"{f' in steps of {step}' if step != 1 else ''}; got {show(value)}")
+            raise SpaceError(f"{self.where}.{name}",
+                             f"must be an integer from {low} to {high}"
+                             f"{f' in steps of {step}' if step != 1 else ''}; got {show(value)}")
         return value
 
     def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:

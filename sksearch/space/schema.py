@@ -13,8 +13,7 @@ import re
 from dataclasses import fields, replace
 from typing import Any, Mapping
 
-from ..data.spec import NAMES as DATA_NAMES
-from ..data.spec import AUGMENTS, VAL_SPLITS, DataSpec
+from ..data.spec import AUGMENTS, NAMES as DATA_NAMES, VAL_SPLITS, DataSpec
 from ..errors import UserError, show
 from ..model.spec import BLOCK_ALIASES, BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
 from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
@@ -149,7 +148,8 @@ MODEL_FIELDS: dict[str, Check] = {
     "se_reduction": integer(1, LIMITS["se_reduction"]), "head_width": optional(integer(1, LIMITS["head_width"])),
     "width_multiplier": number(0, 16, low_open=True),
 }
-SK_FIELDS: dict[str, Check] = {"M": integer(1, LIMITS["branches"]), "reduction": number(0, LIMITS["reduction"], low_open=True),
+SK_FIELDS: dict[str, Check] = {"M": integer(1, LIMITS["branches"]),
+                               "reduction": number(0, LIMITS["reduction"], low_open=True),
                                "min_dim": integer(1, LIMITS["min_dim"]), "select": one_of(*SELECTS)}
 BRANCH_FIELDS: dict[str, Check] = {"kernel": integer(1, LIMITS["kernel"], odd=True),
                                    "dilation": integer(1, LIMITS["dilation"]), "groups": integer(1, LIMITS["groups"])}
@@ -165,7 +165,8 @@ MAX_EPOCHS = 10_000
 MAX_TRIALS = 10**6
 TRAIN_FIELDS: dict[str, Check] = {
     "batch_size": integer(1, MAX_BATCH_SIZE), "optimizer": one_of(*OPTIMIZERS), "lr": number(0, 1000, low_open=True),
-    "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10), "label_smoothing": number(0, 1, high_open=True),
+    "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10),
+    "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
     "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
     "compile": one_of(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
@@ -176,8 +177,10 @@ MAX_DIGIT_BYTES = 2 * 10**9
 DATA_FIELDS: dict[str, Check] = {
     "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10, 10**7),
     "val_size": integer(10, 10**7), "canvas": integer(8, 512), "min_scale": number(0, 64, low_open=True),
-    "max_scale": number(0, 64, low_open=True), "clutter": integer(0, 32), "seed": integer(0, 2**31 - 1), "train_limit": optional(integer(2, 10**9)),
-    "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]), "workers": integer(0, 256),
+    "max_scale": number(0, 64, low_open=True), "clutter": integer(0, 32), "seed": integer(0, 2**31 - 1),
+    "train_limit": optional(integer(2, 10**9)),
+    "val_limit": optional(integer(1, 10**9)), "image_size": integer(8, LIMITS["input_size"]),
+    "workers": integer(0, 256),
     "follow_symlinks": boolean, "val_split": one_of(*VAL_SPLITS), "augment": optional(one_of(*AUGMENTS)),
     "erase": number(0, 1), "erase_min": number(0, 1, low_open=True), "erase_max": number(0, 1, low_open=True),
 }
@@ -397,7 +400,8 @@ def _parse_baselines(node: Any) -> tuple[Baseline, ...]:
     if node is None:
         return ()
     if not isinstance(node, list):
-        raise SpaceError("baselines", f"must be a list of preset names or {{name, preset | model, train}}, got {show(node)}")
+        raise SpaceError("baselines",
+                         f"must be a list of preset names or {{name, preset | model, train}}, got {show(node)}")
     out = []
     for i, item in enumerate(node):
         key = f"baselines[{i}]"
@@ -544,7 +548,8 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         # One accuracy ranking would stop the cheap models that belong on a multi-objective front.
         scheduler = replace(scheduler, name="mo_asha" if len(objectives) > 1 else "asha")
     if scheduler.grace_period > scheduler.max_epochs:
-        raise SpaceError("scheduler.grace_period", f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
+        raise SpaceError("scheduler.grace_period",
+                         f"{scheduler.grace_period} exceeds max_epochs {scheduler.max_epochs}")
     concurrency = TOP_RULES["concurrency"]("concurrency", raw.get("concurrency"))
     baselines = _parse_baselines(raw.get("baselines"))
     seed_configs = _parse_seed_configs(raw.get("seed_configs"))

@@ -190,7 +190,8 @@ def _train_further(recipe: dict[str, Any] | None) -> list[str]:
         "With PyTorch alone:", "",
         "```python",
         "import json, torch, model",
-        "net = model.load('path/to/this/folder').train()  # or model.build(json.load(open('spec.json'))) to start afresh",
+        "net = model.load('path/to/this/folder').train()"
+        "  # or model.build(json.load(open('spec.json'))) to start afresh",
     ]
     if recipe and recipe["train"]["optimizer"] == "adamw":
         t = recipe["train"]
@@ -217,7 +218,8 @@ def export_onnx(model: SKNet, spec: ArchSpec, path: str) -> None:
     try:
         import onnxscript  # noqa: F401 - the exporter needs it
     except ImportError:
-        raise UserError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript onnxruntime") from None
+        raise UserError("--onnx needs the onnx and onnxscript packages: "
+                        "pip install onnx onnxscript onnxruntime") from None
     for name in (path, path + ".data"):  # the exporter opens both names itself, following links
         refuse_link(name)
     x = torch.randn(2, spec.in_channels, spec.input_size, spec.input_size)

@@ -27,7 +27,8 @@ PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 .summary td {{ text-align: left; }} .figure {{ margin: 1.5em 0; }} h2 {{ margin-top: 1.6em; }}
 .scroll {{ max-height: 26em; overflow: auto; border: 1px solid #ddd; }} .scroll table {{ margin: 0; }}
 .scroll th {{ position: sticky; top: 0; background: #f4f4f4; vertical-align: bottom; }}
@@ -48,7 +49,9 @@ function block(id) {{
   if (!(id in blocks)) blocks[id] = JSON.parse(document.getElementById("data-" + id).textContent);
   return blocks[id];
 }}
-function esc(s) {{ return String(s).replace(/[&<>]/g, function (c) {{ return {{"&": "&amp;", "<": "&lt;", ">": "&gt;"}}[c]; }}); }}
+function esc(s) {{
+  return String(s).replace(/[&<>]/g, function (c) {{ return {{"&": "&amp;", "<": "&lt;", ">": "&gt;"}}[c]; }});
+}}
 document.querySelectorAll('script[type="application/json"][id^="figure-"]').forEach(function (node) {{
   var fig = JSON.parse(node.textContent);
   var div = document.getElementById(node.id.replace("figure-", "plot-"));

@@ -182,7 +182,8 @@ def baseline_verdicts(df: pd.DataFrame, objectives: Sequence[str], include_impor
 def verdict_sentence(v: dict) -> str:
     """One sentence about a baseline against the front."""
     if v.get("status") != "completed":
-        return f"Baseline {v['baseline']} (trial {v['trial_id']}) is {v['status'].replace('_', ' ')}: nothing to compare yet."
+        return (f"Baseline {v['baseline']} (trial {v['trial_id']}) is {v['status'].replace('_', ' ')}: "
+                "nothing to compare yet.")
     head = f"Baseline {v['baseline']} ({v['accuracy']:.2%}, {v['params']:,} params, {v['macs']:,} MACs)"
     if not v["dominated_by"]:
         return f"{head} is not dominated by any front trial: the search did not beat it on every objective."

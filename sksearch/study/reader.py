@@ -22,8 +22,17 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import UserError, show
 from .damage import Damaged, check_records, damaged_error
 from .optuna_private import METRIC_NAMES_KEY
-from .store import (BASELINES_SUFFIX, StudyRef, baseline_number, baselines_study, beside, check_sqlite, load_study,
-                    one_shot_study, recover_hot_journal)
+from .store import (
+    BASELINES_SUFFIX,
+    StudyRef,
+    baseline_number,
+    baselines_study,
+    beside,
+    check_sqlite,
+    load_study,
+    one_shot_study,
+    recover_hot_journal,
+)
 from .table import CURVE, TrialRecord, records_from_study, subnet_table, trials_table
 
 if TYPE_CHECKING:

@@ -454,7 +454,8 @@ def parameters_figure(df: pd.DataFrame, params: Sequence[str], distributions: di
             fig.add_annotation(text=f"no completed trial{' with ' + when[p] if when[p] else ' sampled it'}"
                                     + (f"<br>({others})" if others else ""),
                                x=0.5, y=0.55, xref=f"x{i + 1 if i else ''} domain",
-                               yref=f"y{i + 1 if i else ''} domain", showarrow=False, font={"size": 11, "color": "#666"})
+                               yref=f"y{i + 1 if i else ''} domain", showarrow=False,
+                               font={"size": 11, "color": "#666"})
         fig.update_xaxes(row=r, col=c, **axis)
     fig.update_yaxes(range=axis_range(y_range, df.loc[mine, "accuracy"]), title_text=None)
     for r in range(1, rows + 1):
@@ -480,7 +481,8 @@ def front_html(df: pd.DataFrame, objectives: Sequence[str]) -> str:
     head = [("trial", "trial"), *[(OBJECTIVES[m].label, m) for m in metrics], *[(param_label(p), p) for p in params]]
     body = []
     for _, row in table.iterrows():
-        cells = [str(int(row["trial_id"])), *[fmt_metric(m, row[m]) for m in metrics], *[fmt_value(row[p]) for p in params]]
+        cells = [str(int(row["trial_id"])), *[fmt_metric(m, row[m]) for m in metrics],
+                 *[fmt_value(row[p]) for p in params]]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     # Headers in words that wrap, the key as written in trials.csv on hover: dotted keys do not
     # wrap, and at 1100 px their width pushed the last columns (lr among them) out of the box.

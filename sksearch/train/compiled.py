@@ -75,7 +75,8 @@ def _configure() -> None:
             setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
 
 
-def compiled(model: torch.nn.Module, arch: ArchSpec, device: torch.device, channels_last: bool) -> tuple[torch.nn.Module, Any]:
+def compiled(model: torch.nn.Module, arch: ArchSpec, device: torch.device,
+             channels_last: bool) -> tuple[torch.nn.Module, Any]:
     """The module to train and its compiled forward. The module is ``model`` itself the first
     time an architecture is seen in this process, else the cached one with ``model``'s weights
     and buffers loaded into it (so a seeded trial starts from the same state either way)."""

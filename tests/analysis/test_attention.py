@@ -7,12 +7,22 @@ import pandas as pd
 import pytest
 import torch
 
-from sksearch.analysis.attention import (COLUMNS, Images, attention_units, collect, differences, enlarge, parse_scales,
-                                per_class_differences, recorded_bins, table)
+from sksearch.analysis.attention import (
+    COLUMNS,
+    Images,
+    attention_units,
+    collect,
+    differences,
+    enlarge,
+    parse_scales,
+    per_class_differences,
+    recorded_bins,
+    table,
+)
 from sksearch.errors import UserError
 from sksearch.model.network import build
-from sksearch.study.page import read_figures
 from sksearch.model.spec import SKSpec, StageSpec
+from sksearch.study.page import read_figures
 from tests.conftest import assert_drawn_offline, assert_offline_page, find_browser, run_cli, tiny_spec
 
 
@@ -143,7 +153,8 @@ def test_a_hand_made_model_with_known_attention():
 def test_recorded_scale_groups():
     scales = np.array([1.0, 1.1, 1.6, 2.4, 2.5, 2.5])
     bins = recorded_bins(scales, 3)
-    assert [(round(lo, 2), round(hi, 2), int(m.sum())) for lo, hi, m in bins] == [(1.0, 1.5, 2), (1.5, 2.0, 1), (2.0, 2.5, 3)]
+    assert [(round(lo, 2), round(hi, 2), int(m.sum())) for lo, hi, m in bins] == [(1.0, 1.5, 2), (1.5, 2.0, 1),
+                                                                                  (2.0, 2.5, 3)]
     spec = tiny_spec()
     att = collect(fixed_attention(model_for(spec), [0.4, 0.6]), images(n=30, recorded=True), [1.0], MEAN, STD)
     df = table(att, bins=3)

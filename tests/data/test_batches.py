@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
+from sksearch.data.batches import random_crop_flip
 from sksearch.data.digits import make_digits
 from sksearch.data.load import make_batches
-from sksearch.data.batches import random_crop_flip
 
 
 def test_epochs_are_deterministic_and_drop_the_partial_batch():

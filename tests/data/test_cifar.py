@@ -46,7 +46,8 @@ def test_val_is_a_balanced_hold_out_of_the_training_batches(tmp_path):
     data = load_data(DataSpec.named("cifar10", root=str(tmp_path), val_size=30), test=True)
     assert len(data.y_train) == 70 and np.bincount(data.y_val).tolist() == [3] * 10
     every = {bytes(x) for x, _ in train for x in x}
-    assert {bytes(x) for x in data.x_val} <= every and not {bytes(x) for x in data.x_val} & {bytes(x) for x in data.x_train}
+    val = {bytes(x) for x in data.x_val}
+    assert val <= every and not val & {bytes(x) for x in data.x_train}
     assert np.array_equal(data.x_test, test[0])
     assert DataSpec.named("cifar10").val_size == 5000
     # A study written before the three splits recorded no val_split: its val was the test batch, and stays so.

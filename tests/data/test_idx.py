@@ -17,7 +17,8 @@ from sksearch.errors import UserError
 
 REAL = idx.DEBIAN_FASHION_ROOT
 needs_real = pytest.mark.skipif(not all(os.path.exists(os.path.join(REAL, f)) for f in FILE_NAMES),
-                                reason=f"Fashion-MNIST is not installed in {REAL} (apt-get install dataset-fashion-mnist)")
+                                reason=f"Fashion-MNIST is not installed in {REAL} "
+                                       "(apt-get install dataset-fashion-mnist)")
 
 
 def fake_set(root, n_train=60, n_test=20, gz=True, seed=0):

@@ -20,7 +20,8 @@ def image_root(tmp_path):
             d.mkdir(parents=True)
             for i in range(n):
                 size = (40 + 7 * i, 30 + 5 * i)
-                arr = np.full((size[1], size[0], 3), colour, dtype=np.uint8) + rng.integers(0, 5, (size[1], size[0], 3), dtype=np.uint8)
+                arr = (np.full((size[1], size[0], 3), colour, dtype=np.uint8)
+                       + rng.integers(0, 5, (size[1], size[0], 3), dtype=np.uint8))
                 Image.fromarray(arr).save(d / f"{i}.{'png' if i % 2 else 'jpg'}")
             (d / "notes.txt").write_text("not an image")
     return tmp_path

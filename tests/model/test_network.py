@@ -149,7 +149,7 @@ def test_channels_last_matches_contiguous():
 
 
 def test_safetensors_reader_matches_the_library(tmp_path):
-    from safetensors.torch import save_file, load_file
+    from safetensors.torch import load_file, save_file
     tensors = {"f32": torch.randn(3, 4), "i64": torch.tensor(7), "bf16": torch.randn(2).bfloat16(),
                "u8": torch.arange(5, dtype=torch.uint8), "empty": torch.zeros(0, 3), "b": torch.tensor([True, False])}
     save_file(tensors, tmp_path / "t.safetensors")

@@ -49,8 +49,10 @@ def shufflenet_specs(draw):
                              out_channels=2 * draw(st.integers(8, 128)), stride=draw(st.sampled_from([1, 2])),
                              sk=draw(st.one_of(st.none(), depthwise_sk_specs)))
                    for _ in range(draw(st.integers(1, 4))))
-    return ArchSpec(stages=stages, family="shufflenetv2", groups=None, block=draw(st.sampled_from(["resnext", "se", "sk"])),
-                    stem=draw(st.sampled_from(["shufflenet", "cifar", "imagenet"])), stem_width=draw(st.integers(1, 64)),
+    return ArchSpec(stages=stages, family="shufflenetv2", groups=None,
+                    block=draw(st.sampled_from(["resnext", "se", "sk"])),
+                    stem=draw(st.sampled_from(["shufflenet", "cifar", "imagenet"])),
+                    stem_width=draw(st.integers(1, 64)),
                     se_reduction=draw(st.integers(1, 16)), sk=draw(depthwise_sk_specs),
                     head_width=draw(st.one_of(st.none(), st.integers(16, 1024))), num_classes=draw(st.integers(1, 100)))
 

@@ -16,7 +16,7 @@ from sksearch.model.spec import ArchSpec
 from sksearch.oneshot import search
 from sksearch.oneshot.bn import calibration_batches
 from sksearch.oneshot.sandwich import arch_space, evaluate_subnet, recipe
-from sksearch.oneshot.screen import FirstImages, calibration_share, margin, within_reach
+from sksearch.oneshot.screen import FirstImages, margin, within_reach
 from sksearch.oneshot.shareable import supernet_layout
 from sksearch.oneshot.supernet import Supernet
 from sksearch.space import load_space

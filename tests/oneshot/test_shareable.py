@@ -16,8 +16,7 @@ from sksearch.oneshot.bn import recalibrate
 from sksearch.oneshot.sandwich import extremes, random_spec
 from sksearch.space.distributions import SpaceError
 from sksearch.space.schema import load_space, parse
-from tests.conftest import TINY_SPACE, run_cli, write_space
-from tests.conftest import tiny_spec
+from tests.conftest import TINY_SPACE, run_cli, tiny_spec, write_space
 
 MODEL = {"block": "sk", "stem_width": 4, "groups": 2,
          "sk": {"M": {"choice": [1, 2]}, "branches": [{"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": 2}]},

@@ -11,8 +11,8 @@ import sys
 import time
 
 import optuna
-import pytest
 import pandas as pd
+import pytest
 
 from sksearch.study.store import one_shot_study
 from tests.conftest import TINY_SPACE, run_cli, write_space
@@ -132,7 +132,8 @@ def test_one_shot_run_resumes_after_sigkill_without_losing_an_epoch(tmp_path):
     figures = read_figures(str(tmp_path / "r.html"))
     assert "supernet front" in [t.get("name") for t in figures["front_params"]["data"]]
     points = [p for t in figures["confirmation"]["data"] for p in zip(t["x"], t["y"])]
-    expected = {(round(c["supernet_accuracy"] * 100, 6), round(c["accuracy"] * 100, 6)) for c in one_shot["confirmations"]}
+    expected = {(round(c["supernet_accuracy"] * 100, 6), round(c["accuracy"] * 100, 6))
+                for c in one_shot["confirmations"]}
     assert {(round(x, 6), round(y, 6)) for x, y in points} == expected
 
     # A subnet no trial trained exports only by name, with the weights it was scored with.

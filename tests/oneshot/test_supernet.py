@@ -12,11 +12,11 @@ import yaml
 from sksearch.data.spec import DataShape
 from sksearch.model.cost import count_macs, count_params, input_shape, params_and_macs
 from sksearch.model.network import build
+from sksearch.model.spec import ArchSpec, SpecError
 from sksearch.oneshot.shareable import ExtremeDraw, RandomDraw, supernet_layout
 from sksearch.oneshot.supernet import Supernet
-from sksearch.space.schema import parse
 from sksearch.space.sample import sample
-from sksearch.model.spec import ArchSpec, SpecError
+from sksearch.space.schema import parse
 
 SHAPE = DataShape(in_channels=1, input_size=12, num_classes=5)
 
@@ -69,7 +69,8 @@ CASES = {
     "head_width": (_case(head_width={"choice": [8, 20]}), lambda s: s.head_width),
     "se_block": (_case(block="se", se_reduction=2, **{"stages/1/out_channels": {"choice": [8, 16]}}),
                  lambda s: s.stages[1].out_channels),
-    "resnext_block": (_case(block="resnext", **{"stages/1/width": {"choice": [4, 8]}, "stages/1/depth": {"int": [1, 2]}}),
+    "resnext_block": (_case(block="resnext",
+                            **{"stages/1/width": {"choice": [4, 8]}, "stages/1/depth": {"int": [1, 2]}}),
                       lambda s: (s.stages[1].width, s.stages[1].depth)),
     "imagenet_stem": (_case(stem="imagenet", stem_width={"choice": [4, 8]}), lambda s: s.stem_width),
 }

@@ -188,7 +188,8 @@ def test_resume_loses_and_reruns_nothing(tmp_path, sig, scheduler, lose_snapshot
         assert df.reason.fillna("").str.startswith("left half drawn by a driver that died").sum() >= 1
     for _, row in done_before.iterrows():
         now = df[df.trial_id == row.trial_id].iloc[0]
-        assert (now.status, now.epochs, now.accuracy, now.finished) == (row.status, row.epochs, row.accuracy, row.finished)
+        assert ((now.status, now.epochs, now.accuracy, now.finished)
+                == (row.status, row.epochs, row.accuracy, row.finished))
     for name in os.listdir(out / "ray"):
         if name.startswith("trial_") and int(name.split("_")[1]) in set(done_before.trial_id):
             # A trial Ray's last snapshot still showed running is restored from its final

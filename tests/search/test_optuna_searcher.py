@@ -155,7 +155,7 @@ def test_the_searcher_writes_nothing_before_it_is_opened(space, tmp_path):
     s, url = make(space, tmp_path, run_id="first", started=datetime(2000, 1, 1))
     assert not (tmp_path / "optuna.db").exists()
     with pytest.raises(RuntimeError, match=r"open\(\) was not called"):
-        s.study
+        _ = s.study
     assert s.open() is s.study and (tmp_path / "optuna.db").exists()
     s.suggest("ray_a")
     again = pickle.loads(pickle.dumps(s))
@@ -237,4 +237,5 @@ def test_every_trial_carries_the_same_constraints_and_gp_runs_beside_imported_on
         s.on_trial_complete(f"r{i}", result(config, epoch=2, accuracy=0.5))
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     assert {tuple(sorted(t.constraints)) for t in trials} == {("architecture", "params_max")}
-    assert any(t.user_attrs.get("imported") for t in trials) and sum(t.state == TrialState.COMPLETE for t in trials) == 10
+    assert any(t.user_attrs.get("imported") for t in trials)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 10

@@ -51,7 +51,7 @@ def test_the_estimate_never_rises_while_no_trial_ends_and_ends_at_zero(finished_
             seen.append(("tick", left.seconds((at + recorded[i + 1][0]) / 2)))
     values = [(k, v) for k, v in seen if v is not None]
     assert values and values[-1][1] == 0.0
-    for (k1, v1), (k2, v2) in zip(values, values[1:]):
+    for (_, v1), (k2, v2) in zip(values, values[1:]):
         if k2 != "end":
             assert v2 <= v1 + 1e-9, (values)
 

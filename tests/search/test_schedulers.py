@@ -2,18 +2,18 @@
 algorithm's own decisions on hand-made rungs."""
 
 import itertools
-import pickle
 import json
+import pickle
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from sksearch.study.pareto import pareto_mask
 from sksearch.objectives import OBJECTIVES as TABLE
 from sksearch.search.schedulers import ASHA, MOASHA, SuccessiveHalving, crowding_distance, make_scheduler, read_results
 from sksearch.space.parsed import SchedulerSpec
+from sksearch.study.pareto import pareto_mask
 from sksearch.study.store import StudyRef
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
@@ -222,7 +222,8 @@ def test_a_restored_scheduler_reads_the_study_record_where_result_json_is_short(
     study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "minimize"])
     study.set_metric_names(["accuracy", "params"])
     trial = study.ask()
-    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5}, {"epoch": 3, "accuracy": 0.6}])
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": 0.4}, {"epoch": 2, "accuracy": 0.5},
+                                  {"epoch": 3, "accuracy": 0.6}])
     folder = tmp_path / "trial_a"
     folder.mkdir()
     (folder / "result.json").write_text("")  # lost to the kill

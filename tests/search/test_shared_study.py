@@ -23,7 +23,6 @@ from sksearch.space import load_space
 from sksearch.study.folder import StudyFolder
 from tests.conftest import run_cli, write_space
 
-
 # ---- two drivers at once ---------------------------------------------------------------------
 
 def two_drivers(tmp_path, url, n=3):
@@ -330,7 +329,8 @@ def test_a_warm_start_informs_the_sampler_but_is_kept_apart(with_baseline, tmp_p
     ("constraints: {params: {max: 800}}\nseed_configs: [{sk.M: 2, sk.branches.1.dilation: 3, "
      "stages.0.width_per_group: 4}]", "seed_configs[0]: is rejected: params 1,022 > max 800"),
     ("baselines: [{name: odd, model: {groups: 3, stem_width: 4, sk: {M: 1, branches: [{kernel: 3, dilation: 1}]}, "
-     "stages: [{depth: 1, width: 8, out_channels: 8, stride: 2}]}}]", "baselines[0]: the baseline odd is rejected: invalid architecture"),
+     "stages: [{depth: 1, width: 8, out_channels: 8, stride: 2}]}}]",
+     "baselines[0]: the baseline odd is rejected: invalid architecture"),
     ("baselines: [{name: x, model: {bogus: 1, stages: [{depth: 1, width: 8, out_channels: 8}]}}]",
      "baselines[0].model.bogus"),
 ])

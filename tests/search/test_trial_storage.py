@@ -48,7 +48,8 @@ def test_a_missing_trial_storage_is_refused_before_anything_is_written(tmp_path)
     out = tmp_path / "study"
     proc = run_cli("run", str(space), "--out", str(out), "--trial-storage", str(tmp_path / "nfs"))
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"sksearch: error: --trial-storage {tmp_path / 'nfs'}: no such folder")
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"sksearch: error: --trial-storage {tmp_path / 'nfs'}: no such folder")
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
@@ -161,7 +162,8 @@ def test_resume_continues_from_the_trial_storage(tmp_path):
     assert f"resuming study tiny from {experiment}" in again.stdout
     df = check_study(out, planned=4, max_epochs=2)
     tried = df[df.status.isin(FINISHED)]
-    assert {f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in tried.iterrows()} <= set(trial_folders(experiment))
+    assert ({f"trial_{int(r.trial_id):04d}_{r.ray_trial_id}" for _, r in tried.iterrows()}
+            <= set(trial_folders(experiment)))
     assert not (out / "ray").exists()
 
 

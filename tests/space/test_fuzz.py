@@ -7,8 +7,7 @@ import time
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sksearch
 import sksearch.search.driver

@@ -51,7 +51,8 @@ def test_overrides_are_validated_as_the_file_is(tmp_path):
         space_from(path, {"train.optimizer": "lion"})
     assert str(err.value) == (f"{path}: train.optimizer: must be one of sgd, adamw; got 'lion' "
                               f"(set by --set train.optimizer='lion')")
-    with pytest.raises(UserError, match=r"model.stages\[0\].colour: unknown key;.*\(set by --set model.stages.0.colour"):
+    with pytest.raises(UserError,
+                       match=r"model.stages\[0\].colour: unknown key;.*\(set by --set model.stages.0.colour"):
         space_from(path, {"model.stages.0.colour": "red"})
 
 

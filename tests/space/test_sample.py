@@ -32,7 +32,8 @@ def test_define_by_run_skips_branches_beyond_m(space):
 def test_fuse_settings_are_only_sampled_with_attention(tmp_path):
     space = load_space(str(write_space(tmp_path)))
     space.model["sk"]["reduction"] = space.model["sk"]["M"]  # any distribution
-    one = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
+    one = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}),
+                 space.data.shape())
     assert "sk.reduction" not in one.params and one.arch["sk"]["reduction"] == 16
     two = sample(space, optuna.trial.FixedTrial({"sk.M": 2, "sk.branches.1.dilation": 2, "sk.reduction": 2,
                                                 "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
@@ -40,7 +41,8 @@ def test_fuse_settings_are_only_sampled_with_attention(tmp_path):
 
 
 def test_the_data_sets_the_input_shape(space):
-    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}), space.data.shape())
+    s = sample(space, optuna.trial.FixedTrial({"sk.M": 1, "stages.0.width_per_group": 2, "lr": 0.1}),
+               space.data.shape())
     assert (s.arch["in_channels"], s.arch["input_size"], s.arch["num_classes"]) == (1, 12, 10)
 
 
@@ -74,7 +76,8 @@ def test_the_shufflenet_space_draws_the_presets_it_names():
 
     space = prepare_space("search_spaces/imagenet_shufflenet_sk.yaml")
     for config, name in zip(space.seed_configs, ("shufflenetv2_0_5x_sk", "shufflenetv2_1_0x_sk")):
-        spec = replace(check_sample(space, draw_fixed(space, config, "seed_configs", fill=True)[0]).spec, num_classes=1000)
+        spec = replace(check_sample(space, draw_fixed(space, config, "seed_configs", fill=True)[0]).spec,
+                       num_classes=1000)
         assert spec.to_dict() == preset(name).to_dict()
         assert params_and_macs(spec) == tuple(stored_costs()[name].values())
 
@@ -203,7 +206,8 @@ def test_a_space_whose_networks_cannot_fit_in_memory_is_refused_before_it_runs(t
 
     # No budget at all: only the machine's memory stands in the way of 40-85 billion parameters.
     huge = TINY_SPACE.replace("{depth: 1, width_per_group: {choice: [2, 4]}, out_channels: 8, stride: 2}",
-                              "{depth: 1, width: 65536, out_channels: 65536, stride: 1}").replace("groups: 2", "groups: 1")
+                              "{depth: 1, width: 65536, out_channels: 65536, stride: 1}")
+    huge = huge.replace("groups: 2", "groups: 1")
     space = load_space(str(write_space(tmp_path, text=huge)))
     with pytest.raises(SpaceError, match=r"model: none of 24 sampled architectures fits in memory \(the first "
                                          r"refused needs at least [\d,.]+ GB of memory to train at batch size 16"):

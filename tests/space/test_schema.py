@@ -1,6 +1,5 @@
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
@@ -72,20 +71,24 @@ CASES = [
     ("colour", "red", "colour: unknown key; allowed: name, description, data"),
     ("model.block", "dense", "model.block: must be one of resnext, se, sk"),
     ("model.family", "mobilenet", "model.family: must be one of resnext, shufflenetv2"),
-    ("model.family", "shufflenetv2", "model.groups: the shufflenetv2 family's 3x3 convs are depthwise: leave groups out"),
+    ("model.family", "shufflenetv2",
+     "model.groups: the shufflenetv2 family's 3x3 convs are depthwise: leave groups out"),
     ("model.width_multiplier", 0.5, "model.width_multiplier: applies to the shufflenetv2 family only"),
     ("model.sk.select", "max", "model.sk.select: must be one of softmax, sum"),
-    ("model.sk.branches.1.groups", {"choice": [2, 0]}, "model.sk.branches[1].groups.choice[1]: must be an integer from 1"),
+    ("model.sk.branches.1.groups", {"choice": [2, 0]},
+     "model.sk.branches[1].groups.choice[1]: must be an integer from 1"),
     ("model.sk.branches", {"choice": [[{"kernel": 3, "dilation": 1}]]},
      "model.sk.M: comes from the chosen branch set (branches: {choice: [...]}): leave M out"),
     ("model.groups", {"choice": [2, 0]}, "model.groups.choice[1]: must be an integer from 1 to 4,096, got 0"),
-    ("model.sk.branches.1.kernel", {"choice": [3, 4]}, "model.sk.branches[1].kernel.choice[1]: must be an odd positive integer"),
+    ("model.sk.branches.1.kernel", {"choice": [3, 4]},
+     "model.sk.branches[1].kernel.choice[1]: must be an odd positive integer"),
     ("model.sk.branches.1.dilation", {"int": [3, 1]}, "model.sk.branches[1].dilation.int: low must be below high"),
     ("model.sk.branches.1.dilation", {"int": [1, 3], "float": [1, 2]}, "give exactly one of choice, int, float"),
     ("model.sk.branches.1.dilation", {"choice": []}, "model.sk.branches[1].dilation.choice: must be a non-empty list"),
     ("model.sk.M", {"choice": [1, 3]}, "model.sk.M: can be at most the 2 branches listed"),
     ("model.sk.reduction", {"float": [0, 4], "log": True}, "model.sk.reduction.log: a log scale needs low > 0"),
-    ("model.sk.reduction", {"int": [1, 4], "colour": 1}, "model.sk.reduction.colour: unknown key for a int distribution"),
+    ("model.sk.reduction", {"int": [1, 4], "colour": 1},
+     "model.sk.reduction.colour: unknown key for a int distribution"),
     ("model.sk.branches.0.kernel", KeyError, "model.sk.branches[0].kernel: is required"),
     ("model.stages.0.depth", KeyError, "model.stages[0].depth: is required"),
     ("model.stages.0.width", 8, "model.stages[0]: give exactly one of width and width_per_group"),
@@ -103,7 +106,8 @@ CASES = [
     ("constraints", {"params": {"max": "lots"}}, "constraints.params.max: must be a number (e.g. 2000000, 2e6 or 2M)"),
     ("constraints", {"params": {"min": 5, "max": 2}}, "constraints.params: min 5 is above max 2"),
     ("sampler", {"name": "cmaes"}, "sampler.name: must be one of tpe, gp, nsga2, nsga3, random"),
-    ("scheduler", {"name": "asha", "max_epochs": 2, "grace_period": 3}, "scheduler.grace_period: 3 exceeds max_epochs 2"),
+    ("scheduler", {"name": "asha", "max_epochs": 2, "grace_period": 3},
+     "scheduler.grace_period: 3 exceeds max_epochs 2"),
     ("scheduler", {"name": "hyperband"}, "scheduler.name: must be one of asha, mo_asha, none"),
     ("resources", {"cpu": 0}, "resources.cpu: must be a finite number > 0 and <= 1024"),
     ("concurrency", 0, "concurrency: must be an integer from 1 to 10,000"),
@@ -114,8 +118,10 @@ CASES = [
     ("data.augment", "mixup", "data.augment: must be one of none, crop, crop_flip"),
     ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
     ("data.download", "yes", "data.download: must be true or false"),
-    ("constraints", {"params": {"max": 10}}, "constraints: no network of the space meets the budgets: its smallest has"),
-    ("model.stages.0", {"depth": 1, "width": 7, "out_channels": 8}, "model: none of 200 sampled architectures is valid, e.g. groups: 2 does not divide"),
+    ("constraints", {"params": {"max": 10}},
+     "constraints: no network of the space meets the budgets: its smallest has"),
+    ("model.stages.0", {"depth": 1, "width": 7, "out_channels": 8},
+     "model: none of 200 sampled architectures is valid, e.g. groups: 2 does not divide"),
 ]
 
 
@@ -155,7 +161,8 @@ def test_cli_exit_code_and_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "model: must be a mapping" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(tmp_path / "none.yaml")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "sksearch", "run", str(tmp_path / "none.yaml")],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and "none.yaml: cannot read" in proc.stderr
 
 
@@ -180,7 +187,8 @@ K3, K5 = {"kernel": 3, "dilation": 1}, {"kernel": 3, "dilation": 2}
 
 @pytest.mark.parametrize("sets,message", [
     ([[K3], "x"], "model.sk.branches.choice[1]: must be a list of 1 to 16 {kernel, dilation[, groups]} entries"),
-    ([[K3], [K3, {"kernel": 4, "dilation": 1}]], "model.sk.branches.choice[1][1].kernel: must be an odd positive integer"),
+    ([[K3], [K3, {"kernel": 4, "dilation": 1}]],
+     "model.sk.branches.choice[1][1].kernel: must be an odd positive integer"),
     ([[K3], [K3]], "model.sk.branches: lists a branch set twice: 3x3d1"),
 ])
 def test_bad_branch_sets_are_named(tmp_path, sets, message):

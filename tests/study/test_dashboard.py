@@ -3,9 +3,9 @@
 import json
 import os
 import shutil
-import sys
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -25,7 +25,8 @@ def test_optuna_dashboard_serves_a_study_folder(finished_study, tmp_path):
     shutil.copytree(finished_study[0], study)
     port = free_port()
     # The command pip installed beside this Python (the venv need not be activated).
-    dashboard = shutil.which("optuna-dashboard", path=os.path.dirname(sys.executable)) or shutil.which("optuna-dashboard")
+    dashboard = (shutil.which("optuna-dashboard", path=os.path.dirname(sys.executable))
+                 or shutil.which("optuna-dashboard"))
     assert dashboard, "the optuna-dashboard command is not installed"
     # As docs/concepts/truthful-study.md says: optuna-dashboard sqlite:///results/quickstart/optuna.db
     server = subprocess.Popen([dashboard, f"sqlite:///{study / 'optuna.db'}", "--host", "127.0.0.1",

@@ -104,7 +104,8 @@ def test_export_the_front(finished_study, tmp_path):
 
 
 def test_build_a_preset_and_a_spec(tmp_path):
-    proc = run_cli("build", "resnext29_16x32d", "--to", str(tmp_path / "r29"), "--input-size", "16", "--num-classes", "7")
+    proc = run_cli("build", "resnext29_16x32d", "--to", str(tmp_path / "r29"), "--input-size", "16",
+                   "--num-classes", "7")
     assert proc.returncode == 0, proc.stderr
     net = sksearch.load_model(str(tmp_path / "r29"))
     assert sum(p.numel() for p in net.parameters()) == 25_136_970 - (1024 * 10 + 10) + (1024 * 7 + 7)

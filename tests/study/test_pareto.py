@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 
 from sksearch.objectives import GOALS
-from sksearch.study.pareto import (baseline_verdicts, front, hypervolume, hypervolume_trace, nondominated_ranks,
-                                   normalise, reference_point)
+from sksearch.study.pareto import (
+    baseline_verdicts,
+    front,
+    hypervolume,
+    hypervolume_trace,
+    nondominated_ranks,
+    normalise,
+    reference_point,
+)
 
 
 def dominates(a, b, goals):
@@ -167,7 +174,8 @@ def test_printed_fronts_keep_whole_parameters_whole(capsys):
     the front still shows r=8 and G=4, and lr as drawn."""
     from sksearch.study.pareto import front_rows, front_table, print_front
 
-    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"), (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
+    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"),
+                (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
     df["groups"], df["sk.reduction"], df["lr"] = [4.0, 8.0], [np.nan, 8.0], [0.1, 2.0]
     rows = front_rows(front_table(df, ["accuracy", "params"]))
     assert [r["config"] for r in rows] == [{"groups": 4, "lr": 0.1}, {"groups": 8, "sk.reduction": 8, "lr": 2.0}]
@@ -193,7 +201,8 @@ def test_the_front_table_keeps_whole_parameters_integer_with_gaps_missing():
     from sksearch.study.pareto import front_table
     from sksearch.study.report import front_html
 
-    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"), (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
+    df = table([(0, "completed", 4, 0.80, 100, "2026-01-01 00:00:01"),
+                (1, "completed", 4, 0.90, 300, "2026-01-01 00:00:02")])
     df["groups"], df["sk.M"], df["sk.reduction"], df["lr"] = [4.0, 8.0], [1.0, 2.0], [np.nan, 8.0], [0.1, 0.25]
     front = front_table(df, ["accuracy", "params"])
     assert str(front["groups"].dtype) == "Int64" and front["groups"].tolist() == [4, 8]

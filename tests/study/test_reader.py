@@ -75,7 +75,7 @@ def test_reading_writes_nothing_and_creates_nothing(varied, tmp_path):
     path = tmp_path / "v.db"
     before, mtime = digest(path), os.stat(path).st_mtime_ns
     read_table(StudyRef(varied, "v", "here"))
-    load_study(StudyRef(varied, "v", "here")).trials
+    _ = load_study(StudyRef(varied, "v", "here")).trials
     assert digest(path) == before and os.stat(path).st_mtime_ns == mtime
     missing = tmp_path / "moved" / "optuna.db"
     for read in (read_table, load_study):

@@ -45,7 +45,8 @@ def test_tau_over_completed_confirmations_only():
                   ])
     agreement = rank_agreement(confirmation(main, SUBNETS))
     # supernet order 3 > 2 > 1 > 0, stand-alone 0.90 > 0.80 < 0.85 > 0.70: one swap in six pairs
-    assert agreement["kendall_tau"] == pytest.approx(kendalltau([0.8, 0.7, 0.6, 0.5], [0.9, 0.8, 0.85, 0.7])[0], abs=1e-4)
+    assert agreement["kendall_tau"] == pytest.approx(kendalltau([0.8, 0.7, 0.6, 0.5], [0.9, 0.8, 0.85, 0.7])[0],
+                                                     abs=1e-4)
     assert agreement["kendall_tau"] == pytest.approx(4 / 6, abs=1e-4)
     assert agreement["spearman_rho"] == pytest.approx(0.8)
     assert agreement["completed"] == 4 and "ranks subnets well" in trust_sentence(agreement)

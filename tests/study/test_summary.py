@@ -97,7 +97,9 @@ def test_status_follows_a_one_shot_study_through_its_phases_and_agrees_with_resu
     for n in chosen:
         t = by_number[n]
         main.add_trial(create_trial(state=TrialState.COMPLETE, params=t.params, distributions=t.distributions,
-                                    values=[0.7, t.values[1]], user_attrs={"run_id": "r1", "epochs": 2, **{k: t.user_attrs[k] for k in ("params", "macs")}}))
+                                    values=[0.7, t.values[1]],
+                                    user_attrs={"run_id": "r1", "epochs": 2,
+                                                **{k: t.user_attrs[k] for k in ("params", "macs")}}))
     info = sksearch.open(str(root)).status()
     assert (info["planned"], info["done"], info["finished"]) == (len(chosen), len(chosen), True)
     assert info["planned"] != space.trials  # the space's 6 trials are not a one-shot study's plan

@@ -6,8 +6,13 @@ import pytest
 from sksearch.data.digits import make_digits
 from sksearch.data.load import make_batches
 from sksearch.train import compiled as compiled_module
-from sksearch.train.compiled import (AUTO_MIN_STEPS, AUTO_MIN_STEPS_CPU, CPU_COMPILE_S, CPU_SAVED_PER_STEP_S,
-                                      wants_compile)
+from sksearch.train.compiled import (
+    AUTO_MIN_STEPS,
+    AUTO_MIN_STEPS_CPU,
+    CPU_COMPILE_S,
+    CPU_SAVED_PER_STEP_S,
+    wants_compile,
+)
 from sksearch.train.loop import run_trial
 from sksearch.train.spec import TrainSpec
 from tests.conftest import tiny_spec

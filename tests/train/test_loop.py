@@ -87,7 +87,8 @@ def test_adamw_and_label_smoothing_train(batches, monkeypatch):
 
     optimizers, smoothing = [], []
     make = loop.make_optimizer
-    monkeypatch.setattr(loop, "make_optimizer", lambda model, spec: optimizers.append(make(model, spec)) or optimizers[-1])
+    monkeypatch.setattr(loop, "make_optimizer",
+                        lambda model, spec: optimizers.append(make(model, spec)) or optimizers[-1])
     entropy = loop.F.cross_entropy
 
     def spy(*args, **kwargs):
