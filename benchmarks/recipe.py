@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +96,8 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if all(r.get(c) not in (None, "") for c in COLUMNS if c != "test_accuracy")]
+        rows = [r for r in csv.DictReader(fh)
+                if all(r.get(c) not in (None, "") for c in COLUMNS if c != "test_accuracy")]
     for r in rows:
         r["epochs"], r["seed"], r["params"] = int(r["epochs"]), int(r["seed"]), int(r["params"])
         r["val_accuracy"], r["val_loss"] = float(r["val_accuracy"]), float(r["val_loss"])
@@ -129,7 +129,8 @@ class Runner:
 
     def __init__(self, out: Path, spec: ArchSpec, data: Any, data_spec: DataSpec, seeds: list[int],
                  log: Any = print) -> None:
-        self.path, self.spec, self.data, self.data_spec, self.seeds, self.log = out / "runs.csv", spec, data, data_spec, seeds, log
+        self.path, self.spec, self.data, self.data_spec = out / "runs.csv", spec, data, data_spec
+        self.seeds, self.log = seeds, log
         self.done = {(r["phase"], r["recipe"], r["epochs"], r["seed"]): r for r in read_runs(self.path)}
 
     def runs(self, phase: str, name: str, epochs: int, train: dict[str, Any], erase: dict[str, Any]) -> list[dict]:

@@ -43,7 +43,8 @@ def _whole(value: Any, name: str, least: int | None = 1, optional: bool = False)
     if value is None and optional:
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (least is not None and value < least):
-        allowed = "an integer" + (f" of at least {least}" if least is not None else "") + (" or None" if optional else "")
+        allowed = ("an integer" + (f" of at least {least}" if least is not None else "")
+                   + (" or None" if optional else ""))
         raise UserError(f"{name}: must be {allowed}, got {show(value)}")
     return int(value)
 
@@ -61,7 +62,8 @@ def _text(value: Any, name: str, optional: bool = False) -> Any:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
-        raise UserError(f"{name}: must be a non-empty string or path{' or None' if optional else ''}, got {show(value)}")
+        raise UserError(f"{name}: must be a non-empty string or path{' or None' if optional else ''}, "
+                        f"got {show(value)}")
     return value
 
 
@@ -398,13 +400,13 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     test accuracy at the end; ``log_test`` also logs test accuracy every epoch. ``refit`` trains
     on train + val once nothing is chosen on val any more: no val accuracy, the test split still
     read once at the end, and the export records the refit and its training images."""
-    from .retrain import plan
-    from .retrain import train as run_training
+    from .retrain import plan, train as run_training
 
     # Checked before plan() and train() look at anything: a bad epochs made out/ and then failed.
     target, out = _text(target, "target"), _text(out, "out")
     epochs = _whole(epochs, "epochs")
-    data, data_root, device = _text(data, "data", True), _text(data_root, "data_root", True), _text(device, "device", True)
+    data, data_root = _text(data, "data", True), _text(data_root, "data_root", True)
+    device = _text(device, "device", True)
     overrides = _mapping(overrides, "overrides")
     threads = _whole(threads, "threads", optional=True)
     for flag in ("from_scratch", "force", "log_test"):

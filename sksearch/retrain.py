@@ -180,8 +180,8 @@ def trial_threads(cpus: Any) -> int:
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
     """The recipe and data checked by the space-file rules (the messages name the key)."""
-    from .space.distributions import SpaceError
     from .data.spec import DataSpec
+    from .space.distributions import SpaceError
     from .space.schema import DATA_FIELDS, TRAIN_FIELDS, check_erase_area
 
     try:

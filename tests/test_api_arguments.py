@@ -14,7 +14,8 @@ from tests.conftest import tiny_spec, write_space
 
 @pytest.fixture
 def export(tmp_path):
-    return sksearch.api.export_untrained(tiny_spec(num_classes=10, in_channels=1, input_size=24).to_dict(), str(tmp_path / "export"))
+    spec = tiny_spec(num_classes=10, in_channels=1, input_size=24).to_dict()
+    return sksearch.api.export_untrained(spec, str(tmp_path / "export"))
 
 
 @pytest.mark.parametrize("epochs", [0, -3, "3", 2.0, True, None])
@@ -26,7 +27,8 @@ def test_train_refuses_an_epoch_count_that_is_no_positive_integer_before_out_exi
 
 
 @pytest.mark.parametrize("kw, words", [
-    ({"overrides": ["a"]}, "overrides: must be a mapping"), ({"threads": 0}, "threads: must be an integer of at least 1"),
+    ({"overrides": ["a"]}, "overrides: must be a mapping"),
+    ({"threads": 0}, "threads: must be an integer of at least 1"),
     ({"force": "yes"}, "force: must be True or False"), ({"from_scratch": 1}, "from_scratch: must be True or False")])
 def test_train_refuses_other_bad_arguments_before_out_exists(export, tmp_path, kw, words):
     out = tmp_path / "trained"
@@ -42,7 +44,8 @@ def test_a_study_refuses_trials_that_are_no_integers(unfinished_study, tmp_path)
                         (lambda: study.export(0, 42), "to: must be a non-empty string or path, got 42"),
                         (lambda: study.export(0, str(tmp_path / "x"), force="no"), "force: must be True or False"),
                         (lambda: study.load_model(True), "trial: must be an integer, got True"),
-                        (lambda: study.export_subnet(-1, str(tmp_path / "x")), "subnet: must be an integer of at least 0"),
+                        (lambda: study.export_subnet(-1, str(tmp_path / "x")),
+                         "subnet: must be an integer of at least 0"),
                         (lambda: study.front(5), "objectives: must be a list of strings, got 5"),
                         (lambda: study.front(["accuracy", 3]), "objectives: must be a list of strings"),
                         (lambda: study.front(include_imported="yes"), "include_imported: must be True or False")):

@@ -123,7 +123,8 @@ def with_sql(study, *statements: str) -> str:
 
 
 FIRST_TRIAL = "trial_id = (SELECT min(trial_id) FROM trials WHERE state = 'COMPLETE')"
-INFINITE_ACCURACY = f"UPDATE trial_values SET value = NULL, value_type = 'INF_POS' WHERE objective = 0 AND {FIRST_TRIAL}"
+INFINITE_ACCURACY = (f"UPDATE trial_values SET value = NULL, value_type = 'INF_POS' "
+                     f"WHERE objective = 0 AND {FIRST_TRIAL}")
 INFINITE_PARAMS = f"UPDATE trial_values SET value = 1e999 WHERE objective = 1 AND {FIRST_TRIAL}"
 NAN_PARAMS = f"UPDATE trial_user_attributes SET value_json = 'NaN' WHERE key = 'params' AND {FIRST_TRIAL}"
 NAN_EPOCHS = f"UPDATE trial_user_attributes SET value_json = 'NaN' WHERE key = 'epochs' AND {FIRST_TRIAL}"
@@ -355,12 +356,14 @@ CASES = [
                        "--epochs", "1", "--out", str(t / "o")],
          ("train.json: train.bogus: unknown recipe key; allowed:",)),
     # ---- damaged exports (issue 35) ---------------------------------------------------------------
-    Case("evaluate-spec-not-utf8", lambda t, s: ["evaluate", str(export_with(t, s, "spec.json", b'{"name": "\xff\xfe"}'))],
+    Case("evaluate-spec-not-utf8",
+         lambda t, s: ["evaluate", str(export_with(t, s, "spec.json", b'{"name": "\xff\xfe"}'))],
          ("spec.json: unreadable (not UTF-8 text, byte",)),
     Case("evaluate-nan-weights", lambda t, s: ["evaluate", str(nan_weights(exported(t, s))), "--split", "val"],
          ("weights.safetensors:", "holds nan: NaN or infinite weights")),
     Case("train-nan-weights", lambda t, s: ["train", str(nan_weights(exported(t, s))), "--epochs", "1",
-                                            "--out", str(t / "o")], ("weights.safetensors:", "NaN or infinite weights")),
+                                            "--out", str(t / "o")],
+         ("weights.safetensors:", "NaN or infinite weights")),
     Case("train-recipe-bad-lr", lambda t, s: ["train", str(recipe_edited(t, s, lambda r: r["train"].update(lr=-1))),
                                               "--epochs", "1", "--out", str(t / "o")],
          ("exp/train.json: train.lr:",)),
@@ -375,7 +378,8 @@ CASES = [
                                                          first_completed(s), "--to", str(t / "x")],
          ("data.json: mean: unexpected value 'x'",)),
     Case("run-huge-int-in-space", lambda t, s: ["run", raw_space(t, TINY_SPACE.replace("trials: 6", f"trials: {HUGE}")
-                                                               .encode())], ("bad.yaml: not a space file Python can read", "4300 digits")),
+                                                               .encode())],
+         ("bad.yaml: not a space file Python can read", "4300 digits")),
     Case("run-set-huge-int", lambda t, s: ["run", space_file(t), "--set", f"trials={HUGE}"],
          ("--set trials: the value is not a number Python reads", "4300 digits")),
     Case("run-set-nested", lambda t, s: ["run", space_file(t), "--set", "train.lr=" + NESTED.decode()[:20000]],

@@ -53,7 +53,8 @@ def load_trained(target: str, storage: str | None = None) -> Trained:
     try:
         trial_id = int(trial)
     except ValueError:
-        raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, e.g. results/quickstart:3") from None
+        raise UserError(f"{target}: {trial!r} is not a trial id; write STUDY_DIR:TRIAL_ID, "
+                        f"e.g. results/quickstart:3") from None
     folder = StudyFolder.open(root, storage)
     art = trial_artifacts(folder, trial_id, asked=target)
     return Trained(with_weights(art.spec, art.weights), art.spec, folder.data_info(),

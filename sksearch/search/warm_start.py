@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import UserError
 from ..space.distributions import SpaceError
 from ..space.parsed import SearchSpace
+from ..space.sample import constraint_values, draw_fixed
 from ..study.folder import own_storage, read_run
 from ..study.reader import read_records
 from ..study.store import StudyRef

@@ -16,12 +16,28 @@ from typing import Any, Mapping
 from ..data.spec import AUGMENTS, NAMES as DATA_NAMES, VAL_SPLITS, DataSpec
 from ..errors import UserError, show
 from ..model.spec import BLOCK_ALIASES, BLOCKS, FAMILIES, LIMITS, SELECTS, STEMS
-from ..objectives import DEFAULT as DEFAULT_OBJECTIVES
-from ..objectives import OBJECTIVES, REQUIRED, Objective
+from ..objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TTA
-from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
-                            parse_distribution, parse_number)
-from .parsed import MODEL_DEFAULTS, SK_DEFAULTS, Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
+from .distributions import (
+    BranchSets,
+    Check,
+    Distribution,
+    SpaceError,
+    candidates,
+    is_distribution_node,
+    parse_distribution,
+    parse_number,
+)
+from .parsed import (
+    MODEL_DEFAULTS,
+    SK_DEFAULTS,
+    Baseline,
+    Resources,
+    SamplerSpec,
+    SchedulerSpec,
+    SearchSpace,
+    StrategySpec,
+)
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------

@@ -32,7 +32,6 @@ from .compiled import compiled, wants_compile
 from .ema import WeightAverage
 from .spec import STATE_FILE, WEIGHTS_FILE, TrainSpec
 
-
 # onecycle: from ONECYCLE_START x lr up to lr over the first ONECYCLE_PEAK of the schedule, then
 # linearly down to 0 (the triangular schedule of airbench and fast ResNet training).
 ONECYCLE_START = 0.1

@@ -100,7 +100,8 @@ def postgres_url():
     data, port = os.path.join(base, "data"), free_port()
     subprocess.run([*prefix, initdb, "-D", data, "-A", "trust", "-U", "sksearch"], check=True, capture_output=True)
     subprocess.run([*prefix, pg_ctl, "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 {THROWAWAY}", "start"], check=True, capture_output=True)
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 {THROWAWAY}", "start"],
+                   check=True, capture_output=True)
     try:
         yield f"postgresql://sksearch@127.0.0.1:{port}/postgres"
     finally:

@@ -27,7 +27,8 @@ BAD_SPACE = [
 
 
 @pytest.mark.parametrize("section,key,value,words", BAD_SPACE, ids=[f"{s}.{k}={v}" for s, k, v, _ in BAD_SPACE])
-def test_a_bad_recipe_value_in_a_space_file_is_one_line_and_writes_nothing(section, key, value, words, tmp_path, capsys):
+def test_a_bad_recipe_value_in_a_space_file_is_one_line_and_writes_nothing(section, key, value, words, tmp_path,
+                                                                             capsys):
     raw = yaml.safe_load(TINY_SPACE)
     raw[section][key] = value
     space = tmp_path / "bad.yaml"

@@ -114,7 +114,7 @@ def test_python_reads_the_folders_own_database_unless_given_a_storage(hostile):
 
     folder, server = hostile
     with pytest.raises(sksearch.UserError, match=r"names the database postgresql://victim:\*\*\*@.*storage=URL"):
-        sksearch.open(str(folder)).table
+        _ = sksearch.open(str(folder)).table
     # The user names the database: that one is read (here the folder's own file, by its URL).
     study = sksearch.open(str(folder), storage=f"sqlite:///{folder / 'optuna.db'}")
     assert study.table.trial_id.tolist() == [0] and study.table.status.tolist() == ["stopped_early"]

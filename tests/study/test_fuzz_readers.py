@@ -160,7 +160,7 @@ def test_damaged_study_folders_give_an_answer_or_one_clean_line(finished_study, 
         if case % 4 == 0:  # the report draws every figure: the slowest reader
             check_cli(["report", str(study), "--out", str(tmp_path / f"report{case}.html")], capsys)
 
-        def through_api() -> None:
+        def through_api(study=study) -> None:  # called at once, in this pass of the loop
             opened = sksearch.open(str(study))
             opened.front()
             opened.status()
@@ -193,7 +193,7 @@ def test_damaged_export_folders_give_an_answer_or_one_clean_line(fuzz_export, tm
         name = rng.choice(EXPORT_FILES)
         damage = rng.choice(EXPORT_DAMAGE[name])
         (nan_weights if damage == "nan" else damage)(rng, str(export / name))
-        check_api(lambda: sksearch.load_model(str(export)))
+        check_api(lambda export=export: sksearch.load_model(str(export)))
         code = check_cli(["evaluate", str(export), "--split", "val"], capsys)
         if name == "weights.safetensors" and damage == "nan":
             assert code == 2  # NaN weights are refused, never measured as a 10% model

@@ -15,7 +15,6 @@ import pytest
 from sksearch.cli import main
 from sksearch.errors import UserError
 from sksearch.study.nofollow import atomic_write, refuse_links_out
-from tests.conftest import tiny_spec
 from tests.conftest import tiny_spec, write_space
 
 
