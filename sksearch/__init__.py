@@ -4,9 +4,9 @@ The Python API (``sksearch.run``, ``sksearch.open``, ``sksearch.build_model``,
 ``sksearch.cost``, ``sksearch.load_model``) lives in ``sksearch.api``; see its docstring.
 """
 
-from .api import Study, build_model, cost, load_model, open, resume, run, spec, train
+from .api import Study, build_model, confirm, cost, load_model, open, resume, run, spec, train
 from .errors import UserError
 from .version import __version__
 
-__all__ = ["Study", "UserError", "__version__", "build_model", "cost", "load_model", "open", "resume", "run",
+__all__ = ["Study", "UserError", "__version__", "build_model", "confirm", "cost", "load_model", "open", "resume", "run",
            "spec", "train"]

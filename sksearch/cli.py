@@ -248,6 +248,23 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_confirm(args: argparse.Namespace) -> int:
+    try:
+        study = api.confirm(args.folder, seeds=args.seeds, top=args.top, audit=args.audit,
+                            log=lambda m: print(m, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
+        print(f"sksearch: confirm stopped; run the same command again to continue it (finished runs are kept, an "
+              f"interrupted one resumes from its last epoch): sksearch confirm {args.folder}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from .study.confirmations import info_lines
+
+    info = study.confirmations()
+    if info is not None:
+        for line in info_lines(info):
+            print(line)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     print(f"report: {api.open(args.folder).report(args.out)}")
     return 0
@@ -401,6 +418,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-imported", action="store_true",
                    help="let trials imported by a warm start stand on the front (marked `imported`)")
     p.set_defaults(handler=cmd_pareto)
+
+    p = sub.add_parser("confirm", help="train the front again with new seeds, audit early stopping, rank the rungs")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--seeds", type=int, default=2, metavar="K",
+                   help="runs with new seeds for each front trial, near-front trial and completed baseline "
+                        "(default: 2; 0: none)")
+    p.add_argument("--top", type=_positive_int, metavar="N",
+                   help="trials to repeat, chosen by non-dominated rank (the whole front always; default: the front)")
+    p.add_argument("--audit", type=int, default=0, metavar="K",
+                   help="trials the scheduler stopped early, drawn at random (seeded), to train to the full budget "
+                        "(default: 0)")
+    p.set_defaults(handler=cmd_confirm)
 
     p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")
     p.add_argument("folder", metavar="DIR", help="a study folder")
