@@ -119,6 +119,7 @@ def with_stats(table: pd.DataFrame, stats: pd.DataFrame | None) -> pd.DataFrame:
         return table
     attrs = dict(table.attrs)
     merged = table.merge(stats, on="trial_id", how="left")
+    merged["runs"] = merged["runs"].astype("Int64")  # whole numbers with gaps (the unrepeated trials)
     first = [c for c in table.columns if c in ("trial_id", *GOALS, "epochs", "imported")]
     rest = [c for c in table.columns if c not in first]
     out = merged[[*first, "runs", "accuracy_mean", "accuracy_se", *rest]]
@@ -325,6 +326,11 @@ def one_shot_line(t: dict[str, Any]) -> str:
 
 # ---- everything, for status, pareto and the report ----
 
+def front_noise(df: pd.DataFrame, front_ids: Sequence[int], runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """``noise_groups`` over a front's trials and the completed baselines."""
+    return noise_groups(noise_points(df, front_ids, trial_stats(df, runs)))
+
+
 def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """What ``status --json`` holds under ``confirm`` (None when ``sksearch confirm`` never
     ran): the runs by status and kind, ``stats`` per repeated trial, the front's ``noise``
@@ -337,7 +343,7 @@ def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None = None) -> dict[
     objectives = folder.objectives
     stats = trial_stats(df, runs)
     front_ids = near_front(df, objectives, None) if "accuracy" in objectives else []
-    noise = noise_groups(noise_points(df, front_ids, stats))
+    noise = front_noise(df, front_ids, runs)
     scheduler = folder.space.scheduler
     counts = {kind: {s: int(n) for s, n in runs[runs["kind"] == kind]["status"].value_counts().items()}
               for kind in KINDS}
@@ -362,9 +368,10 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     r = info["runs"]
     done = {k: r[k].get("completed", 0) for k in KINDS}
     left = {k: sum(r[k].values()) - done[k] for k in KINDS}
-    lines = [f"confirm   {done[REPEAT]} repeats with new seeds completed"
-             + (f" ({left[REPEAT]} not)" if left[REPEAT] else "")
-             + f", {done[AUDIT]} stopped trials audited" + (f" ({left[AUDIT]} not)" if left[AUDIT] else "")]
+    unfinished = left[REPEAT] + left[AUDIT]
+    lines = [f"confirm   {done[REPEAT]} repeats with new seeds completed, {done[AUDIT]} stopped trials audited"
+             + (f"; {unfinished} unfinished or failed (`sksearch confirm` again continues the unfinished)"
+                if unfinished else "")]
     lines += [f"          {noise_sentence(p)}" for p in info["noise"] if p["runs"] > 1 or p["within_noise_of"]]
     if sum(r[AUDIT].values()):
         lines.append(f"          {audit_sentence(info['audit'])}")

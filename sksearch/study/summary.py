@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from .confirmations import confirm_info
 from .folder import StudyFolder
 from .layout import supernet_dir
 from .lock import is_held
@@ -74,6 +75,8 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info["train_s"] = float(df["train_time"].fillna(0).sum())
     info["study"] = folder.name
     info["folder"] = folder.root
+    # After ``sksearch confirm``: means and standard errors, the audit, each rung's tau.
+    info["confirm"] = confirm_info(folder)
     info["objectives"] = folder.objectives
     info["statuses"] = list(STATUSES)
     return info
