@@ -20,6 +20,7 @@ from ..objectives import GOALS
 from .pareto import completed, dominates, nondominated_ranks
 from .reader import read_beside
 from .store import confirm_study
+from .subnets import confirmation
 from .table import CURVE, searched
 
 if TYPE_CHECKING:
@@ -357,8 +358,6 @@ def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None = None) -> dict[
             s["accuracy_se"] = None
     subnets = folder.subnet_table
     if subnets is not None:
-        from .subnets import confirmation
-
         info["one_shot"] = one_shot_interval(confirmation(df, subnets))
     return info
 
