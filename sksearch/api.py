@@ -76,11 +76,10 @@ class Study(StudyFolder):
         """The Pareto front of the completed trials over ``objectives`` (default: the study's):
         the trials ``sksearch pareto --json`` lists, with their metrics and searched values
         (``attrs["objectives"]`` names the objectives); after ``confirm``, ``runs``,
-        ``accuracy_mean`` and ``accuracy_se`` over each repeated trial's runs. Baselines are never on it, trials
-        imported by a warm start only with ``include_imported``."""
-        from .study.pareto import front_table
-
+        ``accuracy_mean`` and ``accuracy_se`` over each repeated trial's runs. Baselines are
+        never on it, trials imported by a warm start only with ``include_imported``."""
         from .study.confirmations import read_runs, trial_stats, with_stats
+        from .study.pareto import front_table
 
         objectives = self.objectives_for(objectives)
         self.require_completed()

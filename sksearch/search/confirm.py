@@ -67,7 +67,7 @@ def _config(folder: StudyFolder, row: Any) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             config = json.load(fh)
-        config["arch"], config["train"]  # noqa: B018 - both must be there
+        config["arch"], config["train"]  # both must be there: a KeyError says which is missing
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: cannot read trial {trial_id}'s configuration to train it again "
                         f"({type(exc).__name__}: {exc})") from None
@@ -172,15 +172,7 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
         arch = ArchSpec.from_dict(job.config["arch"])
         started = time.time()
 
-        def report(metrics: dict[str, Any], checkpoint: str | None) -> None:
-            if not curve or curve[-1]["epoch"] < metrics["epoch"]:
-                curve.append({k: metrics[k] for k in CURVE_KEYS if k in metrics})
-                storage.set_trial_user_attr(tid, CURVE, curve)
-            if checkpoint:  # the newest epoch is all a resume needs
-                for name in os.listdir(run_dir):
-                    if name.startswith("epoch_") and os.path.join(run_dir, name) != checkpoint:
-                        shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
-
+        report = _reporter(storage, tid, curve, run_dir)
         what = f"trial {job.trial_id} seed {job.seed} ({'repeat' if job.kind == REPEAT else 'audit to full budget'})"
         log(f"confirm {i}/{len(todo)}: {what}" + (f", resuming after {os.path.basename(resume_from)}"
                                                   if resume_from else ""))
@@ -201,6 +193,22 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
                 storage.set_trial_user_attr(tid, "epochs" if key == "epoch" else key, metrics[key])
         study.tell(number, [float(metrics[m]) for m in space.metric_names])
         log(f"confirm {i}/{len(todo)}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
+
+
+def _reporter(storage: Any, tid: int, curve: list[dict[str, Any]], run_dir: str) -> Callable[..., None]:
+    """``run_trial``'s reporter for one run: each epoch's record added to the run's ``curve``
+    in the study, and only the newest checkpoint kept in ``run_dir``."""
+
+    def report(metrics: dict[str, Any], checkpoint: str | None) -> None:
+        if not curve or curve[-1]["epoch"] < metrics["epoch"]:
+            curve.append({k: metrics[k] for k in CURVE_KEYS if k in metrics})
+            storage.set_trial_user_attr(tid, CURVE, curve)
+        if checkpoint:  # the newest epoch is all a resume needs
+            for name in os.listdir(run_dir):
+                if name.startswith("epoch_") and os.path.join(run_dir, name) != checkpoint:
+                    shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
+
+    return report
 
 
 def _inherited(folder: StudyFolder, config: dict[str, Any]) -> str | None:

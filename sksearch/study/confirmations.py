@@ -206,7 +206,7 @@ def audit_findings(df: pd.DataFrame, runs: pd.DataFrame, objectives: Sequence[st
                       "joins": not beaten_by, "dominated_by": beaten_by,
                       "gap": None if rival is None else float(r.accuracy) - rival})
     return {"audited": len(found), "planned": int((runs["kind"] == AUDIT).sum()),
-            "joined": sum(f["joins"] for f in found), "trials": found}
+            "joined": sum(1 for f in found if f["joins"]), "trials": found}
 
 
 def audit_sentence(a: dict[str, Any]) -> str:
@@ -237,7 +237,7 @@ def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RE
     from scipy.stats import kendalltau
 
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    out: dict[str, Any] = {"n": int(len(xs)), "tau": None, "low": None, "high": None}
+    out: dict[str, Any] = {"n": len(xs), "tau": None, "low": None, "high": None}
     if len(xs) < 3 or len(np.unique(xs)) < 2 or len(np.unique(ys)) < 2:
         return out
     out["tau"] = float(kendalltau(xs, ys).statistic)

@@ -5,9 +5,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sksearch.study.confirmations import (AUDIT, REPEAT, audit_draw, audit_findings, kendall_interval, mean_se,
-                                          near_front, noise_groups, rung_agreement, rung_lines, runs_table,
-                                          trial_stats, with_stats)
+from sksearch.study.confirmations import (
+    AUDIT,
+    REPEAT,
+    audit_draw,
+    audit_findings,
+    kendall_interval,
+    mean_se,
+    near_front,
+    noise_groups,
+    rung_agreement,
+    rung_lines,
+    runs_table,
+    trial_stats,
+    with_stats,
+)
 from sksearch.study.table import TrialRecord
 
 
