@@ -363,7 +363,7 @@ def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None = None) -> dict[
 
 
 def info_lines(info: dict[str, Any]) -> list[str]:
-    """``status``'s lines on the confirmations."""
+    """``status``'s lines on the confirmations (the one-shot interval is the one-shot lines')."""
     r = info["runs"]
     done = {k: r[k].get("completed", 0) for k in KINDS}
     left = {k: sum(r[k].values()) - done[k] for k in KINDS}
@@ -375,6 +375,4 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     if sum(r[AUDIT].values()):
         lines.append(f"          {audit_sentence(info['audit'])}")
     lines += [f"          {line}" for line in rung_lines(info["rungs"])]
-    if info["one_shot"] is not None:
-        lines.append(f"          {one_shot_line(info['one_shot'])}")
     return lines

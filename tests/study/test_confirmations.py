@@ -119,3 +119,16 @@ def test_rung_agreement_over_completed_and_audited_trials():
     assert found[0]["audited"]["tau"] == pytest.approx(-1.0)
     lines = rung_lines(found)
     assert "rung at epoch 1: tau +1.00" in lines[0] and "warning" in lines[1] and "grace period" in lines[1]
+
+
+def test_one_shot_interval_over_the_completed_confirmations():
+    from sksearch.study.confirmations import one_shot_interval, one_shot_line
+
+    rng = np.random.default_rng(1)
+    supernet = rng.uniform(size=12)
+    confirmed = pd.DataFrame({"status": ["completed"] * 12 + ["failed"], "supernet_accuracy": [*supernet, 0.99],
+                              "accuracy": [*(supernet + rng.normal(scale=0.5, size=12)), None]})
+    t = one_shot_interval(confirmed)
+    assert t["n"] == 12 and t["low"] < t["tau"] < t["high"]
+    line = one_shot_line(t)
+    assert "over 12 confirmed subnets" in line and ("warning" in line) == (t["low"] < 0.3)
