@@ -134,9 +134,9 @@ class Study(StudyFolder):
         status, each repeated trial's mean and standard error, which front points are within
         noise, the audit's finding and each rung's Kendall tau with its bootstrap interval;
         None before ``confirm`` ran."""
-        from .study.confirmations import confirm_info
+        from .study.confirmations import confirm_info, read_runs
 
-        return confirm_info(self)
+        return confirm_info(self, read_runs(self))
 
     def curves(self) -> pd.DataFrame:
         """Deprecated: ``learning_curves``, the same table, under the name every study folder uses."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -121,17 +122,40 @@ def confirm(root: str, seeds: int = 2, top: int | None = None, audit: int = 0,
         raise UserError("confirm: --seeds and --audit take 0 or more, --top 1 or more")
     if not seeds and not audit:
         raise UserError("confirm: nothing to do: give --seeds K (K >= 1) or --audit K (K >= 1)")
-    folder = StudyFolder.open(root)
     with FolderLock(root):
-        jobs = plan(folder, seeds, top, audit)
-        runs = read_runs(folder)
-        recorded = {} if runs is None else {(int(r.trial_id), int(r.seed), r.kind): r for r in runs.itertuples()}
-        todo = [j for j in jobs if j.key not in recorded or recorded[j.key].status in ("running", "queued")]
-        log(f"confirm {folder.name}: {len(jobs)} runs asked for ({sum(j.kind == REPEAT for j in jobs)} repeats with new "
-            f"seeds, {sum(j.kind == AUDIT for j in jobs)} audited stopped trials), {len(jobs) - len(todo)} already "
-            f"done, {len(todo)} to train at {folder.space.scheduler.max_epochs} epochs")
-        if todo:
-            _train_all(folder, todo, {k: int(r.number) for k, r in recorded.items()}, log)
+        return confirm_locked(root, seeds, top, audit, log)
+
+
+def confirm_phase(root: str) -> StudyFolder:
+    """The space's ``confirm`` phase at the end of ``run`` or ``resume``, which hold the
+    folder's lock already. A stop (Ctrl-C, SIGTERM) during it keeps what finished and says
+    how to go on; the folder's status then says the study is not finished."""
+    folder = StudyFolder.open(root)
+    spec, df = folder.space.confirm, folder.table
+    seeds = spec.seeds if (df["status"] == "completed").any() else 0  # no front: nothing to repeat
+    audit = len(audit_draw(df, spec.audit))  # as many as were stopped, at most
+    if not seeds and not audit:
+        print("confirm phase: no completed trial to repeat and no stopped trial to audit", flush=True)
+        return folder
+    try:
+        return confirm_locked(root, seeds, spec.top, audit, lambda m: print(m, flush=True))
+    except KeyboardInterrupt:
+        print(f"confirm phase interrupted; continue it with: sksearch resume {root}", file=sys.stderr, flush=True)
+        return StudyFolder.open(root)
+
+
+def confirm_locked(root: str, seeds: int, top: int | None, audit: int, log: Callable[[str], Any]) -> StudyFolder:
+    """``confirm``'s work, for a caller that holds the folder's lock."""
+    folder = StudyFolder.open(root)
+    jobs = plan(folder, seeds, top, audit)
+    runs = read_runs(folder)
+    recorded = {} if runs is None else {(int(r.trial_id), int(r.seed), r.kind): r for r in runs.itertuples()}
+    todo = [j for j in jobs if j.key not in recorded or recorded[j.key].status in ("running", "queued")]
+    log(f"confirm {folder.name}: {len(jobs)} runs asked for ({sum(j.kind == REPEAT for j in jobs)} repeats with new "
+        f"seeds, {sum(j.kind == AUDIT for j in jobs)} audited stopped trials), {len(jobs) - len(todo)} already "
+        f"done, {len(todo)} to train at {folder.space.scheduler.max_epochs} epochs")
+    if todo:
+        _train_all(folder, todo, {k: int(r.number) for k, r in recorded.items()}, log)
     return StudyFolder.open(root)
 
 

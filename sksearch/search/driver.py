@@ -256,7 +256,20 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             fit(tuner)
         finally:
             sweep_scratch()
-        return _finish(root, run_info, space, started)
+        return _confirm_phase(root, _finish(root, run_info, space, started))
+
+
+def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
+    """The space's ``confirm`` phase (``search/confirm.py``) once every trial ended; the folder
+    as it stands after it (as it was, when the search was interrupted or asks for none)."""
+    if not folder.space.confirm.wanted:
+        return folder
+    info = status_info(folder)
+    if info["finished"] or not info["trials_finished"]:
+        return folder
+    from .confirm import confirm_phase
+
+    return confirm_phase(root)
 
 
 def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
@@ -305,7 +318,11 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         planned, finished = space.trials, ended(mine) >= space.trials and not mine["running"]
         if one_shot:  # what `sksearch status` says of it, on the same count of chosen subnets
             info = status_info(StudyFolder(root, run_info, space))
-            planned, finished = info["planned"], info["finished"]
+            planned, finished = info["planned"], info["trials_finished"]
+        if finished and space.confirm.wanted:  # the trials ended; the confirm phase may not have
+            folder = StudyFolder(root, run_info, space)
+            if not status_info(folder)["finished"]:
+                return _confirm_phase(root, folder)
         if finished:
             print(f"study {study_name} is finished ({ended(mine)} of {planned} trials done): nothing to "
                   f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
@@ -341,4 +358,4 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
             fit(tuner)
         finally:
             sweep_scratch()
-        return _finish(root, run_info, space, started)
+        return _confirm_phase(root, _finish(root, run_info, space, started))

@@ -22,7 +22,8 @@ from ..objectives import OBJECTIVES, REQUIRED, Objective
 from ..train.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES
 from .distributions import (BranchSets, Check, Distribution, SpaceError, candidates, is_distribution_node,
                             parse_distribution, parse_number)
-from .parsed import MODEL_DEFAULTS, SK_DEFAULTS, Baseline, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
+from .parsed import (MODEL_DEFAULTS, SK_DEFAULTS, Baseline, ConfirmSpec, Resources, SamplerSpec, SchedulerSpec,
+                     SearchSpace, StrategySpec)
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -173,7 +174,7 @@ STRATEGIES = ("standalone", "one_shot")
 INITS = ("scratch", "inherited")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
             "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start",
-            "strategy")
+            "strategy", "confirm")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -450,6 +451,9 @@ STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epoch
                                     "init": one_of(*INITS), "distill": boolean,
                                     "calibration_batches": integer(1, 10_000)}
 
+CONFIRM_RULES: dict[str, Check] = {"seeds": integer(0, 10_000), "top": optional(integer(1, 10**6)),
+                                   "audit": integer(0, 10**6)}
+
 
 # The top level's single values (the other top keys are sections and lists, parsed below).
 TOP_RULES: dict[str, Check] = {"name": identifier, "trials": integer(1, 10**6),
@@ -516,6 +520,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         resources=_dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES),
         concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
         warm_start=tuple(warm_start), strategy=strategy,
+        confirm=_dataclass_from("confirm", ConfirmSpec, raw.get("confirm"), CONFIRM_RULES),
     )
 
 

@@ -90,6 +90,23 @@ def audit_draw(df: pd.DataFrame, k: int) -> list[int]:
     return [stopped[i] for i in order[:k]]
 
 
+def planned_runs(df: pd.DataFrame, objectives: Sequence[str], seeds: int, top: int | None, audit: int) -> int:
+    """How many runs ``confirm`` with these settings trains in all (as ``search.confirm.plan``
+    lists them): ``seeds`` per near-front trial and completed baseline, and the audited trials."""
+    baselines = int((df["baseline"].notna() & (df["status"] == "completed")).sum()) if "baseline" in df else 0
+    repeats = seeds * (len(near_front(df, objectives, top)) + baselines) if seeds else 0
+    return repeats + len(audit_draw(df, audit))
+
+
+def phase_done(folder: StudyFolder, runs: pd.DataFrame | None) -> bool:
+    """Whether the space's ``confirm`` phase has nothing left to train (true when it asks for none)."""
+    spec = folder.space.confirm
+    if not spec.wanted:
+        return True
+    ended = 0 if runs is None else int(runs["status"].isin(["completed", "failed"]).sum())
+    return ended >= planned_runs(folder.table, folder.objectives, spec.seeds, spec.top, spec.audit)
+
+
 # ---- means, standard errors and noise ----
 
 def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
@@ -332,12 +349,11 @@ def front_noise(df: pd.DataFrame, front_ids: Sequence[int], runs: pd.DataFrame) 
     return noise_groups(noise_points(df, front_ids, trial_stats(df, runs)))
 
 
-def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None = None) -> dict[str, Any] | None:
+def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None) -> dict[str, Any] | None:
     """What ``status --json`` holds under ``confirm`` (None when ``sksearch confirm`` never
-    ran): the runs by status and kind, ``stats`` per repeated trial, the front's ``noise``
+    ran; ``runs``: ``read_runs``'s): the runs by status and kind, ``stats`` per repeated trial, the front's ``noise``
     points, the ``audit``'s findings, each rung's ``rungs`` agreement and the one-shot
     search's ``one_shot`` interval."""
-    runs = read_runs(folder) if runs is None else runs
     if runs is None:
         return None
     df = folder.table

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .confirmations import confirm_info, one_shot_interval
+from .confirmations import confirm_info, one_shot_interval, phase_done, read_runs
 from .folder import StudyFolder
 from .layout import supernet_dir
 from .lock import is_held
@@ -78,7 +78,11 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info["study"] = folder.name
     info["folder"] = folder.root
     # After ``sksearch confirm``: means and standard errors, the audit, each rung's tau.
-    info["confirm"] = confirm_info(folder)
+    runs = read_runs(folder)
+    info["confirm"] = confirm_info(folder, runs)
+    info["trials_finished"] = info["finished"]  # the search's own phases, whatever confirm's
+    if folder.space.confirm.wanted:  # the space's last phase: finished once its runs all ended
+        info["finished"] = info["finished"] and phase_done(folder, runs)
     info["objectives"] = folder.objectives
     info["statuses"] = list(STATUSES)
     return info

@@ -113,3 +113,24 @@ def test_a_confirm_killed_by_sigkill_finishes_with_no_run_lost_or_twice(finished
     third = run_cli("confirm", str(folder), "--seeds", "2", "--top", "3")
     assert f"{2 * len(chosen)} already done, 0 to train" in third.stdout
     assert len(_confirm_runs(folder)) == 2 * len(chosen)
+
+
+def test_the_space_files_confirm_phase_ends_run_and_counts_in_finished(tmp_path):
+    from tests.conftest import write_space
+
+    space = write_space(tmp_path, trials="trials: 4")
+    space.write_text(space.read_text() + "confirm: {seeds: 1, audit: 1}\n")
+    out = tmp_path / "phased"
+    proc = run_cli("run", str(space), "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = pd.read_csv(out / "trials.csv")
+    front_ids = near_front(table, ["accuracy", "params"], None)
+    audited = min(1, int((table["status"] == "stopped_early").sum()))
+    runs = _confirm_runs(out)
+    assert len(runs) == len(front_ids) + audited and all(state == "COMPLETE" for state, _ in runs)
+    assert json.loads(proc.stdout)["finished"] is True
+    assert "confirm: {seeds: 1, audit: 1" not in (out / "space.yaml").read_text()  # written as YAML mapping
+    assert "seeds: 1" in (out / "space.yaml").read_text()
+    again = run_cli("resume", str(out))
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+    assert len(_confirm_runs(out)) == len(runs)
