@@ -30,6 +30,7 @@ from ..study.confirmations import AUDIT, REPEAT, audit_draw, near_front, read_ru
 from ..study.export import PARAMS_FILE
 from ..study.folder import StudyFolder, inside_study
 from ..study.lock import FolderLock
+from ..study.optuna_private import frozen_trial, set_user_attrs
 from ..study.reader import read_table
 from ..study.store import confirm_study, open_for_search
 from ..study.summary import clock
@@ -178,7 +179,6 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
     device = torch.device("cuda" if torch.cuda.is_available() and space.resources.gpu > 0 else "cpu")
     torch.set_num_threads(max(1, int(space.resources.cpu)))
     workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
-    storage = study._storage
     for i, job in enumerate(todo, 1):
         run_dir = os.path.join(folder.root, CONFIRM_DIR, job.dirname)
         number = numbers.get(job.key)
@@ -187,16 +187,16 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
                 state=optuna.trial.TrialState.RUNNING,
                 user_attrs={"trial_id": job.trial_id, "seed": job.seed, "kind": job.kind,
                             "run_id": folder.run.run_id}))
-            number = study.get_trials(deepcopy=False)[-1].number
-        tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+            number = max(t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                         if (t.user_attrs.get("trial_id"), t.user_attrs.get("seed"), t.user_attrs.get("kind")) == job.key)
         resume_from = _latest_checkpoint(run_dir)
-        curve = [p for p in storage.get_trial(tid).user_attrs.get(CURVE) or []
+        curve = [p for p in frozen_trial(study, number).user_attrs.get(CURVE) or []
                  if resume_from is None or p["epoch"] <= int(os.path.basename(resume_from)[len("epoch_"):])]
         train = TrainSpec(**{**job.config["train"], "seed": job.seed, "max_epochs": space.scheduler.max_epochs})
         arch = ArchSpec.from_dict(job.config["arch"])
         started = time.time()
 
-        report = _reporter(storage, tid, curve, run_dir)
+        report = _reporter(study, number, curve, run_dir)
         what = f"trial {job.trial_id} seed {job.seed} ({'repeat' if job.kind == REPEAT else 'audit to full budget'})"
         log(f"confirm {i}/{len(todo)}: {what}" + (f", resuming after {os.path.basename(resume_from)}"
                                                   if resume_from else ""))
@@ -208,25 +208,25 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
                                 cost=job.config.get("cost"), latency="latency" in space.metric_names,
                                 init_weights=init)
         except (RuntimeError, ValueError) as exc:  # a diverged or failed run ends alone, its reason kept
-            storage.set_trial_user_attr(tid, "reason", f"{type(exc).__name__}: {exc}"[:2000])
+            set_user_attrs(study, number, {"reason": f"{type(exc).__name__}: {exc}"[:2000]})
             study.tell(number, state=optuna.trial.TrialState.FAIL)
             log(f"confirm {i}/{len(todo)}: {what} failed: {type(exc).__name__}: {exc}")
             continue
-        for key in ("accuracy", "loss", "epoch", "params", "macs", "latency", "train_time"):
-            if key in metrics:
-                storage.set_trial_user_attr(tid, "epochs" if key == "epoch" else key, metrics[key])
+        set_user_attrs(study, number, {"epochs" if key == "epoch" else key: metrics.get(key)
+                                       for key in ("accuracy", "loss", "epoch", "params", "macs", "latency",
+                                                   "train_time")})
         study.tell(number, [float(metrics[m]) for m in space.metric_names])
         log(f"confirm {i}/{len(todo)}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
 
 
-def _reporter(storage: Any, tid: int, curve: list[dict[str, Any]], run_dir: str) -> Callable[..., None]:
+def _reporter(study: Any, number: int, curve: list[dict[str, Any]], run_dir: str) -> Callable[..., None]:
     """``run_trial``'s reporter for one run: each epoch's record added to the run's ``curve``
     in the study, and only the newest checkpoint kept in ``run_dir``."""
 
     def report(metrics: dict[str, Any], checkpoint: str | None) -> None:
         if not curve or curve[-1]["epoch"] < metrics["epoch"]:
             curve.append({k: metrics[k] for k in CURVE_KEYS if k in metrics})
-            storage.set_trial_user_attr(tid, CURVE, curve)
+            set_user_attrs(study, number, {CURVE: curve})
         if checkpoint:  # the newest epoch is all a resume needs
             for name in os.listdir(run_dir):
                 if name.startswith("epoch_") and os.path.join(run_dir, name) != checkpoint:

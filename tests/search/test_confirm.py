@@ -134,3 +134,27 @@ def test_the_space_files_confirm_phase_ends_run_and_counts_in_finished(tmp_path)
     again = run_cli("resume", str(out))
     assert again.returncode == 0 and "nothing to resume" in again.stdout
     assert len(_confirm_runs(out)) == len(runs)
+
+
+def test_confirm_refuses_bad_input_and_a_held_folder_and_the_api_gives_the_means(finished_study, tmp_path):
+    import sksearch
+    from sksearch.study.lock import FolderLock
+
+    folder = _copy(finished_study, tmp_path, "api")
+    table = pd.read_csv(folder / "trials.csv")
+    stopped = int((table["status"] == "stopped_early").sum())
+    too_many = run_cli("confirm", str(folder), "--audit", str(stopped + 1))
+    assert too_many.returncode == 2 and f"audit at most {stopped}" in too_many.stderr
+    nothing = run_cli("confirm", str(folder), "--seeds", "0")
+    assert nothing.returncode == 2 and "nothing to do" in nothing.stderr
+    with FolderLock(str(folder)):
+        held = run_cli("confirm", str(folder), "--seeds", "1")
+    assert held.returncode == 2 and "another sksearch command" in held.stderr
+    assert _confirm_runs(folder) == []  # refused before anything was written
+
+    study = sksearch.confirm(str(folder), seeds=1, log=lambda m: None)
+    front = study.front()
+    assert front["runs"].tolist() == [2] * len(front)
+    info = study.confirmations()
+    assert {s["trial_id"] for s in info["stats"]} == set(front["trial_id"])
+    assert info["runs"]["repeat"] == {"completed": len(front)}
