@@ -35,6 +35,7 @@ from ..study.summary import ended, status_info
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from ..version import __version__
+from .confirm import confirm_phase
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
 from .ray_cluster import check_resources, fit, init_ray, search_settings
@@ -267,8 +268,6 @@ def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
     info = status_info(folder)
     if info["finished"] or not info["trials_finished"]:
         return folder
-    from .confirm import confirm_phase
-
     return confirm_phase(root)
 
 
