@@ -132,14 +132,18 @@ class Study(StudyFolder):
     def front(self, objectives: str | Sequence[str] | None = None, include_imported: bool = False) -> pd.DataFrame:
         """The Pareto front of the completed trials over ``objectives`` (default: the study's):
         the trials ``sksearch pareto --json`` lists, with their metrics and searched values
-        (``attrs["objectives"]`` names the objectives). Baselines are never on it, trials
-        imported by a warm start only with ``include_imported``."""
+        (``attrs["objectives"]`` names the objectives); after ``confirm``, ``runs``,
+        ``accuracy_mean`` and ``accuracy_se`` over each repeated trial's runs. Baselines are
+        never on it, trials imported by a warm start only with ``include_imported``."""
+        from .study.confirmations import read_runs, trial_stats, with_stats
         from .study.pareto import front_table
 
         objectives = self.objectives_for(objectives)
         include_imported = _flag(include_imported, "include_imported")
         self.require_completed()
-        return front_table(self.completed_table, objectives, include_imported)
+        table = front_table(self.completed_table, objectives, include_imported)
+        runs = read_runs(self)  # after ``confirm``: each repeated trial's mean and standard error
+        return table if runs is None else with_stats(table, trial_stats(self.completed_table, runs))
 
     def baselines(self, objectives: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Each baseline against the front: the front trials that dominate it and what the most
@@ -175,6 +179,22 @@ class Study(StudyFolder):
         table = confirmation(self.table, subnets)
         table.attrs.update(rank_agreement(table))
         return table
+
+    def confirm(self, seeds: int = 2, top: int | None = None, audit: int = 0) -> Study:
+        """``sksearch confirm``: train the front's trials (and the near-front ones, ``top`` in
+        all, by non-dominated rank) and the completed baselines ``seeds`` times more with new
+        seeds, and ``audit`` trials the scheduler stopped to the full budget; resumable (a
+        stopped confirm continues where it was). The study, read again."""
+        return confirm(self.root, seeds=seeds, top=top, audit=audit)
+
+    def confirmations(self) -> dict[str, Any] | None:
+        """What the confirmations found (``status --json``'s ``confirm``): runs by kind and
+        status, each repeated trial's mean and standard error, which front points are within
+        noise, the audit's finding and each rung's Kendall tau with its bootstrap interval;
+        None before ``confirm`` ran."""
+        from .study.confirmations import confirm_info, read_runs
+
+        return confirm_info(self, read_runs(self))
 
     def curves(self) -> pd.DataFrame:
         """Deprecated: ``learning_curves``, the same table, under the name every study folder uses."""
@@ -291,6 +311,15 @@ def open(study_dir: str, storage: str | None = None) -> Study:  # noqa: A001 - s
     is read only from a ``storage`` URL given here: a folder's word is not enough to connect
     anywhere (``UserError`` shows the URL it names, password masked)."""
     return Study.open(_text(study_dir, "study_dir"), _text(storage, "storage", True))
+
+
+def confirm(study_dir: str, *, seeds: int = 2, top: int | None = None, audit: int = 0,
+            log: Callable[[str], Any] = print) -> Study:
+    """``sksearch confirm``: see ``Study.confirm``; ``log`` gets a progress line per run."""
+    from .search.confirm import confirm as run_confirm
+
+    with sigterm_stops():
+        return _study(run_confirm(study_dir, seeds=seeds, top=top, audit=audit, log=log))
 
 
 def _study(folder: StudyFolder) -> Study:
@@ -512,5 +541,5 @@ def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     return load(_text(folder, "folder"), map_location)
 
 
-__all__ = ["Study", "UserError", "analyze", "build_model", "cost", "export_untrained", "latency", "load_model", "open",
-           "resume", "run", "spec", "train"]
+__all__ = ["Study", "UserError", "analyze", "build_model", "confirm", "cost", "export_untrained", "latency",
+           "load_model", "open", "resume", "run", "spec", "train"]

@@ -206,6 +206,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {s:<14}{c[s]:>5}")
     if info["one_shot"]:
         _print_one_shot(info["one_shot"], info["folder"])
+    if info.get("confirm"):
+        from .study.confirmations import info_lines
+
+        for line in info_lines(info["confirm"]):
+            print(line)
     best = info["best"]
     if best:
         print(f"best      trial {best['trial_id']}: accuracy {best['accuracy']:.2%}, {best['params']:,} params, "
@@ -231,9 +236,14 @@ def _print_one_shot(o: dict, folder: str) -> None:
           f"{o['rejected']} draws rejected), {len(o['front'])} on their front, {chosen}{o['confirmed']} confirmed "
           f"stand-alone")
     print(f"          {o['verdict']}")
+    if o.get("tau_interval"):
+        from .study.confirmations import one_shot_line
+
+        print(f"          {one_shot_line(o['tau_interval'])}")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
+    from .study.confirmations import front_noise, noise_sentence, read_runs
     from .study.pareto import front_rows, print_front, verdict_sentence
     from .study.subnets import one_shot_info
 
@@ -243,13 +253,19 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     verdicts = study.baselines(args.objectives)
     subnets = study.subnet_table
     one_shot = None if subnets is None else one_shot_info(study.table, subnets, table.attrs["objectives"], study.name)
+    runs = read_runs(study)  # after `sksearch confirm`: which front points stand beyond noise
+    noise = None if runs is None else front_noise(study.table, table["trial_id"].astype(int).tolist(), runs)
     if args.json:
-        _print_json({"front": rows, "baselines": verdicts, "one_shot": one_shot})
+        _print_json({"front": rows, "baselines": verdicts, "one_shot": one_shot, "noise": noise})
         return 0
     print(f"Pareto front of {len(rows)} completed trials over {', '.join(table.attrs['objectives'])}:")
     print_front(rows)
     for v in verdicts:
         print(verdict_sentence(v))
+    if noise:
+        print("\nWithin noise (accuracy intervals of mean +- 2 standard errors over each trial's runs overlap):")
+        for p in noise:
+            print(f"  {noise_sentence(p)}")
     if one_shot:
         print(f"\nSupernet front of {len(one_shot['front'])} of {one_shot['evaluated']} distinct subnets "
               f"({one_shot['draws']} draws; {one_shot['study']}; "
@@ -262,6 +278,23 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                 print(f"  subnet {c['subnet_id']} -> trial {c['trial_id']} ({c['status'].replace('_', ' ')}): "
                       f"{c['supernet_accuracy']:.2%} -> {alone}")
         print(one_shot["verdict"])
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    try:
+        study = api.confirm(args.folder, seeds=args.seeds, top=args.top, audit=args.audit,
+                            log=lambda m: print(m, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
+        print(f"sksearch: confirm stopped; run the same command again to continue it (finished runs are kept, an "
+              f"interrupted one resumes from its last epoch): sksearch confirm {args.folder}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from .study.confirmations import info_lines
+
+    info = study.confirmations()
+    if info is not None:
+        for line in info_lines(info):
+            print(line)
     return 0
 
 
@@ -432,12 +465,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="a study folder")
     p.add_argument("--objectives", metavar="LIST", help="comma-separated, e.g. accuracy,params (default: the study's)")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON object: `front` (its trials), `baselines` (each with `dominated_by`) and "
-                        "`one_shot` (a one-shot search's subnet front, confirmations and Kendall's tau; null without)")
+                   help="print a JSON object: `front` (its trials; after `confirm`, `runs`, `accuracy_mean` and "
+                        "`accuracy_se`), `baselines` (each with `dominated_by`), `one_shot` (a one-shot search's "
+                        "subnet front, confirmations and Kendall's tau; null without) and `noise` (after `confirm`: "
+                        "the front points and baselines each is within noise of; null without)")
     p.add_argument("--include-imported", action="store_true",
                    help="let trials imported by a warm start stand on the front (marked `imported`)")
     _read_storage(p)
     p.set_defaults(handler=cmd_pareto)
+
+    p = sub.add_parser("confirm", help="train the front again with new seeds, audit early stopping, rank the rungs")
+    p.add_argument("folder", metavar="DIR", help="a study folder")
+    p.add_argument("--seeds", type=int, default=2, metavar="K",
+                   help="runs with new seeds for each front trial, near-front trial and completed baseline "
+                        "(default: 2; 0: none)")
+    p.add_argument("--top", type=_positive_int, metavar="N",
+                   help="trials to repeat, chosen by non-dominated rank (the whole front always; default: the front)")
+    p.add_argument("--audit", type=int, default=0, metavar="K",
+                   help="trials the scheduler stopped early, drawn at random (seeded), to train to the full budget "
+                        "(default: 0)")
+    p.set_defaults(handler=cmd_confirm)
 
     p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")
     p.add_argument("folder", metavar="DIR", help="a study folder")

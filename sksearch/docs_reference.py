@@ -28,7 +28,16 @@ from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
 from .model.spec import StageSpec
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
 from .space import schema
-from .space.parsed import MODEL_DEFAULTS, SK_DEFAULTS, Resources, SamplerSpec, SchedulerSpec, SearchSpace, StrategySpec
+from .space.parsed import (
+    MODEL_DEFAULTS,
+    SK_DEFAULTS,
+    ConfirmSpec,
+    Resources,
+    SamplerSpec,
+    SchedulerSpec,
+    SearchSpace,
+    StrategySpec,
+)
 from .train.spec import TrainSpec
 
 REQUIRED = "required"
@@ -106,6 +115,7 @@ def schema_keys() -> list[Key]:
         Key("seed_configs", "list of {parameter: value} mappings", "[]"),
         Key("warm_start", "list of study folders or URL#STUDY_NAME", "[]"),
         Key("strategy", sections, "{name: standalone}"),
+        Key("confirm", sections, "{seeds: 0, audit: 0} (no confirm phase)"),
         *_fields("data.", schema.DATA_FIELDS, _defaults(DataSpec)),
         *_fields("model.", schema.MODEL_FIELDS, MODEL_DEFAULTS, True,
                  notes={"width_multiplier": "- (shufflenetv2: instead of out_channels)"}),
@@ -134,6 +144,7 @@ def schema_keys() -> list[Key]:
                  notes={"name": "mo_asha with several objectives, asha with one"}),
         *_fields("resources.", schema.RESOURCE_RULES, _defaults(Resources)),
         *_fields("strategy.", schema.STRATEGY_RULES, _defaults(StrategySpec)),
+        *_fields("confirm.", schema.CONFIRM_RULES, _defaults(ConfirmSpec), notes={"top": "null (the front)"}),
         Key("baselines[].name", schema.rule_text(schema.identifier) or "", REQUIRED),
         Key("baselines[].preset", "a preset name (`sksearch models`)", "one of preset and model"),
         Key("baselines[].model", "fixed values in model's schema", "one of preset and model"),
@@ -151,7 +162,8 @@ def schema_paths() -> list[str]:
                  "model.sk.branches[].": tuple(schema.BRANCH_FIELDS), "data.": tuple(schema.DATA_FIELDS),
                  "train.": tuple(schema.TRAIN_FIELDS), "sampler.": tuple(schema.SAMPLER_RULES),
                  "scheduler.": tuple(schema.SCHEDULER_RULES), "resources.": tuple(schema.RESOURCE_RULES),
-                 "strategy.": tuple(schema.STRATEGY_RULES), "objectives[].": schema.OBJECTIVE_KEYS,
+                 "strategy.": tuple(schema.STRATEGY_RULES), "confirm.": tuple(schema.CONFIRM_RULES),
+                 "objectives[].": schema.OBJECTIVE_KEYS,
                  "constraints.": schema.CONSTRAINT_KEYS, "baselines[].": schema.BASELINE_KEYS}
     paths = [f"{prefix}{k}" for prefix, names in structure.items() for k in names]
     paths += [f"constraints.{c}.{b}" for c in schema.CONSTRAINT_KEYS for b in schema.CONSTRAINT_BOUNDS]
@@ -264,6 +276,10 @@ DESCRIPTIONS: dict[str, str] = {
     "resources.gpu": "GPUs per trial",
     "resources.trial_storage": "where the trials' folders (checkpoints, results) go: a folder every node of a "
                                "multi-machine cluster mounts (also run --trial-storage); null: the study folder's ray/",
+    "confirm": "`sksearch confirm` as the last phase of run and resume: the front's seeds and the audit",
+    "confirm.seeds": "runs with new seeds of each front, near-front and completed baseline trial (0: none)",
+    "confirm.top": "trials to repeat, by non-dominated rank (the whole front always)",
+    "confirm.audit": "trials the scheduler stopped, drawn at random (seeded), trained to the full budget",
     "strategy.name": "standalone (every trial trains its network) or one_shot (a supernet ranks the subnets)",
     "strategy.supernet_epochs": "one_shot: epochs of the supernet's sandwich-rule training",
     "strategy.subnets": ("one_shot: subnet draws of the sampler, each distinct network evaluated once "

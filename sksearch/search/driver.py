@@ -35,6 +35,7 @@ from ..study.summary import ended, status_info
 from ..study.table import of_run, stopped_runs, summary, write_table
 from ..study.targets import check_folder_target
 from ..version import __version__
+from .confirm import confirm_phase
 from .optuna_searcher import OptunaSearcher, check_saved_state
 from .progress import StudyCallback, in_notebook, progress_line
 from .ray_cluster import check_resources, check_trial_storage, fit, init_ray, search_settings
@@ -278,7 +279,18 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             fit(tuner)
         finally:
             sweep_scratch()
-        return _finish(root, run_info, space, started)
+        return _confirm_phase(root, _finish(root, run_info, space, started))
+
+
+def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
+    """The space's ``confirm`` phase (``search/confirm.py``) once every trial ended; the folder
+    as it stands after it (as it was, when the search was interrupted or asks for none)."""
+    if not folder.space.confirm.wanted:
+        return folder
+    info = status_info(folder)
+    if info["finished"] or not info["trials_finished"]:
+        return folder
+    return confirm_phase(root)
 
 
 def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
@@ -329,7 +341,11 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         planned, finished = space.trials, ended(mine) >= space.trials and not mine["running"]
         if one_shot:  # what `sksearch status` says of it, on the same count of chosen subnets
             info = status_info(StudyFolder(root, run_info, space))
-            planned, finished = info["planned"], info["finished"]
+            planned, finished = info["planned"], info["trials_finished"]
+        if finished and space.confirm.wanted:  # the trials ended; the confirm phase may not have
+            folder = StudyFolder(root, run_info, space)
+            if not status_info(folder)["finished"]:
+                return _confirm_phase(root, folder)
         if finished:
             print(f"study {study_name} is finished ({ended(mine)} of {planned} trials done): nothing to "
                   f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
@@ -369,4 +385,4 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
             fit(tuner)
         finally:
             sweep_scratch()
-        return _finish(root, run_info, space, started)
+        return _confirm_phase(root, _finish(root, run_info, space, started))

@@ -68,6 +68,20 @@ class StrategySpec:
 
 
 @dataclass(frozen=True)
+class ConfirmSpec:
+    """``sksearch confirm`` as the last phase of ``run`` and ``resume`` (nothing when both
+    ``seeds`` and ``audit`` are 0)."""
+
+    seeds: int = 0                # runs with new seeds of each front, near-front and baseline trial
+    top: int | None = None        # trials to repeat by non-dominated rank (None: the front)
+    audit: int = 0                # stopped trials trained to the full budget
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.seeds or self.audit)
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu: float = 1.0
     gpu: float = 0.0
@@ -118,6 +132,7 @@ class SearchSpace:
     seed_configs: tuple[dict[str, Any], ...] = ()   # {parameter name: value}, proposed first
     warm_start: tuple[str, ...] = ()                # study folders or URL#STUDY_NAME to learn from
     strategy: StrategySpec = field(default_factory=StrategySpec)
+    confirm: ConfirmSpec = field(default_factory=ConfirmSpec)
 
     @property
     def metric_names(self) -> list[str]:
@@ -147,6 +162,8 @@ class SearchSpace:
             "seed_configs": [dict(c) for c in self.seed_configs],
             "warm_start": list(self.warm_start),
             "strategy": asdict(self.strategy),
+            # Only when asked for: the spaces written before it re-read as they were.
+            **({"confirm": asdict(self.confirm)} if self.confirm.wanted else {}),
         }
 
     def to_yaml(self) -> str:

@@ -32,6 +32,7 @@ from .parsed import (
     MODEL_DEFAULTS,
     SK_DEFAULTS,
     Baseline,
+    ConfirmSpec,
     Resources,
     SamplerSpec,
     SchedulerSpec,
@@ -217,7 +218,7 @@ STRATEGIES = ("standalone", "one_shot")
 INITS = ("scratch", "inherited")
 TOP_KEYS = ("name", "description", "data", "model", "train", "objectives", "constraints", "sampler",
             "scheduler", "resources", "concurrency", "trials", "loggers", "baselines", "seed_configs", "warm_start",
-            "strategy")
+            "strategy", "confirm")
 
 # What a space file's model gets for a key it leaves out. Space files search small CIFAR-style
 # networks (3x3 stem, a few narrow stages) unless they say otherwise, so the stem and widths
@@ -521,6 +522,9 @@ STRATEGY_RULES: dict[str, Check] = {"name": one_of(*STRATEGIES), "supernet_epoch
                                     "calibration_batches": integer(1, 10_000),
                                     "screen_images": integer(0, 10_000_000)}
 
+CONFIRM_RULES: dict[str, Check] = {"seeds": integer(0, 10_000), "top": optional(integer(1, 10**6)),
+                                   "audit": integer(0, 10**6)}
+
 
 # The top level's single values (the other top keys are sections and lists, parsed below).
 TOP_RULES: dict[str, Check] = {"name": identifier, "trials": integer(1, MAX_TRIALS),
@@ -596,6 +600,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         resources=resources,
         concurrency=concurrency, trials=trials, loggers=loggers, baselines=baselines, seed_configs=seed_configs,
         warm_start=tuple(warm_start), strategy=strategy,
+        confirm=_dataclass_from("confirm", ConfirmSpec, raw.get("confirm"), CONFIRM_RULES),
     )
 
 

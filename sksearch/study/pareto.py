@@ -238,13 +238,16 @@ def print_front(rows: list[dict]) -> None:
     if not rows:
         print("(empty front)")
         return
-    metric_keys = [k for k in rows[0] if k not in ("trial_id", "config")]
+    # Every row's keys: after ``confirm`` only the repeated trials carry a mean and an se.
+    metric_keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("trial_id", "config")))
     config_keys = list(dict.fromkeys(k for r in rows for k in r["config"]))
     header = ["trial", *metric_keys, *config_keys]
 
     def cell(v: Any, key: str = "") -> str:
         if key in OBJECTIVES and isinstance(v, (int, float)):
-            return OBJECTIVES[key].format(v)  # accuracy as a percentage, as every other line says it
+            return OBJECTIVES[key].format(v)
+        if key in ("accuracy_mean", "accuracy_se") and isinstance(v, float):
+            return f"{v:.2%}"  # accuracy as a percentage, as every other line says it
         if isinstance(v, float):
             return f"{v:.4f}" if v < 10 else f"{v:,.0f}"
         if isinstance(v, int) and abs(v) >= 10_000:

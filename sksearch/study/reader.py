@@ -328,6 +328,16 @@ def read_subnet_table(study: StudyRef) -> pd.DataFrame | None:
     return subnet_table(records, metric_names)
 
 
+def read_beside(study: StudyRef, name: str) -> list[TrialRecord] | None:
+    """The trials (user attributes included) of the study ``name`` kept beside ``study`` in
+    its database; None when there is none."""
+    try:
+        records, _ = _read_one(study.beside(name), True, False, None)
+    except _NoStudy:
+        return None
+    return records
+
+
 def describe_distribution(spec: dict[str, Any]) -> dict[str, Any]:
     """Optuna's distribution JSON as ``{"kind": "choice"|"int"|"float", "log": bool,
     "choices": [...] (choices only)}``."""

@@ -40,6 +40,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..objectives import OBJECTIVES
+from .confirmations import NOISE_SE, confirm_info, info_lines, one_shot_interval, one_shot_line, read_runs, trial_stats
 from .folder import StudyFolder
 from .page import data_block, json_block, write_page
 from .pareto import baseline_verdicts, front, front_table, hypervolume_trace, reference_point, verdict_sentence
@@ -223,8 +224,23 @@ def confirmation_figure(confirmed: pd.DataFrame, agreement: dict[str, Any]) -> g
     return fig
 
 
+def stats_trace(df: pd.DataFrame, stats: pd.DataFrame, cost: str) -> go.Scatter | None:
+    """The repeated trials (``sksearch confirm``) at their mean accuracy over all their runs,
+    with error bars of ``NOISE_SE`` standard errors: the interval ``within noise`` is read on."""
+    part = stats.merge(df[["trial_id", cost]], on="trial_id").dropna(subset=["accuracy_mean", cost])
+    if part.empty:
+        return None
+    return go.Scatter(x=part[cost].astype(float), y=part["accuracy_mean"] * 100, mode="markers",
+                      name=f"mean over each repeated trial's runs (+- {NOISE_SE:g} standard errors)",
+                      error_y={"type": "data", "array": (part["accuracy_se"].fillna(0) * NOISE_SE * 100).tolist(),
+                               "visible": True, "color": FRONT_RED},
+                      text=[f"trial {int(t)}: {n} runs" for t, n in zip(part["trial_id"], part["runs"])],
+                      marker={"symbol": "line-ew-open", "size": 14, "color": FRONT_RED}, hoverinfo="text")
+
+
 def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
-                 objectives: Sequence[str] | None = None, subnets: pd.DataFrame | None = None) -> go.Figure:
+                 objectives: Sequence[str] | None = None, subnets: pd.DataFrame | None = None,
+                 stats: pd.DataFrame | None = None) -> go.Figure:
     """Accuracy against ``cost``: every trial in its status's marker, the baselines as stars,
     and the Pareto front over ``objectives`` (default: accuracy and ``cost``), a step line over
     two objectives, ringed points over more (a front over three is no line on a plane). The
@@ -263,6 +279,9 @@ def front_figure(df: pd.DataFrame, cost: str, y_range: list[float] | None,
                 x=pareto[cost].astype(float), y=pareto["accuracy"] * 100, mode="markers", ids=ids,
                 name=f"Pareto front over {', '.join(objectives)}", hoverinfo="skip",
                 marker={"symbol": "circle-open", "size": 14, "color": FRONT_RED, "line": {"width": 2}}))
+    spread = stats_trace(df, stats, cost) if stats is not None and len(stats) else None
+    if spread is not None:
+        fig.add_trace(spread)
     base = df[df["baseline"].notna() & (df["status"] == "completed") & df["accuracy"].notna()]
     if len(base):
         fig.add_trace(go.Scatter(x=base[cost].astype(float), y=base["accuracy"] * 100, mode="markers+text",
@@ -519,7 +538,9 @@ def study_front_figure(folder: StudyFolder, cost: str = "params", objectives: Se
         subnets = distinct_evaluated(subnets)  # each network once, not each draw of it
     shown = [df] if subnets is None or not (subnets["status"] == "completed").any() else \
         [df, front(subnets, ["accuracy", cost])]  # the supernet front in range too
-    return front_figure(df, cost, accuracy_range(pd.concat(shown)), objectives, subnets)
+    runs = read_runs(folder)
+    stats = None if runs is None else trial_stats(df, runs)
+    return front_figure(df, cost, accuracy_range(pd.concat(shown)), objectives, subnets, stats)
 
 
 def study_hypervolume_figure(folder: StudyFolder, objectives: Sequence[str] | None = None) -> go.Figure:
@@ -617,8 +638,14 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
                                  f"({one_shot['draws']:,} draws, {one_shot['study']}), {len(one_shot['front'])} on "
                                  f"their front, "
                                  f"{one_shot['confirmed']} confirmed stand-alone"))
+        interval = one_shot_line(one_shot_interval(confirmation(df, folder.subnet_table)))
         sections.insert(1, ("What the one-shot search's ranking is worth",
-                            f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"))
+                            f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"
+                            f"<p class='baseline'>{html.escape(interval)}</p>"))
+    confirmed = confirm_info(folder, read_runs(folder))
+    if confirmed:
+        lines = "".join(f"<p class='baseline'>{html.escape(line.strip())}</p>" for line in info_lines(confirmed))
+        sections.insert(1, ("Seeds, the audit of early stopping and the rungs' rank correlation", lines))
     verdicts = baseline_verdicts(df, objectives)
     if verdicts:
         sentences = "".join(f"<p class='baseline'>{html.escape(verdict_sentence(v))}</p>" for v in verdicts)

@@ -56,10 +56,21 @@ def one_shot_study(name: str) -> str:
     return name + ONE_SHOT_SUFFIX
 
 
+# ``sksearch confirm``'s runs (a front trial trained again with a new seed, a stopped trial
+# trained to the full budget) are a study of their own too, each linked to its trial by the
+# user attribute ``trial_id``: the samplers must never learn from a second run of a sample.
+CONFIRM_SUFFIX = ":confirm"
+
+
+def confirm_study(name: str) -> str:
+    """The study of a study's confirmation runs, beside its main study."""
+    return name + CONFIRM_SUFFIX
+
+
 def beside(name: str) -> bool:
-    """Whether a study name is one kept beside a main study (its baselines or subnets), which
-    may be absent: a read of it that finds none reads no trials."""
-    return name.endswith((BASELINES_SUFFIX, ONE_SHOT_SUFFIX))
+    """Whether a study name is one kept beside a main study (its baselines, subnets or
+    confirmation runs), which may be absent: a read of it that finds none reads no trials."""
+    return name.endswith((BASELINES_SUFFIX, ONE_SHOT_SUFFIX, CONFIRM_SUFFIX))
 
 
 def is_baseline(number: int) -> bool:

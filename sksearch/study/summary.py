@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from .confirmations import confirm_info, one_shot_interval, phase_done, read_runs
 from .folder import StudyFolder
 from .layout import supernet_dir
 from .lock import is_held
 from .store import one_shot_study
-from .subnets import chosen_subnets, one_shot_info, supernet_epochs, trust_sentence
+from .subnets import chosen_subnets, confirmation, one_shot_info, supernet_epochs, trust_sentence
 from .table import STATUSES, of_run, searched, stopped_runs, summary
 
 ENDED = ("completed", "stopped_early", "failed")
@@ -53,6 +54,8 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     # The confirmations are matched on searched values, which only the full table holds.
     subnets = folder.subnet_table
     info["one_shot"] = None if subnets is None else one_shot_info(folder.table, subnets, folder.objectives, folder.name)
+    if info["one_shot"] is not None:  # how far its tau can be trusted: a bootstrap interval
+        info["one_shot"]["tau_interval"] = one_shot_interval(confirmation(folder.table, subnets))
     phases_done = True
     if folder.space.strategy.name == "one_shot":
         # Its trials are the chosen subnets' confirmations, known once the subnet search ended
@@ -74,6 +77,12 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info["train_s"] = float(df["train_time"].fillna(0).sum())
     info["study"] = folder.name
     info["folder"] = folder.root
+    # After ``sksearch confirm``: means and standard errors, the audit, each rung's tau.
+    runs = read_runs(folder)
+    info["confirm"] = confirm_info(folder, runs)
+    info["trials_finished"] = info["finished"]  # the search's own phases, whatever confirm's
+    if folder.space.confirm.wanted:  # the space's last phase: finished once its runs all ended
+        info["finished"] = info["finished"] and phase_done(folder, runs)
     info["objectives"] = folder.objectives
     info["statuses"] = list(STATUSES)
     return info

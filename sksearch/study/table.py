@@ -165,9 +165,14 @@ def subnet_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
     return df
 
 
+# What a front table gains after ``sksearch confirm`` (``confirmations.with_stats``): the runs of
+# each repeated trial and its accuracy's mean and standard error over them.
+STATS_COLUMNS = ("runs", "accuracy_mean", "accuracy_se")
+
+
 def param_columns(df: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table, in the order they were sampled."""
-    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, *SUBNET_COLUMNS, "front"}
+    fixed = {"trial_id", "status", *METRICS, *BOOKKEEPING, *SUBNET_COLUMNS, *STATS_COLUMNS, "front"}
     return [c for c in df.columns if c not in fixed]
 
 

@@ -257,3 +257,18 @@ def test_block_plain_is_the_older_resnext(tmp_path):
     plain, older = first_draw("plain"), first_draw("resnext")
     assert plain.spec.block == "resnext" and plain.spec == older.spec and plain.macs == older.macs
     assert first_draw({"choice": ["plain"]}).spec == older.spec
+
+
+def test_the_confirm_phase_key():
+    from tests.conftest import TINY_SPACE
+
+    raw = yaml.safe_load(TINY_SPACE)
+    plain = parse(raw)
+    assert not plain.confirm.wanted and "confirm" not in plain.to_dict()  # older spaces re-read as they were
+    asked = parse({**raw, "confirm": {"seeds": 2, "top": 3, "audit": 1}})
+    assert (asked.confirm.seeds, asked.confirm.top, asked.confirm.audit) == (2, 3, 1)
+    assert parse(asked.to_dict()).confirm == asked.confirm
+    for bad, key in (({"seeds": -1}, "confirm.seeds"), ({"top": 0}, "confirm.top"), ({"rounds": 2}, "confirm")):
+        with pytest.raises(SpaceError) as err:
+            parse({**raw, "confirm": bad})
+        assert key in str(err.value)

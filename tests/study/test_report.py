@@ -199,8 +199,9 @@ def test_report_and_pareto_commands(finished_study, tmp_path):
     proc = run_cli("report", str(study_dir), "--out", str(out))
     assert proc.returncode == 0 and out.exists() and f"report: {out}" in proc.stdout
     answer = json.loads(run_cli("pareto", str(study_dir), "--json").stdout)
-    assert sorted(answer) == ["baselines", "front", "one_shot"]
-    assert answer["baselines"] == [] and answer["one_shot"] is None  # no baseline, no one-shot search
+    assert sorted(answer) == ["baselines", "front", "noise", "one_shot"]
+    # no baseline, no one-shot search, no `sksearch confirm`
+    assert answer["baselines"] == [] and answer["one_shot"] is None and answer["noise"] is None
     rows = answer["front"]
     df = pd.read_csv(study_dir / "trials.csv")
     expected = front(df, ["accuracy", "params"])

@@ -1,0 +1,248 @@
+"""``sksearch confirm``: the front's trials (and the near-front ones) trained again with new
+seeds, and trials the scheduler stopped trained to the full budget (the audit).
+
+Each run goes through the search's own trainer (``train.loop.run_trial``) on the study's
+data and recipe, at the full budget (``scheduler.max_epochs``), one after the other in this
+process with a progress line per run. Not through Ray Tune: a run needs no scheduler and no
+searcher, and running them in turn keeps the bookkeeping plain (a Ray experiment per
+confirmation would add a second resume path for the same guarantee).
+
+Truthful and resumable like every phase: each run's (trial, seed, kind) is an Optuna trial of
+the study ``NAME:confirm`` (``store.confirm_study``), added RUNNING with those user
+attributes before its first epoch and told COMPLETE with its metrics when it ends, so a
+killed confirm (even by SIGKILL) loses no finished run and trains none twice: run again, it
+skips the finished ones and continues an interrupted one from its last epoch's checkpoint
+(``DIR/confirm/<kind>_<trial>_seed<seed>/``). It holds the folder's lock, as a search does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import UserError
+from ..study.confirmations import AUDIT, REPEAT, audit_draw, near_front, read_runs
+from ..study.export import PARAMS_FILE
+from ..study.folder import StudyFolder, inside_study
+from ..study.lock import FolderLock
+from ..study.optuna_private import frozen_trial, set_user_attrs
+from ..study.reader import read_table
+from ..study.store import confirm_study, open_for_search
+from ..study.summary import clock
+from ..study.table import CURVE
+
+CONFIRM_DIR = "confirm"
+# Where a repeat's seed starts: the trial's own seed plus one, two, ... (the k-th repeat of a
+# trial always has the same seed, so asking for more seeds later adds runs and redoes none).
+REPEAT_SEED_STEP = 1
+CURVE_KEYS = ("epoch", "accuracy", "loss", "train_loss")
+
+
+@dataclass(frozen=True)
+class Job:
+    trial_id: int
+    seed: int
+    kind: str          # repeat: a new seed; audit: a stopped trial to the full budget, its own seed
+    config: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        return (self.trial_id, self.seed, self.kind)
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.kind}_{self.trial_id:04d}_seed{self.seed}" if self.trial_id >= 0 else \
+            f"{self.kind}_baseline{-self.trial_id - 1}_seed{self.seed}"
+
+
+def _config(folder: StudyFolder, row: Any) -> dict[str, Any]:
+    """The trial's configuration as the search trained it (its Ray folder's ``params.json``)."""
+    trial_id = int(row["trial_id"])
+    trial_dir = folder.layout.trial_dir(trial_id, str(row["ray_trial_id"]))
+    path = os.path.join(trial_dir, PARAMS_FILE)
+    inside_study(folder.root, path, f"trial {trial_id}'s configuration")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+        config["arch"], config["train"]  # both must be there: a KeyError says which is missing
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: cannot read trial {trial_id}'s configuration to train it again "
+                        f"({type(exc).__name__}: {exc})") from None
+    return config
+
+
+def plan(folder: StudyFolder, seeds: int, top: int | None, audit: int) -> list[Job]:
+    """Every run this confirmation asks for, checked before anything is written: ``seeds``
+    repeats of the near-front trials (``top``) and of each completed baseline, and ``audit``
+    stopped trials."""
+    df = read_table(folder.ref)
+    if seeds and df[df["status"] == "completed"].empty:
+        raise UserError(f"{folder.root}: no trial has completed its full budget yet, so there is no front to "
+                        f"confirm; see `sksearch status {folder.root}`")
+    by_id = {int(r["trial_id"]): r for _, r in df.iterrows()}
+    jobs = []
+    baselines = [int(t) for t in df.loc[df["baseline"].notna() & (df["status"] == "completed"), "trial_id"]]
+    if seeds:
+        for trial_id in [*near_front(df, folder.objectives, top), *baselines]:
+            config = _config(folder, by_id[trial_id])
+            base = int(config["train"].get("seed", 0))
+            jobs += [Job(trial_id, base + REPEAT_SEED_STEP + k, REPEAT, config) for k in range(seeds)]
+    drawn = audit_draw(df, audit)
+    if audit and len(drawn) < audit:
+        stopped = len(drawn)
+        raise UserError(f"--audit {audit}: the study has {stopped} trial{'s' if stopped != 1 else ''} stopped early "
+                        f"by the scheduler; audit at most {stopped}")
+    for trial_id in drawn:
+        config = _config(folder, by_id[trial_id])
+        jobs.append(Job(trial_id, int(config["train"].get("seed", 0)), AUDIT, config))
+    return jobs
+
+
+def _latest_checkpoint(run_dir: str) -> str | None:
+    from ..train.loop import checkpoint_problem
+
+    if not os.path.isdir(run_dir):
+        return None
+    for name in sorted((d for d in os.listdir(run_dir) if d.startswith("epoch_")), reverse=True):
+        path = os.path.join(run_dir, name)
+        if checkpoint_problem(path) is None:
+            return path
+    return None
+
+
+def confirm(root: str, seeds: int = 2, top: int | None = None, audit: int = 0,
+            log: Callable[[str], Any] = print) -> StudyFolder:
+    """Train the runs ``plan`` asks for that the confirmation study does not hold finished yet;
+    the study folder, read again, when they have ended."""
+    if seeds < 0 or audit < 0 or (top is not None and top < 1):
+        raise UserError("confirm: --seeds and --audit take 0 or more, --top 1 or more")
+    if not seeds and not audit:
+        raise UserError("confirm: nothing to do: give --seeds K (K >= 1) or --audit K (K >= 1)")
+    with FolderLock(root):
+        return confirm_locked(root, seeds, top, audit, log)
+
+
+def confirm_phase(root: str) -> StudyFolder:
+    """The space's ``confirm`` phase at the end of ``run`` or ``resume``, which hold the
+    folder's lock already. A stop (Ctrl-C, SIGTERM) during it keeps what finished and says
+    how to go on; the folder's status then says the study is not finished."""
+    folder = StudyFolder.open(root)
+    spec, df = folder.space.confirm, folder.table
+    seeds = spec.seeds if (df["status"] == "completed").any() else 0  # no front: nothing to repeat
+    audit = len(audit_draw(df, spec.audit))  # as many as were stopped, at most
+    if not seeds and not audit:
+        print("confirm phase: no completed trial to repeat and no stopped trial to audit", flush=True)
+        return folder
+    try:
+        return confirm_locked(root, seeds, spec.top, audit, lambda m: print(m, flush=True))
+    except KeyboardInterrupt:
+        print(f"confirm phase interrupted; continue it with: sksearch resume {root}", file=sys.stderr, flush=True)
+        return StudyFolder.open(root)
+
+
+def confirm_locked(root: str, seeds: int, top: int | None, audit: int, log: Callable[[str], Any]) -> StudyFolder:
+    """``confirm``'s work, for a caller that holds the folder's lock."""
+    folder = StudyFolder.open(root)
+    jobs = plan(folder, seeds, top, audit)
+    runs = read_runs(folder)
+    recorded = {} if runs is None else {(int(r.trial_id), int(r.seed), r.kind): r for r in runs.itertuples()}
+    todo = [j for j in jobs if j.key not in recorded or recorded[j.key].status in ("running", "queued")]
+    log(f"confirm {folder.name}: {len(jobs)} runs asked for ({sum(j.kind == REPEAT for j in jobs)} repeats with new "
+        f"seeds, {sum(j.kind == AUDIT for j in jobs)} audited stopped trials), {len(jobs) - len(todo)} already "
+        f"done, {len(todo)} to train at {folder.space.scheduler.max_epochs} epochs")
+    if todo:
+        _train_all(folder, todo, {k: int(r.number) for k, r in recorded.items()}, log)
+    return StudyFolder.open(root)
+
+
+def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, int, str], int],
+               log: Callable[[str], Any]) -> None:
+    import optuna
+    import torch
+
+    from ..data.load import FolderData, load_data, make_batches
+    from ..model.spec import ArchSpec
+    from ..scoped import optuna_warnings_only
+    from ..train.loop import run_trial
+    from ..train.spec import TrainSpec
+
+    space = folder.space
+    with optuna_warnings_only():
+        study = open_for_search(folder.storage_url, confirm_study(folder.name), space)
+    log(f"loading data: {space.data.name}")
+    data = load_data(space.data, test=False)
+    device = torch.device("cuda" if torch.cuda.is_available() and space.resources.gpu > 0 else "cpu")
+    torch.set_num_threads(max(1, int(space.resources.cpu)))
+    workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
+    for i, job in enumerate(todo, 1):
+        run_dir = os.path.join(folder.root, CONFIRM_DIR, job.dirname)
+        number = numbers.get(job.key)
+        if number is None:  # recorded before its first epoch: a kill from here on resumes it
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.RUNNING,
+                user_attrs={"trial_id": job.trial_id, "seed": job.seed, "kind": job.kind,
+                            "run_id": folder.run.run_id}))
+            number = max(t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                         if (t.user_attrs.get("trial_id"), t.user_attrs.get("seed"),
+                             t.user_attrs.get("kind")) == job.key)
+        resume_from = _latest_checkpoint(run_dir)
+        curve = [p for p in frozen_trial(study, number).user_attrs.get(CURVE) or []
+                 if resume_from is None or p["epoch"] <= int(os.path.basename(resume_from)[len("epoch_"):])]
+        train = TrainSpec(**{**job.config["train"], "seed": job.seed, "max_epochs": space.scheduler.max_epochs})
+        arch = ArchSpec.from_dict(job.config["arch"])
+        started = time.time()
+
+        report = _reporter(study, number, curve, run_dir)
+        what = f"trial {job.trial_id} seed {job.seed} ({'repeat' if job.kind == REPEAT else 'audit to full budget'})"
+        log(f"confirm {i}/{len(todo)}: {what}" + (f", resuming after {os.path.basename(resume_from)}"
+                                                  if resume_from else ""))
+        try:
+            batches = make_batches(data, device, train.batch_size, seed=train.seed,
+                                   channels_last=train.uses_channels_last, workers=workers)
+            init = _inherited(folder, job.config)
+            metrics = run_trial(arch, train, batches, device, report, checkpoint_dir=run_dir, resume_from=resume_from,
+                                cost=job.config.get("cost"), latency="latency" in space.metric_names,
+                                init_weights=init)
+        except (RuntimeError, ValueError) as exc:  # a diverged or failed run ends alone, its reason kept
+            set_user_attrs(study, number, {"reason": f"{type(exc).__name__}: {exc}"[:2000]})
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+            log(f"confirm {i}/{len(todo)}: {what} failed: {type(exc).__name__}: {exc}")
+            continue
+        set_user_attrs(study, number, {"epochs" if key == "epoch" else key: metrics.get(key)
+                                       for key in ("accuracy", "loss", "epoch", "params", "macs", "latency",
+                                                   "train_time")})
+        study.tell(number, [float(metrics[m]) for m in space.metric_names])
+        log(f"confirm {i}/{len(todo)}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
+
+
+def _reporter(study: Any, number: int, curve: list[dict[str, Any]], run_dir: str) -> Callable[..., None]:
+    """``run_trial``'s reporter for one run: each epoch's record added to the run's ``curve``
+    in the study, and only the newest checkpoint kept in ``run_dir``."""
+
+    def report(metrics: dict[str, Any], checkpoint: str | None) -> None:
+        if not curve or curve[-1]["epoch"] < metrics["epoch"]:
+            curve.append({k: metrics[k] for k in CURVE_KEYS if k in metrics})
+            set_user_attrs(study, number, {CURVE: curve})
+        if checkpoint:  # the newest epoch is all a resume needs
+            for name in os.listdir(run_dir):
+                if name.startswith("epoch_") and os.path.join(run_dir, name) != checkpoint:
+                    shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
+
+    return report
+
+
+def _inherited(folder: StudyFolder, config: dict[str, Any]) -> str | None:
+    """A one-shot study whose trials started from the supernet's weights: the same file."""
+    strategy = folder.space.strategy
+    if strategy.name != "one_shot" or strategy.init != "inherited":
+        return None
+    from ..oneshot.strategy import inherited_dir
+    from ..study.layout import arch_key
+
+    found = os.path.join(inherited_dir(folder.root), arch_key(config["arch"]) + ".safetensors")
+    return found if os.path.exists(found) else None
