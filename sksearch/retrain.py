@@ -364,7 +364,10 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
                            channels_last=recipe.uses_channels_last,
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
-    made = not os.path.exists(out)  # a training that fails before its first epoch leaves no folder it made
+    # The folder holds only its lock (``_holding_lock`` made it, or found it empty): a training that
+    # fails before its first epoch takes back what it wrote, and the lock what the lock made.
+    before = set(os.listdir(out))
+    made = before <= {LOCK_FILE}
     os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
     resume_from = _resume_point(out, log)
     first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
@@ -414,7 +417,12 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
                             resume_from=resume_from, init_weights=job.weights, validate=not job.refit)
     except TrialDiverged as exc:
         if made and not _checkpoints(out):
-            shutil.rmtree(out, ignore_errors=True)
+            for name in set(os.listdir(out)) - before:
+                path = os.path.join(out, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
             kept = "nothing was written"
         else:
             kept = f"{out} keeps the epochs before it"

@@ -249,8 +249,8 @@ def test_data_json_records_how_to_read_the_data_again(finished_study):
 
 
 def test_analyze_never_writes_through_a_link_left_in_the_study(finished_study, tmp_path):
-    """A link where the analysis goes: a file link is replaced by a new file, a folder link
-    (the study's attention/ or a trial's folder) is refused before anything is written."""
+    """A link where the analysis goes, to a file or a folder (the study's attention/ or a
+    trial's folder), is refused with one line naming it; nothing is written through it."""
     import shutil
 
     study = tmp_path / "study"
@@ -263,9 +263,9 @@ def test_analyze_never_writes_through_a_link_left_in_the_study(finished_study, t
     (folder / "attention.csv").symlink_to(victim)
     (folder / "attention.html").symlink_to(victim)
     proc = run_cli("analyze", f"{study}:{trial}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert victim.read_text() == "the user's own file\n"
-    assert not (folder / "attention.csv").is_symlink() and "mean_attention" in (folder / "attention.csv").read_text()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and "is a symbolic link" in proc.stderr
+    assert victim.read_text() == "the user's own file\n" and (folder / "attention.csv").is_symlink()
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -189,8 +189,11 @@ EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
 def _start(log_path, *args):
     """``python -m sksearch ARGS`` in a process group of its own, its output into ``log_path``."""
     with open(log_path, "w") as log:
+        # SIGINT as a terminal gives it: a suite started in the background (`cmd &` in a script)
+        # hands its children SIGINT ignored, and Python then leaves it ignored.
         return subprocess.Popen([sys.executable, "-m", "sksearch", *args], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(log_path, text, proc, timeout=300):

@@ -112,7 +112,9 @@ def test_build_a_preset_and_a_spec(tmp_path):
     logits, info = standalone_logits(tmp_path / "r29", tmp_path)
     assert logits.shape == (4, 7)
     with torch.no_grad():
-        torch.testing.assert_close(net(probe_input(tmp_path / "r29")), logits, rtol=0, atol=0)
+        # Another process, maybe with another thread count (a test before may have changed this
+        # one's): the same weights give the same logits up to float32 rounding of the sums.
+        torch.testing.assert_close(net(probe_input(tmp_path / "r29")), logits, rtol=0, atol=1e-6)
     readme = (tmp_path / "r29" / "README.md").read_text()
     assert "untrained" in readme and "as below" not in readme and "no `preprocess.json`, no `train.json`" in readme
     # The same modes as every other file it writes (umask 022 here: 0644), not safetensors' 0600.

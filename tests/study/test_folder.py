@@ -143,10 +143,11 @@ def test_the_folders_own_database_is_read_however_run_json_spells_it(unfinished_
     # optuna.db it names is read as the one beside it: RunInfo.storage_url.)
     run = dataclasses.replace(run, sksearch=__version__)
     own = f"sqlite:///{unfinished_study / 'optuna.db'}"
-    for storage in (None, own, f"sqlite:///{unfinished_study}/./optuna.db"):
+    # Another folder's optuna.db is the one a copied study's run.json names: the copy reads its own.
+    for storage in (None, own, f"sqlite:///{unfinished_study}/./optuna.db",
+                    f"sqlite:///{unfinished_study.parent}/optuna.db"):
         assert own_storage(str(unfinished_study), dataclasses.replace(run, storage=storage)) == own
-    for storage in (f"sqlite:///{unfinished_study}/other.db", f"sqlite:///{unfinished_study.parent}/optuna.db",
-                    "mysql://u:p@db.example/s"):
+    for storage in (f"sqlite:///{unfinished_study}/other.db", "mysql://u:p@db.example/s"):
         with pytest.raises(UserError, match="not the folder's own optuna.db"):
             own_storage(str(unfinished_study), dataclasses.replace(run, storage=storage))
 
