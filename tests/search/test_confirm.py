@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import pandas as pd
+import pytest
 
 from sksearch.study.confirmations import near_front
 from tests.conftest import run_cli
@@ -115,6 +116,9 @@ def test_a_confirm_killed_by_sigkill_finishes_with_no_run_lost_or_twice(finished
     assert len(_confirm_runs(folder)) == 2 * len(chosen)
 
 
+# A whole search and its confirm phase (about 40 s): `pytest -m slow`; the command itself, its
+# SIGKILL resume and its refusals run in the default suite.
+@pytest.mark.slow
 def test_the_space_files_confirm_phase_ends_run_and_counts_in_finished(tmp_path):
     from tests.conftest import write_space
 

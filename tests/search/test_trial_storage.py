@@ -144,6 +144,9 @@ def test_a_two_node_search_keeps_its_trials_in_the_trial_storage(tmp_path):
         api.open(str(out)).export(best, str(tmp_path / "again"))
 
 
+# A second Ray start and a stopped run (about 40 s): `pytest -m slow`; the two-node search above
+# reads its trials back from the trial storage in the default suite.
+@pytest.mark.slow
 def test_resume_continues_from_the_trial_storage(tmp_path):
     """A search stopped by SIGTERM resumes from Ray's snapshot in the trial storage, and every
     trial folder, old and new, lies there."""
