@@ -120,7 +120,9 @@ def test_a_two_node_search_keeps_its_trials_in_the_trial_storage(tmp_path):
         ray.shutdown()
         cluster.shutdown()
     df = check_study(out, planned=3, max_epochs=2)
-    assert set(df.node) == nodes and len(nodes) == 2
+    # Trials ran on this two-node cluster (on which nodes is Ray's choice: on a loaded machine all
+    # three may go to one; test_two_node_cluster_runs_trials_on_both_nodes asserts the spread).
+    assert set(df.node) <= nodes and len(nodes) == 2
     run = json.loads((out / "run.json").read_text())
     experiment = shared / f"tiny-{run['run_id']}"
     assert run["trial_storage"] == str(experiment)
