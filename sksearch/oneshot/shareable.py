@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.spec import DataShape
-from ..space.distributions import BranchSets, Distribution, IntRange, SpaceError, candidates
+from ..space.distributions import BranchSets, Distribution, EndsDraw, IntRange, SpaceError, candidates, size_rank
 from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
 # Searched values that change which layers a network has, or how a grouped conv's channels
@@ -175,39 +175,18 @@ def supernet_layout(model: dict[str, Any], shape: DataShape) -> SupernetLayout:
 
 # ---- drawing subnets: stand-ins for an Optuna trial, as ``space.sample.sample`` asks ----------
 
-def _rank(name: str, value: Any) -> float:
-    """How large a value makes a network: r shrinks the fuse fc, ``sum`` drops it, a branch
-    set counts its branches; the dilation changes no cost."""
-    if name.endswith("reduction"):
-        return -float(value)
-    if name.endswith("select"):
-        return 1.0 if value == "softmax" else 0.0
-    if name.endswith("branches") and isinstance(value, str):
-        return float(value.count("+"))
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
-class ExtremeDraw:
+class ExtremeDraw(EndsDraw):
     """Suggests every value at its largest (``largest=True``) or smallest: the sandwich rule's
     two ends of the space."""
 
     def __init__(self, largest: bool) -> None:
+        super().__init__()
         self.largest = largest
-        self.params: dict[str, Any] = {}
 
     def _pick(self, name: str, options: list[Any]) -> Any:
-        value = (max if self.largest else min)(options, key=lambda v: _rank(name, v))
+        value = (max if self.largest else min)(options, key=lambda v: size_rank(name, v))
         self.params[name] = value
         return value
-
-    def suggest_categorical(self, name: str, choices: tuple) -> Any:
-        return self._pick(name, list(choices))
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return self._pick(name, [low, low + (high - low) // step * step])
-
-    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:
-        return self._pick(name, [low, high])
 
 
 class RandomDraw:

@@ -230,3 +230,40 @@ def parse_distribution(key: str, node: dict[str, Any], check: Check) -> Choice |
     if integer:
         return IntRange(int(low), int(high), int(step or 1), log)
     return FloatRange(float(low), float(high), step, log)
+
+
+def size_rank(name: str, value: Any) -> float:
+    """How large a value makes a network, for drawing a space's smallest or largest one: a
+    larger r (``reduction``, ``se_reduction``) shrinks it, no head conv (None) and ``sum`` (no
+    fuse) are smallest, a branch set counts its branches, other numbers are their size; other
+    words rank alike (the dilation changes no cost)."""
+    if value is None:
+        return -math.inf
+    if isinstance(value, (int, float)):
+        return -float(value) if name.endswith("reduction") and not isinstance(value, bool) else float(value)
+    if name.endswith("select"):
+        return 0.0 if value == "sum" else 1.0
+    if name.endswith("branches") and isinstance(value, str):
+        return float(value.count("+"))
+    return 0.0
+
+
+class EndsDraw(ABC):
+    """An Optuna-trial stand-in for ``space.sample.sample`` that picks each value among the
+    ends of its distribution (a range's low and high ends, a choice's options): ``_pick`` says
+    which, and records it in ``params``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    @abstractmethod
+    def _pick(self, name: str, options: list[Any]) -> Any: ...
+
+    def suggest_categorical(self, name: str, choices: tuple) -> Any:
+        return self._pick(name, list(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return self._pick(name, [low, low + (high - low) // step * step])
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:
+        return self._pick(name, [low, high])

@@ -17,7 +17,7 @@ from ..errors import show
 from ..model.spec import ArchSpec, SKSpec, SpecError
 from ..scoped import optuna_warnings_only
 from ..train.spec import TrainSpec
-from .distributions import BranchSets, Distribution, SpaceError
+from .distributions import BranchSets, Distribution, EndsDraw, SpaceError, size_rank
 from .parsed import SearchSpace
 from .schema import MODEL_DEFAULTS, SK_DEFAULTS
 
@@ -192,48 +192,24 @@ def check_sample(space: SearchSpace, s: Sample) -> Checked:
     return Checked(s, spec, fp.params, fp.macs, "; ".join(broken) if broken else None)
 
 
-def _size_rank(name: str, value: Any) -> float:
-    """How large a value makes a network, for the smallest draw: a larger r (``reduction``,
-    ``se_reduction``) shrinks it, no head conv (None) and ``sum`` (no fuse) are smallest, a
-    branch set counts its branches; other words rank alike (the greedy pass tries each)."""
-    if value is None:
-        return -math.inf
-    if isinstance(value, (int, float)):
-        return -float(value) if name.endswith("reduction") and not isinstance(value, bool) else float(value)
-    if name.endswith("select"):
-        return 0.0 if value == "sum" else 1.0
-    if name.endswith("branches") and isinstance(value, str):
-        return float(value.count("+"))
-    return 0.0
-
-
-class LowDraw:
+class LowDraw(EndsDraw):
     """An Optuna-trial stand-in that suggests every value at the end that makes a network
     smallest (a range's low end, the smallest choice), or the value ``fixed`` gives it; it
     records each parameter's ``options`` worth trying (a range's two ends, a numeric choice's
     extremes, every other choice)."""
 
     def __init__(self, fixed: dict[str, Any] | None = None) -> None:
+        super().__init__()
         self.fixed = dict(fixed or {})
         self.options: dict[str, list[Any]] = {}
-        self.params: dict[str, Any] = {}
 
     def _pick(self, name: str, options: list[Any]) -> Any:
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in options):
             options = list(dict.fromkeys([min(options), max(options)]))
         self.options[name] = options
-        value = self.fixed[name] if name in self.fixed else min(options, key=lambda v: _size_rank(name, v))
+        value = self.fixed[name] if name in self.fixed else min(options, key=lambda v: size_rank(name, v))
         self.params[name] = value
         return value
-
-    def suggest_categorical(self, name: str, choices: tuple) -> Any:
-        return self._pick(name, list(choices))
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return self._pick(name, [low, low + (high - low) // step * step])
-
-    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False) -> float:
-        return self._pick(name, [low, high])
 
 
 def smallest_networks(space: SearchSpace, shape: DataShape) -> list[Checked]:
