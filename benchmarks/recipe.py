@@ -69,7 +69,7 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, An
     import torch
 
     from sksearch.data.load import make_batches
-    from sksearch.study.export import with_weights
+    from sksearch.exports.read import with_weights
     from sksearch.train.loop import evaluate, run_trial
 
     data.erase, data.erase_min, data.erase_max = (erase.get("erase", 0.0), erase.get("erase_min", 0.02),

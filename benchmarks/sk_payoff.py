@@ -80,7 +80,7 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data, seed: int) -> tuple[floa
     import torch
 
     from sksearch.data.load import make_batches
-    from sksearch.study.export import with_weights
+    from sksearch.exports.read import with_weights
     from sksearch.train.loop import evaluate, run_trial
 
     recipe = replace(recipe, seed=seed)

@@ -275,7 +275,7 @@ class Study(StudyFolder):
         """Export a trial (completed, or stopped early with its last weights) as a standalone
         folder; returns the folder. ``to`` must be new, empty or an earlier export of the same
         trial; ``force`` replaces anything else (an earlier export's files removed first)."""
-        from .study.export import export_trial
+        from .exports.write import export_trial
 
         return export_trial(self, _whole(trial, "trial", None), _text(to, "to"), _flag(onnx, "onnx"),
                             _flag(force, "force"))
@@ -292,14 +292,15 @@ class Study(StudyFolder):
     def export_front(self, to: str, objectives: str | Sequence[str] | None = None, onnx: bool = False,
                      force: bool = False) -> list[str]:
         """Export every trial of the front, one ``trial_NNNN`` folder each; the folders."""
-        from .study.export import export_front
+        from .exports.write import export_front
 
         return export_front(self, self.objectives_for(objectives), _text(to, "to"), _flag(onnx, "onnx"),
                             _flag(force, "force"))
 
     def load_model(self, trial: int, map_location: str = "cpu") -> SKNet:
         """A trial's network with its last weights, in eval mode."""
-        from .study.export import trial_artifacts, with_weights
+        from .exports.read import with_weights
+        from .study.artifacts import trial_artifacts
 
         art = trial_artifacts(self, _whole(trial, "trial", None))
         return with_weights(art.spec, art.weights).to(map_location)
@@ -496,7 +497,7 @@ def export_untrained(name_or_spec: str | ArchSpec | Mapping[str, Any], to: str, 
     """An export folder (``model.py``, ``spec.json``, weights) of a freshly initialised network
     of a preset or spec, with ``changes`` applied, as ``sksearch build`` writes it; the folder."""
 
-    from .study.export import export_untrained as write
+    from .exports.write import export_untrained as write
 
     to = _text(to, "to")
     _flag(onnx, "onnx")
@@ -536,7 +537,7 @@ def analyze(target: str, scales: str | Sequence[float], *, data: str | None = No
 
 def load_model(folder: str, map_location: str = "cpu") -> SKNet:
     """The network of an export folder (``sksearch export`` / ``sksearch build``), in eval mode."""
-    from .study.export import load_model as load
+    from .exports.read import load_model as load
 
     return load(_text(folder, "folder"), map_location)
 

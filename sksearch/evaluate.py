@@ -19,12 +19,9 @@ SPLITS = ("val", "test")
 
 def export_recipe(target: str) -> dict[str, Any] | None:
     """An export folder's ``train.json`` (None for a study's trial, or an export without one)."""
-    from .study.jsonfile import read_json
+    from .exports.read import is_export, read_recipe
 
-    recipe = os.path.join(target, "train.json")
-    if os.path.isfile(os.path.join(target, "spec.json")) and os.path.isfile(recipe):
-        return read_json(recipe, mapping=True)
-    return None
+    return read_recipe(target) if is_export(target) else None
 
 
 def recorded_data(recipe: dict[str, Any] | None, preprocess: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -36,9 +33,12 @@ def recorded_data(recipe: dict[str, Any] | None, preprocess: dict[str, Any] | No
 def _preprocess_file(target: str) -> str:
     """Where a model's recorded data came from when no train.json holds it: an export's
     preprocess.json, or the data.json of the study of ``STUDY_DIR:TRIAL_ID``."""
-    if os.path.isfile(os.path.join(target, "spec.json")):
-        return os.path.join(target, "preprocess.json")
+    from .exports.layout import ExportLayout
+    from .exports.read import is_export
     from .study.layout import Layout
+
+    if is_export(target):
+        return ExportLayout(target).preprocess_json
 
     return Layout(target.rpartition(":")[0]).data_json
 
@@ -61,6 +61,8 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
 
     from .analysis.trained import load_trained
     from .data.load import load_data, make_batches
+    from .exports.layout import ExportLayout
+    from .exports.read import check_data_fits
     from .retrain import recorded_data_spec
     from .train.loop import evaluate
     from .train.spec import TrainSpec
@@ -76,18 +78,14 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
     if not record:
         raise UserError(f"{target}: no record of the data it was trained on (no train.json or preprocess.json "
                         f"with a data spec)")
-    spec = recorded_data_spec(record, os.path.join(target, "train.json") if (recipe or {}).get("data") else
+    spec = recorded_data_spec(record, ExportLayout(target).train_json if (recipe or {}).get("data") else
                               _preprocess_file(target))
     if data_root:
         spec = replace(spec, root=data_root)
     data = load_data(spec, test=split == "test")
     if split == "test" and getattr(data, "test_note", None):
         raise UserError(f"--split test: {data.test_note}; add {spec.root}/test/<class>/... to measure one")
-    shape = (data.in_channels, data.input_size, data.num_classes)
-    if shape != (trained.spec.in_channels, trained.spec.input_size, trained.spec.num_classes):
-        raise UserError(f"{target}: its data ({spec.name}) gives {shape[0]} x {shape[1]} px with {shape[2]} classes; "
-                        f"the network takes {trained.spec.in_channels} x {trained.spec.input_size} px and has "
-                        f"{trained.spec.num_classes} classes")
+    check_data_fits(trained.spec, data, f"{target}: its data ({spec.name})")
     batches = make_batches(data, device, batch_size, workers=min(spec.workers, max(0, (os.cpu_count() or 1) - 1)))
     if hasattr(batches, "eval_batch_size"):
         batches.eval_batch_size = batch_size

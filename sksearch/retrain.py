@@ -24,15 +24,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import UserError
+from .exports.layout import CHECKPOINTS, EXPORT_FILES, TRAIN_JSON, TRAIN_LOG
+from .exports.targets import is_export_folder
 from .files import LOG_LIMIT, read_limited
 from .model.spec import ArchSpec
 from .study.lock import LOCK_FILE, FolderLock
 from .study.nofollow import atomic_write, refuse_links_out
-from .study.targets import EXPORT_FILES, check_folder_target, is_export_folder
+from .study.targets import check_folder_target
 
-JOB_FILE = "train.json"
-LOG_FILE = "train_log.csv"
-CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
 LOG_COLUMNS = ["epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time"]
 # Training on from a trained network, the recipe's peak lr is scaled by this (unless --set
@@ -82,30 +81,24 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
     export's weights the peak lr is the recipe's times ``CONTINUE_LR_SCALE``, unless
     ``overrides`` set it. ``refit`` trains on train + val (see ``train``)."""
     from .data.spec import NAMES as DATA_NAMES, DataSpec
+    from .exports.layout import ExportLayout
+    from .exports.read import is_export, read_export_spec, read_preprocess, read_recipe, with_weights
     from .model.resolve import resolve
     from .train.spec import TrainSpec
 
     recipe: dict[str, Any] = {}
     weights = preprocess = None
-    if os.path.isfile(os.path.join(target, "spec.json")):
-        from .study.export import RECIPE_FILE, read_export_spec
-
+    files = ExportLayout(target)
+    if is_export(target):
         spec = read_export_spec(target)
-        if os.path.exists(os.path.join(target, RECIPE_FILE)):
-            recipe = _read_json(os.path.join(target, RECIPE_FILE))
-        if os.path.exists(os.path.join(target, "weights.safetensors")) and not from_scratch:
-            from .study.export import with_weights
-
-            weights = os.path.abspath(os.path.join(target, "weights.safetensors"))
+        recipe = read_recipe(target) or {}
+        if os.path.exists(files.weights) and not from_scratch:
+            weights = os.path.abspath(files.weights)
             with_weights(spec, weights)  # weights that do not load are refused before --out is made
-        if os.path.exists(os.path.join(target, "preprocess.json")):
-            from .study.folder import check_data_record
-
-            preprocess = check_data_record(_read_json(os.path.join(target, "preprocess.json")),
-                                           os.path.join(target, "preprocess.json"))
+        preprocess = read_preprocess(target)
     else:
         spec = resolve(target)
-    recipe_path = os.path.join(target, "train.json")
+    recipe_path = files.train_json
     recorded = recipe.get("train") or {}
     if not isinstance(recorded, dict):
         raise UserError(f"{recipe_path}: train: must be an object of recipe values")
@@ -271,7 +264,7 @@ def _holding_lock(out: str) -> Iterator[None]:
 def _state(out: str) -> dict[str, Any] | None:
     """The job an earlier ``sksearch train`` left in ``out`` (its train.json has a "job"; an
     export's train.json is only a recipe)."""
-    path = os.path.join(out, JOB_FILE)
+    path = os.path.join(out, TRAIN_JSON)
     if not os.path.exists(path):
         return None
     state = _read_json(path)
@@ -334,10 +327,11 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     import torch
 
     from .data.load import FolderData, describe, fold_val_into_train, load_data, make_batches
-    from .study.export import write_export
+    from .exports.read import check_data_fits
+    from .exports.write import write_export
     from .study.summary import clock
     from .train.loop import check_training_fits, run_trial
-    from .train.spec import TrainSpec
+    from .train.spec import WEIGHTS_FILE, TrainSpec
 
     refuse_links_out(out, "--out")  # again under the lock: its log, checkpoints and weights go through them
     state = _check_out(out, job, force)  # again under the lock: another training may have changed it since
@@ -355,12 +349,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     if data_spec.val_split == "test":
         log(f"note: val is {data_spec.name}'s test split, as in the study this came from (written before the "
             f"three splits); --from-scratch --set data.val_split=holdout trains with a held-out val")
-    shape = (data.in_channels, data.input_size, data.num_classes)
-    if shape != (job.spec.in_channels, job.spec.input_size, job.spec.num_classes):
-        raise UserError(f"--data {job.data['name']}: its images are {shape[0]} x {shape[1]} px "
-                        f"with {shape[2]} classes; "
-                        f"the network takes {job.spec.in_channels} x {job.spec.input_size} px and has "
-                        f"{job.spec.num_classes} classes")
+    check_data_fits(job.spec, data, f"--data {job.data['name']}")
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
                            channels_last=recipe.uses_channels_last,
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
@@ -372,7 +361,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     resume_from = _resume_point(out, log)
     first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
     job_state = {"job": job.key(), "epochs_done": 0, "finished": False, "metrics": {}}
-    atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
+    atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(job_state, indent=2, default=str))
     log(f"training {job.source} for {recipe.max_epochs} epochs on {device}"
         + (f", resuming after epoch {first - 1}" if resume_from else
            (" from its weights" if job.weights else " from a fresh initialisation")))
@@ -395,12 +384,12 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     def report(metrics: dict[str, Any], folder: str | None) -> None:
         epoch = metrics["epoch"]
         if log_test and folder is not None:
-            metrics = {**metrics, **test_metrics(os.path.join(folder, "model.safetensors"))}
+            metrics = {**metrics, **test_metrics(os.path.join(folder, WEIGHTS_FILE))}
         _append_log(out, metrics, LOG_COLUMNS + (TEST_COLUMNS if log_test else []))
         for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
         job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
-        atomic_write(os.path.join(out, JOB_FILE), json.dumps(job_state, indent=2, default=str))
+        atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(job_state, indent=2, default=str))
         per_epoch = (time.time() - started) / max(1, epoch - first + 1)
         val = ("refit: no val" if job.refit else
                f"accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}")
@@ -408,8 +397,8 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             f"train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
             f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
 
+    from .exports.read import with_weights
     from .model.cost import params_and_macs
-    from .study.export import with_weights
     from .train.loop import TrialDiverged, evaluate
 
     try:
@@ -428,7 +417,7 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             kept = f"{out} keeps the epochs before it"
         raise UserError(f"{job.source}: the training diverged ({exc}); lower the peak lr (--set train.lr=...) "
                         f"or train --from-scratch; {kept}") from None
-    model_weights = os.path.join(_checkpoints(out)[-1], "model.safetensors")
+    model_weights = os.path.join(_checkpoints(out)[-1], WEIGHTS_FILE)
     metrics = {**metrics, **test_metrics(model_weights)}
     final_metrics = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",
                                                  "test_note") if k in metrics}
@@ -454,14 +443,14 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
     final = {**recipe_out, "job": job.key(), "epochs_done": recipe.max_epochs, "finished": True,
              "metrics": final_metrics}
-    atomic_write(os.path.join(out, JOB_FILE), json.dumps(final, indent=2, default=str))
+    atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(final, indent=2, default=str))
     log(f"trained {recipe.max_epochs} epochs: {_split_line(final_metrics)}; wrote {out}")
     return metrics
 
 
 def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLUMNS) -> None:
     """One row per epoch in train_log.csv; an epoch trained again after a crash replaces its row."""
-    path = os.path.join(out, LOG_FILE)
+    path = os.path.join(out, TRAIN_LOG)
     rows = []
     if os.path.exists(path):
         text = read_limited(path, LOG_LIMIT).decode("utf-8")

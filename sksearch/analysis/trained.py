@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from ..exports.layout import ExportLayout
+from ..exports.read import is_export, load_model, read_export_spec, read_preprocess, with_weights
 from ..model.spec import ArchSpec
-from ..study.export import load_model, read_export_spec, trial_artifacts, with_weights
-from ..study.folder import StudyFolder, check_data_record
+from ..study.artifacts import trial_artifacts
+from ..study.folder import StudyFolder
 from ..study.layout import Layout
 
 if TYPE_CHECKING:
@@ -34,16 +36,13 @@ class Trained:
 def load_trained(target: str, storage: str | None = None) -> Trained:
     """An export folder, or ``STUDY_DIR:TRIAL_ID`` (the trial's last checkpoint), whose trials
     are read from ``storage`` if given, else from the study folder's own database."""
-    if os.path.isfile(os.path.join(target, "spec.json")):
+    if is_export(target):
         if storage is not None:
             raise UserError(f"{target}: an export folder has no study database to read; --storage is for "
                             f"STUDY_DIR:TRIAL_ID")
-        from ..study.jsonfile import read_json
-
-        path = os.path.join(target, "preprocess.json")
-        preprocess = check_data_record(read_json(path, mapping=True), path) if os.path.exists(path) else None
+        preprocess = read_preprocess(target)
         return Trained(load_model(target), read_export_spec(target), preprocess,
-                       os.path.basename(os.path.normpath(target)) or target, os.path.join(target, "attention"), target)
+                       os.path.basename(os.path.normpath(target)) or target, ExportLayout(target).attention, target)
     if os.path.isfile(Layout(target).run_json):
         raise UserError(f"{target} is a study folder: name a trial as {target}:ID (trial_id in trials.csv), "
                         f"or export one first with `sksearch export {target} --trial ID --to OUT`")

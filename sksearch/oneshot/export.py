@@ -13,6 +13,7 @@ import torch
 
 from ..data.load import load_data, make_batches
 from ..errors import UserError
+from ..exports.targets import check_export_target, clear_export
 from ..model.spec import ArchSpec, SpecError
 from ..space.distributions import SpaceError
 from ..space.parsed import SearchSpace
@@ -23,7 +24,6 @@ from ..study.pareto import front_rows
 from ..study.store import one_shot_study
 from ..study.subnets import supernet_epochs
 from ..study.table import REPEAT
-from ..study.targets import check_export_target, clear_export
 from .bn import calibration_batches, recalibrate
 from .sandwich import arch_space, recipe
 from .search import load_supernet
@@ -75,7 +75,7 @@ def supernet_weights(folder: StudyFolder) -> str:
 def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = False, force: bool = False) -> str:
     """Export subnet ``subnet_id`` of the study's one-shot search with its inherited weights;
     returns the folder."""
-    from ..study.export import write_export
+    from ..exports.write import write_export
 
     subnets = folder.subnet_table
     asked = f"--subnet {subnet_id}"

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 from ..errors import UserError
 from ..study.confirmations import AUDIT, REPEAT, audit_draw, near_front, read_runs
-from ..study.export import PARAMS_FILE
 from ..study.folder import StudyFolder, inside_study
+from ..study.layout import PARAMS_FILE
 from ..study.lock import FolderLock
 from ..study.optuna_private import frozen_trial, set_user_attrs
 from ..study.reader import read_table

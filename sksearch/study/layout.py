@@ -32,6 +32,7 @@ from .nofollow import atomic_write  # noqa: F401 - the writers import it from he
 from .store import baseline_number, is_baseline
 
 EXPERIMENT = "ray"
+PARAMS_FILE = "params.json"  # Ray's record of a trial's config: the searcher's validated spec
 SUPERNET = "supernet"  # the one-shot strategy's supernet experiment, and the name of its one trial
 
 

@@ -57,7 +57,7 @@ print(repr(logits.tolist()), "sksearch" in sys.modules)
 
 
 def test_an_export_of_today_loads_in_sksearch_with_its_logits():
-    from sksearch.study.export import load_model
+    from sksearch.exports.read import load_model
 
     with torch.no_grad():
         assert_recorded(load_model(str(V_TODAY))(fixed_input()))
@@ -65,7 +65,8 @@ def test_an_export_of_today_loads_in_sksearch_with_its_logits():
 
 def test_an_export_of_today_loads_with_its_own_model_py_alone(tmp_path):
     """The folder's own model.py, in an isolated interpreter that has torch and not sksearch."""
-    proc = subprocess.run([sys.executable, "-I", "-c", STANDALONE, str(V_TODAY)], capture_output=True, text=True,
+    # -B: nothing is written into the fixture (no __pycache__ beside its model.py)
+    proc = subprocess.run([sys.executable, "-I", "-B", "-c", STANDALONE, str(V_TODAY)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     logits, sksearch_loaded = proc.stdout.strip().rsplit(" ", 1)

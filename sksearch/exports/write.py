@@ -1,14 +1,6 @@
-"""Export chosen architectures as standalone model definitions with their weights.
-
-An export folder holds:
-
-    model.py              sksearch's own torch-only network module, copied as it is:
-                          build(spec) and load(folder)
-    spec.json             the ArchSpec (input_size and in_channels included)
-    weights.safetensors   the weights (no pickle)
-    preprocess.json       what inputs the weights expect: normalisation, classes
-    README.md             the metrics, how to load it, how to train it further
-    model.onnx            with --onnx (checked with onnxruntime when it is installed)
+"""Write export folders: a trial's, a subnet's (``oneshot/export.py``), a trained network's
+(``sksearch train``) or an untrained preset's (``sksearch build``); the files an export holds
+are listed in ``layout.py``. Each folder is checked to load before a file of it is written.
 """
 
 from __future__ import annotations
@@ -21,19 +13,18 @@ import logging
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import UserError, show
-from ..files import JSON_LIMIT, check_regular, read_limited
-from ..model.spec import ArchSpec, SpecError
-from .folder import StudyFolder, inside_study
-from .jsonfile import read_json
-from .layout import latest_weights
-from .nofollow import atomic_write, refuse_link
-from .pareto import front
+from ..errors import UserError
+from ..model.spec import ArchSpec
+from ..study.artifacts import trial_artifacts
+from ..study.folder import StudyFolder
+from ..study.nofollow import atomic_write, refuse_link
+from ..study.pareto import front
+from .layout import ExportLayout
+from .read import load_model, with_weights
 from .targets import check_export_target, clear_export, is_front_folder
 
 if TYPE_CHECKING:
@@ -43,62 +34,6 @@ if TYPE_CHECKING:
 
 # The network module that exports ship, found without importing it (and so torch).
 MODEL_SOURCE = importlib.util.find_spec("sksearch.model.network").origin
-PARAMS_FILE = "params.json"  # Ray's record of a trial's config: the searcher's validated spec
-RECIPE_FILE = "train.json"   # an export's training recipe: every TrainSpec value and the data spec
-
-
-@dataclass
-class TrialArtifacts:
-    """What a study holds about one trial: its row, spec and last checkpoint's weights."""
-
-    row: pd.Series
-    spec: ArchSpec
-    weights: str
-    trial_dir: str
-    train: dict[str, Any]  # the trial's TrainSpec values
-
-
-def trial_artifacts(folder: StudyFolder, trial_id: int, asked: str | None = None) -> TrialArtifacts:
-    """A trial's row, spec, weights and recipe; ``asked`` is how the user named it in messages
-    (default ``--trial ID``; ``analyze`` and ``evaluate`` pass ``STUDY:ID``)."""
-    asked = asked or f"--trial {trial_id}"
-    table = folder.table
-    rows = table[table["trial_id"] == trial_id]
-    if rows.empty:
-        known = ", ".join(str(int(t)) for t in table["trial_id"].head(20))
-        raise UserError(f"{asked}: no such trial in {folder.root} "
-                        f"(trials: {known}{'...' if len(table) > 20 else ''})")
-    row = rows.iloc[0]
-    if row["status"] not in ("completed", "stopped_early"):
-        raise UserError(f"{asked}: it is {row['status']} and has no trained weights; "
-                        f"export a completed or stopped_early trial")
-    # The table's ray_trial_id names the folder: a sample reissued after a crash may leave a
-    # partial folder of an earlier Ray trial with the same number beside it.
-    trial_dir = folder.layout.trial_dir(trial_id, str(row["ray_trial_id"]))
-    # The name comes from the database and the folders may be links: a hostile study could
-    # otherwise hand out any file of the machine as this trial's weights.
-    trials = folder.run.trial_storage  # where the trial folders lie, when not in the study folder
-    inside_study(folder.root, trial_dir, f"trial {trial_id}'s Ray folder", trials)
-    if not os.path.isdir(trial_dir):
-        if trials and not os.path.isdir(trials):
-            raise UserError(f"{folder.root}: the study's trial storage {trials} (run.json's trial_storage) is not "
-                            f"on this machine; mount it at that path")
-        raise UserError(f"{folder.root}: trial {trial_id} has no Ray folder {trial_dir}")
-    weights = latest_weights(trial_dir)
-    if weights is None:
-        raise UserError(f"{trial_dir}: no checkpoint with weights")
-    inside_study(folder.root, weights, f"trial {trial_id}'s weights", trials)
-    inside_study(folder.root, os.path.join(trial_dir, PARAMS_FILE), f"trial {trial_id}'s configuration", trials)
-    params = os.path.join(trial_dir, PARAMS_FILE)
-    try:
-        config = read_json(params, mapping=True)  # a regular file, bounded
-        spec = ArchSpec.from_dict(config["arch"])
-    except UserError as exc:
-        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration "
-                        f"({str(exc).removeprefix(params + ': ')})") from None
-    except (ValueError, KeyError, TypeError, SpecError) as exc:
-        raise UserError(f"{trial_dir}/{PARAMS_FILE}: unreadable trial configuration ({show(exc)})") from None
-    return TrialArtifacts(row, spec, weights, trial_dir, dict(config.get("train") or {}))
 
 
 def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preprocess: dict[str, Any] | None,
@@ -252,11 +187,12 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
     ``recipe`` (``{"train": TrainSpec dict, "data": DataSpec dict, "epochs": trained}``) is
     written as ``train.json``."""
     os.makedirs(out, exist_ok=True)
+    files = ExportLayout(out)
     # Each file through atomic_write: a link planted in an earlier export is refused, never
     # written through (the command checked the folder for links out of it before this).
-    atomic_write(os.path.join(out, "model.py"), lambda tmp: shutil.copyfile(MODEL_SOURCE, tmp))
-    atomic_write(os.path.join(out, "spec.json"), spec.to_json() + "\n")
-    target = os.path.join(out, "weights.safetensors")
+    atomic_write(files.model_py, lambda tmp: shutil.copyfile(MODEL_SOURCE, tmp))
+    atomic_write(files.spec_json, spec.to_json() + "\n")
+    target = files.weights
     if isinstance(weights, str):
         source = weights
         atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
@@ -266,15 +202,15 @@ def write_export(out: str, spec: ArchSpec, weights: dict[str, torch.Tensor] | st
         state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
         atomic_write(target, lambda tmp: save_file(state, tmp))
     if preprocess:
-        atomic_write(os.path.join(out, "preprocess.json"), json.dumps(preprocess, indent=2))
+        atomic_write(files.preprocess_json, json.dumps(preprocess, indent=2))
     if recipe:
-        atomic_write(os.path.join(out, RECIPE_FILE), json.dumps(recipe, indent=2))
-    atomic_write(os.path.join(out, "README.md"), _readme(spec, title, metrics, preprocess, origin, recipe))
+        atomic_write(files.train_json, json.dumps(recipe, indent=2))
+    atomic_write(files.readme_md, _readme(spec, title, metrics, preprocess, origin, recipe))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(target, 0o666 & ~umask)  # the weights as readable as the files beside them (a copy keeps 0600)
     if onnx:
-        export_onnx(load_model(out), spec, os.path.join(out, "model.onnx"))
+        export_onnx(load_model(out), spec, files.model_onnx)
     return out
 
 
@@ -356,56 +292,3 @@ def export_untrained(spec: ArchSpec, name: str, out: str, onnx: bool = False, se
         clear_export(out)
     return write_export(out, spec, model.state_dict(), name, f"`{name}`, untrained (initialised with seed {seed}).",
                         {"params": f"{params:,}", "macs": f"{macs:,}"}, None, onnx)
-
-
-def with_weights(spec: ArchSpec, weights: str) -> SKNet:
-    """The network of ``spec`` with the safetensors ``weights``, in eval mode; ``UserError``
-    naming the file when it is missing, not safetensors (truncated, random bytes) or holds
-    another network's weights."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from ..model.memory import check_fits
-    from ..model.network import build
-
-    check_regular(weights)  # memory-mapped: a FIFO or a device in its place is refused, not mapped
-    # The spec may be edited or hostile: a network too large for this machine is refused before
-    # it is built (the loaded state dict is a second copy of its weights).
-    check_fits(spec, f"the network of {weights}", weight_copies=2)
-    try:
-        state = load_file(weights)
-    except FileNotFoundError:
-        raise UserError(f"{weights}: the weights file is missing") from None
-    except (OSError, SafetensorError, ValueError) as exc:
-        raise UserError(f"{weights}: not a readable safetensors weights file ({str(exc)[:120]})") from None
-    # NaN or infinite weights load and run, and score as a constant guess (10% on ten classes):
-    # a model that diverged, or a damaged file, is refused here rather than measured.
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
-            bad = tensor[~tensor.isfinite()].flatten()[0].item()
-            raise UserError(f"{weights}: {name} holds {bad}: NaN or infinite weights (a training that diverged, or a "
-                            f"damaged file) cannot be loaded")
-    model = build(spec.to_dict())
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
-        raise UserError(f"{weights}: not the weights of the network its spec.json describes ({detail[:200]})") from None
-    return model.eval()
-
-
-def read_export_spec(folder: str) -> ArchSpec:
-    spec_path = os.path.join(folder, "spec.json")
-    if not os.path.exists(spec_path):
-        raise UserError(f"{folder}: not an export folder (no spec.json)")
-    try:
-        return ArchSpec.from_json(read_limited(spec_path, JSON_LIMIT).decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{spec_path}: unreadable (not UTF-8 text, byte {exc.start})") from None
-    except SpecError as exc:
-        raise UserError(f"{spec_path}: {exc}") from None
-
-
-def load_model(folder: str, map_location: str | torch.device = "cpu") -> SKNet:
-    """An exported model, built by this package (the spec validated), weights loaded, in eval mode."""
-    return with_weights(read_export_spec(folder), os.path.join(folder, "weights.safetensors")).to(map_location)
