@@ -39,7 +39,6 @@ def _preprocess_file(target: str) -> str:
 
     if is_export(target):
         return ExportLayout(target).preprocess_json
-
     return Layout(target.rpartition(":")[0]).data_json
 
 
