@@ -39,6 +39,7 @@ from .parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .shared_weights import check_shareable
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -590,8 +591,6 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
                                                     "the study folder); leave trial_storage out, or use strategy "
                                                     "standalone")
     if strategy.name == "one_shot":
-        from ..oneshot.shareable import check_shareable
-
         check_shareable(model)
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,
