@@ -29,6 +29,7 @@ from .distributions import (
     parse_number,
 )
 from .parsed import (
+    DEFAULT_TRIALS,
     MODEL_DEFAULTS,
     SK_DEFAULTS,
     Baseline,
@@ -581,7 +582,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if not isinstance(loggers, list):
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
-    trials = TOP_RULES["trials"]("trials", raw.get("trials", 20))
+    trials = TOP_RULES["trials"]("trials", raw.get("trials", DEFAULT_TRIALS))
     strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
     resources = _dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES)
     if strategy.name == "one_shot" and resources.trial_storage is not None:
