@@ -100,11 +100,12 @@ def main() -> int:
     parser.add_argument("--work", help="folder for the study folders (default: a new temporary one)")
     args = parser.parse_args()
 
+    from sksearch.space.parsed import DEFAULT_TRIALS
     from sksearch.study.pareto import hypervolume_trace, reference_point
 
     with open(args.space) as fh:
         raw = yaml.safe_load(fh)
-    trials = args.trials or raw.get("trials", 20)
+    trials = args.trials or raw.get("trials", DEFAULT_TRIALS)
     halving = args.halving_trials or 3 * trials
     budget = {"max_epochs": args.max_epochs, "grace_period": args.grace_period,
               "reduction_factor": args.reduction_factor}

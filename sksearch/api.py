@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .analysis.analyze import Analysis
     from .model.network import SKNet
     from .model.spec import ArchSpec
+    from .search.strategy import Strategy
     from .space.parsed import SearchSpace
 
 
@@ -374,7 +375,8 @@ def run(space: str | Mapping[str, Any] | SearchSpace, out: str | None = None, *,
     from .search.driver import run as run_search
 
     root = out or os.path.join("results", resolved.name)
-    return _searching(root, progress, lambda: run_search(resolved, root, storage, address, force, wait_for_resources))
+    return _searching(root, progress, lambda: run_search(resolved, root, strategy_for(resolved), storage, address,
+                                                         force, wait_for_resources))
 
 
 def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bool = False,
@@ -389,7 +391,20 @@ def resume(study_dir: str, *, address: str | None = None, wait_for_resources: bo
     study_dir, address = _text(study_dir, "study_dir"), _text(address, "address", True)
     _flag(wait_for_resources, "wait_for_resources")
     _flag(progress, "progress")
-    return _searching(study_dir, progress, lambda: resume_search(study_dir, address, wait_for_resources))
+    return _searching(study_dir, progress, lambda: resume_search(study_dir, strategy_for, address, wait_for_resources))
+
+
+def strategy_for(space: SearchSpace) -> Strategy:
+    """The search strategy a space's ``strategy.name`` asks for, which ``run`` and ``resume``
+    hand to the search driver: the driver knows no strategy by name, and the one-shot strategy,
+    built on the search wing, is imported from here, above both."""
+    if space.strategy.name == "one_shot":
+        from .oneshot.strategy import OneShot
+
+        return OneShot()
+    from .search.strategy import Strategy
+
+    return Strategy()
 
 
 def _searching(root: str, progress: bool, search: Callable[[], StudyFolder]) -> Study:

@@ -21,6 +21,7 @@ from .data.spec import NAMES as DATA_NAMES
 from .errors import UserError
 from .signals import EXIT_TERMINATED, sigterm_stops
 from .space.schema import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_TRIALS, STRATEGIES
+from .study.layout import Layout
 from .version import __version__
 
 EXIT_ALL_FAILED = 1
@@ -169,7 +170,7 @@ def _advise_resume(folder: str | None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        if folder and os.path.exists(os.path.join(folder, "run.json")):
+        if folder and os.path.exists(Layout(folder).run_json):
             print(f"search stopped before its trials began; continue it with: sksearch resume {folder}",
                   file=sys.stderr)
         raise

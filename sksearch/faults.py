@@ -8,6 +8,8 @@ import errno
 import os
 from typing import Any
 
+from .study.layout import Layout
+
 _ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
            errno.EROFS: "the file system is read-only", errno.EACCES: "a file or folder is not writable",
            errno.EPERM: "a file or folder is not writable", errno.EIO: "the disk reported an I/O error"}
@@ -46,7 +48,7 @@ def how_to_go_on(args: Any) -> str:
         return f"nothing already written is lost; fix it, then continue with `sksearch resume {args.folder}`"
     if command == "run":
         out = getattr(args, "out", None)
-        if out and os.path.exists(os.path.join(out, "run.json")):
+        if out and os.path.exists(Layout(out).run_json):
             return f"nothing already written is lost; fix it, then continue with `sksearch resume {out}`"
         return "nothing already written is lost; fix it, then run the same command again"
     if command == "train":

@@ -1,5 +1,6 @@
-"""The one-shot strategy's phases before the main study's trials: train the supernet, search
-its subnets, and choose the subnets that stand-alone trials confirm.
+"""The one-shot strategy (``OneShot``, the search driver's ``Strategy``): its phases before the
+main study's trials train the supernet, search its subnets, and choose the subnets that
+stand-alone trials confirm, from their inherited weights or from scratch.
 
 Every phase picks up where an interrupted run left it, so ``sksearch resume`` simply runs them
 again: a finished supernet or subnet search returns at once.
@@ -13,20 +14,45 @@ from typing import Any
 
 import optuna
 
+from ..search.strategy import Strategy
 from ..space.distributions import Distribution
 from ..space.parsed import SearchSpace
-from ..study.layout import arch_key, atomic_write
+from ..study.folder import StudyFolder
+from ..study.layout import arch_key, atomic_write, inherited_dir
 from ..study.store import open_for_search
 from .export import calibration_for, inherited_state, subnet_spec
 from .sandwich import centre_recipe
 from .search import load_supernet, search_subnets
-from .trainable import fit_supernet, supernet_dir
-
-INHERITED = "inherited"  # under the supernet folder: the inherited weights of confirmed subnets
+from .trainable import fit_supernet
 
 
-def inherited_dir(root: str) -> str:
-    return os.path.join(supernet_dir(root), INHERITED)
+class OneShot(Strategy):
+    """One weight-sharing supernet ranks the space's subnets before the trials; the trials
+    confirm the chosen ones stand-alone. It runs on one machine: the supernet and the inherited
+    weights live in the study folder."""
+
+    name = "one_shot"
+    has_phases = True
+    one_machine = True
+
+    def init_dir(self, space: SearchSpace, root: str) -> str | None:
+        return inherited_dir(root) if space.strategy.init == "inherited" else None
+
+    def before_trials(self, space: SearchSpace, data: Any, root: str, storage_url: str,
+                      run_id: str | None) -> SearchSpace | None:
+        return prepare(space, data, root, storage_url, run_id)
+
+    def outcome(self, folder: StudyFolder) -> str | None:
+        """The supernet's front beside the confirmed subnets, and the verdict on its ranking."""
+        from ..study.subnets import one_shot_info
+
+        if folder.subnet_table is None:
+            return None
+        space = folder.space
+        o = one_shot_info(folder.table, folder.subnet_table, space.metric_names, space.name)
+        return (f"one-shot: {o['draws']} draws of {o['distinct']} distinct subnets, {o['evaluated']} evaluated with "
+                f"the supernet's weights, {len(o['front'])} on their front (`sksearch pareto {folder.root}` lists "
+                f"it), {o['confirmed']} confirmed stand-alone above\n{o['verdict']}")
 
 
 def choose(space: SearchSpace, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

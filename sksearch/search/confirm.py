@@ -241,8 +241,7 @@ def _inherited(folder: StudyFolder, config: dict[str, Any]) -> str | None:
     strategy = folder.space.strategy
     if strategy.name != "one_shot" or strategy.init != "inherited":
         return None
-    from ..oneshot.strategy import inherited_dir
-    from ..study.layout import arch_key
+    from ..study.layout import arch_key, inherited_dir
 
     found = os.path.join(inherited_dir(folder.root), arch_key(config["arch"]) + ".safetensors")
     return found if os.path.exists(found) else None

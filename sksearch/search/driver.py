@@ -1,5 +1,6 @@
 """The search: Ray Tune runs the trials, an Optuna study proposes them, and everything lands
-in a study folder (``study/folder.py`` names its files) that survives a crash.
+in a study folder (``study/folder.py`` names its files) that survives a crash. The caller hands
+in the strategy (``strategy.py``): what runs before the trials and where they start from.
 
 ``run`` checks everything it can before it writes anything (the output folder, the storage,
 the data, the Ray cluster and whether it can host a trial), then holds the folder's lock for
@@ -42,6 +43,7 @@ from .ray_cluster import check_resources, check_trial_storage, fit, init_ray, se
 from .restored import restored_here
 from .same_space import check_same_space
 from .schedulers import make_scheduler
+from .strategy import Pick, Strategy
 from .trackers import TrackerCallback, check_trackers
 from .trainable import sweep_scratch, train_trial
 from .warm_start import import_trials, plan_imports
@@ -51,17 +53,12 @@ def _ray_dirname(trial: Any) -> str:
     return trial_dirname((trial.config or {}).get("trial_number"), trial.trial_id)
 
 
-def _trainable(space: SearchSpace, data: Any, root: str) -> Any:
+def _trainable(space: SearchSpace, data: Any, root: str, strategy: Strategy) -> Any:
     from ray import tune
 
     workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
-    init_dir = None
-    if space.strategy.name == "one_shot" and space.strategy.init == "inherited":
-        from ..oneshot.strategy import inherited_dir
-
-        init_dir = inherited_dir(root)
-    fn = tune.with_parameters(train_trial, data=data, cpus=space.resources.cpu,
-                              objectives=tuple(space.metric_names), workers=workers, init_dir=init_dir)
+    fn = tune.with_parameters(train_trial, data=data, cpus=space.resources.cpu, objectives=tuple(space.metric_names),
+                              workers=workers, init_dir=strategy.init_dir(space, root))
     return tune.with_resources(fn, {"cpu": space.resources.cpu, "gpu": space.resources.gpu})
 
 
@@ -71,7 +68,7 @@ def _ended_trials(root: str, run: RunInfo) -> list[int]:
     return [int(n) for n in table.loc[table["status"].isin(["completed", "stopped_early", "failed"]), "trial_id"]]
 
 
-def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, study_name: str,
+def _build_tuner(space: SearchSpace, strategy: Strategy, data: Any, root: str, storage_url: str, study_name: str,
                  run_id: str | None, began: datetime, replay: list[int] | None = None,
                  trials: str | None = None) -> Any:
     """The Tuner of one search; ``began`` is when this driver started (a trial drawn before it
@@ -88,7 +85,7 @@ def _build_tuner(space: SearchSpace, data: Any, root: str, storage_url: str, stu
     scheduler = make_scheduler(space.scheduler, space.objectives, study, replay or [])
     layout = Layout(root, trials)
     return tune.Tuner(
-        _trainable(space, data, root),
+        _trainable(space, data, root, strategy),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1, reuse_actors=True,
                                     trial_dirname_creator=_ray_dirname),
         run_config=tune.RunConfig(
@@ -112,7 +109,7 @@ def _load_data(space: SearchSpace) -> Any:
     return load_data(space.data, test=False)
 
 
-def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> StudyFolder:
+def _finish(root: str, run: RunInfo, space: SearchSpace, strategy: Strategy, started: float) -> StudyFolder:
     """Write the final table and report, and print the outcome."""
     layout = Layout(root)
     # The search has stopped: what it left RUNNING waits for a resume.
@@ -135,15 +132,9 @@ def _finish(root: str, run: RunInfo, space: SearchSpace, started: float) -> Stud
 
         print(f"\nPareto front over {', '.join(space.metric_names)} (completed trials):", flush=True)
         print_front(front_rows(front_table(df, space.metric_names)))
-        if folder.subnet_table is not None:
-            from ..study.subnets import one_shot_info
-
-            o = one_shot_info(df, folder.subnet_table, space.metric_names, space.name)
-            print(f"\none-shot: {o['draws']} draws of {o['distinct']} distinct subnets, "
-                  f"{o['evaluated']} evaluated with "
-                  f"the supernet's weights, {len(o['front'])} on their front (`sksearch pareto {root}` lists it), "
-                  f"{o['confirmed']} confirmed stand-alone above\n"
-                  f"{o['verdict']}", flush=True)
+        said = strategy.outcome(folder)
+        if said:
+            print(f"\n{said}", flush=True)
         print(f"\nreport: {write_report(folder)}", flush=True)
     return folder
 
@@ -191,14 +182,24 @@ def scoped(entry: Entry) -> Entry:
     return wrapped  # type: ignore[return-value]
 
 
+def _checked(strategy: Strategy, space: SearchSpace) -> Strategy:
+    """The strategy the caller handed in, when it is the one the space names."""
+    if strategy.name != space.strategy.name:
+        raise ValueError(f"{space.source}: the space's strategy is {space.strategy.name}; the caller handed the "
+                         f"driver the {strategy.name} strategy")
+    return strategy
+
+
 @scoped
-def run(space: SearchSpace, root: str, storage: str | None = None, address: str | None = None,
+def run(space: SearchSpace, root: str, strategy: Strategy, storage: str | None = None, address: str | None = None,
         force: bool = False, wait_for_resources: bool = False) -> StudyFolder:
-    """Run the search ``space`` describes into the study folder ``root``; returns the folder
-    when the search ends (all trials done, or interrupted: see its status).
+    """Run the search ``space`` describes, with the ``strategy`` its ``strategy.name`` asks for
+    (``api.strategy_for``), into the study folder ``root``; returns the folder when the search
+    ends (all trials done, or interrupted: see its status).
 
     ``force`` writes into a non-empty folder that is not a study; ``wait_for_resources``
     skips the check that some node can host a trial (for a cluster that autoscales)."""
+    _checked(strategy, space)
     began = datetime.now()
     layout = Layout(root)
     if os.path.exists(layout.run_json):
@@ -219,7 +220,7 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
         raise UserError(f"{space.source}: {exc}") from None
     init_ray(address)
     check_resources(space.resources, wait_for_resources)
-    check_trial_storage(given, space.strategy.name == "one_shot")
+    check_trial_storage(given, strategy.one_machine)
     created = not os.path.exists(root)
     os.makedirs(root, exist_ok=True)
     with FolderLock(root) as lock:
@@ -241,10 +242,9 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
             for config in space.seed_configs:  # proposed first, before the sampler draws
                 study.enqueue_trial(config, skip_if_exists=True)
             imported = import_trials(study, imports)
-            one_shot = space.strategy.name == "one_shot"
-            if not one_shot:  # the one-shot phases come first; its tuner runs their confirmations
-                tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began,
-                                     trials=trials)
+            # A strategy's phases come first, and its trials run with the space they return.
+            tuner = None if strategy.has_phases else _build_tuner(space, strategy, data, root, storage_url,
+                                                                   space.name, run_info.run_id, began, trials=trials)
         except BaseException:
             if trials and os.path.isdir(trials):  # named by this run's id: the folder is this run's alone
                 shutil.rmtree(trials, ignore_errors=True)
@@ -266,20 +266,20 @@ def run(space: SearchSpace, root: str, storage: str | None = None, address: str 
                   + (f" ({plan.left_out} did not fit this space)" if plan.left_out else ""), flush=True)
         if imports and not imported:
             print("warm start: every trial was imported into this study before", flush=True)
-        if one_shot:
-            confirming = _one_shot_phases(space, data, root, storage_url, run_info)
-            if confirming is None:
-                return StudyFolder(root, run_info, space)
-            space = confirming
-            tuner = _build_tuner(space, data, root, storage_url, space.name, run_info.run_id, began, trials=trials)
+        trial_space = _before_trials(strategy, space, data, root, storage_url, run_info)
+        if trial_space is None:
+            return StudyFolder(root, run_info, space)
+        if tuner is None:
+            tuner = _build_tuner(trial_space, strategy, data, root, storage_url, space.name, run_info.run_id, began,
+                                 trials=trials)
         # The last progress line's clock is the trials' (as every line before it), not the
-        # one-shot phases' before them.
+        # strategy's phases' before them.
         started = time.time()
         try:
             fit(tuner)
         finally:
             sweep_scratch()
-        return _confirm_phase(root, _finish(root, run_info, space, started))
+        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started))
 
 
 def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
@@ -293,29 +293,31 @@ def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
     return confirm_phase(root)
 
 
-def _one_shot_phases(space: SearchSpace, data: Any, root: str, storage_url: str,
-                     run_info: RunInfo) -> SearchSpace | None:
-    """The supernet's training and the subnet search (``oneshot/strategy.py``); the space whose
-    trials confirm the chosen subnets, or None after an interruption (said on stderr)."""
-    from ..oneshot.strategy import prepare
-
+def _before_trials(strategy: Strategy, space: SearchSpace, data: Any, root: str, storage_url: str,
+                   run_info: RunInfo) -> SearchSpace | None:
+    """The strategy's phases before the trials (the one-shot strategy's supernet training and
+    subnet search); the space the trials run with, or None after an interruption (said on
+    stderr). A strategy without phases: the space as it is."""
+    if not strategy.has_phases:
+        return space
     try:
-        confirming = prepare(space, data, root, storage_url, run_info.run_id)
+        trial_space = strategy.before_trials(space, data, root, storage_url, run_info.run_id)
     except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM outside Tune's runs (the subnet search): each evaluated subnet is
-        # already in the study, so the stop ends as an interrupted supernet training does.
-        confirming = None
+        # Ctrl-C or SIGTERM outside Tune's runs (the one-shot subnet search): what each phase
+        # finished is already in the study, so the stop ends as an interrupted Tune run does.
+        trial_space = None
     finally:
         sweep_scratch()
-    if confirming is None:
-        print(f"search interrupted before its confirmation trials; continue it with: sksearch resume {root}",
+    if trial_space is None:
+        print(f"search interrupted before its trials; continue it with: sksearch resume {root}",
               file=sys.stderr, flush=True)
-    return confirming
+    return trial_space
 
 
 @scoped
-def resume(root: str, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
-    """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count.
+def resume(root: str, pick: Pick, address: str | None = None, wait_for_resources: bool = False) -> StudyFolder:
+    """Continue an interrupted search (SIGINT or SIGKILL) to its planned trial count, with the
+    strategy ``pick`` gives for the study's space (``api.strategy_for``).
 
     Nothing a finished trial left is ever deleted. Where Ray's experiment snapshot is gone (the
     search died before Ray's first snapshot, or a copy of the folder lost ``tuner.pkl``), a new
@@ -334,20 +336,18 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         refuse_links_out(run_info.trial_storage)
     with FolderLock(root):
         space = study_space(root)  # an old CIFAR study resumes on the val it ran with
+        strategy = _checked(pick(space), space)
         storage_url, study_name = run_info.storage_url(layout), run_info.study_name
         read_records(run_info.study(root))  # the study must be there: resume never makes a new one
-        mine = summary(of_run(read_table(run_info.study(root)), run_info.run_id))["counts"]
-        one_shot = space.strategy.name == "one_shot"  # its trial count comes from its subnet search
-        planned, finished = space.trials, ended(mine) >= space.trials and not mine["running"]
-        if one_shot:  # what `sksearch status` says of it, on the same count of chosen subnets
-            info = status_info(StudyFolder(root, run_info, space))
-            planned, finished = info["planned"], info["trials_finished"]
-        if finished and space.confirm.wanted:  # the trials ended; the confirm phase may not have
-            folder = StudyFolder(root, run_info, space)
-            if not status_info(folder)["finished"]:
-                return _confirm_phase(root, folder)
-        if finished:
-            print(f"study {study_name} is finished ({ended(mine)} of {planned} trials done): nothing to "
+        # What `sksearch status` says of it: a strategy with phases plans as many trials as they
+        # chose (the one-shot strategy's subnets to confirm), and its trials are not finished
+        # before its phases are.
+        folder = StudyFolder(root, run_info, space)
+        info = status_info(folder)
+        if info["trials_finished"] and not info["finished"]:  # the trials ended; the confirm phase has not
+            return _confirm_phase(root, folder)
+        if info["trials_finished"]:
+            print(f"study {study_name} is finished ({info['done']} of {info['planned']} trials done): nothing to "
                   f"resume; see `sksearch status {root}`, or start a longer search with `sksearch run` and "
                   f"--warm-start {root}", flush=True)
             return StudyFolder(root, run_info, space)
@@ -362,27 +362,26 @@ def resume(root: str, address: str | None = None, wait_for_resources: bool = Fal
         data = _load_data(space)
         init_ray(address or run_info.address)
         check_resources(space.resources, wait_for_resources)
-        check_trial_storage(run_info.trial_storage, one_shot, resuming=True)
-        if one_shot:
-            confirming = _one_shot_phases(space, data, root, storage_url, run_info)
-            if confirming is None:
-                return StudyFolder(root, run_info, space)
-            space = confirming
+        check_trial_storage(run_info.trial_storage, strategy.one_machine, resuming=True)
+        trial_space = _before_trials(strategy, space, data, root, storage_url, run_info)
+        if trial_space is None:
+            return StudyFolder(root, run_info, space)
         started = time.time()  # the trials' clock, as in run
         if restorable:
             print(f"resuming study {study_name} from {experiment}", flush=True)
             try:
-                tuner = tune.Tuner.restore(experiment, trainable=_trainable(space, data, root), resume_errored=True)
+                tuner = tune.Tuner.restore(experiment, trainable=_trainable(trial_space, data, root, strategy),
+                                           resume_errored=True)
             except ValueError as exc:
                 raise UserError(f"{root}: cannot restore the Ray experiment ({str(exc).splitlines()[0]})") from None
             restored_here(tuner, StudyRef(storage_url, study_name, root), experiment)
         else:
             print(f"no Ray snapshot in {experiment}; continuing study {study_name} in a new Ray experiment "
                   f"beside the trial folders already there", flush=True)
-            tuner = _build_tuner(space, data, root, storage_url, study_name, run_info.run_id, began,
+            tuner = _build_tuner(trial_space, strategy, data, root, storage_url, study_name, run_info.run_id, began,
                                  replay=_ended_trials(root, run_info), trials=run_info.trial_storage)
         try:
             fit(tuner)
         finally:
             sweep_scratch()
-        return _confirm_phase(root, _finish(root, run_info, space, started))
+        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started))

@@ -19,6 +19,7 @@ MODEL_DEFAULTS = {"family": "resnext", "block": "sk", "stem": "cifar", "stem_wid
                   "se_reduction": 16, "head_width": None}
 SK_DEFAULTS = {"branches": [{"kernel": k, "dilation": d} for k, d in DEFAULT_BRANCHES],
                "reduction": SKSpec.reduction, "min_dim": SKSpec.min_dim, "select": SKSpec.select}
+DEFAULT_TRIALS = 20  # a space file's ``trials`` when it names none
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:
@@ -125,7 +126,7 @@ class SearchSpace:
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     resources: Resources = field(default_factory=Resources)
     concurrency: int | None = None
-    trials: int = 20
+    trials: int = DEFAULT_TRIALS
     description: str = ""
     loggers: tuple[str, ...] = ()
     baselines: tuple[Baseline, ...] = ()

@@ -29,6 +29,7 @@ from .distributions import (
     parse_number,
 )
 from .parsed import (
+    DEFAULT_TRIALS,
     MODEL_DEFAULTS,
     SK_DEFAULTS,
     Baseline,
@@ -39,6 +40,7 @@ from .parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .shared_weights import check_shareable
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -580,7 +582,7 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
     if not isinstance(loggers, list):
         raise SpaceError("loggers", f"must be a list of trackers from {', '.join(LOGGERS)}, got {show(loggers)}")
     loggers = tuple(dict.fromkeys(one_of(*LOGGERS)(f"loggers[{i}]", name) for i, name in enumerate(loggers)))
-    trials = TOP_RULES["trials"]("trials", raw.get("trials", 20))
+    trials = TOP_RULES["trials"]("trials", raw.get("trials", DEFAULT_TRIALS))
     strategy = _dataclass_from("strategy", StrategySpec, raw.get("strategy"), STRATEGY_RULES)
     resources = _dataclass_from("resources", Resources, raw.get("resources"), RESOURCE_RULES)
     if strategy.name == "one_shot" and resources.trial_storage is not None:
@@ -590,8 +592,6 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
                                                     "the study folder); leave trial_storage out, or use strategy "
                                                     "standalone")
     if strategy.name == "one_shot":
-        from ..oneshot.shareable import check_shareable
-
         check_shareable(model)
     return SearchSpace(
         name=name, source=source, description=description, data=data, model=model, train=train,

@@ -15,7 +15,8 @@ trial folders and their newest weights. ``atomic_write``, the one way files are 
                       trial storage has it there instead: run.json's trial_storage)
     attention/        analyses of trained trials
     supernet/         a one-shot search's supernet: its own Ray experiment, whose one trial
-                      supernet/supernet/ holds result.json (a line per epoch) and checkpoint_*
+                      supernet/supernet/ holds result.json (a line per epoch) and checkpoint_*;
+                      supernet/inherited/ the chosen subnets' inherited weights
 
 The bottom of the study wing with ``store.py`` (whose trial numbering it reads) and
 ``nofollow.py``: it imports nothing else of the wing, so every other module may import it.
@@ -36,9 +37,19 @@ PARAMS_FILE = "params.json"  # Ray's record of a trial's config: the searcher's 
 SUPERNET = "supernet"  # the one-shot strategy's supernet experiment, and the name of its one trial
 
 
+INHERITED = "inherited"  # under the supernet folder: the inherited weights of confirmed subnets
+
+
 def supernet_dir(root: str) -> str:
     """The supernet's Ray experiment in the study folder ``root`` (absolute: Ray wants it so)."""
     return os.path.abspath(os.path.join(root, SUPERNET))
+
+
+def inherited_dir(root: str) -> str:
+    """Where a one-shot study with ``strategy.init: inherited`` keeps each confirmed subnet's
+    weights as the supernet left them, a file per architecture (``arch_key``), for its
+    stand-alone trial and its ``confirm`` runs to start from."""
+    return os.path.join(supernet_dir(root), INHERITED)
 
 
 def experiment_in(trial_storage: str, study_name: str, run_id: str) -> str:

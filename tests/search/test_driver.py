@@ -212,6 +212,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
+    from sksearch.api import strategy_for
     from sksearch.search.driver import run
 
     # Trials that outlast a worker's start on the second node (several seconds here, more under
@@ -225,7 +226,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         out = tmp_path / "study"
-        assert run(space, str(out), address=cluster.address).table.status.isin(FINISHED).all()
+        assert run(space, str(out), strategy_for(space), address=cluster.address).table.status.isin(FINISHED).all()
         df = check_study(out, planned=4, max_epochs=3)
         nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
         assert set(df.node) == nodes and len(nodes) == 2

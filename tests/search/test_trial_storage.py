@@ -212,6 +212,7 @@ def test_the_kuberay_example_is_yaml_with_a_shared_volume_and_the_trial_storage_
 def test_resume_refuses_a_link_out_of_the_trial_storage(tmp_path):
     """Ray writes into the trial storage on resume: a link there leading out of it (a trial
     folder linked to another study's) is refused before anything is written, as in ray/."""
+    from sksearch.api import strategy_for
     from sksearch.search.driver import resume
 
     experiment = tmp_path / "nfs" / "tiny-0123abcd"
@@ -223,5 +224,5 @@ def test_resume_refuses_a_link_out_of_the_trial_storage(tmp_path):
     (study / "run.json").write_text(json.dumps({"study_name": "tiny", "run_id": "0123abcd",
                                                 "trial_storage": str(experiment)}))
     with pytest.raises(UserError, match="trial_0000_abc"):
-        resume(str(study))
+        resume(str(study), strategy_for)
     assert os.listdir(study) == ["run.json"] and os.listdir(tmp_path / "other") == []

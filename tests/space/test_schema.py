@@ -37,6 +37,21 @@ def test_the_default_scheduler_is_mo_asha_for_several_objectives(tmp_path, objec
     assert yaml.safe_load(space.to_yaml())["scheduler"]["name"] == scheduler
 
 
+def test_the_trials_default_is_one_value():
+    """A space file without ``trials``, a ``SearchSpace`` built without it and the generated
+    reference all take ``parsed.DEFAULT_TRIALS``: one place to change it."""
+    from sksearch.docs_reference import schema_keys
+    from sksearch.space.parsed import DEFAULT_TRIALS, SearchSpace
+
+    raw = yaml.safe_load(TINY_SPACE)
+    del raw["trials"]
+    space = parse(raw, "no_trials.yaml")
+    assert space.trials == DEFAULT_TRIALS
+    assert SearchSpace(name="t", source="t", data=space.data, model=space.model, train={},
+                       objectives=space.objectives).trials == DEFAULT_TRIALS
+    assert {k.path: k.default for k in schema_keys()}["trials"] == str(DEFAULT_TRIALS)
+
+
 SHIPPED = sorted(p.stem for p in Path("search_spaces").glob("*.yaml"))
 
 
