@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.spec import DataShape
+from ..model.kinds import kind_of
 from ..space.distributions import BranchSets, Distribution, EndsDraw, IntRange, SpaceError, candidates, size_rank
 from ..space.parsed import MODEL_DEFAULTS, SK_DEFAULTS
 
@@ -51,6 +52,10 @@ def check_shareable(model: dict[str, Any]) -> None:
     for key, why in _FIXED_TOP.items():
         if key in model and _searched(model[key]):
             raise _refuse(f"model.{key}", f"is searched, and {why}")
+    block = model.get("block", MODEL_DEFAULTS["block"])
+    if not kind_of(block).one_shot:
+        raise SpaceError("model.block", f"the one-shot strategy cannot slice {block} units into subnets; use the "
+                                        f"normal strategy for it")
     if model.get("family", MODEL_DEFAULTS["family"]) != "resnext":
         raise SpaceError("model.family", "the one-shot strategy supports the resnext family (a ShuffleNetV2 unit's "
                                          "channel split and shuffle move channels with its width); use the normal "
