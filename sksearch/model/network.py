@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SKConv", "SEModule", "BlockParts", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load", "read_safetensors"]
+__all__ = ["SKConv", "SEModule", "BlockParts", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load",
+           "read_safetensors"]
 
 
 class PolyphaseConv2d(nn.Conv2d):

@@ -165,9 +165,10 @@ TOP_FIELDS = ("family", "block", "stem", "stem_width", "groups", "se_reduction",
 @dataclass(frozen=True)
 class ArchSpec:
     """A whole network: its ``family`` (``resnext`` | ``shufflenetv2``), stem, stages, block
-    kind (a name in ``kinds.KINDS``: ``resnext``, also written ``plain`` | ``se`` | ``sk``), cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the
-    shufflenetv2 family, whose 3x3 convs are depthwise), SE and SK settings, an optional 1x1
-    ``head_width`` conv before the pooling (ShuffleNetV2's conv5), classes and input shape."""
+    kind (a name in ``kinds.KINDS``: ``resnext``, also written ``plain`` | ``se`` | ``sk``),
+    cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the shufflenetv2 family, whose 3x3
+    convs are depthwise), SE and SK settings, an optional 1x1 ``head_width`` conv before the
+    pooling (ShuffleNetV2's conv5), classes and input shape."""
 
     stages: tuple[StageSpec, ...]
     block: str = "sk"
