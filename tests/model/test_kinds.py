@@ -180,3 +180,11 @@ def test_one_shot_slices_a_kind_where_its_row_says_so(name, tmp_path):
         with torch.no_grad():
             assert torch.allclose(supernet(x, spec), standalone.eval()(x), atol=1e-5)
     assert widths == {4, 8}
+
+
+def test_a_block_no_kind_names_is_refused_by_name():
+    # model.py trusts its spec dict, but a name it has no parts for was built as a plain network.
+    with pytest.raises(ValueError, match="block 'sx' is no block kind; known: resnext, plain, se, sk"):
+        build({**tiny("sk").to_dict(), "block": "sx"})
+    with pytest.raises(KeyError, match="known: resnext, se, sk, plain"):
+        kind_of("sx")
