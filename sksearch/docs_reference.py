@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
+from .model.kinds import KINDS
 from .model.spec import StageSpec
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
 from .space import schema
@@ -213,7 +214,7 @@ DESCRIPTIONS: dict[str, str] = {
     "data.erase_min": "random erasing: the smallest rectangle, as a fraction of the image's area",
     "data.erase_max": "random erasing: the largest rectangle, as a fraction of the image's area",
     "model.family": "resnext (bottleneck units) or shufflenetv2 (shuffle units, depthwise)",
-    "model.block": "the unit: a plain 3x3 conv, plus SE, or an SK conv",
+    "model.block": "the unit: " + "; ".join(f"{kind.name}: {kind.summary}" for kind in KINDS.values()),
     "model.stem": "cifar (3x3, stride 1), imagenet (7x7/2 + max-pool), shufflenet (3x3/2 + max-pool)",
     "model.stem_width": "the stem's output channels",
     "model.groups": "G: groups of every grouped conv (resnext family only)",

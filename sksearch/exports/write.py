@@ -43,7 +43,6 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
         lines += ["## Metrics", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items()]
         lines.append("")
-    branches = ", ".join(f"{b[0]}x{b[0]} d={b[1]}" + (f" G={b[2]}" if len(b) == 3 else "") for b in spec.sk.branches)
     groups = "depthwise 3x3 convs" if spec.groups is None else f"groups G={spec.groups}"
     head = f", a {spec.head_width}-channel 1x1 head conv" if spec.head_width else ""
     stages = "; ".join(f"{s.depth} x ({s.width} wide, {s.out_channels} out, stride {s.stride})" for s in spec.stages)
@@ -51,9 +50,7 @@ def _readme(spec: ArchSpec, title: str, metrics: dict[str, Any] | None, preproce
         "## Architecture", "",
         f"- family `{spec.family}`, block `{spec.block}`, stem `{spec.stem}` ({spec.stem_width} channels), "
         f"{groups}{head}",
-        f"- SK: M={spec.sk.M} ({branches}), r={spec.sk.reduction}, L={spec.sk.min_dim}, select {spec.sk.select}"
-        if spec.block == "sk" else
-        f"- SE reduction {spec.se_reduction}" if spec.block == "se" else "- plain units (no SE, no SK)",
+        spec.kind.readme(spec),
         f"- stages: {stages}",
         f"- input {spec.in_channels}x{spec.input_size}x{spec.input_size}, {spec.num_classes} classes",
         "- the full spec is `spec.json`; per-stage overrides live there too", "",

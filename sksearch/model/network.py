@@ -11,8 +11,9 @@ A network is built from a plain spec dict, the JSON form of ``sksearch.model.spe
 
 Two families share it: ``resnext`` (ResNeXt bottlenecks, the SKNet paper's SKNet-26/50/101 and
 SKNet-29) and ``shufflenetv2`` (ShuffleNetV2 units with depthwise 3x3 convs, the paper's
-Table 4). ``block`` picks the 3x3 conv: plain (``resnext``), plain + SE on the unit's output
-(``se``), or an SK conv (``sk``). A branch may be ``[kernel, dilation, groups]``.
+Table 4). ``block`` picks the 3x3 conv and the unit's gate (``BlockParts``, one subclass per
+kind): plain (``resnext``), plain + SE on the unit's output (``se``), or an SK conv (``sk``). A
+branch may be ``[kernel, dilation, groups]``.
 
 This file is the whole model definition and is shipped verbatim as ``model.py`` in every
 export, so it imports only torch and the standard library. Validation of the spec lives in
@@ -41,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SKConv", "SEModule", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load", "read_safetensors"]
+__all__ = ["SKConv", "SEModule", "BlockParts", "Bottleneck", "ShuffleUnit", "SKNet", "build", "load",
+           "read_safetensors"]
 
 
 class PolyphaseConv2d(nn.Conv2d):
@@ -196,10 +198,74 @@ class SEModule(nn.Module):
         return x * gate[:, :, None, None]
 
 
+# Every block kind's name (and other names) -> the class that builds its parts of a unit;
+# each ``BlockParts`` subclass adds itself. ``sksearch.model.kinds.KINDS`` holds the rest of
+# what a kind is; this file ships alone, so the classes live here.
+BLOCK_PARTS: dict[str, type[BlockParts]] = {}
+
+
+class BlockParts:
+    """What a block kind puts into a unit: its 3x3 conv and the gate on the unit's output. A
+    subclass is one kind: it lists the names that build it in ``names`` and overrides the part
+    it changes; what is not overridden is the plain unit's."""
+
+    names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.names:
+            BLOCK_PARTS[name] = cls
+
+    @staticmethod
+    def conv(channels: int, stride: int, groups: int, sk: dict[str, Any], relu: bool) -> nn.Module:
+        """The unit's 3x3 conv + BN (+ ReLU) on ``channels``; ``groups`` is the stage's G, or
+        ``channels`` where the conv is depthwise (shufflenetv2)."""
+        return conv_bn(channels, channels, 3, stride, groups, relu=relu)
+
+    @staticmethod
+    def gate(channels: int, se_reduction: int) -> nn.Module | None:
+        """The module applied to a unit's (or the head conv's) output; None: none."""
+        return None
+
+
+class PlainParts(BlockParts):
+    """Neither SE nor SK: the ResNeXt bottleneck or the plain ShuffleNetV2 unit."""
+
+    names = ("resnext", "plain")
+
+
+class SEParts(BlockParts):
+    """An SE module on each unit's output, and on the head conv's."""
+
+    names = ("se",)
+
+    @staticmethod
+    def gate(channels: int, se_reduction: int) -> nn.Module | None:
+        return SEModule(channels, se_reduction)
+
+
+class SKParts(BlockParts):
+    """The 3x3 conv is an SK conv (its branches grouped as the plain conv is)."""
+
+    names = ("sk",)
+
+    @staticmethod
+    def conv(channels: int, stride: int, groups: int, sk: dict[str, Any], relu: bool) -> nn.Module:
+        return sk_conv(channels, stride, groups, sk)
+
+
+def block_parts(kind: str) -> type[BlockParts]:
+    """The parts of block kind ``kind``; ``ValueError`` naming the known kinds."""
+    try:
+        return BLOCK_PARTS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"block {kind!r} is no block kind; known: {', '.join(BLOCK_PARTS)}") from None
+
+
 class Bottleneck(nn.Module):
-    """ResNeXt bottleneck (1x1, grouped 3x3, 1x1); ``kind='se'`` adds SE on the output,
-    ``kind='sk'`` replaces the grouped 3x3 with an SK conv. Stride sits in the middle conv;
-    the projection shortcut is a strided 1x1 conv + BN."""
+    """ResNeXt bottleneck (1x1, grouped 3x3, 1x1) with the parts of block kind ``kind``
+    (``se``: SE on the output; ``sk``: an SK conv in place of the grouped 3x3). Stride sits in
+    the middle conv; the projection shortcut is a strided 1x1 conv + BN."""
 
     def __init__(
         self,
@@ -213,13 +279,12 @@ class Bottleneck(nn.Module):
         se_reduction: int,
     ) -> None:
         super().__init__()
+        parts = block_parts(kind)
         self.conv1 = conv_bn(in_channels, width, 1)
-        if kind == "sk":
-            self.conv2: nn.Module = sk_conv(width, stride, groups, sk)
-        else:
-            self.conv2 = conv_bn(width, width, 3, stride, groups)
+        self.conv2 = parts.conv(width, stride, groups, sk, relu=True)
         self.conv3 = conv_bn(width, out_channels, 1, relu=False)
-        self.se = SEModule(out_channels, se_reduction) if kind == "se" else None
+        # The gate keeps the name ``se`` that every saved state dict gives it.
+        self.se = parts.gate(out_channels, se_reduction)
         if stride != 1 or in_channels != out_channels:
             self.shortcut: nn.Module = conv_bn(in_channels, out_channels, 1, stride, relu=False)
         else:
@@ -256,17 +321,18 @@ class ShuffleUnit(nn.Module):
         se_reduction: int,
     ) -> None:
         super().__init__()
+        parts = block_parts(kind)
         half = out_channels // 2
         self.split = stride == 1 and in_channels == out_channels
         main_in = half if self.split else in_channels
         self.main = nn.Sequential(
-            conv_bn(main_in, width, 1), depthwise(width, stride, kind, sk), conv_bn(width, half, 1)
+            conv_bn(main_in, width, 1), depthwise(width, stride, parts, sk), conv_bn(width, half, 1)
         )
         if self.split:
             self.proj = None
         else:
-            self.proj = nn.Sequential(depthwise(in_channels, stride, kind, sk), conv_bn(in_channels, half, 1))
-        self.se = SEModule(out_channels, se_reduction) if kind == "se" else None
+            self.proj = nn.Sequential(depthwise(in_channels, stride, parts, sk), conv_bn(in_channels, half, 1))
+        self.se = parts.gate(out_channels, se_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.proj is None:
@@ -286,11 +352,10 @@ class ShuffleUnit(nn.Module):
                 yield suffix, conv
 
 
-def depthwise(channels: int, stride: int, kind: str, sk: dict[str, Any]) -> nn.Module:
-    """ShuffleNetV2's 3x3 depthwise conv + BN (no ReLU), or an SK conv of depthwise branches."""
-    if kind == "sk":
-        return sk_conv(channels, stride, channels, sk)
-    return conv_bn(channels, channels, 3, stride, groups=channels, relu=False)
+def depthwise(channels: int, stride: int, parts: type[BlockParts], sk: dict[str, Any]) -> nn.Module:
+    """ShuffleNetV2's 3x3 depthwise conv + BN (no ReLU), or the kind's conv in its place (an SK
+    conv of depthwise branches)."""
+    return parts.conv(channels, stride, channels, sk, relu=False)
 
 
 class SKNet(nn.Module):
@@ -336,8 +401,9 @@ class SKNet(nn.Module):
             # ShuffleNetV2's conv5; with SE blocks it gets an SE too (that is what reproduces
             # the paper's SE-ShuffleNetV2 parameter counts, see the presets).
             layers: list[nn.Module] = [conv_bn(in_channels, head, 1)]
-            if spec["block"] == "se":
-                layers.append(SEModule(head, spec["se_reduction"]))
+            gate = block_parts(spec["block"]).gate(head, spec["se_reduction"])
+            if gate is not None:
+                layers.append(gate)
             self.head: nn.Module | None = nn.Sequential(*layers)
             in_channels = head
         else:

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import show
+from .kinds import ALIASES, KINDS, BlockKind, divisors
 
-BLOCKS = ("resnext", "se", "sk")
-# ``resnext`` names the unit with neither SE nor SK in either family (in shufflenetv2 too, where
-# it is the plain ShuffleNet unit); ``plain`` says so and is read as ``resnext``, the word every
-# spec.json, table and preset already holds.
-BLOCK_ALIASES = {"plain": "resnext"}
+# The block kinds and their other names, from their table (``kinds.py``).
+BLOCKS = tuple(KINDS)
+BLOCK_ALIASES = ALIASES
 # resnext: ResNeXt bottleneck units (1x1, grouped 3x3, 1x1 + shortcut); shufflenetv2: ShuffleNetV2
 # units (channel split, 1x1, depthwise 3x3, 1x1, concat, channel shuffle), as in the paper's Table 4.
 FAMILIES = ("resnext", "shufflenetv2")
@@ -58,10 +57,6 @@ def _require_int(path: str, value: Any, minimum: int = 1) -> None:
         raise SpecError(path, f"must be {allowed}, got {show(value)}")
     if value < minimum or (maximum is not None and value > maximum):
         raise SpecError(path, f"must be {allowed}, got {value}")
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 @dataclass(frozen=True)
@@ -170,10 +165,10 @@ TOP_FIELDS = ("family", "block", "stem", "stem_width", "groups", "se_reduction",
 @dataclass(frozen=True)
 class ArchSpec:
     """A whole network: its ``family`` (``resnext`` | ``shufflenetv2``), stem, stages, block
-    kind (``resnext``, also written ``plain``: plain 3x3 conv | ``se``: plus SE on each unit's output | ``sk``: the 3x3
-    conv is an SK conv), cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the
-    shufflenetv2 family, whose 3x3 convs are depthwise), SE and SK settings, an optional 1x1
-    ``head_width`` conv before the pooling (ShuffleNetV2's conv5), classes and input shape."""
+    kind (a name in ``kinds.KINDS``: ``resnext``, also written ``plain`` | ``se`` | ``sk``),
+    cardinality ``groups`` (the G of SK[M, G, r]; ``None`` in the shufflenetv2 family, whose 3x3
+    convs are depthwise), SE and SK settings, an optional 1x1 ``head_width`` conv before the
+    pooling (ShuffleNetV2's conv5), classes and input shape."""
 
     stages: tuple[StageSpec, ...]
     block: str = "sk"
@@ -228,29 +223,21 @@ class ArchSpec:
                 self._validate_shuffle_stage(i)
             else:
                 self._validate_groups(i)
-            if self.block == "se" and stage.out_channels < self.se_reduction:
-                raise SpecError("se_reduction",
-                                f"{self.se_reduction} exceeds stage {i}'s out_channels {stage.out_channels}")
-        if self.block == "se" and self.head_width is not None and self.head_width < self.se_reduction:
-            raise SpecError("se_reduction", f"{self.se_reduction} exceeds head_width {self.head_width}")
+        for where, message in self.kind.problems(self):
+            raise SpecError(where, message)
 
     def _validate_groups(self, i: int) -> None:
-        """Every grouped conv of stage ``i`` (the stage's G, and each SK branch's own) divides its width."""
+        """Stage ``i``'s G divides its width (a kind's own grouped convs are its checks')."""
         stage, path = self.stages[i], f"stages[{i}]"
         if stage.groups is not None:
             _require_int(f"{path}.groups", stage.groups)
-        found = [(f"{path}.groups" if stage.groups is not None else "groups", self.groups_of(i))]
-        if self.block == "sk":
-            sk, where = self.sk_of(i), (f"{path}.sk" if stage.sk is not None else "sk")
-            found += [(f"{where}.branches[{b}].groups", g)
-                      for b, (g, branch) in enumerate(zip(sk.branch_groups(None), sk.branches)) if len(branch) == 3]
-        for where, groups in found:
-            if stage.width % groups:
-                raise SpecError(
-                    where,
-                    f"{groups} does not divide stage {i}'s width {stage.width}; "
-                    f"allowed: a divisor of {stage.width} ({', '.join(map(str, _divisors(stage.width)))})",
-                )
+        groups = self.groups_of(i)
+        if stage.width % groups:
+            raise SpecError(
+                f"{path}.groups" if stage.groups is not None else "groups",
+                f"{groups} does not divide stage {i}'s width {stage.width}; "
+                f"allowed: a divisor of {stage.width} ({', '.join(map(str, divisors(stage.width)))})",
+            )
 
     def _validate_shuffle_stage(self, i: int) -> None:
         stage, path = self.stages[i], f"stages[{i}]"
@@ -260,13 +247,11 @@ class ArchSpec:
         if stage.out_channels % 2:
             raise SpecError(f"{path}.out_channels", f"must be even in the shufflenetv2 family (a unit concatenates "
                                                     f"two halves); got {stage.out_channels}")
-        if self.block == "sk":
-            sk = self.sk_of(i)
-            for b, branch in enumerate(sk.branches):
-                if len(branch) == 3:
-                    where = f"{path}.sk" if stage.sk is not None else "sk"
-                    raise SpecError(f"{where}.branches[{b}]", "a branch's groups applies to the resnext family; "
-                                                              "shufflenetv2 branches are depthwise")
+
+    @property
+    def kind(self) -> BlockKind:
+        """The row of ``KINDS`` for the spec's block."""
+        return KINDS[self.block]
 
     def groups_of(self, stage: int) -> int | None:
         """Stage ``stage``'s G (``None``: depthwise, the shufflenetv2 family)."""

@@ -54,11 +54,11 @@ def network_key(spec: ArchSpec) -> str:
     arch = spec.to_dict()
     for i, stage in enumerate(arch["stages"]):
         sk = spec.sk_of(i)
-        stage["sk"] = None if spec.block != "sk" else {
+        stage["sk"] = None if not spec.kind.uses("sk") else {
             "branches": [list(b) for b in sk.branches], "select": sk.select,
             "fuse": max(int(spec.stages[i].width // sk.reduction), sk.min_dim) if sk.attends else None}
     arch["sk"] = None
-    if spec.block != "se":
+    if not spec.kind.uses("se_reduction"):
         arch["se_reduction"] = None
     return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -135,12 +135,12 @@ class _Planner:
                     raise ValueError(f"stages[{s}] unit {u}: the subnet's shortcut differs from the supernet's")
                 self.conv_bn(f"{key}.conv1", mid, channels)
                 local = _first(st.width // groups)
-                if sub.block == "sk":
+                if sub.kind.uses("sk"):
                     self.sk(f"{key}.conv2", s, mid, st.width, local, groups)
                 else:
                     self.conv_bn(f"{key}.conv2", mid, local, None)
                 self.conv_bn(f"{key}.conv3", out, mid)
-                if sub.block == "se":
+                if sub.kind.uses("se_reduction"):
                     self.se(f"{key}.se", out, st.out_channels)
                 if projection:
                     self.conv_bn(f"{key}.shortcut", out, channels)
@@ -148,7 +148,7 @@ class _Planner:
         if sub.head_width:
             self.conv_bn("head.0", _first(sub.head_width), channels)
             channels, in_c = _first(sub.head_width), sub.head_width
-            if sub.block == "se":
+            if sub.kind.uses("se_reduction"):
                 self.se("head.1", channels, in_c)
         self.plan["fc.weight"] = ("fc.weight", (None, channels))
         self.plan["fc.bias"] = ("fc.bias", ())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.spec import DataShape
 from ..errors import show
+from ..model.kinds import kind_of
 from ..model.spec import ArchSpec, SKSpec, SpecError
 from ..scoped import optuna_warnings_only
 from ..train.spec import TrainSpec
@@ -89,10 +90,11 @@ def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:
     top = {k: _get(trial, k, model.get(k, default)) for k, default in MODEL_DEFAULTS.items()
            if k not in ("family", "se_reduction", "groups")}
     top["groups"] = None if shuffle else _get(trial, "groups", model.get("groups", MODEL_DEFAULTS["groups"]))
-    block = top["block"]
+    # A kind's own settings are sampled; the others keep their defaults, never sampled.
+    kind = kind_of(top["block"])
     se_reduction = (_get(trial, "se_reduction", model.get("se_reduction", MODEL_DEFAULTS["se_reduction"]))
-                    if block == "se" else MODEL_DEFAULTS["se_reduction"])
-    sk = _sample_sk(trial, "sk.", model["sk"]) if block == "sk" else SKSpec().to_dict()
+                    if kind.uses("se_reduction") else MODEL_DEFAULTS["se_reduction"])
+    sk = _sample_sk(trial, "sk.", model["sk"]) if kind.uses("sk") else SKSpec().to_dict()
     outs = None
     if shuffle and "width_multiplier" in model:
         outs = shufflenet_widths(_get(trial, "width_multiplier", model["width_multiplier"]), len(model["stages"]))
@@ -111,7 +113,7 @@ def sample(space: SearchSpace, trial: optuna.Trial, shape: DataShape) -> Sample:
         stages.append({
             "depth": depth, "width": width, "out_channels": out_channels,
             "stride": _get(trial, p + "stride", st.get("stride", 1)), "groups": groups,
-            "sk": _sample_sk(trial, p + "sk.", st["sk"]) if "sk" in st and block == "sk" else None,
+            "sk": _sample_sk(trial, p + "sk.", st["sk"]) if "sk" in st and kind.uses("sk") else None,
         })
     arch = {**top, "family": family, "se_reduction": se_reduction, "sk": sk, "stages": stages,
             "num_classes": shape.num_classes, "in_channels": shape.in_channels, "input_size": shape.input_size}

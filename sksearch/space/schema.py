@@ -160,7 +160,7 @@ def optional(check: Check) -> Check:
     return described(wrapped, f"{rule_text(check)}, or null")
 
 
-# block: plain (no SE, no SK; ``resnext`` is the older word for it) | se | sk.
+# block: a kind of ``model/kinds.py``: resnext (also written plain: no SE, no SK) | se | sk.
 MODEL_FIELDS: dict[str, Check] = {
     "family": one_of(*FAMILIES), "block": one_of(*BLOCKS, aliases=BLOCK_ALIASES), "stem": one_of(*STEMS),
     "stem_width": integer(1, LIMITS["stem_width"]), "groups": integer(1, LIMITS["groups"]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model.kinds import kind_of
 from .distributions import BranchSets, Distribution, IntRange, SpaceError, candidates
 from .parsed import MODEL_DEFAULTS
 
@@ -49,6 +50,10 @@ def check_shareable(model: dict[str, Any]) -> None:
     for key, why in _FIXED_TOP.items():
         if key in model and _searched(model[key]):
             raise _refuse(f"model.{key}", f"is searched, and {why}")
+    block = model.get("block", MODEL_DEFAULTS["block"])
+    if not kind_of(block).one_shot:
+        raise SpaceError("model.block", f"the one-shot strategy cannot slice {block} units into subnets; use the "
+                                        f"normal strategy for it")
     if model.get("family", MODEL_DEFAULTS["family"]) != "resnext":
         raise SpaceError("model.family", "the one-shot strategy supports the resnext family (a ShuffleNetV2 unit's "
                                          "channel split and shuffle move channels with its width); use the normal "
