@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
+from .data.spec import DATASETS, DataSpec
 from .model.spec import StageSpec
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
 from .space import schema
@@ -376,13 +376,27 @@ def _cell(text: str) -> str:
 
 
 def _data_note() -> str:
-    """The named sets' own defaults, from the tables ``DataSpec.named`` reads."""
-    own = "; ".join(f"`{name}`: " + ", ".join(f"{k} {_show(v)}" for k, v in given.items())
-                    for name, given in DIGIT_SETS.items() if given)
-    holdout = ", ".join(f"`{name}` {n:,}" for name, n in HOLDOUT_SETS.items())
+    """The named sets' own defaults, from the table ``DataSpec.named`` reads."""
+    own = "; ".join(f"`{name}`: " + ", ".join(f"{k} {_show(v)}" for k, v in row.settings.items())
+                    for name, row in DATASETS.items() if row.settings)
+    holdout = ", ".join(f"`{name}` {row.holdout:,}" for name, row in DATASETS.items() if row.holdout is not None)
     return (f"The defaults are `DataSpec`'s (the `digits` set's). A named set brings its own ({own}; the val "
             f"hold-out of sets with a test split: {holdout} images), and what the file gives wins. "
-            "See [Data sets](../data.md).")
+            "See [Data sets](../data.md).\n\n" + _data_sets())
+
+
+def _data_sets() -> str:
+    """The list of data sets (``data.DATASETS``), one line each: its images, classes, val, the
+    keys that only some sets read, and what it is. A list rather than a table: the page's
+    tables hold keys."""
+    lines = ["The data sets (`data.name`):", ""]
+    for name, row in DATASETS.items():
+        side = row.side if isinstance(row.side, int) else f"`{row.side}`"
+        val = f"val: {row.holdout:,} images held out of train" if row.holdout is not None else "val: its own"
+        reads = f"; reads {', '.join(f'`{k}`' for k in row.reads)}" if row.reads else ""
+        classes = f"{row.classes} classes" if row.classes else "a class per folder"
+        lines.append(f"- `{name}`: {row.about} ({row.in_channels} x {side} x {side}, {classes}; {val}{reads})")
+    return "\n".join(lines)
 
 
 SECTION_NOTES = {

@@ -123,7 +123,7 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             device: str, run_id: str | None) -> optuna.Study:
     from ..model.cost import measure_latency
 
-    shape = space.data.shape(getattr(data, "num_classes", None))
+    shape = space.data.shape(data)
     strategy = space.strategy
     train = recipe(space_a, strategy.supernet_epochs)
     supernet = load_supernet(space, shape, weights, device)
