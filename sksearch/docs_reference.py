@@ -38,6 +38,7 @@ from .space.parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .space.samplers import SAMPLERS, reading
 from .train.spec import TrainSpec
 
 REQUIRED = "required"
@@ -264,10 +265,10 @@ DESCRIPTIONS: dict[str, str] = {
     "constraints.params.max": "the most parameters a trained sample may have",
     "constraints.macs.min": "the fewest multiply-adds a trained sample may have",
     "constraints.macs.max": "the most multiply-adds a trained sample may have",
-    "sampler.name": "tpe (multivariate, constant liar), gp, nsga2, nsga3 or random",
+    "sampler.name": "; ".join(f"{name}: {s.about}" for name, s in SAMPLERS.items()),
     "sampler.seed": "the sampler's seed (null: unseeded)",
-    "sampler.population_size": "NSGA-II and NSGA-III: trials per generation",
-    "sampler.n_startup_trials": "TPE and GP: random trials before modelling",
+    "sampler.population_size": f"{' and '.join(reading('population_size'))}: trials per generation",
+    "sampler.n_startup_trials": f"{' and '.join(reading('n_startup_trials'))}: random trials before modelling",
     "scheduler.name": "mo_asha (fronts at each rung), asha (accuracy at each rung) or none",
     "scheduler.max_epochs": "a full-budget trial's epochs",
     "scheduler.grace_period": "epochs before the first rung",

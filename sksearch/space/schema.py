@@ -39,6 +39,7 @@ from .parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .samplers import SAMPLERS
 from .yaml_file import load_yaml
 
 # ---- value rules: each checks a value and returns it in its normal form ------------------
@@ -210,7 +211,6 @@ def check_erase_area(erase_min: float, erase_max: float) -> None:
 
 CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
-SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
 # standalone: every trial trains its own network; one_shot: one weight-sharing supernet ranks the
 # space's subnets, and the best are confirmed by stand-alone trials (sksearch/oneshot/).
