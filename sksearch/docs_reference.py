@@ -181,8 +181,8 @@ DESCRIPTIONS: dict[str, str] = {
     "data": "the data set and how to read it (see Data sets)",
     "model": "the architecture space: every entry a fixed value or a distribution",
     "train": "the training recipe: every entry a fixed value or a distribution",
-    "objectives": "what the front trades off: accuracy (max) plus any of params, macs, latency (measured in "
-                  "the trial), loss (min)",
+    "objectives": "what the front trades off: " + "; ".join(f"{name}, the {o.label}, {o.goal}imised"
+                                                            for name, o in OBJECTIVES.items()),
     "constraints": "budgets checked before training: a violating sample is never trained",
     "sampler": "the Optuna sampler that proposes trials",
     "scheduler": "early stopping: which trials continue at each rung",
