@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from sksearch.data import cifar, idx
 from sksearch.data.load import READERS, load_data
 from sksearch.data.spec import DATASETS, NAMES, DataSet, DataShape, DataSpec
 from sksearch.errors import UserError
@@ -32,6 +33,9 @@ def test_each_row_names_a_reader_and_keys_the_data_section_has(name):
     assert set(row.reads) <= fields & set(schema.DATA_FIELDS), row.reads
     assert set(row.settings) <= fields
     assert isinstance(row.side, int) or row.side in fields
+    # A set whose reader checks named files has its files in the reader's formats.
+    formats = {"idx": idx.FORMATS, "cifar": cifar.FORMATS}.get(row.reader)
+    assert formats is None or name in formats
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
