@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .data.spec import DIGIT_SETS, HOLDOUT_SETS, DataSpec
+from .data.spec import DATASETS, DataSpec
 from .model.kinds import KINDS
 from .model.spec import StageSpec
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES, OBJECTIVES
@@ -39,6 +39,7 @@ from .space.parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .space.samplers import SAMPLERS, reading
 from .train.spec import TrainSpec
 
 REQUIRED = "required"
@@ -181,8 +182,8 @@ DESCRIPTIONS: dict[str, str] = {
     "data": "the data set and how to read it (see Data sets)",
     "model": "the architecture space: every entry a fixed value or a distribution",
     "train": "the training recipe: every entry a fixed value or a distribution",
-    "objectives": "what the front trades off: accuracy (max) plus any of params, macs, latency (measured in "
-                  "the trial), loss (min)",
+    "objectives": "what the front trades off: " + "; ".join(f"{name}, the {o.label}, {o.goal}imised"
+                                                            for name, o in OBJECTIVES.items()),
     "constraints": "budgets checked before training: a violating sample is never trained",
     "sampler": "the Optuna sampler that proposes trials",
     "scheduler": "early stopping: which trials continue at each rung",
@@ -265,10 +266,10 @@ DESCRIPTIONS: dict[str, str] = {
     "constraints.params.max": "the most parameters a trained sample may have",
     "constraints.macs.min": "the fewest multiply-adds a trained sample may have",
     "constraints.macs.max": "the most multiply-adds a trained sample may have",
-    "sampler.name": "tpe (multivariate, constant liar), gp, nsga2, nsga3 or random",
+    "sampler.name": "; ".join(f"{name}: {s.about}" for name, s in SAMPLERS.items()),
     "sampler.seed": "the sampler's seed (null: unseeded)",
-    "sampler.population_size": "NSGA-II and NSGA-III: trials per generation",
-    "sampler.n_startup_trials": "TPE and GP: random trials before modelling",
+    "sampler.population_size": f"{' and '.join(reading('population_size'))}: trials per generation",
+    "sampler.n_startup_trials": f"{' and '.join(reading('n_startup_trials'))}: random trials before modelling",
     "scheduler.name": "mo_asha (fronts at each rung), asha (accuracy at each rung) or none",
     "scheduler.max_epochs": "a full-budget trial's epochs",
     "scheduler.grace_period": "epochs before the first rung",
@@ -377,13 +378,27 @@ def _cell(text: str) -> str:
 
 
 def _data_note() -> str:
-    """The named sets' own defaults, from the tables ``DataSpec.named`` reads."""
-    own = "; ".join(f"`{name}`: " + ", ".join(f"{k} {_show(v)}" for k, v in given.items())
-                    for name, given in DIGIT_SETS.items() if given)
-    holdout = ", ".join(f"`{name}` {n:,}" for name, n in HOLDOUT_SETS.items())
+    """The named sets' own defaults, from the table ``DataSpec.named`` reads."""
+    own = "; ".join(f"`{name}`: " + ", ".join(f"{k} {_show(v)}" for k, v in row.settings.items())
+                    for name, row in DATASETS.items() if row.settings)
+    holdout = ", ".join(f"`{name}` {row.holdout:,}" for name, row in DATASETS.items() if row.holdout is not None)
     return (f"The defaults are `DataSpec`'s (the `digits` set's). A named set brings its own ({own}; the val "
             f"hold-out of sets with a test split: {holdout} images), and what the file gives wins. "
-            "See [Data sets](../data.md).")
+            "See [Data sets](../data.md).\n\n" + _data_sets())
+
+
+def _data_sets() -> str:
+    """The list of data sets (``data.DATASETS``), one line each: its images, classes, val, the
+    keys that only some sets read, and what it is. A list rather than a table: the page's
+    tables hold keys."""
+    lines = ["The data sets (`data.name`):", ""]
+    for name, row in DATASETS.items():
+        side = row.side if isinstance(row.side, int) else f"`{row.side}`"
+        val = f"val: {row.holdout:,} images held out of train" if row.holdout is not None else "val: its own"
+        reads = f"; reads {', '.join(f'`{k}`' for k in row.reads)}" if row.reads else ""
+        classes = f"{row.classes} classes" if row.classes else "a class per folder"
+        lines.append(f"- `{name}`: {row.about} ({row.in_channels} x {side} x {side}, {classes}; {val}{reads})")
+    return "\n".join(lines)
 
 
 SECTION_NOTES = {

@@ -2,7 +2,7 @@
 
 An objective's name is also the key a trial reports it under, the trials table's column and
 the name in space files and ``--objectives``. Everything that needs to know an objective's
-direction, label or format reads it here.
+direction, label or format, or the list of metrics a trial reports, reads it here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ class Objective:
     goal: str                    # "max" | "min"
     label: str                   # axis titles and table headers
     format: Callable[[float], str]  # one value for people to read
+    # A whole number counted from the architecture before the trial trains (the same at every
+    # epoch, an integer column of the trials table); the others are measured by training it.
+    counted: bool = False
 
     @property
     def direction(self) -> str:
@@ -34,12 +37,14 @@ def _count(v: float) -> str:
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("accuracy", "max", "validation accuracy", _percent),
-    Objective("params", "min", "parameters", _count),
-    Objective("macs", "min", "multiply-adds", _count),
+    Objective("params", "min", "parameters", _count, counted=True),
+    Objective("macs", "min", "multiply-adds", _count, counted=True),
     Objective("latency", "min", "latency (ms, batch 1)", lambda v: f"{v:.3f} ms"),
     Objective("loss", "min", "validation loss", lambda v: f"{v:.4f}"),
 )}
 GOALS: dict[str, str] = {name: o.goal for name, o in OBJECTIVES.items()}
+COUNTED = tuple(name for name, o in OBJECTIVES.items() if o.counted)
+MEASURED = tuple(name for name, o in OBJECTIVES.items() if not o.counted)
 # Early stopping compares trials by the accuracy they reached; a search must ask for it.
 REQUIRED = "accuracy"
 DEFAULT = ("accuracy", "params")

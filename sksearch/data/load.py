@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from .cifar import load_cifar
 from .digits import make_digits
 from .idx import default_root, load_idx
 from .imagefolder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder, check_images, scan
-from .spec import AUGMENTS, HOLDOUT_SETS, IDX_SETS, NAMES, DataSpec
+from .spec import AUGMENTS, DataSpec
 from .synthetic import make_synthetic
 
 
@@ -95,51 +96,71 @@ def _hold_out(data: ArrayData, spec: DataSpec) -> None:
     data.x_train, data.y_train = data.x_train[train], data.y_train[train]
 
 
+def _digits(spec: DataSpec, test: bool) -> ArrayData:
+    return make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed,
+                       spec.clutter, name=spec.name, test=test)
+
+
+def _synthetic(spec: DataSpec, test: bool) -> ArrayData:
+    return make_synthetic(spec.train_size, spec.val_size, spec.seed, test=test)
+
+
+def _cifar(spec: DataSpec, test: bool) -> ArrayData:
+    return load_cifar(spec.name, os.path.expanduser(spec.root or "~/.cache/sksearch/data"), spec.download, test=test)
+
+
+def _idx(spec: DataSpec, test: bool) -> ArrayData:
+    root = os.path.expanduser(spec.root) if spec.root else default_root(spec.name)
+    return load_idx(spec.name, root, spec.download, test=test)
+
+
+def _imagefolder(spec: DataSpec, test: bool) -> FolderData:
+    if not spec.root:
+        raise UserError("data.root: an imagefolder data set needs root: a folder with train/ and val/ inside")
+    root = os.path.expanduser(spec.root)
+    tp, tl, classes = scan(root, "train", spec.follow_symlinks)
+    vp, vl, vclasses = scan(root, "val", spec.follow_symlinks)
+    if vclasses != classes:
+        raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
+    test_set, note = None, None
+    if not os.path.isdir(os.path.join(root, "test")):
+        note = f"{root} has no test/ folder, so there is no test split"
+    elif test:
+        sp, sl, sclasses = scan(root, "test", spec.follow_symlinks)
+        if sclasses != classes:
+            raise UserError(f"data.root: {root}/test has classes {sclasses[:5]}... but train has {classes[:5]}...")
+        test_set = ImageFolder(sp, sl, spec.image_size, False, spec.seed)
+    tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)
+    vp, vl = _subset_paths(vp, vl, spec.val_limit, spec.seed)
+    # Every image that will be read, header and end, before anything is written or trained.
+    check_images([*tp, *vp, *(test_set.paths if test_set is not None else [])])
+    return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
+                      ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes,
+                      test_set, note, spec.erase, spec.erase_min, spec.erase_max)
+
+
+# The readers ``DATASETS`` rows name (``DataSet.reader``): each reads the sets of one format,
+# ``train`` and ``val`` (empty for sets with a test split: ``load_data`` holds it out), and
+# ``test`` when asked for. An in-memory set's subsets, augmentation and shape check follow in
+# ``load_data``; an image folder, read as it trains, takes its own subsets.
+READERS: dict[str, Callable[[DataSpec, bool], ArrayData | FolderData]] = {
+    "digits": _digits, "synthetic": _synthetic, "cifar": _cifar, "idx": _idx, "imagefolder": _imagefolder,
+}
+
+
 def load_data(spec: DataSpec, test: bool = False) -> ArrayData | FolderData:
     """The ``train`` and ``val`` splits of the set ``spec`` names, and ``test`` when asked for.
 
     A search never asks: its data holds no test split, and for the sets that ship one (IDX,
     CIFAR) the test files are not even opened. ``train_limit``/``val_limit`` take balanced
     subsets of train and val; ``test`` is always the whole test split."""
+    row = spec.dataset
     if spec.val_split == "test":
         test = True  # an old study's val is the test split: it cannot be left out
-    if spec.is_digits:
-        data = make_digits(spec.train_size, spec.val_size, spec.canvas, spec.min_scale, spec.max_scale, spec.seed,
-                           spec.clutter, name=spec.name, test=test)
-    elif spec.name == "synthetic_cifar":
-        data = make_synthetic(spec.train_size, spec.val_size, spec.seed, test=test)
-    elif spec.name in ("cifar10", "cifar100"):
-        root = os.path.expanduser(spec.root or "~/.cache/sksearch/data")
-        data = load_cifar(spec.name, root, spec.download, test=test)
-    elif spec.name in IDX_SETS:
-        root = os.path.expanduser(spec.root) if spec.root else default_root(spec.name)
-        data = load_idx(spec.name, root, spec.download, test=test)
-    elif spec.name == "imagefolder":
-        if not spec.root:
-            raise UserError("data.root: an imagefolder data set needs root: a folder with train/ and val/ inside")
-        root = os.path.expanduser(spec.root)
-        tp, tl, classes = scan(root, "train", spec.follow_symlinks)
-        vp, vl, vclasses = scan(root, "val", spec.follow_symlinks)
-        if vclasses != classes:
-            raise UserError(f"data.root: {root}/val has classes {vclasses[:5]}... but train has {classes[:5]}...")
-        test_set, note = None, None
-        if not os.path.isdir(os.path.join(root, "test")):
-            note = f"{root} has no test/ folder, so there is no test split"
-        elif test:
-            sp, sl, sclasses = scan(root, "test", spec.follow_symlinks)
-            if sclasses != classes:
-                raise UserError(f"data.root: {root}/test has classes {sclasses[:5]}... but train has {classes[:5]}...")
-            test_set = ImageFolder(sp, sl, spec.image_size, False, spec.seed)
-        tp, tl = _subset_paths(tp, tl, spec.train_limit, spec.seed)
-        vp, vl = _subset_paths(vp, vl, spec.val_limit, spec.seed)
-        # Every image that will be read, header and end, before anything is written or trained.
-        check_images([*tp, *vp, *(test_set.paths if test_set is not None else [])])
-        return FolderData(spec.name, ImageFolder(tp, tl, spec.image_size, True, spec.seed),
-                          ImageFolder(vp, vl, spec.image_size, False, spec.seed), len(classes), classes,
-                          test_set, note, spec.erase, spec.erase_min, spec.erase_max)
-    else:
-        raise UserError(f"data.name: {spec.name!r} is not a data set; allowed: {', '.join(NAMES)}")
-    if spec.name in HOLDOUT_SETS:
+    data = READERS[row.reader](spec, test)
+    if isinstance(data, FolderData):
+        return data
+    if row.holdout is not None:
         _hold_out(data, spec)
     if spec.augment is not None:
         if spec.augment not in AUGMENTS:
@@ -156,7 +177,7 @@ def _check_shape(data: ArrayData, spec: DataSpec) -> None:
     """The images are the size and channels ``spec.shape`` promised: the networks are built,
     and their MACs and budgets counted, for that shape before any image is seen. The readers
     refuse a mismatch by file; this is the guard that no set slips past them."""
-    want = spec.shape(data.num_classes)
+    want = spec.shape(data)
     for split in ("train", "val", "test"):
         x = getattr(data, f"x_{split}")
         if x is not None and len(x) and x.shape[1:] != (want.in_channels, want.input_size, want.input_size):

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-# The embedded digits under two names: each name stands for a setting of the digits' knobs,
-# and a knob the data section (or DataSpec) gives wins. ``digits`` is the first round's set,
-# kept as it was; ``cluttered_digits`` is the quickstart's (benchmarks/RESULTS.md, "SK payoff").
-DIGIT_SETS: dict[str, dict[str, float]] = {
-    "digits": {},
-    "cluttered_digits": {"canvas": 32, "min_scale": 0.75, "max_scale": 3.75, "clutter": 1},
-}
-IDX_SETS = ("fashion_mnist", "mnist", "kmnist")  # 28x28 grayscale, 10 classes, official IDX files
-NAMES = (*DIGIT_SETS, "fashion_mnist", "mnist", "kmnist", "cifar10", "cifar100", "imagefolder", "synthetic_cifar")
-CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
-# Sets that ship a test split: their ``val`` is a class-balanced, seeded hold-out of the training
-# split, ``val_size`` images (10% of it unless the data section says otherwise), and the official
-# test split is ``test``.
-HOLDOUT_SETS: dict[str, int] = {"fashion_mnist": 6000, "mnist": 6000, "kmnist": 6000, "cifar10": 5000,
-                                "cifar100": 5000}
-VAL_SPLITS = ("holdout", "test")
-AUGMENTS = ("none", "crop", "crop_flip")
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -28,6 +12,57 @@ class DataShape:
     in_channels: int
     input_size: int
     num_classes: int
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One data set a space can name: what it is, which reader in ``load.READERS`` reads it,
+    and the shape it gives, known without reading it. ``side`` is the image side in px, or the
+    ``DataSpec`` field that sets it; ``classes`` is None where the class count is only known
+    once read (an image folder's class folders). ``holdout``: for a set that ships a test
+    split, ``val_size``'s default, the class-balanced hold-out of the training split that is
+    ``val``. ``settings``: the ``DataSpec`` knobs the name stands for (a knob the data section
+    gives wins). ``reads``: the data section's keys that only some sets read, those this one does."""
+
+    name: str
+    about: str
+    reader: str
+    in_channels: int
+    side: int | str
+    classes: int | None
+    holdout: int | None = None
+    settings: dict[str, float] = field(default_factory=dict)
+    reads: tuple[str, ...] = ()
+
+    def shape(self, spec: DataSpec, num_classes: int | None = None) -> DataShape:
+        side = self.side if isinstance(self.side, int) else getattr(spec, self.side)
+        return DataShape(self.in_channels, side, self.classes or num_classes or 2)
+
+
+_DIGITS = ("train_size", "val_size", "canvas", "min_scale", "max_scale", "clutter")
+_FILES = ("root", "download", "val_size")
+# Every data set, in the order the CLI and the errors list them. The embedded digits stand
+# under two names, each a setting of the digits' knobs: ``digits`` is the first round's set,
+# kept as it was; ``cluttered_digits`` is the quickstart's (benchmarks/RESULTS.md, "SK payoff").
+DATASETS: dict[str, DataSet] = {d.name: d for d in (
+    DataSet("digits", "embedded multi-scale digits, the first round's set: 8 px x 1.0-2.5 on a 24 px canvas",
+            "digits", 1, "canvas", 10, reads=_DIGITS),
+    DataSet("cluttered_digits", "embedded digits at 8 px x 0.75-3.75 on a 32 px canvas, each with a fragment of "
+            "another class (the quickstart's)", "digits", 1, "canvas", 10,
+            settings={"canvas": 32, "min_scale": 0.75, "max_scale": 3.75, "clutter": 1}, reads=_DIGITS),
+    DataSet("fashion_mnist", "Fashion-MNIST, the official IDX files", "idx", 1, 28, 10, 6000, reads=_FILES),
+    DataSet("mnist", "MNIST, the official IDX files", "idx", 1, 28, 10, 6000, reads=_FILES),
+    DataSet("kmnist", "Kuzushiji-MNIST, the official IDX files", "idx", 1, 28, 10, 6000, reads=_FILES),
+    DataSet("cifar10", "CIFAR-10, the official python archives", "cifar", 3, 32, 10, 5000, reads=_FILES),
+    DataSet("cifar100", "CIFAR-100, the official python archives", "cifar", 3, 32, 100, 5000, reads=_FILES),
+    DataSet("imagefolder", "an image folder: root/train/CLASS/, root/val/CLASS/ and optionally root/test/CLASS/",
+            "imagefolder", 3, "image_size", None, reads=("root", "image_size", "workers", "follow_symlinks")),
+    DataSet("synthetic_cifar", "CIFAR-shaped generated images (coloured blobs per class), for speed figures",
+            "synthetic", 3, 32, 10, reads=("train_size", "val_size")),
+)}
+NAMES = tuple(DATASETS)
+VAL_SPLITS = ("holdout", "test")
+AUGMENTS = ("none", "crop", "crop_flip")
 
 
 @dataclass(frozen=True)
@@ -72,7 +107,8 @@ class DataSpec:
         """The spec a study or export recorded. A CIFAR record without ``val_split`` was written
         before the three splits, when ``val`` was CIFAR's test batch: it says so now."""
         record = dict(record)
-        if "val_split" not in record and record.get("name") in CIFAR_CLASSES:
+        row = DATASETS.get(record.get("name"))  # type: ignore[arg-type]
+        if "val_split" not in record and row is not None and row.reader == "cifar":
             record["val_split"] = "test"
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in record.items() if k in known})
@@ -80,25 +116,28 @@ class DataSpec:
     @classmethod
     def named(cls, name: str = "digits", **given: object) -> DataSpec:
         """The data set ``name`` with the settings its name stands for; ``given`` wins."""
-        defaults = {**DIGIT_SETS.get(name, {}), **({"val_size": HOLDOUT_SETS[name]} if name in HOLDOUT_SETS else {})}
+        row = DATASETS.get(name)
+        defaults = {} if row is None else {**row.settings, **({} if row.holdout is None else {"val_size": row.holdout})}
         return cls(name=name, **{**defaults, **given})
 
     @property
+    def dataset(self) -> DataSet:
+        """This set's row of ``DATASETS``; a name not in the table is refused with the names that are."""
+        try:
+            return DATASETS[self.name]
+        except KeyError:
+            raise UserError(f"data.name: {self.name!r} is not a data set; allowed: {', '.join(NAMES)}") from None
+
+    @property
     def is_digits(self) -> bool:
-        return self.name in DIGIT_SETS
+        row = DATASETS.get(self.name)
+        return row is not None and row.reader == "digits"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def shape(self, num_classes: int | None = None) -> DataShape:
-        """The input and label shape the data set gives, known without reading it (image
-        folders need their class count from the scan; 2 stands in for feasibility checks)."""
-        if self.is_digits:
-            return DataShape(1, self.canvas, 10)
-        if self.name in IDX_SETS:
-            return DataShape(1, 28, 10)
-        if self.name in CIFAR_CLASSES:
-            return DataShape(3, 32, CIFAR_CLASSES[self.name])
-        if self.name == "synthetic_cifar":
-            return DataShape(3, 32, 10)
-        return DataShape(3, self.image_size, num_classes or 2)
+    def shape(self, data: object = None) -> DataShape:
+        """The input and label shape the data set gives, known without reading it. An image
+        folder's class count comes from ``data``, the set once loaded (scanned); before, 2
+        stands in for feasibility checks."""
+        return self.dataset.shape(self, getattr(data, "num_classes", None))

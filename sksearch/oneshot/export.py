@@ -105,7 +105,7 @@ def export_subnet(folder: StudyFolder, subnet_id: int, out: str, onnx: bool = Fa
               "folder": os.path.abspath(folder.root)}
     replace = check_export_target(out, force=force, source=source)
     data = load_data(space.data, test=False)
-    supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), supernet_weights(folder))
+    supernet = load_supernet(space, space.data.shape(data), supernet_weights(folder))
     state = inherited_state(supernet, spec, calibration_for(space, data))
     origin = (f"Subnet {subnet_id} of the one-shot search of the sksearch study in `{os.path.abspath(folder.root)}` "
               f"(study `{one_shot_study(folder.name)}`). **It was never trained stand-alone**: its weights are "

@@ -33,9 +33,9 @@ from safetensors.torch import load_file
 from ..data.load import make_batches
 from ..model.spec import ArchSpec, SpecError
 from ..search.optuna_searcher import set_constraints
-from ..search.samplers import make_sampler
 from ..space.parsed import SearchSpace
 from ..space.sample import Checked, draw_fixed, sample, violations
+from ..space.samplers import make_sampler
 from ..study.store import one_shot_study, open_for_search
 from .bn import calibration_batches
 from .sandwich import arch_space, evaluate_subnet, recipe
@@ -123,7 +123,7 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             device: str, run_id: str | None) -> optuna.Study:
     from ..model.cost import measure_latency
 
-    shape = space.data.shape(getattr(data, "num_classes", None))
+    shape = space.data.shape(data)
     strategy = space.strategy
     train = recipe(space_a, strategy.supernet_epochs)
     supernet = load_supernet(space, shape, weights, device)

@@ -104,7 +104,7 @@ def _write_inherited(space: SearchSpace, data: Any, weights: str, params: list[d
     evaluated, where its stand-alone trial finds them."""
     from safetensors.torch import save_file
 
-    supernet = load_supernet(space, space.data.shape(getattr(data, "num_classes", None)), weights)
+    supernet = load_supernet(space, space.data.shape(data), weights)
     calibration = calibration_for(space, data)
     folder = inherited_dir(root)
     os.makedirs(folder, exist_ok=True)

@@ -30,7 +30,7 @@ def train_supernet_trial(config: dict[str, Any], data: Any = None, cpus: float =
     strategy = space.strategy
     device = trial_device()
     train = recipe(space, strategy.supernet_epochs)
-    shape = space.data.shape(getattr(data, "num_classes", None))
+    shape = space.data.shape(data)
     last: dict[str, Any] = {"epoch": 0}
 
     def run(report: Reporter, scratch: str, resume_from: str | None) -> None:

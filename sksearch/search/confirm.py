@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import UserError
+from ..objectives import OBJECTIVES
 from ..study.confirmations import AUDIT, REPEAT, audit_draw, near_front, read_runs
 from ..study.folder import StudyFolder, inside_study
 from ..study.layout import PARAMS_FILE
@@ -214,8 +215,7 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
             log(f"confirm {i}/{len(todo)}: {what} failed: {type(exc).__name__}: {exc}")
             continue
         set_user_attrs(study, number, {"epochs" if key == "epoch" else key: metrics.get(key)
-                                       for key in ("accuracy", "loss", "epoch", "params", "macs", "latency",
-                                                   "train_time")})
+                                       for key in (*OBJECTIVES, "epoch", "train_time")})
         study.tell(number, [float(metrics[m]) for m in space.metric_names])
         log(f"confirm {i}/{len(todo)}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
 

@@ -77,7 +77,7 @@ def _build_tuner(space: SearchSpace, strategy: Strategy, data: Any, root: str, s
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
-    shape = space.data.shape(getattr(data, "num_classes", None))
+    shape = space.data.shape(data)
     searcher = OptunaSearcher(space, storage_url, study_name, shape, space.trials, space.concurrency, run_id,
                               started=began)
     searcher.open()  # settles what a dead driver left before Ray asks for the first trial
@@ -215,7 +215,7 @@ def run(space: SearchSpace, root: str, strategy: Strategy, storage: str | None =
     imports = plan_imports(space, list(space.warm_start))
     data = _load_data(space)
     try:  # a preset baseline takes the data's shape, so this waits for the data
-        notes = check_baselines(space, space.data.shape(getattr(data, "num_classes", None)))
+        notes = check_baselines(space, space.data.shape(data))
     except SpaceError as exc:
         raise UserError(f"{space.source}: {exc}") from None
     init_ray(address)

@@ -40,10 +40,10 @@ from ..errors import UserError
 from ..files import LOG_LIMIT, read_limited
 from ..space.parsed import SearchSpace
 from ..space.sample import Checked, baseline_sample, check_sample, constraint_values, sample
+from ..space.samplers import make_sampler
 from ..study.optuna_private import frozen_trial, live_trial, set_user_attrs
 from ..study.store import StudyRef, baseline_number, baselines_study, is_baseline, open_for_search
 from ..study.table import CURVE, CURVE_KEYS, METRICS
-from .samplers import make_sampler
 
 # User attributes the table reads; set before a trial is told (Optuna freezes them after).
 RECORDED = (*METRICS, "node")

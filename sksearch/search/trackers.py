@@ -27,12 +27,14 @@ from typing import Any
 from ray.tune import Callback
 
 from ..errors import UserError
+from ..objectives import MEASURED, OBJECTIVES
 from ..scoped import environment
 from ..space.schema import LOGGERS
 from ..study.store import StudyRef
 
-# Per-epoch results every tracker receives (numbers only), and the trial's constant costs.
-EPOCH_METRICS = ("accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time", "latency")
+# Per-epoch results every tracker receives (numbers only): the objectives training measures
+# (the counted ones are the same at every epoch, in the final record).
+EPOCH_METRICS = (*MEASURED, "train_loss", "lr", "epoch_time", "train_time")
 PACKAGES = {name: name for name in LOGGERS}  # the module each tracker needs
 
 
@@ -228,7 +230,7 @@ class TrackerCallback(Callback):
         if not runs:
             return
         result = trial.last_result or {}
-        final = _numbers(result, ("accuracy", "loss", "params", "macs", "latency", "epoch"))
+        final = _numbers(result, (*OBJECTIVES, "epoch"))
         status = _status(result, self.max_epochs, error)
         config = self._configs.pop(trial.trial_id, {})
         for sink, run in zip(self.sinks(), runs):

@@ -34,7 +34,7 @@ def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> li
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    name: str = "tpe"             # tpe | gp | nsga2 | nsga3 | random
+    name: str = "tpe"             # a name in space/samplers.py's SAMPLERS table
     seed: int | None = 0
     population_size: int = 20     # NSGA-II and NSGA-III: trials per generation
     n_startup_trials: int = 8     # TPE and GP: random trials before modelling

@@ -40,6 +40,7 @@ from .parsed import (
     SearchSpace,
     StrategySpec,
 )
+from .samplers import SAMPLERS
 from .shared_weights import check_shareable
 from .yaml_file import load_yaml
 
@@ -212,7 +213,6 @@ def check_erase_area(erase_min: float, erase_max: float) -> None:
 
 CONSTRAINT_KEYS = ("params", "macs")
 LOGGERS = ("tensorboard", "mlflow", "wandb")  # experiment trackers (search/trackers.py)
-SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 SCHEDULERS = ("asha", "mo_asha", "none")
 # standalone: every trial trains its own network; one_shot: one weight-sharing supernet ranks the
 # space's subnets, and the best are confirmed by stand-alone trials (sksearch/oneshot/).

@@ -17,11 +17,11 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import UserError, show
 from ..objectives import OBJECTIVES
-from .table import CURVE, METRICS, TrialRecord
+from .table import CURVE, INTEGER_COLUMNS, METRICS, TrialRecord
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 # Whole counts: the table holds them as Int64, so past 2**53 they stop being exact.
-COUNTS = ("epochs", "params", "macs")
+COUNTS = INTEGER_COLUMNS
 LARGEST_COUNT = 2 ** 53
 TEXTS = ("status", "reason", "node", "ray_trial_id", "run_id", "baseline", "imported")
 # Years pandas' timestamps can hold (1677-09-21 to 2262-04-11).

@@ -86,7 +86,7 @@ def fmt_metric(name: str, value: Any) -> str:
 
 def trial_rows(df: pd.DataFrame, params: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
     """The hover block: one row of display strings per trial, in the table's order."""
-    metrics = [m for m in ("accuracy", "params", "macs", "latency", "loss") if m in df.columns]
+    metrics = [m for m in OBJECTIVES if m in df.columns]
     columns = ["trial", "status", "epochs", *[OBJECTIVES[m].label for m in metrics], *params, "reason"]
     kind = df["baseline"].map(lambda b: f" (baseline {b})", na_action="ignore").fillna("") + df["imported"].map(
         lambda i: " (imported)", na_action="ignore").fillna("")

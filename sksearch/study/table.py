@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ..objectives import OBJECTIVES
+from ..objectives import COUNTED, MEASURED, OBJECTIVES
 from .layout import Layout, atomic_write
 
 # pandas is imported where a table is built: ``import sksearch`` loads this module (through
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # that the resume can hand it out again; the table says what it is (``stopped_runs``).
 STATUSES = ("completed", "stopped_early", "failed", "rejected", "running", "interrupted", "queued")
 # What a trial reports that the table keeps: the searcher stores these as user attributes.
-METRICS = ("epochs", "accuracy", "loss", "params", "macs", "latency", "train_time", "peak_memory", "peak_rss")
+METRICS = ("epochs", *OBJECTIVES, "train_time", "peak_memory", "peak_rss")
 BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported", "started", "finished", "duration_s")
 # The per-epoch record of a trial, kept in the study as the user attribute CURVE: a list of
 # {epoch, accuracy, loss, ...} with these keys, one entry per epoch reported (schedulers
@@ -45,8 +45,8 @@ BOOKKEEPING = ("reason", "node", "ray_trial_id", "run_id", "baseline", "imported
 # SIGKILL, Ray's result.json may not).
 CURVE = "curve"
 CURVE_KEYS = ("epoch", *OBJECTIVES, "train_loss", "train_time", "epoch_time", "lr")
-INTEGER_COLUMNS = ("epochs", "params", "macs")
-FLOAT_COLUMNS = ("accuracy", "loss", "latency", "train_time", "duration_s", "peak_memory", "peak_rss")
+INTEGER_COLUMNS = ("epochs", *COUNTED)
+FLOAT_COLUMNS = (*MEASURED, "train_time", "duration_s", "peak_memory", "peak_rss")
 # A one-shot study's subnet table adds these (``subnet_table``): the network key of each draw and,
 # for a draw of a network drawn before, that first draw's number. Its status is then ``repeat``
 # (answered from the first evaluation), a status only subnet tables have.

@@ -16,9 +16,9 @@ import pytest
 
 from sksearch.model.spec import ArchSpec
 from sksearch.search.optuna_searcher import OptunaSearcher
-from sksearch.search.samplers import make_sampler
 from sksearch.space import SamplerSpec, load_space
 from sksearch.space.sample import draw_fixed
+from sksearch.space.samplers import make_sampler
 from sksearch.space.schema import SAMPLERS
 from tests.conftest import write_space
 
