@@ -6,17 +6,15 @@ gradients summed into the shared weights before one optimizer step.
 The recipe is the space's (a searched value at its distribution's centre, as a baseline
 takes it) over ``strategy.supernet_epochs``. Each epoch ends with the largest and the smallest
 subnet evaluated on val after BatchNorm recalibration (the curves of both ends), and a
-checkpoint of the supernet's weights and optimizer in ``train/loop.py``'s format; a resume
-from it continues with the next epoch and draws the same random subnets an uninterrupted
-run would.
+checkpoint of the supernet's weights and optimizer in ``train/checkpoint.py``'s format: the
+epochs run in ``train/engine.py``, the engine every training shares, which this module hands
+its step function. A resume continues with the next epoch and draws the same random subnets
+an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import random
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,17 +25,9 @@ from ..data.spec import DataShape
 from ..model.cost import params_and_macs
 from ..model.spec import ArchSpec, SpecError
 from ..space.parsed import SearchSpace
-from ..space.sample import FixedDraw, _get, sample
-from ..train.loop import (
-    Reporter,
-    TrialDiverged,
-    _autocast,
-    evaluate,
-    load_checkpoint,
-    lr_at,
-    make_optimizer,
-    save_checkpoint,
-)
+from ..space.sample import centre_recipe as space_centre_recipe, sample
+from ..train.engine import Reporter, Step, Training, autocast, make_optimizer, train_epochs
+from ..train.loop import evaluate
 from ..train.spec import TrainSpec
 from .bn import calibration_batches, recalibrate
 from .shareable import ExtremeDraw, RandomDraw, supernet_layout
@@ -50,8 +40,7 @@ MAX_DRAWS = 200       # draws to find a valid random subnet before giving up
 def centre_recipe(space: SearchSpace) -> dict[str, Any]:
     """The space's recipe values, each searched one at its distribution's centre (as a baseline
     takes it): what the supernet trains with."""
-    centre = FixedDraw({}, "strategy", fill=True)
-    return {k: _get(centre, k, v) for k, v in space.train.items()}
+    return space_centre_recipe(space, "strategy")
 
 
 def recipe(space: SearchSpace, epochs: int) -> TrainSpec:
@@ -132,52 +121,37 @@ def train_supernet(space: SearchSpace, shape: DataShape, batches: Any, device: t
     params = {"params": params_and_macs(largest)[0], "params_smallest": params_and_macs(smallest)[0],
               "params_supernet": sum(p.numel() for p in supernet.parameters())}
     optimizer = make_optimizer(supernet, train)
-    steps = batches.steps_per_epoch()
-    start_epoch, metrics = 0, {}
-    if resume_from:
-        start_epoch, metrics = load_checkpoint(resume_from, supernet.net, optimizer, device)
-        if start_epoch >= epochs:
-            report(metrics, resume_from)
-            return metrics
     calibration = calibration_batches(batches, settings.calibration_batches)
-    train_time = float(metrics.get("train_time", 0.0))
-    for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
+    amp = autocast(device, train)
+
+    def epoch_step(epoch: int) -> Step:
         rng = epoch_rng(train.seed, epoch)
-        supernet.train()
-        loss_sum = torch.zeros((), device=device)
-        for i, (x, y) in enumerate(batches.train(epoch)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(train, (epoch - 1) * steps + i, steps)
-            optimizer.zero_grad(set_to_none=True)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             subnets = [largest, smallest, *(random_spec(space, shape, rng) for _ in range(RANDOM_PER_STEP))]
-            teacher = None
+            teacher = recorded = None
             for spec in subnets:
-                with _autocast(device, train):
+                with amp:
                     logits = supernet(x, spec).float()
-                if teacher is None:
-                    loss = F.cross_entropy(logits, y, label_smoothing=train.label_smoothing)
-                    loss_sum += loss.detach()
+                if recorded is None:
+                    loss = recorded = F.cross_entropy(logits, y, label_smoothing=train.label_smoothing)
                     if settings.distill:
                         teacher = torch.softmax(logits.detach(), dim=1)
                 elif teacher is not None:
                     loss = F.cross_entropy(logits, teacher)  # soft targets: the largest subnet's predictions
                 else:
                     loss = F.cross_entropy(logits, y, label_smoothing=train.label_smoothing)
-                loss.backward()
-            optimizer.step()
-        train_loss = loss_sum.item() / steps
-        if not math.isfinite(train_loss):
-            raise TrialDiverged(f"the largest subnet's training loss is {train_loss} at epoch {epoch}")
-        train_time += time.perf_counter() - t0
+                loss.backward()  # each subnet's gradients summed into the shared weights before the one step
+            return recorded
+
+        return step
+
+    def both_ends() -> dict[str, float]:
         accuracy, val_loss = evaluate_subnet(supernet, largest, calibration, batches, device, train)
         small_acc, small_loss = evaluate_subnet(supernet, smallest, calibration, batches, device, train)
-        metrics = {**params, "epoch": epoch, "accuracy": accuracy, "loss": val_loss, "accuracy_smallest": small_acc,
-                   "loss_smallest": small_loss, "train_loss": train_loss, "train_time": train_time,
-                   "epoch_time": time.perf_counter() - t0, "lr": lr_at(train, epoch * steps - 1, steps)}
-        folder = None
-        if checkpoint_dir is not None:
-            folder = os.path.join(checkpoint_dir, f"epoch_{epoch:04d}")
-            save_checkpoint(folder, supernet.net, optimizer, epoch, metrics)
-        report(metrics, folder)
-    return metrics
+        return {"accuracy": accuracy, "loss": val_loss, "accuracy_smallest": small_acc, "loss_smallest": small_loss}
+
+    # The engine trains and checkpoints supernet.net, the module that holds every weight.
+    training = Training(supernet.net, optimizer, train, epoch_step, both_ends,
+                        loss_name="the largest subnet's training loss")
+    return train_epochs(training, batches, device, report, params, checkpoint_dir, resume_from)

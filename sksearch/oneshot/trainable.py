@@ -17,10 +17,11 @@ from ray.tune import Callback
 from ..data.load import make_batches
 from ..errors import UserError
 from ..search.ray_cluster import fit
-from ..search.trainable import Reporter, run_reporting_to_tune, trial_device
+from ..search.trainable import run_reporting_to_tune, trial_device
 from ..space.parsed import SearchSpace
 from ..space.schema import parse
 from ..study.layout import latest_weights, supernet_dir
+from ..train.engine import Reporter
 from .sandwich import SandwichSettings, recipe, train_supernet
 
 

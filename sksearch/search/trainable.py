@@ -26,6 +26,7 @@ from ..data.load import make_batches
 from ..errors import UserError
 from ..model.spec import ArchSpec
 from ..study.layout import arch_key
+from ..train.engine import Reporter
 from ..train.loop import check_training_fits, run_trial
 from ..train.spec import TrainSpec
 
@@ -50,9 +51,6 @@ def sweep_scratch() -> None:
 def trial_device() -> torch.device:
     # Ray sets CUDA_VISIBLE_DEVICES to the trial's GPUs (empty when it has none).
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-Reporter = Callable[[dict[str, Any], "str | None"], None]  # (metrics, checkpoint folder or None)
 
 
 def train_trial(config: dict[str, Any], data: Any = None, cpus: float = 1.0, objectives: tuple[str, ...] = (),

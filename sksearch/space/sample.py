@@ -401,14 +401,20 @@ def check_baselines(space: SearchSpace, shape: DataShape) -> list[str]:
     return notes
 
 
+def centre_recipe(space: SearchSpace, where: str) -> dict[str, Any]:
+    """The space's recipe values, each searched one at its distribution's centre (``where``
+    names the configuration they are for in an error)."""
+    centre = FixedDraw({}, where, fill=True)
+    return {k: _get(centre, k, v) for k, v in space.train.items()}
+
+
 def baseline_sample(space: SearchSpace, baseline: Any, shape: DataShape) -> Sample:
     """A baseline's configuration: its architecture (a preset with this data's shape, or its
     fixed model) and the searched trials' recipe (a searched value it does not fix takes its
     distribution's centre); its budget is the search's."""
     from ..model.presets import preset
 
-    centre = FixedDraw({}, f"baselines.{baseline.name}", fill=True)
-    train_values = {k: _get(centre, k, v) for k, v in space.train.items()}
+    train_values = centre_recipe(space, f"baselines.{baseline.name}")
     train = TrainSpec(max_epochs=space.scheduler.max_epochs, **{**train_values, **baseline.train})
     if baseline.preset:
         spec = preset(baseline.preset).replace(num_classes=shape.num_classes, in_channels=shape.in_channels,
