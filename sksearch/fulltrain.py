@@ -79,7 +79,7 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
     a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
     change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``). From an
     export's weights the peak lr is the recipe's times ``CONTINUE_LR_SCALE``, unless
-    ``overrides`` set it. ``refit`` trains on train + val (see ``train``)."""
+    ``overrides`` set it. ``refit`` trains on train + val (see ``train_job``)."""
     from .data.spec import NAMES as DATA_NAMES, DataSpec
     from .exports.layout import ExportLayout
     from .exports.read import is_export, read_export_spec, read_preprocess, read_recipe, with_weights
@@ -297,7 +297,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def train(job: Job, out: str, device: str | None = None, force: bool = False, log: Callable[[str], None] = print,
+def train_job(job: Job, out: str, device: str | None = None, force: bool = False, log: Callable[[str], None] = print,
           threads: int | None = None, log_test: bool = False) -> dict[str, Any]:
     """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
     returns the final metrics: val (``accuracy``, ``loss``) and test (``test_accuracy``,
