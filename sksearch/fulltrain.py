@@ -179,7 +179,8 @@ def trial_threads(cpus: Any) -> int:
 
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
-    """The recipe and data checked by the space-file rules (the messages name the key)."""
+    """The recipe and data checked by the space-file rules, each key and the settings that must
+    go together (the messages name the key)."""
     from .data.spec import DataSpec
     from .space.distributions import SpaceError
     from .space.schema import DATA_FIELDS, TRAIN_FIELDS, check_erase_area
@@ -194,6 +195,9 @@ def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
             else:
                 raise SpaceError(f"data.{key}", f"unknown key; allowed: {', '.join(DATA_FIELDS)}")
         check_erase_area(data.get("erase_min", DataSpec.erase_min), data.get("erase_max", DataSpec.erase_max))
+        problem = DataSpec.named(**data).problem()  # e.g. a canvas the digits do not fit, before any is drawn
+        if problem is not None:
+            raise SpaceError(*problem)
     except SpaceError as exc:
         raise UserError(str(exc)) from None
 
