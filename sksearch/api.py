@@ -439,13 +439,13 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
     ``from_scratch``; writes an export folder to ``out`` and returns it. Calling it again after
     a crash resumes from the last epoch's checkpoint. ``overrides`` change the recipe or data
     (``{"train.lr": 0.05, "data.train_limit": None}``). From an export's weights the peak lr
-    is a tenth of the recipe's (``retrain.CONTINUE_LR_SCALE``: the full peak undoes the trained
+    is a tenth of the recipe's (``fulltrain.CONTINUE_LR_SCALE``: the full peak undoes the trained
     network) unless ``overrides`` set ``train.lr``. ``threads``: torch's CPU threads (default:
     the CPUs each trial of the export's study had, as the trial trained). It reports val and
     test accuracy at the end; ``log_test`` also logs test accuracy every epoch. ``refit`` trains
     on train + val once nothing is chosen on val any more: no val accuracy, the test split still
     read once at the end, and the export records the refit and its training images."""
-    from .retrain import plan, train as run_training
+    from .fulltrain import plan, train_job
 
     # Checked before plan() and train() look at anything: a bad epochs made out/ and then failed.
     target, out = _text(target, "target"), _text(out, "out")
@@ -458,8 +458,8 @@ def train(target: str, epochs: int, out: str, *, data: str | None = None, data_r
         _flag(locals()[flag], flag)
 
     with sigterm_stops():
-        run_training(plan(target, epochs, data, data_root, overrides, from_scratch, refit), out, device, force,
-                     threads=threads, log_test=log_test)
+        train_job(plan(target, epochs, data, data_root, overrides, from_scratch, refit), out, device, force,
+                  threads=threads, log_test=log_test)
     return out
 
 

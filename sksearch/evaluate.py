@@ -45,9 +45,9 @@ def _preprocess_file(target: str) -> str:
 def evaluate_target(target: str, split: str = "test", data_root: str | None = None, device: str = "cpu",
                     batch_size: int = 512, threads: int | None = None, storage: str | None = None) -> dict[str, Any]:
     """``{"split", "accuracy", "loss", "samples", "data", "model"}`` of ``target`` on ``split``.
-    ``threads``: torch's CPU threads (default: as a trial of its study had, ``retrain.trial_threads``);
+    ``threads``: torch's CPU threads (default: as a trial of its study had, ``fulltrain.trial_threads``);
     ``storage``: the database of a ``STUDY_DIR:TRIAL_ID``'s study (default: the folder's own)."""
-    from .retrain import torch_threads, trial_threads
+    from .fulltrain import torch_threads, trial_threads
 
     recipe = export_recipe(target)
     with torch_threads(threads or trial_threads((recipe or {}).get("cpus"))):
@@ -62,7 +62,7 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
     from .data.load import load_data, make_batches
     from .exports.layout import ExportLayout
     from .exports.read import check_data_fits
-    from .retrain import recorded_data_spec
+    from .fulltrain import recorded_data_spec
     from .train.loop import evaluate
     from .train.spec import TrainSpec
 

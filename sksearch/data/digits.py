@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .arrays import ArrayData
+from .spec import DIGIT_PX
 
-DIGIT_PX = 8
 NUM_CLASSES = 10
 
 

@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
 
+# Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
+MAX_DIGIT_BYTES = 2 * 10**9
+DIGIT_PX = 8  # the embedded digits' side before scaling (data/digits.py draws sides of round(8 * scale))
+
 
 @dataclass(frozen=True)
 class DataShape:
@@ -132,6 +136,27 @@ class DataSpec:
     def is_digits(self) -> bool:
         row = DATASETS.get(self.name)
         return row is not None and row.reader == "digits"
+
+    def problem(self) -> tuple[str, str] | None:
+        """The first settings that do not go together, as (key, what is wrong and what is
+        allowed); None where they all do. Every place that configures data (a space file, run's
+        and train's --set, an export's record) asks before anything is written: the digits' own
+        guard in ``make_digits`` stops only when the data are generated, with a traceback."""
+        if self.min_scale > self.max_scale:
+            return "data.min_scale", f"{self.min_scale} is above max_scale {self.max_scale}; allowed: <= max_scale"
+        if not self.is_digits:
+            return None
+        smallest, largest = round(DIGIT_PX * self.min_scale), round(DIGIT_PX * self.max_scale)
+        if smallest < 1:
+            return "data.min_scale", f"{self.min_scale} makes digits of 0 px; allowed: > {0.5 / DIGIT_PX}"
+        if largest > self.canvas:
+            return ("data.max_scale", f"{self.max_scale} makes digits of {largest} px, larger than the {self.canvas} "
+                                      f"px canvas; allowed: <= {self.canvas / DIGIT_PX} (or data.canvas >= {largest})")
+        if (self.train_size + self.val_size) * self.canvas ** 2 > MAX_DIGIT_BYTES:
+            return ("data.train_size", f"{self.train_size:,} + {self.val_size:,} digits of {self.canvas} px need "
+                                       f"{(self.train_size + self.val_size) * self.canvas ** 2 / 1e9:.1f} GB; "
+                                       f"at most {MAX_DIGIT_BYTES / 1e9:.0f} GB of images")
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -192,8 +192,6 @@ TRAIN_FIELDS: dict[str, Check] = {
     "compile": one_of(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
     "tta": on_off,
 }
-# Digits are generated in memory: at most MAX_DIGIT_BYTES of images (10^6 images of 24 px are 0.6 GB).
-MAX_DIGIT_BYTES = 2 * 10**9
 DATA_FIELDS: dict[str, Check] = {
     "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10, 10**7),
     "val_size": integer(10, 10**7), "canvas": integer(8, 512), "min_scale": number(0, 64, low_open=True),
@@ -546,15 +544,9 @@ def parse(raw: Any, source: str = "<space>") -> SearchSpace:
         raise SpaceError("description", "must be a string")
     data = _dataclass_from("data", DataSpec, raw.get("data"), DATA_FIELDS)
     check_erase_area(data.erase_min, data.erase_max)
-    if data.min_scale > data.max_scale:
-        raise SpaceError("data.min_scale", f"{data.min_scale} is above max_scale {data.max_scale}")
-    if data.is_digits and round(8 * data.max_scale) > data.canvas:
-        raise SpaceError("data.max_scale", f"{data.max_scale} makes digits of {round(8 * data.max_scale)} px, "
-                                           f"larger than the {data.canvas} px canvas; allowed: <= {data.canvas / 8}")
-    if data.is_digits and (data.train_size + data.val_size) * data.canvas ** 2 > MAX_DIGIT_BYTES:
-        raise SpaceError("data.train_size", f"{data.train_size:,} + {data.val_size:,} digits of {data.canvas} px need "
-                                            f"{(data.train_size + data.val_size) * data.canvas ** 2 / 1e9:.1f} GB; "
-                                            f"at most {MAX_DIGIT_BYTES / 1e9:.0f} GB of images")
+    problem = data.problem()  # the settings that must go together (a digit's size and its canvas...)
+    if problem is not None:
+        raise SpaceError(*problem)
     if data.val_split == "test":
         raise SpaceError("data.val_split", "test would rank and stop trials on the test split; a search reads "
                                            "train and val only (allowed: holdout)")

@@ -91,3 +91,39 @@ def test_a_digits_name_stands_for_its_settings_and_a_given_knob_wins(tmp_path):
     assert (space.data.canvas, space.data.clutter, space.data.shape().input_size) == (32, 3, 32)
     data = load_data(space.data)
     assert data.name == "cluttered_digits" and data.x_train.shape[-1] == 32
+
+
+# Edges of each rule: sides of round(8 * scale) from 0 px up to the canvas and one past it.
+SCALE_CASES = [(12, 1.0, 1.5), (12, 1.0, 1.56), (12, 1.0, 1.57), (12, 1.0, 2.5), (8, 1.0, 1.0), (8, 0.06, 1.0),
+               (8, 0.0625, 1.0), (8, 0.07, 1.0), (8, 0.2, 0.1), (24, 1.0, 2.5), (24, 0.75, 3.75)]
+
+
+@pytest.mark.parametrize("canvas,min_scale,max_scale", SCALE_CASES)
+def test_the_data_spec_refuses_exactly_the_digits_that_cannot_be_drawn(canvas, min_scale, max_scale):
+    """``DataSpec.problem`` is what a space file, --set and an export's record are checked by,
+    before anything is written; ``make_digits`` draws every setting it passes and refuses (a
+    ValueError and a traceback, the late failure it stands in front of) every one it names."""
+    problem = DataSpec.named("digits", train_size=10, val_size=10, canvas=canvas, min_scale=min_scale,
+                             max_scale=max_scale).problem()
+    if problem is None:
+        d = make_digits(10, 10, canvas=canvas, min_scale=min_scale, max_scale=max_scale)
+        assert d.x_train.shape == (10, 1, canvas, canvas)
+    else:
+        key, message = problem
+        assert key in ("data.min_scale", "data.max_scale") and "allowed: " in message
+        with pytest.raises(ValueError, match="must fit in"):
+            make_digits(10, 10, canvas=canvas, min_scale=min_scale, max_scale=max_scale)
+
+
+def test_the_problems_name_the_key_and_what_is_allowed():
+    assert DataSpec.named("digits", canvas=12).problem() == (
+        "data.max_scale", "2.5 makes digits of 20 px, larger than the 12 px canvas; allowed: <= 1.5 "
+                          "(or data.canvas >= 20)")
+    assert DataSpec.named("digits", min_scale=0.05).problem() == (
+        "data.min_scale", "0.05 makes digits of 0 px; allowed: > 0.0625")
+    assert DataSpec.named("cluttered_digits", canvas=24).problem()[0] == "data.max_scale"
+    assert DataSpec.named("digits", train_size=10**7, canvas=24).problem()[0] == "data.train_size"
+    assert DataSpec.named("digits").problem() is None and DataSpec.named("cluttered_digits").problem() is None
+    # Scales mean nothing to other sets (their canvas is theirs), but the order of the two is kept.
+    assert DataSpec.named("mnist", canvas=8).problem() is None
+    assert DataSpec.named("mnist", min_scale=2.0, max_scale=1.0).problem()[0] == "data.min_scale"

@@ -88,7 +88,7 @@ def test_an_export_of_today_is_evaluated_on_the_data_it_recorded():
 
 def test_an_export_of_today_plans_a_training_with_its_recipe():
     """``sksearch train`` reads the folder's recipe, data and weights as written then."""
-    from sksearch.retrain import CONTINUE_LR_SCALE, plan
+    from sksearch.fulltrain import CONTINUE_LR_SCALE, plan
 
     job = plan(str(V_TODAY), epochs=2)
     assert job.spec.to_dict() == json.loads((V_TODAY / "spec.json").read_text())

@@ -132,6 +132,7 @@ CASES = [
     ("data.val_split", "test", "data.val_split: test would rank and stop trials on the test split"),
     ("data.augment", "mixup", "data.augment: must be one of none, crop, crop_flip"),
     ("data.max_scale", 3.0, "data.max_scale: 3.0 makes digits of 24 px, larger than the 12 px canvas"),
+    ("data.min_scale", 0.05, "data.min_scale: 0.05 makes digits of 0 px; allowed: > 0.0625"),
     ("data.download", "yes", "data.download: must be true or false"),
     ("constraints", {"params": {"max": 10}},
      "constraints: no network of the space meets the budgets: its smallest has"),

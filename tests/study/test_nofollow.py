@@ -183,7 +183,7 @@ def test_train_out_into_an_export_of_links_writes_nothing_through_them(tmp_path,
 
 def test_train_log_is_written_without_following_a_link(tmp_path):
     from sksearch.exports.layout import TRAIN_LOG as LOG_FILE
-    from sksearch.retrain import _append_log
+    from sksearch.fulltrain import _append_log
 
     outside = tmp_path / "outside.csv"
     outside.write_text("kept\n")

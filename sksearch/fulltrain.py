@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -21,7 +22,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from .errors import UserError
 from .exports.layout import CHECKPOINTS, EXPORT_FILES, TRAIN_JSON, TRAIN_LOG
@@ -31,6 +32,12 @@ from .model.spec import ArchSpec
 from .study.lock import LOCK_FILE, FolderLock
 from .study.nofollow import atomic_write, refuse_links_out
 from .study.targets import check_folder_target
+
+if TYPE_CHECKING:
+    from .data.arrays import ArrayData
+    from .data.load import FolderData
+    from .data.spec import DataSpec
+    from .train.spec import TrainSpec
 
 KEEP_CHECKPOINTS = 2
 LOG_COLUMNS = ["epoch", "accuracy", "loss", "train_loss", "lr", "epoch_time", "train_time"]
@@ -79,7 +86,7 @@ def plan(target: str, epochs: int, data: str | None = None, data_root: str | Non
     a spec file or preset brings the architecture (then ``data`` is needed). ``overrides``
     change recipe or data values (``{"lr": 0.05, "data.train_limit": None}``). From an
     export's weights the peak lr is the recipe's times ``CONTINUE_LR_SCALE``, unless
-    ``overrides`` set it. ``refit`` trains on train + val (see ``train``)."""
+    ``overrides`` set it. ``refit`` trains on train + val (see ``train_job``)."""
     from .data.spec import NAMES as DATA_NAMES, DataSpec
     from .exports.layout import ExportLayout
     from .exports.read import is_export, read_export_spec, read_preprocess, read_recipe, with_weights
@@ -172,7 +179,8 @@ def trial_threads(cpus: Any) -> int:
 
 
 def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
-    """The recipe and data checked by the space-file rules (the messages name the key)."""
+    """The recipe and data checked by the space-file rules, each key and the settings that must
+    go together (the messages name the key)."""
     from .data.spec import DataSpec
     from .space.distributions import SpaceError
     from .space.schema import DATA_FIELDS, TRAIN_FIELDS, check_erase_area
@@ -187,6 +195,9 @@ def _check_recipe(train: dict[str, Any], data: dict[str, Any]) -> None:
             else:
                 raise SpaceError(f"data.{key}", f"unknown key; allowed: {', '.join(DATA_FIELDS)}")
         check_erase_area(data.get("erase_min", DataSpec.erase_min), data.get("erase_max", DataSpec.erase_max))
+        problem = DataSpec.named(**data).problem()  # e.g. a canvas the digits do not fit, before any is drawn
+        if problem is not None:
+            raise SpaceError(*problem)
     except SpaceError as exc:
         raise UserError(str(exc)) from None
 
@@ -297,8 +308,8 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def train(job: Job, out: str, device: str | None = None, force: bool = False, log: Callable[[str], None] = print,
-          threads: int | None = None, log_test: bool = False) -> dict[str, Any]:
+def train_job(job: Job, out: str, device: str | None = None, force: bool = False, log: Callable[[str], None] = print,
+              threads: int | None = None, log_test: bool = False) -> dict[str, Any]:
     """Train ``job`` into ``out`` (resuming what an earlier run of the same job left there);
     returns the final metrics: val (``accuracy``, ``loss``) and test (``test_accuracy``,
     ``test_loss``, ``test_samples``; ``test_note`` instead where the data has no test split).
@@ -308,41 +319,66 @@ def train(job: Job, out: str, device: str | None = None, force: bool = False, lo
     A ``job.refit`` trains on train + val: val is never read (``accuracy`` and ``loss`` are
     None), and train.json and the README record the refit and its training images."""
     _check_out_apart(out, job.source)
-    refuse_links_out(out, "--out")  # its log, checkpoints and weights would be written through them
-    state = _check_out(out, job, force)  # before the folder or its lock file is made
-    if state is not None and state.get("finished"):
-        return _already_finished(out, state, log)
+    done = _finished_before(job, out, force, log)  # before the folder or its lock file is made
+    if done is not None:
+        return done
     with _holding_lock(out), torch_threads(threads or job.threads):
         return _train(job, out, device, force, log, threads or job.threads, log_test)
 
 
-def _already_finished(out: str, state: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[str], None], threads: int,
+           log_test: bool) -> dict[str, Any]:
+    """``train_job`` under ``out``'s lock, one job to a step."""
+    done = _finished_before(job, out, force, log)  # again under the lock: another training may have changed it since
+    if done is not None:
+        return done
+    setup = _prepare(job, device, log)
+    run = _start(job, out, setup, log)
+    metrics = _run_epochs(job, out, setup, run, functools.partial(_record_epoch, job, out, setup, run, log_test, log))
+    return _write_trained(job, out, setup, metrics, threads, log)
+
+
+def _finished_before(job: Job, out: str, force: bool, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """``out`` checked for ``job``: links out of it refused (its log, checkpoints and weights would
+    be written through them), and another training or the user's files in it. The metrics of an
+    earlier run that finished the job, said in a line; None where there is training to do."""
+    refuse_links_out(out, "--out")
+    state = _check_out(out, job, force)
+    if state is None or not state.get("finished"):
+        return None
     log(f"{out}: this training already finished ({state['epochs_done']} epochs, "
         f"{_split_line(state['metrics'])}); nothing to do")
     return state["metrics"]
 
 
-def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[str], None], threads: int,
-           log_test: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Setup:
+    """What every epoch needs, made once before the first: the device, the recipe and the data."""
+
+    device: str
+    recipe: TrainSpec
+    data_spec: DataSpec
+    data: ArrayData | FolderData
+    batches: Any
+    refit_images: int | None  # a refit's training images (train + val); None otherwise
+    test_samples: int
+
+
+def _prepare(job: Job, device: str | None, log: Callable[[str], None]) -> _Setup:
+    """The device, the recipe checked against it, and the data loaded, checked against the
+    network and batched (a refit's val folded into its train split)."""
     import torch
 
-    from .data.load import FolderData, describe, fold_val_into_train, load_data, make_batches
+    from .data.load import FolderData, fold_val_into_train, load_data, make_batches
+    from .data.spec import DataSpec
     from .exports.read import check_data_fits
-    from .exports.write import write_export
-    from .study.summary import clock
-    from .train.loop import check_training_fits, run_trial
-    from .train.spec import WEIGHTS_FILE, TrainSpec
+    from .train.loop import check_training_fits
+    from .train.spec import TrainSpec
 
-    refuse_links_out(out, "--out")  # again under the lock: its log, checkpoints and weights go through them
-    state = _check_out(out, job, force)  # again under the lock: another training may have changed it since
-    if state is not None and state.get("finished"):
-        return _already_finished(out, state, log)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     recipe = TrainSpec(**job.train)
-    check_training_fits(job.spec, recipe, device, job.source)  # before the data is loaded or --out made
+    check_training_fits(job.spec, recipe, device, job.source)  # before the data is loaded or anything written
     log(f"loading data: {job.data['name']}")
-    from .data.spec import DataSpec
-
     data_spec = DataSpec.named(**job.data)
     data = load_data(data_spec, test=True)
     refit_images = fold_val_into_train(data) if job.refit else None
@@ -353,60 +389,98 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
     batches = make_batches(data, device, recipe.batch_size, seed=recipe.seed,
                            channels_last=recipe.uses_channels_last,
                            workers=min(job.data.get("workers", 0), max(0, (os.cpu_count() or 1) - 1)))
+    test_samples = (len(data.test) if data.test is not None else 0) if isinstance(data, FolderData) \
+        else (len(data.y_test) if data.y_test is not None else 0)
+    return _Setup(device, recipe, data_spec, data, batches, refit_images, test_samples)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """This run of the job in its folder: where it starts, and train.json's record of it."""
+
+    before: set[str]  # the folder's names before this run wrote anything
+    made: bool  # the folder held only its lock: a run that diverges before a checkpoint takes back what it wrote
+    resume_from: str | None  # the checkpoint it resumes from; None: it starts at epoch 1
+    first: int  # its first epoch
+    state: dict[str, Any]  # train.json's record, updated every epoch
+    started: float
+
+
+def _start(job: Job, out: str, setup: _Setup, log: Callable[[str], None]) -> _Run:
+    """The run begun: the checkpoint to resume from found, train.json's record written, a line said."""
     # The folder holds only its lock (``_holding_lock`` made it, or found it empty): a training that
     # fails before its first epoch takes back what it wrote, and the lock what the lock made.
     before = set(os.listdir(out))
-    made = before <= {LOCK_FILE}
     os.makedirs(os.path.join(out, CHECKPOINTS), exist_ok=True)
     resume_from = _resume_point(out, log)
-    first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1  # this run's first epoch
-    job_state = {"job": job.key(), "epochs_done": 0, "finished": False, "metrics": {}}
-    atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(job_state, indent=2, default=str))
-    log(f"training {job.source} for {recipe.max_epochs} epochs on {device}"
+    first = int(os.path.basename(resume_from).split("_")[1]) + 1 if resume_from else 1
+    state = {"job": job.key(), "epochs_done": 0, "finished": False, "metrics": {}}
+    _write_state(out, state)
+    log(f"training {job.source} for {setup.recipe.max_epochs} epochs on {setup.device}"
         + (f", resuming after epoch {first - 1}" if resume_from else
            (" from its weights" if job.weights else " from a fresh initialisation")))
-    started = time.time()
+    return _Run(before, before <= {LOCK_FILE}, resume_from, first, state, time.time())
 
-    has_test = batches.has_test
-    test_samples = (len(data.test) if data.test is not None else 0) if isinstance(data, FolderData) \
-        else (len(data.y_test) if data.y_test is not None else 0)
 
-    def test_metrics(weights: str) -> dict[str, Any]:
-        if not has_test:
-            return {"test_accuracy": None, "test_loss": None, "test_samples": 0,
-                    "test_note": getattr(data, "test_note", None) or "no test split"}
-        model = with_weights(job.spec, weights).to(device)
-        if recipe.uses_channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        accuracy, loss = evaluate(model, batches, torch.device(device), recipe, "test")
-        return {"test_accuracy": accuracy, "test_loss": loss, "test_samples": test_samples}
+def _write_state(out: str, state: dict[str, Any]) -> None:
+    """train.json: the job and how far it got (the recipe too, once it finished)."""
+    atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(state, indent=2, default=str))
 
-    def report(metrics: dict[str, Any], folder: str | None) -> None:
-        epoch = metrics["epoch"]
-        if log_test and folder is not None:
-            metrics = {**metrics, **test_metrics(os.path.join(folder, WEIGHTS_FILE))}
-        _append_log(out, metrics, LOG_COLUMNS + (TEST_COLUMNS if log_test else []))
-        for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
-        job_state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
-        atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(job_state, indent=2, default=str))
-        per_epoch = (time.time() - started) / max(1, epoch - first + 1)
-        val = ("refit: no val" if job.refit else
-               f"accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}")
-        log(f"[{clock(time.time() - started):>7}] epoch {epoch}/{recipe.max_epochs}: {val}, "
-            f"train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
-            f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
+
+def _read_test(job: Job, setup: _Setup, weights: str) -> dict[str, Any]:
+    """The test split's figures for the network in ``weights`` (a note where the data has none)."""
+    import torch
 
     from .exports.read import with_weights
-    from .model.cost import params_and_macs
-    from .train.loop import TrialDiverged, evaluate
+    from .train.loop import evaluate
+
+    if not setup.batches.has_test:
+        return {"test_accuracy": None, "test_loss": None, "test_samples": 0,
+                "test_note": getattr(setup.data, "test_note", None) or "no test split"}
+    model = with_weights(job.spec, weights).to(setup.device)
+    if setup.recipe.uses_channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    accuracy, loss = evaluate(model, setup.batches, torch.device(setup.device), setup.recipe, "test")
+    return {"test_accuracy": accuracy, "test_loss": loss, "test_samples": setup.test_samples}
+
+
+def _record_epoch(job: Job, out: str, setup: _Setup, run: _Run, log_test: bool, log: Callable[[str], None],
+                  metrics: dict[str, Any], folder: str | None) -> None:
+    """An epoch's records (the trainer's report): its train_log.csv row (with the test split's
+    figures under ``log_test``), the checkpoints past the last two removed, train.json, a line."""
+    from .study.summary import clock
+    from .train.spec import WEIGHTS_FILE
+
+    epoch, recipe = metrics["epoch"], setup.recipe
+    if log_test and folder is not None:
+        metrics = {**metrics, **_read_test(job, setup, os.path.join(folder, WEIGHTS_FILE))}
+    _append_log(out, metrics, LOG_COLUMNS + (TEST_COLUMNS if log_test else []))
+    for old in _checkpoints(out)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    run.state.update(epochs_done=epoch, metrics={k: metrics[k] for k in ("accuracy", "loss") if k in metrics})
+    _write_state(out, run.state)
+    per_epoch = (time.time() - run.started) / max(1, epoch - run.first + 1)
+    val = ("refit: no val" if job.refit else
+           f"accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}")
+    log(f"[{clock(time.time() - run.started):>7}] epoch {epoch}/{recipe.max_epochs}: {val}, "
+        f"train loss {metrics['train_loss']:.4f}, lr {metrics['lr']:.4g} | "
+        f"~{clock(per_epoch * (recipe.max_epochs - epoch))} left")
+
+
+def _run_epochs(job: Job, out: str, setup: _Setup, run: _Run,
+                report: Callable[[dict[str, Any], str | None], None]) -> dict[str, Any]:
+    """The epochs trained from where ``run`` starts, ``report`` after each; the last one's
+    metrics. A divergence is one line, and a run that began in an empty folder takes back what
+    it wrote there when no checkpoint is left."""
+    from .train.loop import TrialDiverged, run_trial
 
     try:
-        metrics = run_trial(job.spec, recipe, batches, device, report, checkpoint_dir=os.path.join(out, CHECKPOINTS),
-                            resume_from=resume_from, init_weights=job.weights, validate=not job.refit)
+        return run_trial(job.spec, setup.recipe, setup.batches, setup.device, report,
+                         checkpoint_dir=os.path.join(out, CHECKPOINTS), resume_from=run.resume_from,
+                         init_weights=job.weights, validate=not job.refit)
     except TrialDiverged as exc:
-        if made and not _checkpoints(out):
-            for name in set(os.listdir(out)) - before:
+        if run.made and not _checkpoints(out):
+            for name in set(os.listdir(out)) - run.before:
                 path = os.path.join(out, name)
                 if os.path.isdir(path):
                     shutil.rmtree(path, ignore_errors=True)
@@ -417,35 +491,65 @@ def _train(job: Job, out: str, device: str | None, force: bool, log: Callable[[s
             kept = f"{out} keeps the epochs before it"
         raise UserError(f"{job.source}: the training diverged ({exc}); lower the peak lr (--set train.lr=...) "
                         f"or train --from-scratch; {kept}") from None
+
+
+def _write_trained(job: Job, out: str, setup: _Setup, metrics: dict[str, Any], threads: int,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """The test split read once, for the last epoch's network; the export written from it, the
+    checkpoints removed and train.json's final record. The metrics, the test's included."""
+    from .data.load import describe
+    from .exports.write import write_export
+    from .model.cost import params_and_macs
+    from .train.spec import WEIGHTS_FILE
+
+    epochs = setup.recipe.max_epochs
     model_weights = os.path.join(_checkpoints(out)[-1], WEIGHTS_FILE)
-    metrics = {**metrics, **test_metrics(model_weights)}
-    final_metrics = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",
-                                                 "test_note") if k in metrics}
-    if job.refit:
-        final_metrics.update(accuracy=None, loss=None)
-        readme_metrics: dict[str, Any] = {"val accuracy": "none (refit: no val)",
-                                          "training images": f"{refit_images:,} (train + val)"}
-    else:
-        readme_metrics = {"val accuracy": round(metrics["accuracy"], 4), "val loss": round(metrics["loss"], 4)}
-    readme_metrics["test accuracy"] = (round(metrics["test_accuracy"], 4) if has_test
-                                       else f"none ({final_metrics['test_note']})")
-    if has_test:
-        readme_metrics.update({"test loss": round(metrics["test_loss"], 4), "test images": test_samples})
-    recipe_out = {"train": job.train, "data": job.data, "epochs": recipe.max_epochs, "cpus": threads or job.threads,
-                  "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
-    if job.refit:
-        recipe_out["refit"] = {"images": refit_images, "splits": ["train", "val"]}
+    metrics = {**metrics, **_read_test(job, setup, model_weights)}
+    final_metrics = _final_metrics(job, metrics)
+    recipe = _recipe_record(job, setup, threads)
     write_export(out, job.spec, model_weights, f"{os.path.basename(os.path.normpath(out))}: trained",
-                 f"`{job.source}`, trained by `sksearch train` for {recipe.max_epochs} epochs"
+                 f"`{job.source}`, trained by `sksearch train` for {epochs} epochs"
                  f"{' from its weights' if job.weights else ''}{' on train + val (refit)' if job.refit else ''}.",
-                 {**readme_metrics, "epochs": recipe.max_epochs, "params": f"{params_and_macs(job.spec)[0]:,}"},
-                 describe(data, data_spec), recipe=recipe_out)
+                 {**_readme_metrics(job, setup, metrics, final_metrics), "epochs": epochs,
+                  "params": f"{params_and_macs(job.spec)[0]:,}"},
+                 describe(setup.data, setup.data_spec), recipe=recipe)
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
-    final = {**recipe_out, "job": job.key(), "epochs_done": recipe.max_epochs, "finished": True,
-             "metrics": final_metrics}
-    atomic_write(os.path.join(out, TRAIN_JSON), json.dumps(final, indent=2, default=str))
-    log(f"trained {recipe.max_epochs} epochs: {_split_line(final_metrics)}; wrote {out}")
+    _write_state(out, {**recipe, "job": job.key(), "epochs_done": epochs, "finished": True,
+                       "metrics": final_metrics})
+    log(f"trained {epochs} epochs: {_split_line(final_metrics)}; wrote {out}")
     return metrics
+
+
+def _final_metrics(job: Job, metrics: dict[str, Any]) -> dict[str, Any]:
+    """train.json's metrics of a finished training (a refit's val: None, it was never read)."""
+    final = {k: metrics.get(k) for k in ("accuracy", "loss", "test_accuracy", "test_loss", "test_samples",
+                                         "test_note") if k in metrics}
+    if job.refit:
+        final.update(accuracy=None, loss=None)
+    return final
+
+
+def _readme_metrics(job: Job, setup: _Setup, metrics: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """The export README's figures: val (or the refit's training images) and test."""
+    has_test = setup.batches.has_test
+    if job.refit:
+        shown: dict[str, Any] = {"val accuracy": "none (refit: no val)",
+                                 "training images": f"{setup.refit_images:,} (train + val)"}
+    else:
+        shown = {"val accuracy": round(metrics["accuracy"], 4), "val loss": round(metrics["loss"], 4)}
+    shown["test accuracy"] = round(metrics["test_accuracy"], 4) if has_test else f"none ({final['test_note']})"
+    if has_test:
+        shown.update({"test loss": round(metrics["test_loss"], 4), "test images": setup.test_samples})
+    return shown
+
+
+def _recipe_record(job: Job, setup: _Setup, threads: int) -> dict[str, Any]:
+    """The export's train.json recipe: what was trained, on what, from where (and the refit)."""
+    recipe = {"train": job.train, "data": job.data, "epochs": setup.recipe.max_epochs, "cpus": threads,
+              "source": {"trained_from": job.source, "from_weights": job.weights is not None}}
+    if job.refit:
+        recipe["refit"] = {"images": setup.refit_images, "splits": ["train", "val"]}
+    return recipe
 
 
 def _append_log(out: str, metrics: dict[str, Any], columns: list[str] = LOG_COLUMNS) -> None:

@@ -11,7 +11,7 @@ import pytest
 import sksearch
 from sksearch.cli import main
 from sksearch.errors import UserError
-from sksearch.retrain import plan
+from sksearch.fulltrain import plan
 from tests.conftest import tiny_spec
 
 DATA = {"data.train_size": 120, "data.val_size": 60, "data.canvas": 12, "data.max_scale": 1.5}
