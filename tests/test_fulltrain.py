@@ -51,6 +51,9 @@ def wait_for_epochs(out, n: int, proc: subprocess.Popen, deadline_s: float = 180
     pytest.fail(f"sksearch train logged fewer than {n} epochs in {deadline_s:.0f} s")
 
 
+# Slow (45-240 s on 2 cores): the engine's resume is checked bit for bit in tests/train/test_engine.py,
+# and a kill while a checkpoint is written in the default suite below.
+@pytest.mark.slow
 def test_train_continues_further_survives_sigkill_and_resumes(export, tmp_path):
     out = tmp_path / "trained"
     # Larger digits make epochs long enough to kill the run in the middle.

@@ -36,6 +36,10 @@ def _wait_for_epoch(result_json, epoch, proc, timeout=240):
     raise AssertionError(f"the supernet never reported epoch {epoch}")
 
 
+# Slow (80-220 s on 2 cores): the engine's own tests resume a supernet's training bit for bit
+# (tests/oneshot/test_sandwich.py) and a trial's after SIGKILL (tests/search/test_driver.py);
+# this runs the whole one-shot command through a kill.
+@pytest.mark.slow
 def test_one_shot_run_resumes_after_sigkill_without_losing_an_epoch(tmp_path):
     space = write_space(tmp_path, TINY_SPACE + ONE_SHOT + "\n", scheduler="scheduler: {name: none, max_epochs: 2}")
     out = tmp_path / "study"

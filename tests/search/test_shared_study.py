@@ -57,6 +57,8 @@ def check_shared(outs, n, url):
         assert info["done"] == n and info["finished"] and len(info["runs"]) == 2
 
 
+# Slow (about 30 s): the PostgreSQL variant below runs the same two drivers in the default suite.
+@pytest.mark.slow
 def test_two_drivers_on_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     outs = two_drivers(tmp_path, url)
