@@ -20,7 +20,7 @@ from ..objectives import GOALS
 from .pareto import completed, dominates, nondominated_ranks
 from .reader import read_beside
 from .store import confirm_study
-from .subnets import confirmation
+from .subnets import TAU_WARN, confirmation, small_n_low
 from .table import CURVE, searched
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ KINDS = (REPEAT, AUDIT)
 # Two runs' accuracies are "within noise" when their intervals mean +- NOISE_SE standard errors
 # overlap: about a 95% interval each, the rule of thumb the issue's readers use.
 NOISE_SE = 2.0
-# The lower end of a tau's interval under which a rung (or a supernet) is said not to rank
-# trials well enough to stop them on.
-TAU_WARN = 0.3
+# TAU_WARN (subnets.py): the lower end of a tau's interval under which a rung (or a supernet)
+# is said not to rank trials well enough to stop them on.
 RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 # Which stopped trials an audit draws: a permutation under this seed, so ``--audit 2`` then
@@ -250,7 +249,8 @@ def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RE
                      level: float = 0.95) -> dict[str, Any]:
     """Kendall's tau-b between ``x`` and ``y`` and a percentile bootstrap interval over
     ``resamples`` resamples of the pairs (seeded): ``n``, ``tau``, ``low``, ``high`` (None where
-    fewer than three pairs, or a side is constant)."""
+    fewer than three pairs, or a side is constant). Under ``subnets.SMALL_N`` pairs the interval
+    is widened to at least tau's spread under no correlation (``subnets.small_n_low``)."""
     from scipy.stats import kendalltau
 
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -264,6 +264,11 @@ def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RE
     if len(taus):
         alpha = (1 - level) / 2
         out["low"], out["high"] = (float(v) for v in np.quantile(taus, [alpha, 1 - alpha]))
+    floor = small_n_low(out["tau"], len(xs))
+    if floor is not None:
+        top = min(1.0, 2 * out["tau"] - floor)  # as far above tau as the floor is below
+        out["low"] = floor if out["low"] is None else min(out["low"], floor)
+        out["high"] = top if out["high"] is None else max(out["high"], top)
     return out
 
 

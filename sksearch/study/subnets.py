@@ -32,6 +32,24 @@ CONFIRMATION_COLUMNS = ("trial_id", "subnet_id", "status", "supernet_accuracy", 
 # Below this many completed confirmations a rank correlation says nothing (two points always
 # agree or disagree perfectly).
 MIN_FOR_TAU = 3
+# Below this many pairs a percentile bootstrap of tau collapses: four subnets ranked in the same
+# order resample to tau = 1 every time, an interval of [1, 1] that claims a certainty four
+# points cannot give. Under it, a tau's interval is at least as wide as tau's own spread under
+# no correlation (``null_spread``), and the verdict says the count is too small.
+SMALL_N = 10
+TAU_WARN = 0.3  # an interval's lower end under which a ranking is not to be stopped or chosen on
+
+
+def null_spread(n: int) -> float:
+    """Kendall's tau's standard deviation over ``n`` pairs under no correlation (the normal
+    approximation, sqrt(2(2n+5) / 9n(n-1)): 0.49 at n=4, 0.16 at n=20)."""
+    return math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+
+
+def small_n_low(tau: float, n: int) -> float | None:
+    """The lower end of a 95% interval on tau from ``null_spread`` where ``n`` is under
+    ``SMALL_N`` (None from ``SMALL_N`` pairs on, where the bootstrap is used alone)."""
+    return max(-1.0, tau - 1.96 * null_spread(n)) if n < SMALL_N else None
 
 
 def _plain(v: Any) -> Any:
@@ -157,10 +175,16 @@ def trust_sentence(agreement: dict[str, Any]) -> str:
     if tau is None:
         return (f"{agreement['completed']} confirmed subnets completed: too few (or too alike) to measure how well "
                 f"the supernet ranks them; trust only the stand-alone accuracies")
+    n = agreement["completed"]
+    low = small_n_low(tau, n)
+    if tau >= 0.3 and low is not None and low < TAU_WARN:
+        return (f"Kendall's tau {tau:+.2f} over {n} confirmed subnets: the supernet ranks subnets "
+                f"{'well' if tau >= 0.6 else 'loosely'} over these {n}, but {n} are too few to tell (tau's 95% "
+                f"interval reaches down to {low:+.2f}): confirm more subnets stand-alone before trusting its front")
     verdict = ("the supernet ranks subnets well: its front can guide the choice" if tau >= 0.6 else
                "the supernet ranks subnets loosely: confirm any subnet you pick stand-alone" if tau >= 0.3 else
                "the supernet's ranking is not to be trusted here: choose from the stand-alone trials only")
-    return f"Kendall's tau {tau:+.2f} over {agreement['completed']} confirmed subnets: {verdict}"
+    return f"Kendall's tau {tau:+.2f} over {n} confirmed subnets: {verdict}"
 
 
 def one_shot_info(main: pd.DataFrame, subnets: pd.DataFrame | None, objectives: list[str],

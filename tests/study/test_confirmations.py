@@ -132,3 +132,14 @@ def test_one_shot_interval_over_the_completed_confirmations():
     assert t["n"] == 12 and t["low"] < t["tau"] < t["high"]
     line = one_shot_line(t)
     assert "over 12 confirmed subnets" in line and ("warning" in line) == (t["low"] < 0.3)
+
+
+def test_a_few_pairs_in_the_same_order_give_a_wide_interval():
+    """A percentile bootstrap of four concordant pairs resamples to tau = 1 every time; the
+    interval is widened to tau's spread under no correlation (0.49 at n=4), from 10 pairs on the
+    bootstrap stands alone."""
+    t = kendall_interval([1, 2, 3, 4], [10, 20, 30, 40])
+    assert t["tau"] == pytest.approx(1.0) and t["high"] == pytest.approx(1.0)
+    assert t["low"] == pytest.approx(1 - 1.96 * 0.4907, abs=1e-3)  # about +0.04, below TAU_WARN
+    x = np.arange(12, dtype=float)
+    assert kendall_interval(x, x)["low"] == pytest.approx(1.0)  # 12 pairs: the bootstrap's own

@@ -128,3 +128,13 @@ def test_each_network_is_chosen_once_and_confirmed_once():
     assert agreement["confirmed"] == 4 and agreement["completed"] == 4
     assert agreement["kendall_tau"] == pytest.approx(kendalltau([0.8, 0.75, 0.6, 0.5], [0.85, 0.9, 0.8, 0.7])[0],
                                                      abs=1e-4)
+
+
+def test_a_few_subnets_ranked_alike_are_too_few_to_trust():
+    """Four subnets in the same order (tau +1.00, as a quickstart one-shot run gave) are too few to
+    call the supernet's ranking good: the sentence says so; twenty agreeing closely are not."""
+    few = trust_sentence({"kendall_tau": 1.0, "completed": 4})
+    assert "too few to tell" in few and "reaches down to +0.04" in few and "its front can guide" not in few
+    many = trust_sentence({"kendall_tau": 0.9, "completed": 20})
+    assert many.endswith("the supernet ranks subnets well: its front can guide the choice")
+    assert "not to be trusted" in trust_sentence({"kendall_tau": 0.1, "completed": 4})
