@@ -28,8 +28,9 @@ Every network trains on the same data, on the CPU, one thread per process as the
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -44,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 import torch
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import spearmanr
 
 import sksearch
 from sksearch.data.load import load_data, make_batches
@@ -60,36 +61,34 @@ from sksearch.oneshot.sandwich import (
     recipe,
     train_supernet,
 )
-from sksearch.oneshot.search import load_supernet
+from sksearch.oneshot.screen import FirstImages, calibration_share, within_reach
+from sksearch.oneshot.search import load_supernet, network_key, search_subnets
 from sksearch.oneshot.shareable import supernet_layout
 from sksearch.oneshot.supernet import Supernet
 from sksearch.space.overrides import parse_assignment, prepare_space
 from sksearch.space.sample import violations
+from sksearch.study.confirmations import kendall_interval
 from sksearch.study.pareto import hypervolume_trace
 from sksearch.train.loop import evaluate, run_trial
 
 SPACE = "search_spaces/quickstart_one_shot.yaml"
 OBJECTIVES = ["accuracy", "params"]
+# The rows of ``--csv``: one per finished stand-alone training, keyed by network and setting.
+CSV_COLUMNS = ["subnet", "arch", "setting", "params", "macs", "M", "depths", "standalone", "standalone_s"]
+# --quick: a tiny data set, one epoch everywhere, a few draws and subnets; no Ray searches.
+QUICK = {"data.train_size": 320, "data.val_size": 200, "strategy.supernet_epochs": 1, "strategy.subnets": 40,
+         "strategy.calibration_batches": 4, "scheduler.max_epochs": 1, "scheduler.grace_period": 1}
+QUICK_SUBNETS, QUICK_SCREEN = 4, 50
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def network_key(spec: Any) -> str:
-    """What tells two networks apart: the spec without r and L (two specs whose fuse widths
-    d = max(C/r, L) agree build the same network) and the shapes of its weights."""
-    from sksearch.model.network import build
-
-    d = json.loads(spec.to_json(indent=None))
-    d["sk"].pop("reduction", None)
-    d["sk"].pop("min_dim", None)
-    shapes = [tuple(v.shape) for v in build(spec.to_dict()).state_dict().values()]
-    return json.dumps(d, sort_keys=True) + str(shapes)
-
-
 def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
-    """The space's two ends and random draws within its constraints, no network twice."""
+    """The space's two ends and random draws within its constraints, no network twice (keyed as
+    the subnet search keys them, ``network_key``); fewer than ``count`` only when the space has
+    no more valid networks within ``200 * count`` draws."""
     largest, smallest = extremes(space, shape)
     chosen, seen = [], set()
     rng = random.Random(seed)
@@ -109,10 +108,38 @@ def spread_subnets(space: Any, shape: Any, count: int, seed: int) -> list[Any]:
     return chosen
 
 
+def read_finished(path: str | None, setting: str) -> dict[str, dict[str, Any]]:
+    """The stand-alone trainings a ``--csv`` already holds for this ``setting``, by network key;
+    a row a kill cut short (no accuracy) is trained again."""
+    if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return {}
+    table = pd.read_csv(path, dtype={"arch": str, "setting": str})
+    table = table[(table["setting"] == setting) & table["standalone"].notna() & table["standalone_s"].notna()]
+    return {str(r["arch"]): r for r in table.to_dict("records")}
+
+
+def append_finished(path: str, row: dict[str, Any]) -> None:
+    """One finished training, appended and flushed as it ends (a header first for a new file)."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if not new:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            new_line = fh.read(1) != b"\n"  # a row a kill left half-written: end it; it is read as cut short
+    with open(path, "a", newline="") as fh:
+        if not new and new_line:
+            fh.write("\n")
+        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int,
-                 folder: str) -> tuple[Supernet, float]:
+                 folder: str) -> tuple[Supernet, float, str]:
     """A supernet trained by the sandwich rule; its training time (without the per-epoch
-    evaluations)."""
+    evaluations) and its weights file."""
     t0 = time.perf_counter()
     last: dict[str, Any] = {}
 
@@ -128,8 +155,9 @@ def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: in
     supernet = Supernet(supernet_layout(space.model, shape))
     from safetensors.torch import load_file
 
-    supernet.net.load_state_dict(load_file(os.path.join(folder, f"epoch_{epochs:04d}", "model.safetensors")))
-    return supernet.eval(), wall
+    weights = os.path.join(folder, f"epoch_{epochs:04d}", "model.safetensors")
+    supernet.net.load_state_dict(load_file(weights))
+    return supernet.eval(), wall, weights
 
 
 def no_recalibration(supernet: Supernet, spec: Any, batches: Any, train: Any) -> float:
@@ -138,8 +166,54 @@ def no_recalibration(supernet: Supernet, spec: Any, batches: Any, train: Any) ->
     return evaluate(model, batches, torch.device("cpu"), train)[0]
 
 
-def correlations(estimates: list[float], truth: list[float]) -> tuple[float, float]:
-    return float(kendalltau(estimates, truth).statistic), float(spearmanr(estimates, truth).statistic)
+def correlations(estimates: list[float], truth: list[float]) -> tuple[dict[str, Any], float]:
+    """Kendall's tau with its bootstrap interval (``kendall_interval``), and Spearman's rho."""
+    return kendall_interval(estimates, truth), float(spearmanr(estimates, truth).statistic)
+
+
+def tau_text(tau: dict[str, Any]) -> str:
+    if tau["tau"] is None:
+        return "no ranking: the estimates are all equal"
+    return f"Kendall tau {tau['tau']:+.3f} [{tau['low']:+.3f}, {tau['high']:+.3f}] (95%, n={tau['n']})"
+
+
+def timed_search(space: Any, data: Any, weights: str, folder: str, screen: int) -> dict[str, Any]:
+    """The subnet search (``search_subnets``, the code a study runs) on a fresh study of its own,
+    timed: its draws, distinct networks, evaluations in full and screenings, and the networks it
+    scored in full (what a screened network must be within reach of)."""
+    space = replace(space, strategy=replace(space.strategy, screen_images=screen))
+    path = os.path.join(folder, f"subnets_screen_{screen}.db")
+    if os.path.exists(path):
+        os.remove(path)
+    t0 = time.perf_counter()
+    study = search_subnets(space, data, weights, f"sqlite:///{path}")
+    wall = time.perf_counter() - t0
+    trials = study.get_trials(deepcopy=False)
+    first = [t for t in trials if "repeat_of" not in t.user_attrs and t.user_attrs.get("status") != "rejected"]
+    evaluated = [t for t in first if t.values is not None]
+    full = [t for t in evaluated if "screened_on" not in t.user_attrs]
+    names = space.metric_names
+    costs = [n for n in names if n != "accuracy"]
+    return {"draws": len(trials), "wall": wall, "distinct": len({t.user_attrs.get("arch") for t in trials} - {None}),
+            "evaluated": len(evaluated), "full": len(full), "screened": len(evaluated) if screen else 0,
+            "repeats": sum(t.user_attrs.get("status") == "repeat" for t in trials),
+            "eval_s": sum(t.user_attrs["eval_time"] for t in evaluated) / max(len(evaluated), 1),
+            "scored": [([t.values[names.index(n)] for n in costs], t.values[names.index("accuracy")]) for t in full]}
+
+
+def screened_score(net: Supernet, spec: Any, calibration: list[torch.Tensor], batches: Any, train: Any, screen: int,
+                   full: float, search: dict[str, Any], space: Any) -> float:
+    """The score a screened search gives ``spec``: its screening score where a network the
+    search scored in full (``search["scored"]``, all of them: the strictest the search gets)
+    beats it by the margin at costs no worse, else its score in full (``full``)."""
+    accuracy = evaluate_subnet(net, spec, calibration_share(calibration), FirstImages(batches, screen),
+                               torch.device("cpu"), train)[0]
+    params, macs = params_and_macs(spec)
+    found = {"params": params, "macs": macs}
+    directions = dict(zip(space.metric_names, space.directions))
+    costs = [n for n in space.metric_names if n != "accuracy"]
+    minimize = [directions[n] == "minimize" for n in costs]
+    return full if within_reach([found[n] for n in costs], accuracy, screen, search["scored"], minimize) else accuracy
 
 
 def study_trace(study: Any, reference: dict[str, float], epochs_before: float = 0.0,
@@ -164,100 +238,10 @@ def first_reaching(trace: pd.DataFrame, target: float) -> dict[str, Any]:
             "trials": int(row["trials"])}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--space", default=SPACE, help=f"a one-shot space file (default: {SPACE})")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a key of the space (as `sksearch run --set`), e.g. data.name=fashion_mnist")
-    ap.add_argument("--subnets", type=int, default=20, help="subnets trained stand-alone for the rank correlation")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random subnet draws")
-    ap.add_argument("--standalone-trials", type=int, default=16,
-                    help="trials of the stand-alone search (default: 16, the quickstart's)")
-    ap.add_argument("--csv", help="write the per-subnet table here")
-    ap.add_argument("--keep", metavar="DIR", help="keep the two studies under DIR (default: a temporary folder)")
-    args = ap.parse_args()
-
-    torch.set_num_threads(1)
-    # The baselines are left out: they train beside either search alike and only blur its time.
-    overrides = {"baselines": [], **dict(parse_assignment(text) for text in args.set)}
-    base = prepare_space(args.space, overrides)  # the space file as `run` reads it, overrides applied
-    if base.strategy.name != "one_shot":
-        base = replace(base, strategy=replace(base.strategy, name="one_shot"))
-    space = arch_space(base)
-    strategy = base.strategy
-    epochs = strategy.supernet_epochs
-    standalone_epochs = base.scheduler.max_epochs
-    load = os.getloadavg()
-    say(f"space {base.source} ({base.name}), data {base.data.name}; supernet {epochs} epochs, stand-alone "
-        f"{standalone_epochs} epochs per subnet; load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    data = load_data(base.data, test=False)
-    shape = base.data.shape(getattr(data, "num_classes", None))
-    train = recipe(space, epochs)
-    batches = make_batches(data, "cpu", train.batch_size, seed=train.seed, channels_last=False, workers=0)
-    calibration = calibration_batches(batches, strategy.calibration_batches)
-    work = args.keep or tempfile.mkdtemp(prefix="one_shot_bench_")
-    os.makedirs(work, exist_ok=True)
-    t_all = time.perf_counter()
-
-    # 3. The two searches, each an ordinary study; the one-shot one's supernet is the distilled
-    # supernet of 1-2.
-    say("searching stand-alone")
-    standalone_dir = os.path.join(work, "standalone")
-    shutil.rmtree(standalone_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    alone = sksearch.run(args.space, standalone_dir, overrides={**overrides, "strategy.name": "standalone",
-                                                                  "trials": args.standalone_trials}, force=True)
-    alone_wall = time.perf_counter() - t0
-    say("searching one-shot")
-    one_shot_dir = os.path.join(work, "one_shot")
-    shutil.rmtree(one_shot_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    shot = sksearch.run(args.space, one_shot_dir, overrides={**overrides, "strategy.name": "one_shot"}, force=True)
-    shot_wall = time.perf_counter() - t0
-
-    result_json = os.path.join(one_shot_dir, "supernet", "supernet", "result.json")
-    with open(result_json) as fh:
-        supernet_train_s = [json.loads(line) for line in fh if line.strip()][-1]["train_time"]
-
-    # 1-2. The supernet without distillation, the largest subnet alone, and the spread of
-    # subnets stand-alone.
-    nets = {True: load_supernet(base, shape, supernet_weights(shot))}
-    walls = {True: supernet_train_s}
-    say("training the supernet without distillation")
-    folder = os.path.join(work, "supernet_plain")
-    shutil.rmtree(folder, ignore_errors=True)
-    nets[False], walls[False] = fit_supernet(base, shape, batches, False, epochs, folder)
-    largest, _smallest = extremes(space, shape)
-    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu",
-                             lambda m, f: None)["train_time"]
-    say(f"largest subnet alone, {epochs} epochs: {largest_wall:.0f} s training; supernet {walls[True]:.0f} s "
-        f"distilled, {walls[False]:.0f} s without")
-
-    subnets = spread_subnets(space, shape, args.subnets, args.seed)
-    say(f"{len(subnets)} subnets spread over the space, each trained stand-alone for {standalone_epochs} epochs")
-    alone_train = recipe(space, standalone_epochs)
-    rows = []
-    for i, spec in enumerate(subnets):
-        params, macs = params_and_macs(spec)
-        row: dict[str, Any] = {"subnet": i, "params": params, "macs": macs, "M": spec.sk.M,
-                               "depths": "/".join(str(s.depth) for s in spec.stages)}
-        for distill, net in nets.items():
-            tag = "distill" if distill else "plain"
-            row[f"{tag}_recal"] = evaluate_subnet(net, spec, calibration, batches, torch.device("cpu"), train)[0]
-            row[f"{tag}_no_recal"] = no_recalibration(net, spec, batches, train)
-        t0 = time.perf_counter()
-        row["standalone"] = run_trial(spec, alone_train, batches, "cpu", lambda m, f: None)["accuracy"]
-        row["standalone_s"] = time.perf_counter() - t0
-        rows.append(row)
-        say(f"  subnet {i}: {params:,} params, M={spec.sk.M}: supernet {row['distill_recal']:.4f} "
-            f"(no recal {row['distill_no_recal']:.4f}), stand-alone {row['standalone']:.4f}")
-    table = pd.DataFrame(rows)
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-    variants = {}
-    for tag in ("distill_recal", "distill_no_recal", "plain_recal", "plain_no_recal"):
-        variants[tag] = correlations(table[tag].tolist(), table["standalone"].tolist())
-
+def front_to_front(alone: Any, shot: Any, alone_wall: float, shot_wall: float, supernet_train_s: float,
+                   largest_wall: float, epochs: int) -> None:
+    """3. The two studies' hypervolume against the compute each spent, and the one-shot
+    study's own subnet search and confirmations."""
     everything = pd.concat([alone.table, shot.table])
     trained = everything[everything["status"].isin(["completed", "stopped_early", "failed"])]
     reference = {"accuracy": 0.0, "params": float(trained["params"].max()) * 1.1}
@@ -283,22 +267,9 @@ def main() -> int:
                              wall_before=before_confirm)
     target = float(alone_trace["hypervolume"].iloc[-1])
     agreement = shot.confirmation()
-
-    say("")
-    say(f"== one-shot benchmark: {base.name} on {base.data.name}, {len(table)} subnets, "
-        f"{time.perf_counter() - t_all:.0f} s in all; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    say("rank correlation with stand-alone accuracy "
-        f"({standalone_epochs} epochs each, {len(table)} subnets, "
-        f"{table.params.min():,}-{table.params.max():,} params):")
-    for tag, (tau, rho) in variants.items():  # nan: every estimate equal (chance accuracy, say)
-        say(f"  {tag:<18} Kendall tau {tau:+.3f}   Spearman rho {rho:+.3f}" if not math.isnan(tau) else
-            f"  {tag:<18} no ranking: the estimates are all equal")
-    say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
-        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x "
-        f"the largest subnet's {largest_wall:.0f} s")
     rate = len(evaluated) / max(search_wall, 1e-9)
-    say(f"subnet search: {len(subnet_table)} draws ({len(evaluated)} distinct subnets evaluated, {repeats} repeat "
-        f"draws answered from the first, the rest outside the budgets) in "
+    say(f"the one-shot study's subnet search: {len(subnet_table)} draws ({len(evaluated)} distinct subnets "
+        f"evaluated, {repeats} repeat draws answered from the first, the rest outside the budgets) in "
         f"{search_wall:.0f} s = {rate:.1f} evaluations per s, worth {search_epochs_worth:.1f} largest-subnet epochs")
     tau = agreement.attrs.get("kendall_tau")
     say(f"confirmations in the one-shot study: {agreement.attrs['completed']} completed of "
@@ -319,6 +290,194 @@ def main() -> int:
     if reach_alone["reached"] and reach_shot["reached"]:
         say(f"  one-shot / stand-alone compute: {reach_shot['epochs'] / reach_alone['epochs']:.2f} in epochs, "
             f"{reach_shot['wall_s'] / reach_alone['wall_s']:.2f} in wall time")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--space", default=SPACE, help=f"a one-shot space file (default: {SPACE})")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the space (as `sksearch run --set`), e.g. data.name=fashion_mnist")
+    ap.add_argument("--subnets", type=int, help="subnets trained stand-alone for the rank correlation (default: 20; "
+                    f"{QUICK_SUBNETS} with --quick)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random subnet draws")
+    ap.add_argument("--standalone-trials", type=int, default=16,
+                    help="trials of the stand-alone search (default: 16, the quickstart's)")
+    ap.add_argument("--screen-images", type=int,
+                    help="val images the screened subnet search screens on (default: a quarter of val, "
+                         f"{QUICK_SCREEN} with --quick)")
+    ap.add_argument("--csv", help="the stand-alone trainings, a row appended as each ends; a rerun with the same "
+                                  "file and settings trains only the subnets it does not hold")
+    ap.add_argument("--keep", metavar="DIR", help="keep the two studies under DIR (default: a temporary folder)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a tiny run (320 images, one epoch, 40 draws, 4 subnets) without the two Ray searches: "
+                         "the script's own check")
+    args = ap.parse_args()
+
+    torch.set_num_threads(1)
+    # The baselines are left out: they train beside either search alike and only blur its time.
+    overrides = {"baselines": [], **(QUICK if args.quick else {}),
+                 **dict(parse_assignment(text) for text in args.set)}
+    base = prepare_space(args.space, overrides)  # the space file as `run` reads it, overrides applied
+    if base.strategy.name != "one_shot":
+        base = replace(base, strategy=replace(base.strategy, name="one_shot"))
+    count = args.subnets if args.subnets is not None else (QUICK_SUBNETS if args.quick else 20)
+    if count < 3:
+        print(f"--subnets {count}: a tau needs at least 3 subnets", file=sys.stderr)
+        return 2
+    unknown = [n for n in base.metric_names if n not in ("accuracy", "params", "macs")]
+    if unknown:
+        print(f"{base.source}: objectives {unknown}: the screened ranking is measured for accuracy, params and "
+              "macs only", file=sys.stderr)
+        return 2
+    space = arch_space(base)
+    strategy = base.strategy
+    epochs = strategy.supernet_epochs
+    standalone_epochs = base.scheduler.max_epochs
+    load = os.getloadavg()
+    say(f"space {base.source} ({base.name}), data {base.data.name}; supernet {epochs} epochs, stand-alone "
+        f"{standalone_epochs} epochs per subnet; load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    data = load_data(base.data, test=False)
+    shape = base.data.shape(getattr(data, "num_classes", None))
+    train = recipe(space, epochs)
+    batches = make_batches(data, "cpu", train.batch_size, seed=train.seed, channels_last=False, workers=0)
+    calibration = calibration_batches(batches, strategy.calibration_batches)
+    val_size = len(batches.y_val) if hasattr(batches, "y_val") else len(batches.val_set)
+    screen = args.screen_images if args.screen_images is not None else (QUICK_SCREEN if args.quick else val_size // 4)
+    if not 0 < screen < val_size:
+        print(f"--screen-images {screen}: must be 1 to {val_size - 1} (fewer than the {val_size} val images)",
+              file=sys.stderr)
+        return 2
+    work = args.keep or tempfile.mkdtemp(prefix="one_shot_bench_")
+    os.makedirs(work, exist_ok=True)
+    t_all = time.perf_counter()
+
+    # 1. The subnets trained stand-alone first: they need no supernet, so a rerun after a kill
+    # (``--csv``) goes on with the next of them before anything else.
+    subnets = spread_subnets(space, shape, count, args.seed)
+    if len(subnets) < count:
+        say(f"the space holds only {len(subnets)} distinct valid networks within {200 * count} draws, not {count}")
+    alone_train = recipe(space, standalone_epochs)
+    # What a stand-alone accuracy depends on beside the network: the data and the recipe.
+    setting = hashlib.sha1(f"{base.data!r} {alone_train!r}".encode()).hexdigest()[:12]
+    finished = read_finished(args.csv, setting)
+    keys = [network_key(spec) for spec in subnets]
+    held = f"; {sum(k in finished for k in keys)} of them already in {args.csv}" if args.csv else ""
+    say(f"{len(subnets)} distinct subnets spread over the space, each trained stand-alone for {standalone_epochs} "
+        f"epochs{held}")
+    rows = []
+    for i, (spec, key) in enumerate(zip(subnets, keys)):
+        params, macs = params_and_macs(spec)
+        row: dict[str, Any] = {"subnet": i, "arch": key, "setting": setting, "params": params, "macs": macs,
+                               "M": spec.sk.M, "depths": "/".join(str(s.depth) for s in spec.stages)}
+        if key in finished:
+            row.update(standalone=float(finished[key]["standalone"]), standalone_s=float(finished[key]["standalone_s"]))
+        else:
+            t0 = time.perf_counter()
+            row["standalone"] = run_trial(spec, alone_train, batches, "cpu", lambda m, f: None)["accuracy"]
+            row["standalone_s"] = time.perf_counter() - t0
+            if args.csv:
+                append_finished(args.csv, row)
+            say(f"  subnet {i}: {params:,} params, M={spec.sk.M}: stand-alone {row['standalone']:.4f} "
+                f"in {row['standalone_s']:.0f} s")
+        rows.append(row)
+
+    # 3. The two searches, each an ordinary study; the one-shot one's supernet is the distilled
+    # supernet of 1-2. --quick trains that supernet here instead, without Ray.
+    alone = shot = None
+    if not args.quick:
+        say("searching stand-alone")
+        standalone_dir = os.path.join(work, "standalone")
+        shutil.rmtree(standalone_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        alone = sksearch.run(args.space, standalone_dir, overrides={**overrides, "strategy.name": "standalone",
+                                                                      "trials": args.standalone_trials}, force=True)
+        alone_wall = time.perf_counter() - t0
+        say("searching one-shot")
+        one_shot_dir = os.path.join(work, "one_shot")
+        shutil.rmtree(one_shot_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        shot = sksearch.run(args.space, one_shot_dir, overrides={**overrides, "strategy.name": "one_shot"},
+                            force=True)
+        shot_wall = time.perf_counter() - t0
+        result_json = os.path.join(one_shot_dir, "supernet", "supernet", "result.json")
+        with open(result_json) as fh:
+            supernet_train_s = [json.loads(line) for line in fh if line.strip()][-1]["train_time"]
+        weights = supernet_weights(shot)
+        nets = {True: load_supernet(base, shape, weights)}
+        walls = {True: supernet_train_s}
+    else:
+        say("training the supernet with distillation")
+        nets, walls = {}, {}
+        nets[True], walls[True], weights = fit_supernet(base, shape, batches, True, epochs,
+                                                       os.path.join(work, "supernet_distilled"))
+
+    # 1-2. The supernet without distillation, the largest subnet alone, and the supernets'
+    # estimates of the subnets.
+    say("training the supernet without distillation")
+    folder = os.path.join(work, "supernet_plain")
+    shutil.rmtree(folder, ignore_errors=True)
+    nets[False], walls[False], _ = fit_supernet(base, shape, batches, False, epochs, folder)
+    largest, _smallest = extremes(space, shape)
+    largest_wall = run_trial(largest, replace(train, max_epochs=epochs), batches, "cpu",
+                             lambda m, f: None)["train_time"]
+    say(f"largest subnet alone, {epochs} epochs: {largest_wall:.0f} s training; supernet {walls[True]:.0f} s "
+        f"distilled, {walls[False]:.0f} s without")
+    for spec, row in zip(subnets, rows):
+        for distill, net in nets.items():
+            tag = "distill" if distill else "plain"
+            row[f"{tag}_recal"] = evaluate_subnet(net, spec, calibration, batches, torch.device("cpu"), train)[0]
+            row[f"{tag}_no_recal"] = no_recalibration(net, spec, batches, train)
+
+    # 2. The subnet search's speed, side by side on the distilled supernet: each network scored
+    # once in full (the search's default), and screened; one evaluation per draw (the search
+    # before networks were counted once) is the first's time plus one evaluation per repeat
+    # draw, at the first's mean time per evaluation: the sampler draws the same networks either
+    # way, told the same values.
+    say(f"timing the subnet search: {strategy.subnets} draws (sampler {base.sampler.name}, seed "
+        f"{base.sampler.seed}), each network once, then screened on {screen} val images")
+    searches = {0: timed_search(base, data, weights, work, 0), screen: timed_search(base, data, weights, work, screen)}
+    once = searches[0]
+    per_draw_wall = once["wall"] + once["repeats"] * once["eval_s"]
+    for spec, row in zip(subnets, rows):
+        row["distill_screened"] = screened_score(nets[True], spec, calibration, batches, train, screen,
+                                                 row["distill_recal"], searches[screen], base)
+    table = pd.DataFrame(rows)
+    variants = {tag: correlations(table[tag].tolist(), table["standalone"].tolist())
+                for tag in ("distill_recal", "distill_no_recal", "plain_recal", "plain_no_recal", "distill_screened")}
+
+    say("")
+    say(f"== one-shot benchmark: {base.name} on {base.data.name}, {len(table)} subnets, "
+        f"{time.perf_counter() - t_all:.0f} s in all; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    say("rank correlation with stand-alone accuracy "
+        f"({standalone_epochs} epochs each, {len(table)} subnets, "
+        f"{table.params.min():,}-{table.params.max():,} params):")
+    for tag, (tau, rho) in variants.items():
+        say(f"  {tag:<18} {tau_text(tau)}" + ("" if tau["tau"] is None else f"   Spearman rho {rho:+.3f}"))
+    full, shown = variants["distill_recal"][0], variants["distill_screened"][0]
+    left = int((table["distill_screened"] != table["distill_recal"]).sum())
+    if full["tau"] is not None and shown["tau"] is not None:
+        inside = full["low"] <= shown["tau"] <= full["high"]
+        say(f"ranking check: the screened search's tau {shown['tau']:+.3f} ({left} of {len(table)} subnets left at "
+            f"their screening score) is {'within' if inside else 'OUTSIDE'} the full score's interval "
+            f"[{full['low']:+.3f}, {full['high']:+.3f}]: {'same ranking' if inside else 'ranking changed'}")
+    say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
+        f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x "
+        f"the largest subnet's {largest_wall:.0f} s")
+    say(f"subnet search, {once['draws']:,} draws on the distilled supernet (full score: "
+        f"{len(calibration)} calibration batches, {val_size:,} val images; {once['eval_s']:.2f} s per evaluation):")
+    say("| search | wall s per 1,000 draws | distinct networks | full evaluations | screenings | draws/s | "
+        "speed-up |")
+    say("| --- | --- | --- | --- | --- | --- | --- |")
+    lines = [("one evaluation per draw (before)", per_draw_wall, once["distinct"], once["evaluated"] + once["repeats"],
+              0),
+             ("each network once", once["wall"], once["distinct"], once["full"], 0),
+             (f"each network once, screened on {screen}", searches[screen]["wall"], searches[screen]["distinct"],
+              searches[screen]["full"], searches[screen]["screened"])]
+    for name, wall, distinct, evaluations, screenings in lines:
+        say(f"| {name} | {wall * 1000 / once['draws']:.1f} | {distinct} | {evaluations} | {screenings} | "
+            f"{once['draws'] / wall:.2f} | {per_draw_wall / wall:.2f}x |")
+    if shot is not None:
+        front_to_front(alone, shot, alone_wall, shot_wall, supernet_train_s, largest_wall, epochs)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
