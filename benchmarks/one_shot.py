@@ -76,7 +76,7 @@ OBJECTIVES = ["accuracy", "params"]
 # The rows of ``--csv``: one per finished stand-alone training, keyed by network and setting.
 CSV_COLUMNS = ["subnet", "arch", "setting", "params", "macs", "M", "depths", "standalone", "standalone_s"]
 # --quick: a tiny data set, one epoch everywhere, a few draws and subnets; no Ray searches.
-QUICK = {"data.train_size": 320, "data.val_size": 200, "strategy.supernet_epochs": 1, "strategy.subnets": 40,
+QUICK = {"data.train_size": 320, "data.val_size": 200, "strategy.supernet_epochs": 1, "strategy.subnets": 30,
          "strategy.calibration_batches": 4, "scheduler.max_epochs": 1, "scheduler.grace_period": 1}
 QUICK_SUBNETS, QUICK_SCREEN = 4, 50
 
@@ -307,11 +307,16 @@ def main() -> int:
                          f"{QUICK_SCREEN} with --quick)")
     ap.add_argument("--csv", help="the stand-alone trainings, a row appended as each ends; a rerun with the same "
                                   "file and settings trains only the subnets it does not hold")
+    ap.add_argument("--standalone-only", action="store_true",
+                    help="train the subnets stand-alone into --csv (those it does not hold yet) and stop")
     ap.add_argument("--keep", metavar="DIR", help="keep the two studies under DIR (default: a temporary folder)")
     ap.add_argument("--quick", action="store_true",
-                    help="a tiny run (320 images, one epoch, 40 draws, 4 subnets) without the two Ray searches: "
+                    help="a tiny run (320 images, one epoch, 30 draws, 4 subnets) without the two Ray searches: "
                          "the script's own check")
     args = ap.parse_args()
+    if args.standalone_only and not args.csv:
+        print("--standalone-only: needs --csv, the file the trainings go to", file=sys.stderr)
+        return 2
 
     torch.set_num_threads(1)
     # The baselines are left out: they train beside either search alike and only blur its time.
@@ -347,8 +352,6 @@ def main() -> int:
         print(f"--screen-images {screen}: must be 1 to {val_size - 1} (fewer than the {val_size} val images)",
               file=sys.stderr)
         return 2
-    work = args.keep or tempfile.mkdtemp(prefix="one_shot_bench_")
-    os.makedirs(work, exist_ok=True)
     t_all = time.perf_counter()
 
     # 1. The subnets trained stand-alone first: they need no supernet, so a rerun after a kill
@@ -380,6 +383,11 @@ def main() -> int:
             say(f"  subnet {i}: {params:,} params, M={spec.sk.M}: stand-alone {row['standalone']:.4f} "
                 f"in {row['standalone_s']:.0f} s")
         rows.append(row)
+    if args.standalone_only:
+        say(f"{len(rows)} subnets trained stand-alone, in {args.csv}")
+        return 0
+    work = args.keep or tempfile.mkdtemp(prefix="one_shot_bench_")
+    os.makedirs(work, exist_ok=True)
 
     # 3. The two searches, each an ordinary study; the one-shot one's supernet is the distilled
     # supernet of 1-2. --quick trains that supernet here instead, without Ray.
