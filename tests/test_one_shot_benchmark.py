@@ -23,19 +23,20 @@ def test_the_one_shot_benchmark_runs_quick_and_resumes(tmp_path: Path) -> None:
     table = tmp_path / "subnets.csv"
     out = run("--csv", str(table))
     num = r"([\d.]+)"
-    rows = re.findall(rf"^\| ([^|]+) \| {num} \| (\d+) \| (\d+) \| (\d+) \| {num} \| {num}x \|$", out, re.M)
+    rows = re.findall(rf"^\| ([^|]+) \| {num} \| (\d+) \| (\d+) \| (\d+) \| {num} \| {num} \| {num}x \|$", out,
+                      re.M)
     assert [r[0] for r in rows] == ["one evaluation per draw (before)", "each network once",
                                     "each network once, screened on 50"], out
     draws = int(re.search(r"subnet search, (\d+) draws", out).group(1))
     assert draws == 30
-    for _name, per_1000, distinct, full, _screenings, rate, speedup in rows:
-        assert float(per_1000) > 0 and float(rate) > 0 and float(speedup) > 0
+    for _name, per_1000, distinct, full, _screenings, per_network, rate, speedup in rows:
+        assert float(per_1000) > 0 and float(per_network) > 0 and float(rate) > 0 and float(speedup) > 0
         assert 0 < int(distinct) <= draws and int(full) <= draws
         # wall per 1,000 draws and draws/s are one figure twice
         assert float(per_1000) * float(rate) == pytest.approx(1000, rel=0.02)
     before, once, screened = rows
     assert int(before[3]) >= int(once[3]) == int(once[2])  # every draw evaluated against each network once
-    assert before[6] == "1.00" and float(once[6]) >= 1.0
+    assert before[7] == "1.00" and float(once[7]) >= 1.0
     assert int(screened[4]) > 0 and int(screened[3]) <= int(screened[4])  # each network screened, some in full
     for tag in ("distill_recal", "distill_no_recal", "plain_recal", "plain_no_recal", "distill_screened"):
         assert re.search(rf"^  {tag} +(Kendall tau [-+][\d.]+ \[[-+][\d.]+, [-+][\d.]+\] \(95%, n=4\)|no ranking)",
