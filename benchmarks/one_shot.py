@@ -48,7 +48,6 @@ Every network trains on the same data, on the CPU, one thread per process as the
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -62,9 +61,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 import torch
+from recipe import append_run  # a row appended and flushed as each run ends, as recipe.py's runs.csv
 from scipy.stats import spearmanr
 
 import sksearch
@@ -136,24 +137,6 @@ def read_finished(path: str | None, setting: str) -> dict[str, dict[str, Any]]:
     table = pd.read_csv(path, dtype={"arch": str, "setting": str})
     table = table[(table["setting"] == setting) & table["standalone"].notna() & table["standalone_s"].notna()]
     return {str(r["arch"]): r for r in table.to_dict("records")}
-
-
-def append_finished(path: str, row: dict[str, Any]) -> None:
-    """One finished training, appended and flushed as it ends (a header first for a new file)."""
-    new = not os.path.exists(path) or os.path.getsize(path) == 0
-    if not new:
-        with open(path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            new_line = fh.read(1) != b"\n"  # a row a kill left half-written: end it; it is read as cut short
-    with open(path, "a", newline="") as fh:
-        if not new and new_line:
-            fh.write("\n")
-        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def fit_supernet(space: Any, shape: Any, batches: Any, distill: bool, epochs: int,
@@ -399,7 +382,7 @@ def main() -> int:
             row["standalone"] = run_trial(spec, alone_train, batches, "cpu", lambda m, f: None)["accuracy"]
             row["standalone_s"] = time.perf_counter() - t0
             if args.csv:
-                append_finished(args.csv, row)
+                append_run(Path(args.csv), row, CSV_COLUMNS)
             say(f"  subnet {i}: {params:,} params, M={spec.sk.M}: stand-alone {row['standalone']:.4f} "
                 f"in {row['standalone_s']:.0f} s")
         rows.append(row)

@@ -106,8 +106,9 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def append_run(path: Path, row: dict[str, Any]) -> None:
-    """One row, written and flushed to disk as the run ends (a header first for a new file)."""
+def append_run(path: Path, row: dict[str, Any], columns: list[str] = COLUMNS) -> None:
+    """One row, written and flushed to disk as the run ends (a header first for a new file);
+    ``columns`` are the file's (``benchmarks/one_shot.py`` appends its own)."""
     new = not path.exists() or path.stat().st_size == 0
     if not new:
         with open(path, "rb") as fh:
@@ -116,7 +117,7 @@ def append_run(path: Path, row: dict[str, Any]) -> None:
     with open(path, "a", newline="") as fh:
         if not new and cut:
             fh.write("\n")
-        writer = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)
