@@ -35,7 +35,8 @@ def test_the_one_shot_benchmark_runs_quick_and_resumes(tmp_path: Path) -> None:
         # wall per 1,000 draws and draws/s are one figure twice
         assert float(per_1000) * float(rate) == pytest.approx(1000, rel=0.02)
     before, once, screened = rows
-    assert int(before[3]) >= int(once[3]) == int(once[2])  # every draw evaluated against each network once
+    # Every draw evaluated against each network once (distinct counts networks outside the budgets too).
+    assert int(before[3]) >= int(once[3]) and 0 < int(once[3]) <= int(once[2])
     assert before[7] == "1.00" and float(once[7]) >= 1.0
     assert int(screened[4]) > 0 and int(screened[3]) <= int(screened[4])  # each network screened, some in full
     for tag in ("distill_recal", "distill_no_recal", "plain_recal", "plain_no_recal", "distill_screened"):
