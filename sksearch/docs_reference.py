@@ -252,7 +252,7 @@ DESCRIPTIONS: dict[str, str] = {
     "train.precision": "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32",
     "train.channels_last": "memory format: auto (= on, faster on CPU and CUDA), on or off",
     "train.compile": "torch.compile: auto (when the trial is long enough to pay: 2,000+ steps on CUDA, 4,500+ on "
-                     "the CPU), on or off",
+                     "the CPU for a network with a multi-branch SK unit), on or off",
     "train.ema": "weight averaging's decay per step (0: off), warmed up as min(ema, (1+t)/(10+t)); "
                  "validation, checkpoints and exports hold the averaged weights",
     "train.ema_every": "steps between updates of the average (each applies the decay to that power)",

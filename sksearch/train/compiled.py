@@ -29,17 +29,19 @@ from .spec import TrainSpec
 # A trial compiles in seconds on a GPU (benchmarks/gpu.py measures it); below this many
 # optimizer steps the compilation does not pay for itself.
 AUTO_MIN_STEPS = 2000
-# On the CPU a compile costs far more: the first compiled train step of a Fashion-MNIST SK net
-# took about 120 s on 2 cores at load 5 (issue 31's probe; benchmarks/trial_speed.py measures it
-# as "compile s"), and saved 80-90 ms a step at batch 64 (199 -> 119 ms for an 84K M=1 net,
-# 169 -> 77 ms for a 133K M=2 net). Break-even is then ~1,500 steps of a full-budget trial;
-# the threshold is ~3x that because a loaded machine compiles slower, smaller nets save less a
-# step, and a scheduler stops most search trials long before their budget (Fashion-MNIST's
-# search trials, 2,250 steps at most, stay eager; `sksearch train` of its winners, 15 epochs of
-# 844 steps, compiles).
-CPU_COMPILE_S = 120.0
-CPU_SAVED_PER_STEP_S = 0.08
-AUTO_MIN_STEPS_CPU = 3 * round(CPU_COMPILE_S / CPU_SAVED_PER_STEP_S)  # 4,500
+# On the CPU a compile costs more and pays less. benchmarks/trial_speed.py, 2026-12-06, 2 cores,
+# batch 64, two one-thread trials at once (what a search runs; benchmarks/RESULTS.md, "Trial
+# speed"): the first compiled step of six Fashion-MNIST nets (44K-869K params) took 15-44 s
+# with inductor's cache cold (load 2-4), 2-4 s with its on-disk cache warm; compiled steps were
+# 1.21-1.47x the eager ones for the nets with M=2 SK units (22-43 ms saved a step), and
+# 1.02-1.21x for M=1 nets (3-11 ms; 0.74-0.81x in a run beside other work). Auto therefore
+# compiles on the CPU only networks with a unit of two or more branches, and only trials of
+# at least twice the break-even of the slowest cold compile and the smallest M=2 saving:
+# 2 x 45 s / 20 ms = 4,500 steps. Fashion-MNIST's search trials (2,250 steps at most) stay
+# eager; `sksearch train` of its winners (15 epochs of 844 steps) compiles.
+CPU_COMPILE_S = 45.0
+CPU_SAVED_PER_STEP_S = 0.02
+AUTO_MIN_STEPS_CPU = 2 * round(CPU_COMPILE_S / CPU_SAVED_PER_STEP_S)  # 4,500
 CACHE_SIZE = 4                      # architectures kept compiled per worker (each holds its weights)
 RECOMPILE_LIMIT = 64                # dynamo's default (8) would fall back to eager after 8 architectures
 
@@ -51,18 +53,28 @@ def _key(arch: ArchSpec, device: torch.device, channels_last: bool) -> str:
     return json.dumps([arch.to_dict(), str(device), channels_last], sort_keys=True)
 
 
+def multi_branch(arch: ArchSpec) -> bool:
+    """Whether a unit of ``arch`` selects among two or more branches (an SK unit with M >= 2)."""
+    if not arch.kind.attention:
+        return False
+    return any(len((stage.sk or arch.sk).branches) >= 2 for stage in arch.stages)
+
+
 def wants_compile(device: torch.device, train: TrainSpec, steps: int, arch: ArchSpec | None = None,
                   channels_last: bool = True) -> bool:
     """``on``/``off`` as said; ``auto`` compiles when the trial has enough optimizer steps
     (``steps`` = the full budget's steps) to pay for the compilation: ``AUTO_MIN_STEPS`` on
-    CUDA, ``AUTO_MIN_STEPS_CPU`` on the CPU, and always when this process holds ``arch``
-    compiled already (a reuse costs nothing)."""
+    CUDA; on the CPU ``AUTO_MIN_STEPS_CPU`` and a network with a multi-branch unit (when
+    ``arch`` is given); and always when this process holds ``arch`` compiled already (a reuse
+    costs nothing)."""
     if train.compile == "auto":
         if device.type not in ("cuda", "cpu"):
             return False
         if arch is not None and _key(arch, device, channels_last) in _cache:
             return True
-        return steps >= (AUTO_MIN_STEPS if device.type == "cuda" else AUTO_MIN_STEPS_CPU)
+        if device.type == "cuda":
+            return steps >= AUTO_MIN_STEPS
+        return steps >= AUTO_MIN_STEPS_CPU and (arch is None or multi_branch(arch))
     return train.compile == "on"
 
 
