@@ -14,8 +14,9 @@ figure from fresh processes:
 - **trial**: ``run_trial`` for one epoch of ``--steps`` steps (batch 64, the space's recipe,
   data sliced and augmented on the fly, compile off): training images/s from its ``train_time``,
   and the whole epoch's (evaluation included) from its ``epoch_time``;
-- **bare**: the same network, optimizer and batches, pre-made in memory, in a plain loop (no lr
-  schedule, no loss sum, no evaluation);
+- **bare**: the same network (built afresh, as the trial builds its own), optimizer and batches,
+  pre-made in memory, in a plain loop (no lr schedule, no loss sum, no evaluation), once before
+  and once after the trial, averaged;
 - **compiled**: the bare loop under ``torch.compile`` (inductor), with its first step's time
   (the compile cost ``compile: auto`` weighs, ``sksearch/train/compiled.py``), in the ``2x1``
   layout (the one searches run) or the only layout asked for; ``--quick``
@@ -224,13 +225,23 @@ def measure(name: str, threads: int, steps: int, quick: bool, do_compile: bool) 
     optimizer = make_optimizer(model, train)
     _bare_loop(model, model, optimizer, pairs[:2], train.label_smoothing)
 
+    def fresh_bare() -> float:
+        # A new network and optimizer, as the trial builds: the bare loop of the network warmed
+        # above ran 0.70-0.90x the trial's speed only because the trial, run first, built its
+        # own (2026-12-06: fresh networks in alternating order gave trial / bare 0.97-1.08).
+        torch.manual_seed(train.seed)
+        net = build(arch.to_dict()).to(memory_format=torch.channels_last)
+        opt = make_optimizer(net, train)
+        return _rate(lambda: _bare_loop(net, net, opt, pairs, train.label_smoothing), images)
+
+    before = fresh_bare()
     got: dict[str, Any] = {}
     run_trial(arch, train, batches, "cpu", lambda m, f: got.update(m))
     row["trial"] = images / got["train_time"]
     row["trial_epoch"] = images / got["epoch_time"]
     row["peak_rss"] = peak_rss()
-
-    row["bare"] = _rate(lambda: _bare_loop(model, model, optimizer, pairs, train.label_smoothing), images)
+    # Bare before and after the trial, averaged: neither order favours one side.
+    row["bare"] = (before + fresh_bare()) / 2
     row.update(_harness(batches, optimizer, train, steps, model))
 
     row["compiled"], row["compile_s"] = None, None
