@@ -33,8 +33,8 @@ AUTO_MIN_STEPS = 2000
 # batch 64, two one-thread trials at once (what a search runs; benchmarks/RESULTS.md, "Trial
 # speed"): the first compiled step of six Fashion-MNIST nets (44K-869K params) took 15-44 s
 # with inductor's cache cold (load 2-4), 2-4 s with its on-disk cache warm; compiled steps were
-# 1.21-1.47x the eager ones for the nets with M=2 SK units (22-43 ms saved a step), and
-# 1.02-1.21x for M=1 nets (3-11 ms; 0.74-0.81x in a run beside other work). Auto therefore
+# 1.21-1.47x the eager ones for the nets with M=2 SK units (22-43 ms saved a step) over two quiet
+# runs, and 1.02-1.27x for M=1 nets (3-11 ms; 0.74-0.81x in a run beside other work). Auto therefore
 # compiles on the CPU only networks with a unit of two or more branches, and only trials of
 # at least twice the break-even of the slowest cold compile and the smallest M=2 saving:
 # 2 x 45 s / 20 ms = 4,500 steps. Fashion-MNIST's search trials (2,250 steps at most) stay
