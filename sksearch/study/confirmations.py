@@ -20,7 +20,7 @@ from ..objectives import GOALS
 from .pareto import completed, dominates, nondominated_ranks
 from .reader import read_beside
 from .store import confirm_study
-from .subnets import TAU_WARN, confirmation, small_n_low
+from .subnets import TAU_WARN, confirmation, small_n_interval
 from .table import CURVE, searched
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RE
     """Kendall's tau-b between ``x`` and ``y`` and a percentile bootstrap interval over
     ``resamples`` resamples of the pairs (seeded): ``n``, ``tau``, ``low``, ``high`` (None where
     fewer than three pairs, or a side is constant). Under ``subnets.SMALL_N`` pairs the interval
-    is widened to at least tau's spread under no correlation (``subnets.small_n_low``)."""
+    is widened to at least tau's spread under no correlation (``subnets.small_n_interval``)."""
     from scipy.stats import kendalltau
 
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -264,11 +264,11 @@ def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RE
     if len(taus):
         alpha = (1 - level) / 2
         out["low"], out["high"] = (float(v) for v in np.quantile(taus, [alpha, 1 - alpha]))
-    floor = small_n_low(out["tau"], len(xs))
-    if floor is not None:
-        top = min(1.0, 2 * out["tau"] - floor)  # as far above tau as the floor is below
-        out["low"] = floor if out["low"] is None else min(out["low"], floor)
-        out["high"] = top if out["high"] is None else max(out["high"], top)
+    spread = small_n_interval(out["tau"], len(xs))
+    if spread is not None:
+        low, high = spread
+        out["low"] = low if out["low"] is None else min(out["low"], low)
+        out["high"] = high if out["high"] is None else max(out["high"], high)
     return out
 
 

@@ -46,10 +46,13 @@ def null_spread(n: int) -> float:
     return math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
 
 
-def small_n_low(tau: float, n: int) -> float | None:
-    """The lower end of a 95% interval on tau from ``null_spread`` where ``n`` is under
+def small_n_interval(tau: float, n: int) -> tuple[float, float] | None:
+    """A 95% interval on tau, tau +- 1.96 ``null_spread`` within [-1, 1], where ``n`` is under
     ``SMALL_N`` (None from ``SMALL_N`` pairs on, where the bootstrap is used alone)."""
-    return max(-1.0, tau - 1.96 * null_spread(n)) if n < SMALL_N else None
+    if n >= SMALL_N:
+        return None
+    half = 1.96 * null_spread(n)
+    return max(-1.0, tau - half), min(1.0, tau + half)
 
 
 def _plain(v: Any) -> Any:
@@ -176,11 +179,12 @@ def trust_sentence(agreement: dict[str, Any]) -> str:
         return (f"{agreement['completed']} confirmed subnets completed: too few (or too alike) to measure how well "
                 f"the supernet ranks them; trust only the stand-alone accuracies")
     n = agreement["completed"]
-    low = small_n_low(tau, n)
-    if tau >= 0.3 and low is not None and low < TAU_WARN:
+    interval = small_n_interval(tau, n)
+    if tau >= 0.3 and interval is not None and interval[0] < TAU_WARN:
         return (f"Kendall's tau {tau:+.2f} over {n} confirmed subnets: the supernet ranks subnets "
                 f"{'well' if tau >= 0.6 else 'loosely'} over these {n}, but {n} are too few to tell (tau's 95% "
-                f"interval reaches down to {low:+.2f}): confirm more subnets stand-alone before trusting its front")
+                f"interval reaches down to {interval[0]:+.2f}): confirm more subnets stand-alone before trusting "
+                f"its front")
     verdict = ("the supernet ranks subnets well: its front can guide the choice" if tau >= 0.6 else
                "the supernet ranks subnets loosely: confirm any subnet you pick stand-alone" if tau >= 0.3 else
                "the supernet's ranking is not to be trusted here: choose from the stand-alone trials only")
