@@ -62,7 +62,7 @@ def load_trained(target: str, storage: str | None = None) -> Trained:
 
 def has_attention(spec: ArchSpec) -> bool:
     """Whether a network of ``spec`` has an SK unit with a selection to read (M > 1, softmax)."""
-    return spec.kind.attention and any((stage.sk or spec.sk).attends for stage in spec.stages)
+    return spec.kind.attention and any(spec.sk_of(i).attends for i in range(len(spec.stages)))
 
 
 def trials_with_attention(folder: StudyFolder, but: int | None = None) -> list[tuple[int, str | None]]:

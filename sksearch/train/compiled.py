@@ -57,7 +57,7 @@ def multi_branch(arch: ArchSpec) -> bool:
     """Whether a unit of ``arch`` selects among two or more branches (an SK unit with M >= 2)."""
     if not arch.kind.attention:
         return False
-    return any(len((stage.sk or arch.sk).branches) >= 2 for stage in arch.stages)
+    return any(len(arch.sk_of(i).branches) >= 2 for i in range(len(arch.stages)))
 
 
 def wants_compile(device: torch.device, train: TrainSpec, steps: int, arch: ArchSpec | None = None,
