@@ -16,18 +16,21 @@ def test_the_trial_speed_benchmark_runs_quick():
     num = r"([\d,.]+)"
     # images/s: the first layout compiled (aot_eager), the other not, and the ratios beside them.
     row = re.search(rf"^\| tiny_m2 \| ([\d,]+) \| 1x2 \| {num} \| {num} \| {num} \| {num} \| {num} "
-                    rf"\| {num} \| {num} \| "
+                    rf"\[{num}, {num}\] \| {num} \| {num} \| {num} \| "
                     rf"(\d+) \|$", out, re.M)
     assert row, out
     values = [float(v.replace(",", "")) for v in row.groups()]
     assert all(v > 0 for v in values)
-    params, trial, _epoch, bare, compiled, ratio, cratio, _compile_s, rss = values
-    # The ratios are of the unrounded rates, the rates printed to whole images/s.
+    params, trial, _epoch, bare, compiled, ratio, lo, hi, cold, cratio, _compile_s, rss = values
+    # The ratios are of the unrounded rates, the rates printed to whole images/s; --quick's one
+    # repeat is its own lowest and highest.
     assert ratio == pytest.approx(trial / bare, rel=0.05, abs=0.02)
+    assert lo == pytest.approx(ratio, abs=0.011) and hi == pytest.approx(ratio, abs=0.011)
     assert cratio == pytest.approx(compiled / bare, rel=0.05, abs=0.02)
     assert rss > 50  # MiB: a process with torch loaded
-    assert re.search(r"^\| tiny_m2 \| [\d,]+ \| 2x1 \| [\d,]+ \| [\d,]+ \| [\d,]+ \| not run \| [\d.]+ \| not run \| "
-                     r"not run \| \d+ \|$", out, re.M), out
+    assert re.search(r"^\| tiny_m2 \| [\d,]+ \| 2x1 \| [\d,]+ \| [\d,]+ \| [\d,]+ \| not run \| [\d.]+ "
+                     r"\[[\d.]+, [\d.]+\] \| [\d.]+ \| not run \| not run \| \d+ \|$", out, re.M), out
+    assert "medians of 1 alternating repeats" in out
     # Against the machine, and the harness's own costs per step, each table a row per layout.
     machine, harness = out.split("## against the machine")[1].split("## what the harness adds")
     five = r"^\| tiny_m2 \| (?:1x2|2x1) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$"
