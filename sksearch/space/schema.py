@@ -144,15 +144,17 @@ def identifier(key: str, value: Any) -> str:
 described(identifier, "1-100 letters, digits, '-', '_' or '.' (a folder name)")
 
 
-def on_off(key: str, value: Any) -> str:
-    """off | on. YAML 1.1 reads an unquoted on / off as true / false (a space file's
-    ``tta: on``, ``--set train.tta=on``): those mean what was written."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return one_of(*TTA)(key, value)
+def switch(*allowed: str) -> Check:
+    """One of ``allowed`` (on, off and perhaps auto). YAML 1.1 reads an unquoted on / off as
+    true / false (a space file's ``compile: off``, ``--set train.tta=on``): those mean what was
+    written, not an error about a boolean nobody typed."""
+    words = one_of(*allowed)
 
-
-described(on_off, "off | on")
+    def check(key: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return words(key, value)
+    return described(check, "one of " + " | ".join(allowed))
 
 
 def optional(check: Check) -> Check:
@@ -188,9 +190,9 @@ TRAIN_FIELDS: dict[str, Check] = {
     "momentum": number(0, 1, high_open=True), "weight_decay": number(0, 10),
     "label_smoothing": number(0, 1, high_open=True),
     "schedule": one_of(*SCHEDULES), "warmup_epochs": number(0, 10000), "seed": integer(0, 2**31 - 1),
-    "precision": one_of(*PRECISIONS), "channels_last": one_of(*SWITCHES),
-    "compile": one_of(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
-    "tta": on_off,
+    "precision": one_of(*PRECISIONS), "channels_last": switch(*SWITCHES),
+    "compile": switch(*SWITCHES), "ema": number(0, 1, high_open=True), "ema_every": integer(1, 10_000),
+    "tta": switch(*TTA),
 }
 DATA_FIELDS: dict[str, Check] = {
     "name": one_of(*DATA_NAMES), "root": optional(text), "download": boolean, "train_size": integer(10, 10**7),

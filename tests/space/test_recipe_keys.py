@@ -87,3 +87,17 @@ def test_a_bad_recipe_value_for_sksearch_train_is_refused_before_anything_is_wri
     assert err.startswith("sksearch: error: ") and err.count("\n") == 1, err
     assert (words or "train.ema: must be a finite number >= 0 and < 1") in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("key", ["compile", "channels_last", "tta"])
+def test_an_unquoted_on_or_off_means_what_was_written(key):
+    # YAML 1.1 reads `compile: off` as false: it was refused as "got False" before.
+    for written, meant in (("off", "off"), ("on", "on")):
+        space = parse(yaml.safe_load(TINY_SPACE.replace("train: {", f"train: {{{key}: {written}, ")))
+        assert space.train[key] == meant
+    raw = yaml.safe_load(TINY_SPACE)
+    raw["train"][key] = {"choice": [False, True]}  # an unquoted [off, on]
+    assert parse(raw).train[key].to_dict() == {"choice": ["off", "on"]}
+    raw["train"][key] = "maybe"
+    with pytest.raises(Exception, match=f"train.{key}: must be one of"):
+        parse(raw)
