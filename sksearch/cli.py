@@ -237,10 +237,6 @@ def _print_one_shot(o: dict, folder: str) -> None:
           f"{o['rejected']} draws rejected), {len(o['front'])} on their front, {chosen}{o['confirmed']} confirmed "
           f"stand-alone")
     print(f"          {o['verdict']}")
-    if o.get("tau_interval"):
-        from .study.confirmations import one_shot_line
-
-        print(f"          {one_shot_line(o['tau_interval'])}")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:

@@ -18,9 +18,10 @@ import pandas as pd
 
 from ..objectives import GOALS
 from .pareto import completed, dominates, nondominated_ranks
+from .rank import TAU_WARN, kendall_interval, tau_text, weak
 from .reader import read_beside
 from .store import confirm_study
-from .subnets import TAU_WARN, confirmation, small_n_interval
+from .subnets import confirmation, one_shot_interval
 from .table import CURVE, searched
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ KINDS = (REPEAT, AUDIT)
 # Two runs' accuracies are "within noise" when their intervals mean +- NOISE_SE standard errors
 # overlap: about a 95% interval each, the rule of thumb the issue's readers use.
 NOISE_SE = 2.0
-# TAU_WARN (subnets.py): the lower end of a tau's interval under which a rung (or a supernet)
-# is said not to rank trials well enough to stop them on.
-RESAMPLES = 1000
-BOOTSTRAP_SEED = 0
 # Which stopped trials an audit draws: a permutation under this seed, so ``--audit 2`` then
 # ``--audit 3`` extends the same draw and never trains a different trial in its place.
 AUDIT_SEED = 0
@@ -245,33 +242,6 @@ def audit_sentence(a: dict[str, Any]) -> str:
 
 # ---- rank correlations with a bootstrap interval ----
 
-def kendall_interval(x: Sequence[float], y: Sequence[float], resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                     level: float = 0.95) -> dict[str, Any]:
-    """Kendall's tau-b between ``x`` and ``y`` and a percentile bootstrap interval over
-    ``resamples`` resamples of the pairs (seeded): ``n``, ``tau``, ``low``, ``high`` (None where
-    fewer than three pairs, or a side is constant). Under ``subnets.SMALL_N`` pairs the interval
-    is widened to at least tau's spread under no correlation (``subnets.small_n_interval``)."""
-    from scipy.stats import kendalltau
-
-    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    out: dict[str, Any] = {"n": len(xs), "tau": None, "low": None, "high": None}
-    if len(xs) < 3 or len(np.unique(xs)) < 2 or len(np.unique(ys)) < 2:
-        return out
-    out["tau"] = float(kendalltau(xs, ys).statistic)
-    picks = np.random.default_rng(seed).integers(0, len(xs), size=(resamples, len(xs)))
-    taus = np.array([kendalltau(xs[i], ys[i]).statistic for i in picks], dtype=float)
-    taus = taus[np.isfinite(taus)]  # a resample of one repeated pair has no tau
-    if len(taus):
-        alpha = (1 - level) / 2
-        out["low"], out["high"] = (float(v) for v in np.quantile(taus, [alpha, 1 - alpha]))
-    spread = small_n_interval(out["tau"], len(xs))
-    if spread is not None:
-        low, high = spread
-        out["low"] = low if out["low"] is None else min(out["low"], low)
-        out["high"] = high if out["high"] is None else max(out["high"], high)
-    return out
-
-
 def _at_epoch(curve: Sequence[dict[str, Any]], epoch: int) -> float | None:
     for point in curve:
         if point.get("epoch") == epoch and point.get("accuracy") is not None:
@@ -308,18 +278,6 @@ ADVICE = ("a later grace period, more data per trial (data.train_limit / the dat
           "factor")
 
 
-def tau_text(t: dict[str, Any], over: str) -> str:
-    if t["tau"] is None:
-        return f"too few {over} to measure ({t['n']})"
-    spread = f" [{t['low']:+.2f}, {t['high']:+.2f}]" if t["low"] is not None else ""
-    return f"tau {t['tau']:+.2f}{spread} over {t['n']} {over}"
-
-
-def weak(t: dict[str, Any]) -> bool:
-    """Whether an interval's lower end is below ``TAU_WARN``."""
-    return t["tau"] is not None and t["low"] is not None and t["low"] < TAU_WARN
-
-
 def rung_lines(agreement: list[dict[str, Any]]) -> list[str]:
     """A line per rung, and a warning under a rung whose interval reaches below 0.3."""
     lines = []
@@ -330,21 +288,6 @@ def rung_lines(agreement: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  warning: at epoch {a['rung']} the interval's lower end is below {TAU_WARN}: this rung may "
                          f"stop trials that would rank well at the full budget; consider {ADVICE}")
     return lines
-
-
-def one_shot_interval(confirmed: pd.DataFrame) -> dict[str, Any]:
-    """The bootstrap interval of a one-shot search's tau (supernet against stand-alone
-    accuracy over its completed confirmations; ``subnets.confirmation``'s table)."""
-    done = confirmed[confirmed["status"] == "completed"].dropna(subset=["accuracy", "supernet_accuracy"])
-    return kendall_interval(done["supernet_accuracy"].astype(float), done["accuracy"].astype(float))
-
-
-def one_shot_line(t: dict[str, Any]) -> str:
-    line = f"one-shot supernet ranking: {tau_text(t, 'confirmed subnets')} (95% bootstrap interval)"
-    if weak(t):
-        line += (f"; warning: the lower end is below {TAU_WARN}: confirm more subnets stand-alone before trusting "
-                 f"the supernet's front")
-    return line
 
 
 # ---- everything, for status, pareto and the report ----

@@ -40,7 +40,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..objectives import OBJECTIVES
-from .confirmations import NOISE_SE, confirm_info, info_lines, one_shot_interval, one_shot_line, read_runs, trial_stats
+from .confirmations import NOISE_SE, confirm_info, info_lines, read_runs, trial_stats
 from .folder import StudyFolder
 from .page import data_block, json_block, write_page
 from .pareto import baseline_verdicts, front, front_table, hypervolume_trace, reference_point, verdict_sentence
@@ -638,10 +638,8 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
                                  f"({one_shot['draws']:,} draws, {one_shot['study']}), {len(one_shot['front'])} on "
                                  f"their front, "
                                  f"{one_shot['confirmed']} confirmed stand-alone"))
-        interval = one_shot_line(one_shot_interval(confirmation(df, folder.subnet_table)))
         sections.insert(1, ("What the one-shot search's ranking is worth",
-                            f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"
-                            f"<p class='baseline'>{html.escape(interval)}</p>"))
+                            f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"))
     confirmed = confirm_info(folder, read_runs(folder))
     if confirmed:
         lines = "".join(f"<p class='baseline'>{html.escape(line.strip())}</p>" for line in info_lines(confirmed))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..objectives import GOALS
 from .layout import SUPERNET, supernet_dir
 from .pareto import front_rows, front_table, pareto_mask
+from .rank import SMALL_N, TAU_WARN, kendall_interval, small_n_interval
 from .store import one_shot_study
 from .table import REPEAT, counts, param_columns, searched
 
@@ -32,29 +33,6 @@ CONFIRMATION_COLUMNS = ("trial_id", "subnet_id", "status", "supernet_accuracy", 
 # Below this many completed confirmations a rank correlation says nothing (two points always
 # agree or disagree perfectly).
 MIN_FOR_TAU = 3
-# Below this many pairs a percentile bootstrap of tau collapses: four subnets ranked in the same
-# order resample to tau = 1 every time, an interval of [1, 1] that claims a certainty four
-# points cannot give. Under it, a tau's interval is at least as wide as tau's own spread under
-# no correlation (``null_spread``), and the verdict says the count is too small.
-SMALL_N = 10
-TAU_WARN = 0.3  # an interval's lower end under which a ranking is not to be stopped or chosen on
-
-
-def null_spread(n: int) -> float:
-    """Kendall's tau's standard deviation over ``n`` pairs under no correlation (the normal
-    approximation, sqrt(2(2n+5) / 9n(n-1)): 0.49 at n=4, 0.16 at n=20)."""
-    return math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
-
-
-def small_n_interval(tau: float, n: int) -> tuple[float, float] | None:
-    """A 95% interval on tau, tau +- 1.96 ``null_spread`` within [-1, 1], where ``n`` is under
-    ``SMALL_N`` (None from ``SMALL_N`` pairs on, where the bootstrap is used alone)."""
-    if n >= SMALL_N:
-        return None
-    half = 1.96 * null_spread(n)
-    return max(-1.0, tau - half), min(1.0, tau + half)
-
-
 def _plain(v: Any) -> Any:
     """A searched value as the space file names it: a column with gaps (a parameter some
     subnets do not sample) holds NaN for the gaps and floats for its integers."""
@@ -172,23 +150,38 @@ def rank_agreement(confirmed: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def trust_sentence(agreement: dict[str, Any]) -> str:
-    """What the rank correlation means for a user choosing from the supernet front."""
+def one_shot_interval(confirmed: pd.DataFrame) -> dict[str, Any]:
+    """``rank.kendall_interval`` of supernet against stand-alone accuracy over the completed
+    confirmations (``confirmation``'s table)."""
+    done = confirmed[confirmed["status"] == "completed"].dropna(subset=["accuracy", "supernet_accuracy"])
+    return kendall_interval(done["supernet_accuracy"].astype(float), done["accuracy"].astype(float))
+
+
+def trust_sentence(agreement: dict[str, Any], interval: dict[str, Any] | None = None) -> str:
+    """What the rank correlation means for a user choosing from the supernet front: tau, its
+    95% interval (``interval``, ``one_shot_interval``'s; without it, under ``SMALL_N`` pairs,
+    tau's spread under no correlation) and the verdict, in one sentence."""
     tau = agreement["kendall_tau"]
     if tau is None:
         return (f"{agreement['completed']} confirmed subnets completed: too few (or too alike) to measure how well "
                 f"the supernet ranks them; trust only the stand-alone accuracies")
     n = agreement["completed"]
-    interval = small_n_interval(tau, n)
-    if tau >= 0.3 and interval is not None and interval[0] < TAU_WARN:
-        return (f"Kendall's tau {tau:+.2f} over {n} confirmed subnets: the supernet ranks subnets "
-                f"{'well' if tau >= 0.6 else 'loosely'} over these {n}, but {n} are too few to tell (tau's 95% "
-                f"interval reaches down to {interval[0]:+.2f}): confirm more subnets stand-alone before trusting "
-                f"its front")
+    low = high = None
+    if interval is not None and interval.get("low") is not None:
+        low, high = interval["low"], interval["high"]
+    elif small_n_interval(tau, n) is not None:
+        low, high = small_n_interval(tau, n)
+    said = f"Kendall's tau {tau:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if low is not None else "")
+    said += f" over {n} confirmed subnets" + (" (95% interval)" if low is not None else "")
+    if tau >= 0.3 and low is not None and low < TAU_WARN:
+        few = f"{n} are too few to tell: " if n < SMALL_N else ""
+        return (f"{said}: the supernet ranks subnets {'well' if tau >= 0.6 else 'loosely'} over these {n}, but the "
+                f"interval reaches down to {low:+.2f}, below {TAU_WARN}: {few}confirm more subnets stand-alone before "
+                f"trusting its front")
     verdict = ("the supernet ranks subnets well: its front can guide the choice" if tau >= 0.6 else
                "the supernet ranks subnets loosely: confirm any subnet you pick stand-alone" if tau >= 0.3 else
                "the supernet's ranking is not to be trusted here: choose from the stand-alone trials only")
-    return f"Kendall's tau {tau:+.2f} over {n} confirmed subnets: {verdict}"
+    return f"{said}: {verdict}"
 
 
 def one_shot_info(main: pd.DataFrame, subnets: pd.DataFrame | None, objectives: list[str],
@@ -210,13 +203,15 @@ def one_shot_info(main: pd.DataFrame, subnets: pd.DataFrame | None, objectives: 
                      & ~drawn["reason"].fillna("").astype(str).str.startswith("invalid architecture")]
     confirmed = confirmation(main, subnets)
     agreement = rank_agreement(confirmed)
+    interval = one_shot_interval(confirmed)
     records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
                for r in confirmed.to_dict("records")]
     return {"study": one_shot_study(study_name), "draws": int(len(drawn)),
             "distinct": int(_identities(networks).nunique()) if len(networks) else 0,
             "evaluated": int(len(evaluated)), "repeats": repeats, "rejected": int(c["rejected"]),
             "front": front_rows(subnet_front(subnets, objectives)) if len(evaluated) else [],
-            "confirmations": records, **agreement, "verdict": trust_sentence(agreement)}
+            "confirmations": records, **agreement, "tau_interval": interval,
+            "verdict": trust_sentence(agreement, interval)}
 
 
 def supernet_epochs(root: str) -> int:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from .confirmations import confirm_info, one_shot_interval, phase_done, read_runs
+from .confirmations import confirm_info, phase_done, read_runs
 from .folder import StudyFolder
 from .layout import supernet_dir
 from .lock import is_held
 from .store import one_shot_study
-from .subnets import chosen_subnets, confirmation, one_shot_info, supernet_epochs, trust_sentence
+from .subnets import chosen_subnets, one_shot_info, supernet_epochs, trust_sentence
 from .table import STATUSES, of_run, searched, stopped_runs, summary
 
 ENDED = ("completed", "stopped_early", "failed")
@@ -54,8 +54,6 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     # The confirmations are matched on searched values, which only the full table holds.
     subnets = folder.subnet_table
     info["one_shot"] = None if subnets is None else one_shot_info(folder.table, subnets, folder.objectives, folder.name)
-    if info["one_shot"] is not None:  # how far its tau can be trusted: a bootstrap interval
-        info["one_shot"]["tau_interval"] = one_shot_interval(confirmation(folder.table, subnets))
     phases_done = True
     if folder.space.strategy.name == "one_shot":
         # Its trials are the chosen subnets' confirmations, known once the subnet search ended
@@ -107,7 +105,8 @@ def one_shot_phases(folder: StudyFolder, subnets: pd.DataFrame | None, found: di
     if found is None:
         agreement = {"confirmed": 0, "completed": 0, "kendall_tau": None, "spearman_rho": None}
         found = {"study": one_shot_study(folder.name), "draws": 0, "distinct": 0, "evaluated": 0, "repeats": 0,
-                 "rejected": 0, "front": [], "confirmations": [], **agreement, "verdict": trust_sentence(agreement)}
+                 "rejected": 0, "front": [], "confirmations": [], **agreement,
+                 "tau_interval": {"n": 0, "tau": None, "low": None, "high": None}, "verdict": trust_sentence(agreement)}
     epochs = supernet_epochs(folder.root)
     trained = epochs >= strategy.supernet_epochs
     searched_all = found["draws"] >= strategy.subnets

@@ -3,11 +3,19 @@ Kendall's tau and Spearman's rho over the completed ones, and what they tell the
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from sksearch.study.subnets import chosen_subnets, confirmation, one_shot_info, rank_agreement, trust_sentence
+from sksearch.study.subnets import (
+    chosen_subnets,
+    confirmation,
+    one_shot_info,
+    one_shot_interval,
+    rank_agreement,
+    trust_sentence,
+)
 
 
 def _subnets(rows):
@@ -138,3 +146,25 @@ def test_a_few_subnets_ranked_alike_are_too_few_to_trust():
     many = trust_sentence({"kendall_tau": 0.9, "completed": 20})
     assert many.endswith("the supernet ranks subnets well: its front can guide the choice")
     assert "not to be trusted" in trust_sentence({"kendall_tau": 0.1, "completed": 4})
+
+
+def test_the_verdict_carries_the_bootstrap_interval_once():
+    """status printed the one-shot tau twice (the verdict, then a line with the interval); the
+    verdict now holds both, and an interval reaching below 0.3 over many subnets still warns."""
+    rng = np.random.default_rng(1)
+    supernet = rng.uniform(size=12)
+    confirmed = pd.DataFrame({"status": ["completed"] * 12 + ["failed"], "supernet_accuracy": [*supernet, 0.99],
+                              "accuracy": [*(supernet + rng.normal(scale=0.5, size=12)), None]})
+    t = one_shot_interval(confirmed)
+    assert t["n"] == 12 and t["low"] < t["tau"] < t["high"]
+    agreement = rank_agreement(confirmed)
+    said = trust_sentence(agreement, t)
+    assert said.startswith(f"Kendall's tau {t['tau']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}] over 12 confirmed "
+                           f"subnets (95% interval): ")
+    assert said.count("tau") == 1
+    loose = trust_sentence({"kendall_tau": 0.5, "completed": 12}, {"n": 12, "tau": 0.5, "low": 0.1, "high": 0.8})
+    assert "reaches down to +0.10, below 0.3" in loose and "too few" not in loose and "confirm more" in loose
+    sure = trust_sentence({"kendall_tau": 0.8, "completed": 50}, {"n": 50, "tau": 0.8, "low": 0.7, "high": 0.9})
+    assert sure.endswith("[+0.70, +0.90] over 50 confirmed subnets (95% interval): the supernet ranks subnets well: "
+                         "its front can guide the choice")
+
