@@ -88,6 +88,13 @@ def _evaluate(target: str, recipe: dict[str, Any] | None, split: str, data_root:
     batches = make_batches(data, device, batch_size, workers=min(spec.workers, max(0, (os.cpu_count() or 1) - 1)))
     if hasattr(batches, "eval_batch_size"):
         batches.eval_batch_size = batch_size
+    recorded = trained.preprocess or {}
+    if "mean" in recorded and "std" in recorded:
+        # The normalisation the network trained with, as its export records it: loading the
+        # recorded data computes the train split's mean and std, which a refit (trained on
+        # train + val) did not use.
+        batches.mean = torch.tensor(recorded["mean"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        batches.std = torch.tensor(recorded["std"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
     model = trained.model.to(device)
     # An export measured with test-time augmentation is measured the same way again.
     tta = ((recipe or {}).get("train") or {}).get("tta", "off")
