@@ -1,23 +1,38 @@
 """On real images, does the search find SK networks that beat the published ones at the same
-cost? Fashion-MNIST, in three phases, each resumable (run the same command again after a crash
-or a kill: a finished phase is skipped, an interrupted search resumes, an interrupted training
-continues from its last epoch):
+cost, and which of its front points can be trusted? Fashion-MNIST, in six phases, each
+resumable (run the same command again after a crash or a kill: a finished phase is skipped,
+an interrupted search or confirm resumes, an interrupted training continues from its last
+epoch, a finished training is not redone):
 
 1. ``search``: ``sksearch run search_spaces/fashion_mnist.yaml`` (val only: the test split is
    never read by it);
-2. ``train``: the front's most accurate trial under 100K params, then its most accurate under
-   1M, each exported and trained by ``sksearch train --from-scratch`` on the whole training
-   split less the val hold-out (54,000 images) for ``--epochs``, then measured on the **test**
-   split (``sksearch evaluate --split test``);
-3. ``report``: ``OUT/results.md`` (ready for benchmarks/RESULTS.md: the published table, the
-   front on val, the winners on test, wall times and load averages) and ``OUT/results.json``.
+2. ``confirm``: ``sksearch confirm --seeds S --top N --audit A``: the front's and near-front
+   trials trained S more times with new seeds at the search's full budget (their mean and
+   standard error), A trials the scheduler stopped trained to the full budget (what early
+   stopping lost), and each rung's rank correlation with the full budget;
+3. ``train``: under each parameter cap (``--caps``: 100K and 300K by default, 1M where the
+   schedule allows), the most accurate trial, ranked on its mean over the confirmation's runs
+   where it has them, exported and trained from scratch for ``--epochs`` with ``--seeds``
+   seeds, on the training split and (``--refit``, the default) the val hold-out too: nothing
+   is chosen on val any more. Each seed's test accuracy is read once, at its end
+   (``sksearch evaluate --split test``);
+4. ``twins``: each winner's twin with the other branch count (M=2 -> M=1, M=1 -> M=2 with a 3x3
+   dilation-2 second branch), its stage widths scaled by one factor to the winner's params, trained
+   alike with the same seeds: does SK pay on this front?
+5. ``ship``: each winner's export (its seed with the median test accuracy, every seed's figures
+   in ``seeds.json`` beside it) copied to ``--ship`` (``results/fashion_mnist/``), where
+   ``sksearch evaluate results/fashion_mnist/NAME --split test`` gives its recorded figure again;
+6. ``report``: ``OUT/results.md`` (ready for benchmarks/RESULTS.md: the published table, the
+   front on val, the confirmation's findings, the winners and twins on test over their seeds,
+   wall times and load averages) and ``OUT/results.json``.
 
     nohup python benchmarks/fashion_front.py --out bench/fashion > bench/fashion.log 2>&1 &
-    python benchmarks/fashion_front.py --out bench/fashion --phase search      # one phase alone
-    python benchmarks/fashion_front.py --out /tmp/ff --quick                  # a toy run, ~2 min
+    python benchmarks/fashion_front.py --out bench/fashion --phase confirm       # one phase alone
+    python benchmarks/fashion_front.py --out bench/fashion --caps under_100k --epochs 40 --seeds 0 1 2
+    python benchmarks/fashion_front.py --out /tmp/ff --quick                     # a toy run, minutes
 
-``--quick`` shrinks everything (2 trials of 1 epoch on 300 images, winners trained 1 epoch
-on 1,000): it proves the pipeline, its figures mean nothing.
+``--quick`` shrinks everything (2 trials of 1 epoch on 300 images, one seed each, winners and
+twins trained 1 epoch on 1,000 images): it proves the pipeline, its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -25,18 +40,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 SPACE = ROOT / "search_spaces" / "fashion_mnist.yaml"
-CAPS = (("under_100k", 100_000), ("under_1m", 1_000_000))
+CAPS = {"under_100k": 100_000, "under_300k": 300_000, "under_1m": 1_000_000}
 # The zalandoresearch/fashion-mnist benchmark table (test accuracy), as issue 19 quotes it.
 PUBLISHED = [("2 conv layers (hardmaru)", "< 100K", 0.925), ("2 conv layers", "113K", 0.922),
              ("2 conv + 3 FC", "1.8M", 0.932), ("DenseNet-BC, with augmentation", "768K", 0.954),
              ("VGG16", "26M", 0.935), ("ResNet18", "11M", 0.949), ("WRN40-4", "8.9M", 0.967)]
+# The twin's second branch when the winner has one branch: the space's 3x3 of dilation 2.
+SECOND_BRANCH = [3, 2]
 
 
 def sksearch(*args: str, check: bool = True, echo: bool = True) -> subprocess.CompletedProcess:
@@ -55,23 +76,29 @@ def sksearch(*args: str, check: bool = True, echo: bool = True) -> subprocess.Co
 
 
 class Ledger:
-    """``OUT/phases.json``: each phase's wall time and the load average around it."""
+    """``OUT/phases.json``: each phase's wall time and the load average around it. An
+    interrupted phase's time so far is added when Python still runs its ``finally`` (Ctrl-C,
+    SIGTERM, an error); a SIGKILL loses it, the trainings' own wall times stay in their records."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / "phases.json"
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def run(self, name: str, work) -> None:  # work: a callable
+    def run(self, name: str, work: Callable[[], None]) -> None:
         if self.data.get(name, {}).get("done"):
             print(f"phase {name}: done before ({self.data[name]['wall_s']:.0f} s), skipped", flush=True)
             return
-        before, t0 = os.getloadavg(), time.time()
-        work()
-        entry = self.data.get(name, {})
-        entry.update(done=True, wall_s=entry.get("wall_s", 0.0) + time.time() - t0,
-                     load_before=[round(v, 2) for v in before], load_after=[round(v, 2) for v in os.getloadavg()])
-        self.data[name] = entry
-        self.path.write_text(json.dumps(self.data, indent=2))
+        before, t0, done = os.getloadavg(), time.time(), False
+        try:
+            work()
+            done = True
+        finally:
+            entry = self.data.get(name, {})
+            entry.update(done=done, wall_s=entry.get("wall_s", 0.0) + time.time() - t0,
+                         load_before=[round(v, 2) for v in before],
+                         load_after=[round(v, 2) for v in os.getloadavg()])
+            self.data[name] = entry
+            self.path.write_text(json.dumps(self.data, indent=2))
 
 
 def search(out: Path, quick: bool) -> None:
@@ -86,113 +113,309 @@ def search(out: Path, quick: bool) -> None:
     sksearch("run", str(SPACE), "--out", str(study), *extra)
 
 
-def front(out: Path) -> list[dict]:
-    rows = json.loads(sksearch("pareto", str(out / "study"), "--json", echo=False).stdout)
-    return [r for r in rows if "baseline" not in r]
+def confirm(out: Path, seeds: int, top: int, audit: int) -> None:
+    import sksearch as api
+
+    df = api.open(str(out / "study")).table
+    stopped = int(((df["status"] == "stopped_early") & df["baseline"].isna()).sum())
+    if stopped < audit:
+        print(f"the scheduler stopped {stopped} trials: auditing {stopped}, not {audit}", flush=True)
+    # confirm itself resumes: a rerun trains only the runs it does not hold.
+    sksearch("confirm", str(out / "study"), "--seeds", str(seeds), "--top", str(top), "--audit",
+             str(min(audit, stopped)))
 
 
-def winners(rows: list[dict]) -> dict[str, dict | None]:
-    """The most accurate front trial under each parameter cap."""
+def candidates(out: Path) -> list[dict[str, Any]]:
+    """The completed searched trials (baselines left out) with their params, M and the accuracy
+    they are ranked on: the mean over the confirmation's runs where there are any (``runs``),
+    else the search's one run."""
+    import pandas as pd
+
+    import sksearch as api
+
+    study = api.open(str(out / "study"))
+    df = study.table
+    df = df[(df["status"] == "completed") & df["baseline"].isna() & df["accuracy"].notna()]
+    info = study.confirmations() or {}
+    stats = {int(s["trial_id"]): s for s in info.get("stats", [])}
+    rows = []
+    for r in df.to_dict("records"):
+        s = stats.get(int(r["trial_id"]))
+        m = r.get("sk.M")
+        rows.append({"trial_id": int(r["trial_id"]), "params": int(r["params"]), "macs": int(r["macs"]),
+                     "accuracy": float(r["accuracy"]), "M": int(m) if pd.notna(m) else None,
+                     "runs": s["runs"] if s else 1, "mean": s["accuracy_mean"] if s else float(r["accuracy"]),
+                     "se": s["accuracy_se"] if s else None})
+    return rows
+
+
+def front_of(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The rows no other row beats on ``key`` (max) at no more params (min), by params."""
+    front = [r for r in rows if not any(o[key] >= r[key] and o["params"] <= r["params"]
+                                        and (o[key] > r[key] or o["params"] < r["params"]) for o in rows)]
+    return sorted(front, key=lambda r: r["params"])
+
+
+def winners(rows: list[dict[str, Any]], caps: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The trial with the highest ranked accuracy (``mean``) under each parameter cap."""
     out = {}
-    for name, cap in CAPS:
-        under = [r for r in rows if r["params"] < cap]
-        out[name] = max(under, key=lambda r: r["accuracy"]) if under else None
+    for name in caps:
+        under = [r for r in rows if r["params"] < CAPS[name]]
+        out[name] = max(under, key=lambda r: (r["mean"], -r["params"])) if under else None
     return out
 
 
-def train_winners(out: Path, epochs: int, quick: bool) -> None:
-    chosen = winners(front(out))
+def twin_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+    """``spec`` (an ArchSpec dict) with the other branch count, its stage widths scaled by the
+    one factor (multiples of each stage's groups) whose params come nearest the original's;
+    returns the twin, its params and the original's."""
+    from sksearch.model.cost import params_and_macs
+    from sksearch.model.spec import ArchSpec
+
+    def flip(sk: dict[str, Any] | None) -> dict[str, Any] | None:
+        if sk is None:
+            return None
+        branches = sk["branches"][:1] if len(sk["branches"]) > 1 else [sk["branches"][0], SECOND_BRANCH]
+        return {**sk, "branches": branches}
+
+    target = params_and_macs(ArchSpec.from_dict(spec))[0]
+    flipped = {**spec, "sk": flip(spec["sk"]), "stages": [{**st, "sk": flip(st.get("sk"))} for st in spec["stages"]]}
+    best = None
+    for step in range(40, 251):
+        stages = []
+        for st in flipped["stages"]:
+            g = st.get("groups") or flipped["groups"]
+            stages.append({**st, "width": max(g, g * round(st["width"] * step / 100 / g))})
+        candidate = {**flipped, "stages": stages}
+        params = params_and_macs(ArchSpec.from_dict(candidate))[0]
+        if best is None or abs(params - target) < abs(best[1] - target):
+            best = (candidate, params)
+    return best[0], best[1], target
+
+
+def train_seeds(export: Path, folder: Path, seeds: list[int], epochs: int, refit: bool, quick: bool,
+                spec: dict[str, Any] | None = None) -> None:
+    """``export`` (or ``spec`` on ``export``'s recipe and data) trained from scratch once per
+    seed into ``folder/seed_K``, each seed's record in ``folder/seed_K.json`` (test accuracy
+    read once, at its end; its wall time summed over resumes)."""
+    from sksearch.fulltrain import plan, train_job
+    from sksearch.model.cost import params_and_macs
+
+    limit = {"data.train_limit": 1000 if quick else None, "data.val_limit": None}
+    for seed in seeds:
+        record = folder / f"seed_{seed}.json"
+        if record.exists():
+            print(f"{folder.name} seed {seed}: trained before", flush=True)
+            continue
+        out = folder / f"seed_{seed}"
+        part = folder / f"seed_{seed}.wall"
+        t0 = time.time()
+        try:
+            job = plan(str(export), 1 if quick else epochs, None, None, {**limit, "train.seed": seed}, True, refit)
+            if spec is not None:
+                from dataclasses import replace
+
+                from sksearch.model.spec import ArchSpec
+
+                job = replace(job, spec=ArchSpec.from_dict(spec))
+            tag = f"  {folder.parent.name} {folder.name} seed {seed}:"
+            train_job(job, str(out), log=lambda m, tag=tag: print(tag, m, flush=True))
+        finally:  # the wall time of an interrupted training is kept for its resume
+            spent = (float(part.read_text()) if part.exists() else 0.0) + time.time() - t0
+            part.write_text(f"{spent:.1f}")
+        test = json.loads(sksearch("evaluate", str(out), "--split", "test", "--json", echo=False).stdout)
+        params = params_and_macs(job.spec)[0]
+        record.write_text(json.dumps({"seed": seed, "params": params, "test": test, "train_wall_s": spent,
+                                      "epochs": 1 if quick else epochs, "refit": refit,
+                                      "load_after": [round(v, 2) for v in os.getloadavg()]}, indent=2))
+        print(f"{folder.name} seed {seed}: test {test['accuracy']:.2%} in {spent / 60:.1f} min", flush=True)
+
+
+def train_winners(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool) -> None:
+    chosen = winners(candidates(out), caps)
+    (out / "winners.json").write_text(json.dumps(chosen, indent=2))
     for name, row in chosen.items():
         if row is None:
-            print(f"{name}: no front trial under the cap", flush=True)
+            print(f"{name}: no completed trial under the cap", flush=True)
             continue
-        folder = out / name
-        export, trained = folder / "export", folder / "trained"
+        export = out / name / "export"
         if not (export / "spec.json").exists():
-            sksearch("export", str(out / "study"), "--trial", str(int(row["trial_id"])), "--to", str(export), "--force")
-        limit = "data.train_limit=1000" if quick else "data.train_limit=null"
-        t0 = time.time()
-        sksearch("train", str(export), "--epochs", str(1 if quick else epochs), "--from-scratch", "--out", str(trained),
-                 "--set", limit, "--set", "data.val_limit=null")
-        test = json.loads(sksearch("evaluate", str(trained), "--split", "test", "--json").stdout)
-        val = json.loads(sksearch("evaluate", str(trained), "--split", "val", "--json").stdout)
-        record = folder / "result.json"
-        previous = json.loads(record.read_text()) if record.exists() else {}
-        record.write_text(json.dumps({"trial": row, "test": test, "val": val,
-                                      "train_wall_s": previous.get("train_wall_s", 0.0) + time.time() - t0}, indent=2))
+            sksearch("export", str(out / "study"), "--trial", str(row["trial_id"]), "--to", str(export), "--force")
+        train_seeds(export, out / name / "trained", seeds, epochs, refit, quick)
+
+
+def train_twins(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool) -> None:
+    for name in caps:
+        export = out / name / "export"
+        if not (export / "spec.json").exists():
+            continue
+        twin, params, target = twin_spec(json.loads((export / "spec.json").read_text()))
+        folder = out / name / "twin"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spec.json").write_text(json.dumps(twin, indent=2))
+        print(f"{name} twin: {len(twin['sk']['branches'])} branches, {params:,} params (the winner {target:,})",
+              flush=True)
+        train_seeds(export, folder, seeds, epochs, refit, quick, spec=twin)
+
+
+def ship(out: Path, caps: list[str], to: Path) -> None:
+    """Each cap's winner into ``to/NAME`` (NAME: the cap and the params): the export of its seed
+    with the median test accuracy (weights, spec, recipe, training log, README), and beside it
+    ``seeds.json`` with every seed's test accuracy, wall time and load, so that ``sksearch
+    evaluate to/NAME --split test`` gives the figure that seed recorded."""
+    import shutil
+
+    for name in caps:
+        recs = seed_records(out / name / "trained")
+        if not recs:
+            continue
+        ranked = sorted(recs, key=lambda r: r["test"]["accuracy"])
+        median = ranked[(len(ranked) - 1) // 2]
+        dest = to / f"{name}_{round(median['params'] / 1000)}k"
+        part = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(part, ignore_errors=True)
+        shutil.copytree(out / name / "trained" / f"seed_{median['seed']}", part)
+        twin = seed_records(out / name / "twin")
+        (part / "seeds.json").write_text(json.dumps({
+            "shipped_seed": median["seed"], "seeds": recs, "twin": twin,
+            "trial": json.loads((out / "winners.json").read_text()).get(name)}, indent=2))
+        if dest.exists():
+            shutil.rmtree(dest)
+        part.rename(dest)  # whole or not at all: a kill leaves the .partial copy, redone next time
+        print(f"shipped {dest} (seed {median['seed']}, test {median['test']['accuracy']:.2%})", flush=True)
 
 
 def pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
-def report(out: Path, epochs: int, quick: bool) -> str:
-    rows = front(out)
+def seed_records(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("seed_*.json"))]
+
+
+def mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return pct(values[0])
+    return f"{pct(statistics.mean(values))} +- {100 * statistics.stdev(values):.2f}"
+
+
+def status_lines(out: Path) -> list[str]:
+    """``sksearch status``'s lines on the confirmation (noise, audit, rung taus)."""
+    text = sksearch("status", str(out / "study"), echo=False, check=False).stdout
+    lines, keep = [], False
+    for line in text.splitlines():
+        if line.startswith("confirm "):
+            keep = True
+        elif line and not line.startswith(" "):
+            keep = False
+        if keep:
+            lines.append(line.strip())
+    return lines
+
+
+def report(out: Path, caps: list[str], quick: bool) -> str:
+    rows = candidates(out)
+    single = front_of(rows, "accuracy")
+    confirmed = [r for r in rows if r["runs"] > 1]
+    on_means = front_of(confirmed, "mean") if confirmed else []
     phases = json.loads((out / "phases.json").read_text()) if (out / "phases.json").exists() else {}
-    status = json.loads(sksearch("status", str(out / "study"), "--json", echo=False).stdout)
-    results = {name: json.loads((out / name / "result.json").read_text()) if (out / name / "result.json").exists()
-               else None for name, _ in CAPS}
-    # The schedule the winners were trained with, as they recorded it (not this run's --epochs).
-    trained = [json.loads((out / name / "trained" / "train.json").read_text()).get("epochs")
-               for name, _ in CAPS if (out / name / "trained" / "train.json").exists()]
-    epochs = trained[0] if trained and len(set(trained)) == 1 else epochs
-    lines = ["## Fashion-MNIST front (`benchmarks/fashion_front.py`)"
-             f"{' -- TOY RUN (--quick), figures meaningless' if quick else ''}",
-             "",
-             f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores. "
-             "Search: `search_spaces/fashion_mnist.yaml` "
-             f"({status['done']} trials; trials train on a class-balanced subset of the training split "
-             "and rank on val, "
-             "6,000 images held out of it; the test split is never read by the search). Winners: the front's most "
-             f"accurate trial under 100K and under 1M params, trained from scratch for {1 if quick else epochs} epochs "
-             f"on {'1,000 images of ' if quick else ''}the training split less the val hold-out (54,000 images), then "
-             "measured once on the 10,000 test images.",
+    chosen = json.loads((out / "winners.json").read_text()) if (out / "winners.json").exists() else {}
+    toy = " -- TOY RUN (--quick), figures meaningless" if quick else ""
+    lines = [f"## Fashion-MNIST front (`benchmarks/fashion_front.py`){toy}",
+             "", f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores. Search: "
+             f"`search_spaces/fashion_mnist.yaml` ({len(rows)} completed trials; trials train on a class-balanced "
+             "subset of the training split and rank on val, 6,000 images held out of it; the test split is never "
+             "read by the search or the confirmation).",
              "", "Published (zalandoresearch/fashion-mnist benchmark, test accuracy):", "",
              "| model | params | test accuracy |", "| --- | --- | --- |"]
     lines += [f"| {m} | {p} | {a:.1%} |" for m, p, a in PUBLISHED]
-    lines += ["", "Front of the search (val accuracy, at the search's budget):", "",
-              "| trial | params | MACs | val accuracy | M |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {int(r['trial_id'])} | {int(r['params']):,} | {int(r['macs']):,} | {pct(r['accuracy'])} | "
-              f"{r.get('config', {}).get('sk.M', '-')} |" for r in sorted(rows, key=lambda r: r["params"])]
-    lines += ["", "Winners trained in full (test accuracy measured once, at the end):", "",
-              "| cap | trial | params | val (search) | val (trained) | **test** | train wall |",
+    lines += ["", "Front of the search (val accuracy of one run each, at the search's budget; mean +- standard "
+              "error over the confirmation's runs where it ran):", "",
+              "| trial | params | MACs | M | val (search's run) | runs | val mean +- se |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, cap in CAPS:
-        r = results[name]
-        if r is None:
-            lines.append(f"| < {cap:,} | none | | | | | |")
+    lines += [f"| {r['trial_id']} | {r['params']:,} | {r['macs']:,} | {r['M']} | {pct(r['accuracy'])} | {r['runs']} | "
+              + (f"{pct(r['mean'])} +- {100 * (r['se'] or 0):.2f} |" if r["runs"] > 1 else "- |") for r in single]
+    if confirmed:
+        m2 = (sum(1 for r in single if r["M"] == 2), sum(1 for r in on_means if r["M"] == 2))
+        lines += ["", f"Ranked on their means ({len(confirmed)} confirmed trials): a front of {len(on_means)} points, "
+                  f"M=2 on {m2[1]} of them (on {m2[0]} of the {len(single)} single-run front points):", "",
+                  "| trial | params | M | val mean +- se | runs |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['trial_id']} | {r['params']:,} | {r['M']} | {pct(r['mean'])} +- {100 * (r['se'] or 0):.2f} "
+                  f"| {r['runs']} |" for r in on_means]
+        lines += ["", "What `sksearch status` says of the confirmation:", "", "```", *status_lines(out), "```"]
+    lines += ["", "Winners and their twins trained in full (test accuracy read once per seed, at its end; mean +- "
+              "standard deviation over the seeds):", "",
+              "| cap | network | trial | params | M | val (ranked) | seeds | **test** | train wall per seed |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    results: dict[str, Any] = {}
+    for name in caps:
+        row = chosen.get(name)
+        if row is None:
+            lines.append(f"| < {CAPS[name]:,} | none | | | | | | | |")
             continue
-        lines.append(f"| < {cap:,} | {int(r['trial']['trial_id'])} | {int(r['trial']['params']):,} | "
-                     f"{pct(r['trial']['accuracy'])} | {pct(r['val']['accuracy'])} | "
-                     f"**{pct(r['test']['accuracy'])}** | "
-                     f"{r['train_wall_s'] / 60:.0f} min |")
+        for kind, folder in (("winner", out / name / "trained"), ("twin", out / name / "twin")):
+            recs = seed_records(folder)
+            results.setdefault(name, {})[kind] = recs
+            if not recs:
+                continue
+            tests = [r["test"]["accuracy"] for r in recs]
+            m = row["M"] if kind == "winner" else (1 if row["M"] == 2 else 2)
+            walls = statistics.mean(r["train_wall_s"] for r in recs) / 60
+            lines.append(f"| < {CAPS[name]:,} | {kind} | {row['trial_id']} | {int(recs[0]['params'] or 0):,} | {m} | "
+                         f"{pct(row['mean']) if kind == 'winner' else '-'} | {len(recs)} | **{mean_sd(tests)}** | "
+                         f"{walls:.0f} min |")
     lines += ["", "Wall time and load average (1, 5, 15 min) before and after each phase:", "",
               "| phase | wall | load before | load after |", "| --- | --- | --- | --- |"]
     lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |"
               for p, v in phases.items()]
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
-    (out / "results.json").write_text(json.dumps({"front": rows, "winners": results, "phases": phases,
-                                                  "published": PUBLISHED, "quick": quick}, indent=2, default=str))
+    (out / "results.json").write_text(json.dumps({"front": single, "front_on_means": on_means, "winners": chosen,
+                                                  "trained": results, "phases": phases, "published": PUBLISHED,
+                                                  "quick": quick}, indent=2, default=str))
     return text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the benchmark's folder (study, winners, results)")
-    parser.add_argument("--phase", choices=("search", "train", "report", "all"), default="all")
+    parser.add_argument("--phase", choices=("search", "confirm", "train", "twins", "ship", "report", "all"),
+                        default="all")
+    parser.add_argument("--caps", nargs="+", choices=sorted(CAPS), default=["under_100k", "under_300k"],
+                        help="the parameter caps whose winners are trained (default: under_100k under_300k)")
     parser.add_argument("--epochs", type=int, default=30, help="the winners' full schedule (default: 30)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="the seeds each winner and twin trains with (default: 0 1 2)")
+    parser.add_argument("--no-refit", dest="refit", action="store_false",
+                        help="train the winners on the training split less val (default: train + val)")
+    parser.add_argument("--confirm-seeds", type=int, default=2,
+                        help="new seeds per confirmed trial, beside the search's run (default: 2, so 3 runs each)")
+    parser.add_argument("--confirm-top", type=int, default=8,
+                        help="trials confirmed, by non-dominated rank (default: 8)")
+    parser.add_argument("--audit", type=int, default=8, help="stopped trials trained to the full budget (default 8)")
+    parser.add_argument("--ship", metavar="DIR", default=str(ROOT / "results" / "fashion_mnist"),
+                        help="where the winners are shipped (default: results/fashion_mnist; --quick: OUT/shipped)")
     parser.add_argument("--quick", action="store_true", help="a toy run that proves the pipeline (figures meaningless)")
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.confirm_seeds, args.confirm_top, args.audit = args.seeds[:1], 1, 2, 1
     out = Path(args.out)
+    if args.quick and args.ship == str(ROOT / "results" / "fashion_mnist"):
+        args.ship = str(out / "shipped")  # a toy run never lands in the repository's results
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out)
-    if args.phase in ("search", "all"):
-        ledger.run("search", lambda: search(out, args.quick))
-    if args.phase in ("train", "all"):
-        ledger.run("train", lambda: train_winners(out, args.epochs, args.quick))
+    steps = {"search": lambda: search(out, args.quick),
+             "confirm": lambda: confirm(out, args.confirm_seeds, args.confirm_top, args.audit),
+             "train": lambda: train_winners(out, args.caps, args.seeds, args.epochs, args.refit, args.quick),
+             "twins": lambda: train_twins(out, args.caps, args.seeds, args.epochs, args.refit, args.quick),
+             "ship": lambda: ship(out, args.caps, Path(args.ship))}
+    for name, work in steps.items():
+        if args.phase in (name, "all"):
+            ledger.run(name, work)
     if args.phase in ("report", "all"):
-        print(report(out, args.epochs, args.quick), flush=True)
+        print(report(out, args.caps, args.quick), flush=True)
     return 0
 
 

@@ -1,0 +1,50 @@
+"""benchmarks/fashion_front.py --quick: its six phases on real Fashion-MNIST (2 trials of one
+epoch), so that the script the long runs depend on cannot rot. Slow (about 2 minutes): the
+suite's default run leaves it out, `pytest -m slow` runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sksearch.data.idx import DEBIAN_FASHION_ROOT, FILE_NAMES
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not all(os.path.exists(os.path.join(DEBIAN_FASHION_ROOT, f)) for f in FILE_NAMES),
+    reason="needs `apt-get install dataset-fashion-mnist`")]
+
+
+def run(out):
+    proc = subprocess.run([sys.executable, "benchmarks/fashion_front.py", "--out", str(out), "--quick"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
+    out = tmp_path / "ff"
+    first = run(out)
+    phases = json.loads((out / "phases.json").read_text())
+    assert [p for p, v in phases.items() if v["done"]] == ["search", "confirm", "train", "twins", "ship"]
+    winners = json.loads((out / "winners.json").read_text())
+    trained = [name for name, row in winners.items() if row is not None]
+    assert trained, winners
+    for name in trained:
+        record = json.loads((out / name / "trained" / "seed_0.json").read_text())
+        train_json = json.loads((out / name / "trained" / "seed_0" / "train.json").read_text())
+        # the evaluation after training gives the training's own test figure (a refit's normalisation)
+        assert record["test"]["accuracy"] == train_json["metrics"]["test_accuracy"]
+        assert record["refit"] is True and train_json["refit"]["splits"] == ["train", "val"]
+        twin = json.loads((out / name / "twin" / "spec.json").read_text())
+        winner = json.loads((out / name / "trained" / "seed_0" / "spec.json").read_text())
+        assert len(twin["sk"]["branches"]) != len(winner["sk"]["branches"])
+        assert abs(json.loads((out / name / "twin" / "seed_0.json").read_text())["params"] - record["params"]) \
+            < 0.05 * record["params"]  # the twin at the winner's params
+        shipped = list((out / "shipped").glob(f"{name}_*k"))
+        assert len(shipped) == 1 and (shipped[0] / "weights.safetensors").exists()
+        assert json.loads((shipped[0] / "seeds.json").read_text())["shipped_seed"] == 0
+    assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
+    again = run(out)  # everything done: each phase skipped, nothing trained again
+    assert again.count("done before") == 5 and "$ sksearch run" not in again and "seed 0:" not in again
