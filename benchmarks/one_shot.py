@@ -88,8 +88,8 @@ from sksearch.oneshot.shareable import supernet_layout
 from sksearch.oneshot.supernet import Supernet
 from sksearch.space.overrides import parse_assignment, prepare_space
 from sksearch.space.sample import violations
-from sksearch.study.confirmations import kendall_interval
 from sksearch.study.pareto import hypervolume_trace
+from sksearch.study.rank import kendall_interval
 from sksearch.train.loop import evaluate, run_trial
 
 SPACE = "search_spaces/quickstart_one_shot.yaml"
