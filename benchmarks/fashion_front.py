@@ -198,8 +198,11 @@ def train_seeds(export: Path, folder: Path, seeds: list[int], epochs: int, refit
     """``export`` (or ``spec`` on ``export``'s recipe and data) trained from scratch once per
     seed into ``folder/seed_K``, each seed's record in ``folder/seed_K.json`` (test accuracy
     read once, at its end; its wall time summed over resumes)."""
+    from dataclasses import replace
+
     from sksearch.fulltrain import plan, train_job
     from sksearch.model.cost import params_and_macs
+    from sksearch.model.spec import ArchSpec
 
     limit = {"data.train_limit": 1000 if quick else None, "data.val_limit": None}
     for seed in seeds:
@@ -213,10 +216,6 @@ def train_seeds(export: Path, folder: Path, seeds: list[int], epochs: int, refit
         try:
             job = plan(str(export), 1 if quick else epochs, None, None, {**limit, "train.seed": seed}, True, refit)
             if spec is not None:
-                from dataclasses import replace
-
-                from sksearch.model.spec import ArchSpec
-
                 job = replace(job, spec=ArchSpec.from_dict(spec))
             tag = f"  {folder.parent.name} {folder.name} seed {seed}:"
             train_job(job, str(out), log=lambda m, tag=tag: print(tag, m, flush=True))

@@ -166,11 +166,8 @@ def trust_sentence(agreement: dict[str, Any], interval: dict[str, Any] | None = 
         return (f"{agreement['completed']} confirmed subnets completed: too few (or too alike) to measure how well "
                 f"the supernet ranks them; trust only the stand-alone accuracies")
     n = agreement["completed"]
-    low = high = None
-    if interval is not None and interval.get("low") is not None:
-        low, high = interval["low"], interval["high"]
-    elif small_n_interval(tau, n) is not None:
-        low, high = small_n_interval(tau, n)
+    given = interval is not None and interval.get("low") is not None
+    low, high = (interval["low"], interval["high"]) if given else (small_n_interval(tau, n) or (None, None))
     said = f"Kendall's tau {tau:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if low is not None else "")
     said += f" over {n} confirmed subnets" + (" (95% interval)" if low is not None else "")
     if tau >= 0.3 and low is not None and low < TAU_WARN:

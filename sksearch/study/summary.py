@@ -12,6 +12,7 @@ from .confirmations import confirm_info, phase_done, read_runs
 from .folder import StudyFolder
 from .layout import supernet_dir
 from .lock import is_held
+from .rank import kendall_interval
 from .store import one_shot_study
 from .subnets import chosen_subnets, one_shot_info, supernet_epochs, trust_sentence
 from .table import STATUSES, of_run, searched, stopped_runs, summary
@@ -106,7 +107,7 @@ def one_shot_phases(folder: StudyFolder, subnets: pd.DataFrame | None, found: di
         agreement = {"confirmed": 0, "completed": 0, "kendall_tau": None, "spearman_rho": None}
         found = {"study": one_shot_study(folder.name), "draws": 0, "distinct": 0, "evaluated": 0, "repeats": 0,
                  "rejected": 0, "front": [], "confirmations": [], **agreement,
-                 "tau_interval": {"n": 0, "tau": None, "low": None, "high": None}, "verdict": trust_sentence(agreement)}
+                 "tau_interval": kendall_interval([], []), "verdict": trust_sentence(agreement)}
     epochs = supernet_epochs(folder.root)
     trained = epochs >= strategy.supernet_epochs
     searched_all = found["draws"] >= strategy.subnets
