@@ -14,6 +14,9 @@ seeds (val, never test, chooses): a one-cycle schedule, weight averaging (ema 0.
 steps), random erasing (p 0.5, 2-25% of the area), test-time augmentation. Phase ``long``: the
 recipe kept at each of ``--long-epochs``. Every run trains on the training split less the
 6,000-image val hold-out, is validated every epoch, and reads the test split once, at its end.
+Each run's final weights are kept under ``OUT/weights/``; test-time augmentation changes the
+evaluation alone, so it is measured on the kept recipe's own weights (paired, no retraining)
+where they are there.
 
 Resumable: each run's row is appended to ``OUT/runs.csv`` as it ends, and a rerun skips the
 runs already there (the choices between elements are remade from those rows). ``OUT/recipe.md``
@@ -52,6 +55,9 @@ ELEMENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("erase", {}, {"erase": 0.5, "erase_min": 0.02, "erase_max": 0.25}),
     ("tta", {"tta": "on"}, {}),
 ]
+# Elements that change the evaluation only: measured on the kept recipe's own weights where
+# they are on disk (paired: the same networks with and without), trained afresh where not.
+EVALUATION_ONLY = {"tta"}
 
 
 def network(data: DataSpec, quick: bool) -> ArchSpec:
@@ -63,9 +69,13 @@ def network(data: DataSpec, quick: bool) -> ArchSpec:
                     num_classes=shape.num_classes, in_channels=shape.in_channels, input_size=shape.input_size)
 
 
-def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, Any]) -> dict[str, Any]:
+def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, Any],
+               keep: Path | None = None) -> dict[str, Any]:
     """One run: val after the last epoch (the averaged weights where ema is on, with TTA where
-    it is on), test read once at the end, and seconds per epoch of training."""
+    it is on), test read once at the end, and seconds per epoch of training. ``keep``: a folder
+    the final weights are copied to, so that an evaluation-only element (TTA) reads them."""
+    import shutil
+
     import torch
 
     from sksearch.data.load import make_batches
@@ -86,9 +96,43 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, An
             if recipe.uses_channels_last:
                 model = model.to(memory_format=torch.channels_last)
             test = evaluate(model, batches, torch.device("cpu"), recipe, "test")[0]
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(folders[-1], keep)
     return {"params": metrics["params"], "val_accuracy": metrics["accuracy"], "val_loss": metrics["loss"],
             "test_accuracy": test, "seconds_per_epoch": float(metrics["train_time"]) / recipe.max_epochs,
             "wall_s": seconds}
+
+
+def evaluate_kept(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, Any], kept: Path,
+                  source: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation-only element on a run's kept weights: val and test under ``recipe`` (TTA),
+    paired with the run it reads (same weights, so the difference is the evaluation's alone).
+    The run's val is re-measured first without the element: a mismatch means the weights are
+    not that run's, and the comparison would be void."""
+    import dataclasses
+
+    import torch
+
+    from sksearch.data.load import make_batches
+    from sksearch.exports.read import with_weights
+    from sksearch.train.loop import evaluate
+
+    data.erase, data.erase_min, data.erase_max = (erase.get("erase", 0.0), erase.get("erase_min", 0.02),
+                                                  erase.get("erase_max", 0.25))
+    batches = make_batches(data, "cpu", recipe.batch_size, seed=recipe.seed, channels_last=recipe.uses_channels_last)
+    model = with_weights(spec, os.path.join(kept, "model.safetensors"))
+    if recipe.uses_channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    plain = evaluate(model, batches, torch.device("cpu"), dataclasses.replace(recipe, tta="off"), "val")[0]
+    if abs(plain - source["val_accuracy"]) > 1e-9:
+        raise RuntimeError(f"{kept}: val {plain} without the element, the run recorded {source['val_accuracy']}")
+    t0 = time.perf_counter()
+    val, val_loss = evaluate(model, batches, torch.device("cpu"), recipe, "val")
+    seconds = time.perf_counter() - t0
+    test = evaluate(model, batches, torch.device("cpu"), recipe, "test")[0] if batches.has_test else None
+    return {"params": source["params"], "val_accuracy": val, "val_loss": val_loss, "test_accuracy": test,
+            "seconds_per_epoch": source["seconds_per_epoch"], "wall_s": seconds}
 
 
 def read_runs(path: Path) -> list[dict[str, Any]]:
@@ -131,16 +175,32 @@ class Runner:
     def __init__(self, out: Path, spec: ArchSpec, data: Any, data_spec: DataSpec, seeds: list[int],
                  log: Any = print) -> None:
         self.path, self.spec, self.data, self.data_spec = out / "runs.csv", spec, data, data_spec
+        self.weights = out / "weights"
         self.seeds, self.log = seeds, log
         self.done = {(r["phase"], r["recipe"], r["epochs"], r["seed"]): r for r in read_runs(self.path)}
 
-    def runs(self, phase: str, name: str, epochs: int, train: dict[str, Any], erase: dict[str, Any]) -> list[dict]:
+    def kept(self, phase: str, name: str, epochs: int, seed: int) -> Path:
+        return self.weights / f"{phase}-{name}-{epochs}-s{seed}"
+
+    def can_evaluate(self, phase: str, name: str, epochs: int) -> bool:
+        """Whether every seed's run of (phase, name, epochs) is done and its weights kept."""
+        return all((phase, name, epochs, s) in self.done
+                   and (self.kept(phase, name, epochs, s) / "model.safetensors").exists() for s in self.seeds)
+
+    def runs(self, phase: str, name: str, epochs: int, train: dict[str, Any], erase: dict[str, Any],
+             on: str | None = None) -> list[dict]:
+        """The seeds' runs; with ``on`` (a recipe name whose weights are kept), an evaluation-only
+        element: no training, ``on``'s weights evaluated under ``train``."""
         rows = []
         for seed in self.seeds:
             key = (phase, name, epochs, seed)
             if key not in self.done:
                 recipe = TrainSpec(**{**train, "max_epochs": epochs, "seed": seed})
-                result = train_once(self.spec, recipe, self.data, erase)
+                if on is not None:
+                    result = evaluate_kept(self.spec, recipe, self.data, erase, self.kept(phase, on, epochs, seed),
+                                           self.done[(phase, on, epochs, seed)])
+                else:
+                    result = train_once(self.spec, recipe, self.data, erase, self.kept(phase, name, epochs, seed))
                 row = {"phase": phase, "recipe": name, "epochs": epochs, "seed": seed, **result,
                        "train": json.dumps(train, sort_keys=True),
                        "data": json.dumps({**self.data_spec.to_dict(), **erase}, sort_keys=True)}
@@ -205,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(table_row(name, epochs, best, "the space's recipe"))
     for element, train_change, data_change in ELEMENTS:
         trial_name = f"{name}+{element}"
-        rows = runner.runs("ablation", trial_name, epochs, {**train, **train_change}, {**erase, **data_change})
+        on = name if element in EVALUATION_ONLY and runner.can_evaluate("ablation", name, epochs) else None
+        rows = runner.runs("ablation", trial_name, epochs, {**train, **train_change}, {**erase, **data_change}, on)
         gain = statistics.mean(r["val_accuracy"] for r in rows) - statistics.mean(r["val_accuracy"] for r in best)
         kept = gain > 0
         lines.append(table_row(trial_name, epochs, rows, f"{'yes' if kept else 'no'} (val {gain:+.2%})"))

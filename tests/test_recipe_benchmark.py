@@ -29,6 +29,14 @@ def test_the_recipe_ablation_runs_resumes_and_reports(tmp_path):
     for r in done:
         assert 0 <= float(r["val_accuracy"]) <= 1 and 0 <= float(r["test_accuracy"]) <= 1
         assert float(r["seconds_per_epoch"]) > 0 and int(r["params"]) > 0
+    # TTA changes the evaluation only: it is measured on the kept recipe's own weights, so its
+    # training time is that run's, and every trained run's weights are on disk.
+    tta = done[4]
+    source = next(r for r in done if r["recipe"] == tta["recipe"].rsplit("+", 1)[0])
+    assert tta["seconds_per_epoch"] == source["seconds_per_epoch"]
+    assert all((out / "weights" / f"{r['phase']}-{r['recipe']}-{r['epochs']}-s{r['seed']}" / "model.safetensors").exists()
+               for r in done if r is not tta)
+    assert not (out / "weights" / f"ablation-{tta['recipe']}-1-s0").exists()
     report = (out / "recipe.md").read_text()
     assert report in first and "| base | 1 | 1 |" in report and "Best recipe:" in report
     # A rerun trains nothing: the file is as it was.
