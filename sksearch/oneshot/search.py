@@ -11,7 +11,8 @@ A sampler draws the same subnet again and again (TPE settles on a few), and valu
 one network (two r that give the same fuse width) are different draws to it. Each network is
 evaluated once, keyed by ``network_key``: a repeat draw is told the first one's values (as
 Optuna's FAQ answers duplicate samples), written with ``status: repeat``, ``repeat_of`` (the
-first's trial number) and ``arch`` (the key), and counted once everywhere it is read.
+first's trial number) and ``arch`` (the key), and counted once everywhere it is read. It holds
+no copy of the first's measurements (params, MACs, loss...): the subnet table fills them in.
 
 With ``strategy.screen_images`` a new network is screened first on that many val images and
 scored in full only when it is within reach of the front (``screen.py``); one left at its
@@ -164,7 +165,7 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
     while done < strategy.subnets:
         # Seeded by the study's size, as the main searcher does: a resumed search draws what an
         # uninterrupted one would.
-        memory.sampler = make_sampler(space_a, offset=len(memory.get_trials(deepcopy=False)))
+        memory.sampler = make_sampler(space_a, offset=len(memory.get_trials(deepcopy=False)), previous=memory.sampler)
         trial = memory.ask()
         checked = _check(space_a, sample(space_a, trial, shape), costs)
         set_constraints(trial, space_a, checked)
@@ -173,10 +174,13 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
         if earlier is not None:
             # The same network again: its first evaluation (or rejection) answers it, and the
             # sampler is told so, as Optuna's FAQ answers a duplicate sample.
-            attrs = {**earlier.user_attrs, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
             if earlier.state == TrialState.COMPLETE:
-                attrs.update(status=REPEAT, reason=f"the network of subnet {earlier.number}, evaluated there",
-                             eval_time=0.0)
+                # Its values and the link to the first: the first's measurements are read from
+                # there (``subnet_table``), as copying them would be a third of the write.
+                attrs = {"status": REPEAT, "reason": f"the network of subnet {earlier.number}, evaluated there",
+                         "eval_time": 0.0, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
+            else:
+                attrs = {**earlier.user_attrs, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
             values, state = (earlier.values if earlier.state == TrialState.COMPLETE else None), earlier.state
         elif checked.reason is not None:
             attrs = {"status": "rejected", "reason": checked.reason, **checked.cost, "epochs": 0, "run_id": run_id,

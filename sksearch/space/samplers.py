@@ -80,16 +80,39 @@ def reading(setting: str) -> list[str]:
     return [name for name, s in SAMPLERS.items() if setting in s.reads]
 
 
-def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None) -> optuna.samplers.BaseSampler:
+def make_sampler(space: SearchSpace, offset: int = 0, name: str | None = None,
+                 previous: optuna.samplers.BaseSampler | None = None) -> optuna.samplers.BaseSampler:
     """The space's sampler (or the sampler ``name``, seeded alike); ``offset`` (the study's
     size) shifts its seed. A sample a budget rejected is a PRUNED trial with a violated constraint
     (``Trial.set_constraint``): TPE ranks it below every completed trial and learns to avoid its
     region; GP and NSGA-II/III read
-    constraints from completed trials only, hence ``optuna_searcher.RANDOM_AFTER_REJECTIONS``."""
+    constraints from completed trials only, hence ``optuna_searcher.RANDOM_AFTER_REJECTIONS``.
+    ``previous``: the sampler this one replaces on the same study; its search-space cache is
+    carried over (``carry_search_space``)."""
     import optuna
 
     spec = space.sampler
     seed = None if spec.seed is None else spec.seed + offset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return SAMPLERS[name or spec.name].build(spec, seed)
+        sampler = SAMPLERS[name or spec.name].build(spec, seed)
+    if previous is not None:
+        carry_search_space(previous, sampler)
+    return sampler
+
+
+def carry_search_space(previous: optuna.samplers.BaseSampler, fresh: optuna.samplers.BaseSampler) -> None:
+    """Hand ``previous``'s intersection search space (Optuna's incremental cache of the
+    parameters every trial so far shares) to ``fresh``, a sampler of the same kind on the same
+    study. A sampler rebuilt before each draw (to seed it from the study alone) would otherwise
+    recompute it over every trial: 36 s of a 1,000-draw one-shot search. The cache is a function
+    of the study's trials, so what is drawn does not change. Optuna keeps it in a private
+    attribute; where a version names it otherwise nothing is carried, and nothing breaks."""
+    from optuna.search_space import IntersectionSearchSpace
+
+    if type(previous) is not type(fresh):
+        return
+    for attr, value in vars(fresh).items():
+        cache = vars(previous).get(attr)
+        if isinstance(value, IntersectionSearchSpace) and isinstance(cache, IntersectionSearchSpace):
+            setattr(fresh, attr, cache)

@@ -162,6 +162,16 @@ def subnet_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
     for i, name in enumerate(SUBNET_COLUMNS):
         df.insert(at + i, name, [attrs[n].get(name) for n in df["trial_id"]])
     df["repeat_of"] = pd.to_numeric(df["repeat_of"], errors="coerce").astype("Int64")
+    # A repeat draw stores its values and the number of its network's first evaluation, not a
+    # copy of that evaluation's other measurements: they are the first's.
+    repeats = (df["status"] == REPEAT) & df["repeat_of"].notna()
+    if repeats.any():
+        first = df.set_index("trial_id")
+        of = df.loc[repeats, "repeat_of"].astype("int64")
+        for col in METRICS:
+            if col in df.columns:
+                theirs = pd.Series(first[col].reindex(of.to_numpy()).to_numpy(), index=of.index, dtype=df[col].dtype)
+                df.loc[repeats, col] = df.loc[repeats, col].fillna(theirs)
     return df
 
 

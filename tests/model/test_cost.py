@@ -30,6 +30,26 @@ def test_meta_count_equals_a_real_model_count():
     assert model.training  # counting leaves the mode as it was
 
 
+def test_a_small_net_counted_on_the_cpu_gives_the_meta_count_and_leaves_the_generator_alone(monkeypatch):
+    from sksearch.model import cost
+    from sksearch.model.cost import input_shape, meta_model
+
+    spec = HAND.replace(input_size=16, stages=(StageSpec(depth=2, width=8, out_channels=16, stride=2),))
+    meta = count_macs(meta_model(spec), input_shape(spec))
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    assert params_and_macs(spec)[1] == meta and params_and_macs(spec)[0] < cost.CPU_COUNT_MAX_PARAMS
+    assert torch.equal(torch.get_rng_state(), before)
+    # Above the bound the net is built once (on the meta device), and the count is the same.
+    built = []
+    monkeypatch.setattr(cost, "build", lambda *a: built.append(a) or build(*a))
+    params_and_macs(spec)
+    assert len(built) == 2
+    built.clear()
+    monkeypatch.setattr(cost, "CPU_COUNT_MAX_PARAMS", 10)
+    assert params_and_macs(spec)[1] == meta and len(built) == 1
+
+
 def test_macs_scale_with_input_area_and_batch():
     _, small = params_and_macs(HAND)
     _, big = params_and_macs(HAND.replace(input_size=16))

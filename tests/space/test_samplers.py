@@ -59,3 +59,31 @@ def test_a_sampler_added_to_the_table_is_built_with_the_seed_make_sampler_gives(
     assert isinstance(make_sampler(dataclasses.replace(tiny, sampler=SamplerSpec(name="qmc", seed=None))),
                       optuna.samplers.QMCSampler)
     assert seeds == [15, None]
+
+
+@pytest.mark.parametrize("name", ["tpe", "nsga2", "gp"])
+def test_a_rebuilt_sampler_given_its_predecessor_draws_what_a_fresh_one_draws_and_keeps_the_cache(name):
+    """The one-shot search rebuilds its sampler before each draw; handed the one it replaces,
+    the new one keeps Optuna's search-space cache instead of recomputing it over every trial,
+    and draws exactly what a sampler built from nothing draws."""
+    from optuna.search_space import IntersectionSearchSpace
+
+    tiny = space(name=name, seed=3, population_size=4, n_startup_trials=3)
+
+    def draws(carry: bool) -> tuple[list[dict], list[object]]:
+        study = optuna.create_study(directions=["maximize", "minimize"])
+        caches = []
+        for i in range(10):
+            study.sampler = make_sampler(tiny, offset=i, previous=study.sampler if carry else None)
+            caches += [v for v in vars(study.sampler).values() if isinstance(v, IntersectionSearchSpace)]
+            t = study.ask()
+            x, k = t.suggest_float("x", 0.0, 1.0), t.suggest_categorical("k", [1, 2, 3])
+            study.tell(t, [x * k, (1 - x) + k])
+        return [t.params for t in study.trials], caches
+
+    plain, fresh_caches = draws(False)
+    carried, kept_caches = draws(True)
+    assert carried == plain
+    assert len({id(c) for c in fresh_caches}) == 10
+    # the first rebuild may replace the study's default sampler's cache by its own; from then on one
+    assert len({id(c) for c in kept_caches[1:]}) == 1
