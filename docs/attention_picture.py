@@ -9,23 +9,21 @@ Chromium screenshot it (no network needed: plotly.js is inline).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sksearch.study.page import read_figures, render
+# picture.py sits beside this script, whose folder Python puts first on the path.
+from picture import browser, screenshot  # noqa: E402
+
+from sksearch.study.page import read_figures, render  # noqa: E402
 
 
 def main() -> int:
     source = sys.argv[1]
     target = Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).with_name("attention.png"))
-    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
-                   None)
-    if browser is None:
+    if browser() is None:
         print("needs Chromium (apt-get install chromium)", file=sys.stderr)
         return 2
     figs = read_figures(source)
@@ -41,12 +39,7 @@ def main() -> int:
     page = render("SK attention against object scale", [],
                   [("Mean attention of each branch as the digits are enlarged", block("branches_enlarged")),
                    ("Mean attention difference (widest receptive field minus narrowest)", block("difference"))])
-    with tempfile.TemporaryDirectory() as tmp:
-        html = Path(tmp, "page.html")
-        html.write_text(page)
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp}/profile",
-                        "--hide-scrollbars", "--virtual-time-budget=10000", "--window-size=1100,1100",
-                        f"--screenshot={target}", html.as_uri()], check=True, capture_output=True, timeout=120)
+    screenshot(page, target)
     print(f"wrote {target}")
     return 0
 
