@@ -297,11 +297,13 @@ def front_noise(df: pd.DataFrame, front_ids: Sequence[int], runs: pd.DataFrame) 
     return noise_groups(noise_points(df, front_ids, trial_stats(df, runs)))
 
 
-def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None) -> dict[str, Any] | None:
+def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None,
+                 one_shot: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What ``status --json`` holds under ``confirm`` (None when ``sksearch confirm`` never
     ran; ``runs``: ``read_runs``'s): the runs by status and kind, ``stats`` per repeated trial, the front's ``noise``
     points, the ``audit``'s findings, each rung's ``rungs`` agreement and the one-shot
-    search's ``one_shot`` interval."""
+    search's ``one_shot`` interval (``one_shot``: ``one_shot_info``'s, where the caller has it:
+    its bootstrap is not redone)."""
     if runs is None:
         return None
     df = folder.table
@@ -320,8 +322,9 @@ def confirm_info(folder: StudyFolder, runs: pd.DataFrame | None) -> dict[str, An
     for s in info["stats"]:
         if s["accuracy_se"] is not None and math.isnan(s["accuracy_se"]):
             s["accuracy_se"] = None
-    subnets = folder.subnet_table
-    if subnets is not None:
+    if one_shot is not None:
+        info["one_shot"] = one_shot["tau_interval"]
+    elif (subnets := folder.subnet_table) is not None:
         info["one_shot"] = one_shot_interval(confirmation(df, subnets))
     return info
 

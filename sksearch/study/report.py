@@ -640,7 +640,7 @@ def write_report(folder: StudyFolder, path: str | None = None) -> str:
                                  f"{one_shot['confirmed']} confirmed stand-alone"))
         sections.insert(1, ("What the one-shot search's ranking is worth",
                             f"<p class='baseline'>{html.escape(one_shot['verdict'])}</p>"))
-    confirmed = confirm_info(folder, read_runs(folder))
+    confirmed = confirm_info(folder, read_runs(folder), one_shot)
     if confirmed:
         lines = "".join(f"<p class='baseline'>{html.escape(line.strip())}</p>" for line in info_lines(confirmed))
         sections.insert(1, ("Seeds, the audit of early stopping and the rungs' rank correlation", lines))

@@ -78,7 +78,7 @@ def status_info(folder: StudyFolder) -> dict[str, Any]:
     info["folder"] = folder.root
     # After ``sksearch confirm``: means and standard errors, the audit, each rung's tau.
     runs = read_runs(folder)
-    info["confirm"] = confirm_info(folder, runs)
+    info["confirm"] = confirm_info(folder, runs, info["one_shot"] if subnets is not None else None)
     info["trials_finished"] = info["finished"]  # the search's own phases, whatever confirm's
     if folder.space.confirm.wanted:  # the space's last phase: finished once its runs all ended
         info["finished"] = info["finished"] and phase_done(folder, runs)
