@@ -25,6 +25,7 @@ search went on to the end and trained the confirmations. Every ``fit()`` runs in
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from types import FrameType
@@ -113,18 +114,43 @@ def library_handlers() -> Iterator[None]:
 _LIBRARY_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGUSR1,) if hasattr(signal, "SIGUSR1") else ())
 
 
+class LibraryStops:
+    """What ``handlers_kept()`` yields: ``interrupted`` is set at the block's end when the
+    library's own stop handler took a SIGINT (or SIGUSR1) inside it."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+
+def _library_took_a_stop(saved: dict[int, object]) -> bool:
+    """Whether Tune's stop handler fired: Tune installs one function for SIGINT and SIGUSR1,
+    and when it takes a signal it sets its run's stop event and puts back SIGINT's handler of
+    before (only), saying nothing else. A run whose last trial was ending finishes complete all
+    the same, so this is the one trace of a Ctrl-C that came then (Ray's tune.py,
+    ``_setup_signal_catching``; ``TUNE_DISABLE_SIGINT_HANDLER`` leaves SIGINT alone)."""
+    usr1 = getattr(signal, "SIGUSR1", None)
+    if usr1 is None or int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") or 0):
+        return False
+    theirs = signal.getsignal(usr1)
+    installed = callable(theirs) and theirs is not saved[usr1]
+    return installed and signal.getsignal(signal.SIGINT) is not theirs
+
+
 @contextlib.contextmanager
-def handlers_kept() -> Iterator[None]:
+def handlers_kept() -> Iterator[LibraryStops]:
     """Around a library call that installs signal handlers and leaves them installed when it
     returns (``Tuner.fit()``): SIGINT's, SIGTERM's and SIGUSR1's handlers of before are back
-    after the call, however it ends (main thread only, the only one that can set them)."""
+    after the call, however it ends (main thread only, the only one that can set them); the
+    yielded ``LibraryStops`` says whether the library's handler took a stop signal."""
+    stops = LibraryStops()
     if not _in_main_thread():
-        yield
+        yield stops
         return
     saved = {sig: signal.getsignal(sig) for sig in _LIBRARY_SIGNALS}
     try:
-        yield
+        yield stops
     finally:
+        stops.interrupted = _library_took_a_stop(saved)
         for sig, handler in saved.items():
             if handler is not None:  # None: set outside Python (abseil's), nothing to put back
                 signal.signal(sig, handler)

@@ -276,19 +276,25 @@ def run(space: SearchSpace, root: str, strategy: Strategy, storage: str | None =
         # strategy's phases' before them.
         started = time.time()
         try:
-            fit(tuner)
+            _, stopped = fit(tuner)
         finally:
             sweep_scratch()
-        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started))
+        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started), stopped)
 
 
-def _confirm_phase(root: str, folder: StudyFolder) -> StudyFolder:
+def _confirm_phase(root: str, folder: StudyFolder, stopped: bool = False) -> StudyFolder:
     """The space's ``confirm`` phase (``search/confirm.py``) once every trial ended; the folder
-    as it stands after it (as it was, when the search was interrupted or asks for none)."""
+    as it stands after it (as it was, when the search was interrupted or asks for none).
+    ``stopped``: a stop came while the trials ran (their run may have ended complete all the
+    same): the phase waits for ``sksearch resume``."""
     if not folder.space.confirm.wanted:
         return folder
     info = status_info(folder)
     if info["finished"] or not info["trials_finished"]:
+        return folder
+    if stopped:
+        print(f"stopped before the confirm phase; continue it with: sksearch resume {root}", file=sys.stderr,
+              flush=True)
         return folder
     return confirm_phase(root)
 
@@ -381,7 +387,7 @@ def resume(root: str, pick: Pick, address: str | None = None, wait_for_resources
             tuner = _build_tuner(trial_space, strategy, data, root, storage_url, study_name, run_info.run_id, began,
                                  replay=_ended_trials(root, run_info), trials=run_info.trial_storage)
         try:
-            fit(tuner)
+            _, stopped = fit(tuner)
         finally:
             sweep_scratch()
-        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started))
+        return _confirm_phase(root, _finish(root, run_info, trial_space, strategy, started), stopped)

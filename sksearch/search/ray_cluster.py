@@ -171,12 +171,13 @@ def fit(tuner: Any) -> tuple[Any, bool]:
     """``tuner.fit()``, with the process's signal handlers back when it returns: Tune leaves its
     SIGINT handler installed, which would swallow the next Ctrl-C or SIGTERM (``sksearch.signals``)
     in whatever phase comes after it. Every Tune run of sksearch goes through here. Returns
-    Tune's results and whether a SIGTERM arrived meanwhile (Tune's run may have ended complete
-    all the same: a phase after it must not start)."""
+    Tune's results and whether a stop (SIGTERM, or a Ctrl-C Tune's handler took) arrived
+    meanwhile: Tune's run may have ended complete all the same, and a phase after it must not
+    start."""
     before = terminations()
-    with handlers_kept():
+    with handlers_kept() as stops:
         results = tuner.fit()
-    return results, terminations() > before
+    return results, terminations() > before or stops.interrupted
 
 
 def check_resources(resources: Resources, wait: bool = False) -> None:

@@ -162,3 +162,19 @@ def test_confirm_refuses_bad_input_and_a_held_folder_and_the_api_gives_the_means
     info = study.confirmations()
     assert {s["trial_id"] for s in info["stats"]} == set(front["trial_id"])
     assert info["runs"]["repeat"] == {"completed": len(front)}
+
+
+def test_a_stop_while_the_trials_ran_leaves_the_confirm_phase_to_resume(monkeypatch, capsys):
+    """A Ctrl-C or SIGTERM that came as the last trial was ending: the search ended complete,
+    and the confirm phase must not start behind the user's back."""
+    from types import SimpleNamespace
+
+    from sksearch.search import driver
+
+    started = []
+    monkeypatch.setattr(driver, "status_info", lambda folder: {"finished": False, "trials_finished": True})
+    monkeypatch.setattr(driver, "confirm_phase", lambda root: started.append(root) or "confirmed")
+    folder = SimpleNamespace(space=SimpleNamespace(confirm=SimpleNamespace(wanted=True)))
+    assert driver._confirm_phase("out", folder, stopped=True) is folder and started == []
+    assert "stopped before the confirm phase; continue it with: sksearch resume out" in capsys.readouterr().err
+    assert driver._confirm_phase("out", folder) == "confirmed" and started == ["out"]
