@@ -19,7 +19,9 @@ Why ``handlers_kept()``: ``Tuner.fit()`` installs Tune's SIGINT (and SIGUSR1) ha
 it there when it returns. Tune's handler only sets an event that its finished run no longer
 reads, so after a fit a Ctrl-C, and a SIGTERM forwarded to it, did nothing: the one-shot subnet
 search went on to the end and trained the confirmations. Every ``fit()`` runs inside
-``handlers_kept()`` (``search.ray_cluster.fit``), which puts the handlers of before back.
+``handlers_kept()`` (``search.ray_cluster.fit``), which puts the handlers of before back, and
+tells whether Tune's handler took a Ctrl-C: a run whose last trial was ending then finishes
+complete, and the phase after it must not start all the same.
 """
 
 from __future__ import annotations
