@@ -12,7 +12,8 @@ one network (two r that give the same fuse width) are different draws to it. Eac
 evaluated once, keyed by ``network_key``: a repeat draw is told the first one's values (as
 Optuna's FAQ answers duplicate samples), written with ``status: repeat``, ``repeat_of`` (the
 first's trial number) and ``arch`` (the key), and counted once everywhere it is read. It holds
-no copy of the first's measurements (params, MACs, loss...): the subnet table fills them in.
+no copy of the first's measurements (params, MACs, loss...) nor a reason: the subnet table
+fills them in.
 
 With ``strategy.screen_images`` a new network is screened first on that many val images and
 scored in full only when it is within reach of the front (``screen.py``); one left at its
@@ -175,10 +176,10 @@ def _search(space: SearchSpace, space_a: SearchSpace, study: optuna.Study, done:
             # The same network again: its first evaluation (or rejection) answers it, and the
             # sampler is told so, as Optuna's FAQ answers a duplicate sample.
             if earlier.state == TrialState.COMPLETE:
-                # Its values and the link to the first: the first's measurements are read from
-                # there (``subnet_table``), as copying them would be a third of the write.
-                attrs = {"status": REPEAT, "reason": f"the network of subnet {earlier.number}, evaluated there",
-                         "eval_time": 0.0, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
+                # Its values and the link to the first: the first's measurements, and the reason
+                # that names it, are read from there (``subnet_table``); copying them made the
+                # write, most of a repeat's cost, twice as long.
+                attrs = {"status": REPEAT, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
             else:
                 attrs = {**earlier.user_attrs, "run_id": run_id, "repeat_of": earlier.number, "arch": key}
             values, state = (earlier.values if earlier.state == TrialState.COMPLETE else None), earlier.state
@@ -239,7 +240,7 @@ def _check(space: SearchSpace, s: Any, costs: dict[str, tuple[int, int]]) -> Che
         return Checked(s, None, None, None, f"invalid architecture: {exc}")
     key = spec.to_json(indent=None)
     if key not in costs:
-        costs[key] = params_and_macs(spec)
+        costs[key] = params_and_macs(spec, fits_memory=True)  # a subnet: the supernet holds all its weights
     params, macs = costs[key]
     broken = violations(space, params, macs)
     return Checked(s, spec, params, macs, "; ".join(broken) if broken else None)

@@ -172,6 +172,8 @@ def subnet_table(records: Iterable[TrialRecord], metric_names: Sequence[str]) ->
             if col in df.columns:
                 theirs = pd.Series(first[col].reindex(of.to_numpy()).to_numpy(), index=of.index, dtype=df[col].dtype)
                 df.loc[repeats, col] = df.loc[repeats, col].fillna(theirs)
+        df.loc[repeats, "reason"] = df.loc[repeats, "reason"].fillna(
+            of.map(lambda n: f"the network of subnet {n}, evaluated there"))
     return df
 
 

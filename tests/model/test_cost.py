@@ -48,6 +48,9 @@ def test_a_small_net_counted_on_the_cpu_gives_the_meta_count_and_leaves_the_gene
     built.clear()
     monkeypatch.setattr(cost, "CPU_COUNT_MAX_PARAMS", 10)
     assert params_and_macs(spec)[1] == meta and len(built) == 1
+    # A caller that knows the net fits in memory (a subnet) skips the meta build that sizes it.
+    built.clear()
+    assert params_and_macs(spec, fits_memory=True) == params_and_macs(spec) and len(built) == 2
 
 
 def test_macs_scale_with_input_area_and_batch():

@@ -85,12 +85,13 @@ def test_each_network_is_evaluated_once_and_a_repeat_answered_from_the_first(set
         assert t.user_attrs["repeat_of"] == first.number < t.number and t.user_attrs["status"] == "repeat"
         assert t.values == first.values
         # No copy of the first's measurements is written with it ...
-        assert "params" not in t.user_attrs and "epochs" not in t.user_attrs
+        assert "params" not in t.user_attrs and "epochs" not in t.user_attrs and "reason" not in t.user_attrs
     # ... the table reads them from the first evaluation.
     rows = subnet_table(records_from_study(study), space.metric_names).set_index("trial_id")
     for t in repeats:
         for col in ("params", "macs", "accuracy", "loss", "epochs"):
             assert rows.loc[t.number, col] == rows.loc[t.user_attrs["repeat_of"], col]
+        assert rows.loc[t.number, "reason"] == f"the network of subnet {t.user_attrs['repeat_of']}, evaluated there"
     # Two r that build one network were drawn, and evaluated once.
     by_key = {}
     for t in trials:
