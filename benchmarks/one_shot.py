@@ -28,7 +28,9 @@ It measures, in one run on one machine:
    search before networks were counted once: the first's time plus one evaluation per repeat
    draw at its mean time per evaluation (the sampler is told the same values either way, so it
    draws the same). Wall time per 1,000 draws, distinct networks, evaluations in full and
-   screenings, draws per second and the speed-ups.
+   screenings, draws per second and the speed-ups. Each timed search runs in a fresh process,
+   as ``sksearch run``'s driver searches subnets (its supernet trains in a Tune worker).
+   ``--timing-only --keep DIR`` times it again on the supernet an earlier run kept in DIR.
 3. **Compute to reach a front.** The space searched stand-alone (``strategy: standalone``, its
    scheduler, sampler and trial count) and one-shot (supernet, subnet search, confirmations),
    each an ordinary ``sksearch.run``; the normalised hypervolume of each study's front on one
@@ -180,10 +182,25 @@ def tau_text(tau: dict[str, Any]) -> str:
     return f"Kendall tau {tau['tau']:+.3f} [{tau['low']:+.3f}, {tau['high']:+.3f}] (95%, n={tau['n']})"
 
 
-def timed_search(space: Any, data: Any, weights: str, folder: str, screen: int) -> dict[str, Any]:
+def timed_search(space: Any, weights: str, folder: str, screen: int) -> dict[str, Any]:
+    """``_timed_search`` in a fresh process of its own, as ``sksearch run`` searches subnets in a
+    driver whose supernet trained in a Tune worker: this script trains supernets and runs
+    studies in its own process first, and what that leaves behind (a heap of freed tensors,
+    threads) slowed the search's Python by a third (51.7 s against 33 s of a fresh process's
+    per 1,000 draws, measured side by side at load 2)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_timed_search, space, weights, folder, screen).result()
+
+
+def _timed_search(space: Any, weights: str, folder: str, screen: int) -> dict[str, Any]:
     """The subnet search (``search_subnets``, the code a study runs) on a fresh study of its own,
     timed: its draws, distinct networks, evaluations in full and screenings, and the networks it
     scored in full (what a screened network must be within reach of)."""
+    torch.set_num_threads(1)
+    data = load_data(space.data, test=False)
     space = replace(space, strategy=replace(space.strategy, screen_images=screen))
     path = os.path.join(folder, f"subnets_screen_{screen}.db")
     if os.path.exists(path):
@@ -202,6 +219,28 @@ def timed_search(space: Any, data: Any, weights: str, folder: str, screen: int) 
             "repeats": sum(t.user_attrs.get("status") == "repeat" for t in trials),
             "eval_s": sum(t.user_attrs["eval_time"] for t in evaluated) / max(len(evaluated), 1),
             "scored": [([t.values[names.index(n)] for n in costs], t.values[names.index("accuracy")]) for t in full]}
+
+
+def speed_table(searches: dict[int, dict[str, Any]], screen: int, calibration: int, val_size: int) -> None:
+    """Point 2's table: one evaluation per draw (the search before networks were counted once:
+    the first's time plus one evaluation per repeat draw, at its mean time per evaluation; the
+    sampler draws the same networks either way, told the same values), each network once, and
+    screened."""
+    once, screened = searches[0], searches[screen]
+    per_draw_wall = once["wall"] + once["repeats"] * once["eval_s"]
+    say(f"subnet search, {once['draws']:,} draws on the distilled supernet (full score: "
+        f"{calibration} calibration batches, {val_size:,} val images; {once['eval_s']:.2f} s per evaluation), each in "
+        f"a fresh process; load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
+    say("| search | wall s per 1,000 draws | distinct networks | full evaluations | screenings | "
+        "s per new network | draws/s | speed-up |")
+    say("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines = [("one evaluation per draw (before)", per_draw_wall, once, once["evaluated"] + once["repeats"]),
+             ("each network once", once["wall"], once, once["full"]),
+             (f"each network once, screened on {screen}", screened["wall"], screened, screened["full"])]
+    for name, wall, found, evaluations in lines:
+        say(f"| {name} | {wall * 1000 / found['draws']:.1f} | {found['distinct']} | {evaluations} | "
+            f"{found['screened']} | {found['eval_s']:.3f} | {found['draws'] / wall:.2f} | "
+            f"{per_draw_wall / wall:.2f}x |")
 
 
 def screened_score(net: Supernet, spec: Any, calibration: list[torch.Tensor], batches: Any, train: Any, screen: int,
@@ -313,12 +352,20 @@ def main() -> int:
     ap.add_argument("--standalone-only", action="store_true",
                     help="train the subnets stand-alone into --csv (those it does not hold yet) and stop")
     ap.add_argument("--keep", metavar="DIR", help="keep the two studies under DIR (default: a temporary folder)")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="time the subnet search alone (point 2) on the distilled supernet that an earlier run "
+                         "kept under --keep DIR (DIR/one_shot), without training anything")
     ap.add_argument("--quick", action="store_true",
                     help="a tiny run (320 images, one epoch, 30 draws, 4 subnets) without the two Ray searches: "
                          "the script's own check")
     args = ap.parse_args()
     if args.standalone_only and not args.csv:
         print("--standalone-only: needs --csv, the file the trainings go to", file=sys.stderr)
+        return 2
+    kept = os.path.join(args.keep or "", "one_shot")
+    if args.timing_only and not (args.keep and os.path.isfile(os.path.join(kept, "optuna.db"))):
+        print(f"--timing-only: needs --keep DIR of an earlier run, its one-shot study in DIR/one_shot "
+              f"({kept or 'no --keep given'} holds none)", file=sys.stderr)
         return 2
 
     torch.set_num_threads(1)
@@ -356,6 +403,13 @@ def main() -> int:
               file=sys.stderr)
         return 2
     t_all = time.perf_counter()
+    if args.timing_only:
+        say(f"timing the subnet search on the supernet kept in {kept}: {strategy.subnets} draws (sampler "
+            f"{base.sampler.name}, seed {base.sampler.seed}), each network once, then screened on {screen} val images")
+        weights = supernet_weights(sksearch.open(kept))
+        searches = {n: timed_search(base, weights, args.keep, n) for n in (0, screen)}
+        speed_table(searches, screen, len(calibration), val_size)
+        return 0
 
     # 1. The subnets trained stand-alone first: they need no supernet, so a rerun after a kill
     # (``--csv``) goes on with the next of them before anything else.
@@ -446,9 +500,7 @@ def main() -> int:
     # way, told the same values.
     say(f"timing the subnet search: {strategy.subnets} draws (sampler {base.sampler.name}, seed "
         f"{base.sampler.seed}), each network once, then screened on {screen} val images")
-    searches = {0: timed_search(base, data, weights, work, 0), screen: timed_search(base, data, weights, work, screen)}
-    once = searches[0]
-    per_draw_wall = once["wall"] + once["repeats"] * once["eval_s"]
+    searches = {0: timed_search(base, weights, work, 0), screen: timed_search(base, weights, work, screen)}
     for spec, row in zip(subnets, rows):
         row["distill_screened"] = screened_score(nets[True], spec, calibration, batches, train, screen,
                                                  row["distill_recal"], searches[screen], base)
@@ -474,19 +526,7 @@ def main() -> int:
     say(f"supernet training: {walls[True]:.0f} s distilled / {walls[False]:.0f} s without, for {epochs} epochs = "
         f"{walls[True] / largest_wall:.2f}x / {walls[False] / largest_wall:.2f}x "
         f"the largest subnet's {largest_wall:.0f} s")
-    say(f"subnet search, {once['draws']:,} draws on the distilled supernet (full score: "
-        f"{len(calibration)} calibration batches, {val_size:,} val images; {once['eval_s']:.2f} s per evaluation):")
-    say("| search | wall s per 1,000 draws | distinct networks | full evaluations | screenings | "
-        "s per new network | draws/s | speed-up |")
-    say("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    screened = searches[screen]
-    lines = [("one evaluation per draw (before)", per_draw_wall, once, once["evaluated"] + once["repeats"]),
-             ("each network once", once["wall"], once, once["full"]),
-             (f"each network once, screened on {screen}", screened["wall"], screened, screened["full"])]
-    for name, wall, found, evaluations in lines:
-        say(f"| {name} | {wall * 1000 / found['draws']:.1f} | {found['distinct']} | {evaluations} | "
-            f"{found['screened']} | {found['eval_s']:.3f} | {found['draws'] / wall:.2f} | "
-            f"{per_draw_wall / wall:.2f}x |")
+    speed_table(searches, screen, len(calibration), val_size)
     if shot is not None:
         front_to_front(alone, shot, alone_wall, shot_wall, supernet_train_s, largest_wall, epochs)
     if not args.keep:

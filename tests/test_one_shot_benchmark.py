@@ -59,3 +59,11 @@ def test_the_one_shot_benchmark_runs_quick_and_resumes(tmp_path: Path) -> None:
         again = [r for r in csv.DictReader(fh) if r["standalone_s"]]
     assert [int(r["subnet"]) for r in again] == [0, 1, 2, 3]
     assert [r["standalone"] for r in again[:2]] == [r["standalone"] for r in first[:2]]  # read, not retrained
+
+
+def test_timing_only_needs_an_earlier_runs_kept_one_shot_study(tmp_path: Path) -> None:
+    for args in ([], ["--keep", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "benchmarks/one_shot.py", "--timing-only", *args], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2 and "--timing-only: needs --keep DIR of an earlier run" in proc.stderr
+        assert "Traceback" not in proc.stderr
