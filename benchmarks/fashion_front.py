@@ -71,14 +71,21 @@ SECOND_BRANCH = [3, 2]
 
 def sksearch(*args: str, check: bool = True, echo: bool = True) -> subprocess.CompletedProcess:
     """A sksearch command in a fresh process, this checkout first on the path; its output is
-    copied to ours when ``echo`` (the phases run for hours: the log shows progress)."""
+    copied to ours line by line as it comes when ``echo`` (the phases run for hours: the log
+    shows their progress), and kept in the result's ``stdout``."""
     env = {**os.environ,
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     print(f"$ sksearch {' '.join(args)}", flush=True)
-    proc = subprocess.run([sys.executable, "-m", "sksearch", *args], env=env, text=True, stdout=subprocess.PIPE)
-    if echo:
-        sys.stdout.write(proc.stdout)
-    sys.stdout.flush()
+    lines: list[str] = []
+    with subprocess.Popen([sys.executable, "-m", "sksearch", *args], env=env, text=True,
+                          stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    proc = subprocess.CompletedProcess(child.args, child.returncode, "".join(lines))
     if check and proc.returncode != 0:
         raise SystemExit(f"sksearch {args[0]} exited {proc.returncode}; run this script again to resume")
     return proc
