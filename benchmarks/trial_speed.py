@@ -59,10 +59,10 @@ SPACE = ROOT / "search_spaces" / "fashion_mnist.yaml"
 BATCH = 64
 
 # Draws of the Fashion-MNIST space (its parameter names): three sizes, each with M=1 and M=2.
-_SMALL = {"groups": 8, "sk.reduction": 4, "sk.min_dim": 16, "stages.0.depth": 1, "stages.0.width_per_group": 4,
-          "stages.0.out_channels": 32, "stages.1.depth": 1, "stages.1.width_per_group": 8,
-          "stages.1.out_channels": 64, "stages.2.depth": 1, "stages.2.width_per_group": 8,
-          "stages.2.out_channels": 128}
+_SMALL = {"stem_width": 16, "groups": 8, "sk.reduction": 4, "sk.min_dim": 16, "stages.0.depth": 1,
+          "stages.0.width_per_group": 4, "stages.0.out_channels": 32, "stages.1.depth": 1,
+          "stages.1.width_per_group": 8, "stages.1.out_channels": 64, "stages.2.depth": 1,
+          "stages.2.width_per_group": 8, "stages.2.out_channels": 128}
 _MID = {**_SMALL, "stages.1.depth": 2, "stages.1.out_channels": 128, "stages.2.width_per_group": 16,
         "stages.2.out_channels": 256, "stages.0.out_channels": 64}
 _LARGE = {**_MID, "stages.0.depth": 2, "stages.2.depth": 2, "stages.0.width_per_group": 8,
