@@ -69,6 +69,15 @@ def network(data: DataSpec, quick: bool) -> ArchSpec:
                     num_classes=shape.num_classes, in_channels=shape.in_channels, input_size=shape.input_size)
 
 
+def run_batches(recipe: TrainSpec, data: Any, erase: dict[str, Any]) -> Any:
+    """The CPU batches of one run: the data with ``erase``'s random-erasing settings."""
+    from sksearch.data.load import make_batches
+
+    data.erase, data.erase_min, data.erase_max = (erase.get("erase", 0.0), erase.get("erase_min", 0.02),
+                                                  erase.get("erase_max", 0.25))
+    return make_batches(data, "cpu", recipe.batch_size, seed=recipe.seed, channels_last=recipe.uses_channels_last)
+
+
 def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, Any],
                keep: Path | None = None) -> dict[str, Any]:
     """One run: val after the last epoch (the averaged weights where ema is on, with TTA where
@@ -78,13 +87,10 @@ def train_once(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str, An
 
     import torch
 
-    from sksearch.data.load import make_batches
     from sksearch.exports.read import with_weights
     from sksearch.train.loop import evaluate, run_trial
 
-    data.erase, data.erase_min, data.erase_max = (erase.get("erase", 0.0), erase.get("erase_min", 0.02),
-                                                  erase.get("erase_max", 0.25))
-    batches = make_batches(data, "cpu", recipe.batch_size, seed=recipe.seed, channels_last=recipe.uses_channels_last)
+    batches = run_batches(recipe, data, erase)
     folders: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
         t0 = time.perf_counter()
@@ -114,13 +120,10 @@ def evaluate_kept(spec: ArchSpec, recipe: TrainSpec, data: Any, erase: dict[str,
 
     import torch
 
-    from sksearch.data.load import make_batches
     from sksearch.exports.read import with_weights
     from sksearch.train.loop import evaluate
 
-    data.erase, data.erase_min, data.erase_max = (erase.get("erase", 0.0), erase.get("erase_min", 0.02),
-                                                  erase.get("erase_max", 0.25))
-    batches = make_batches(data, "cpu", recipe.batch_size, seed=recipe.seed, channels_last=recipe.uses_channels_last)
+    batches = run_batches(recipe, data, erase)
     model = with_weights(spec, os.path.join(kept, "model.safetensors"))
     if recipe.uses_channels_last:
         model = model.to(memory_format=torch.channels_last)
