@@ -181,12 +181,13 @@ class Study(StudyFolder):
         table.attrs.update(rank_agreement(table))
         return table
 
-    def confirm(self, seeds: int = 2, top: int | None = None, audit: int = 0) -> Study:
+    def confirm(self, seeds: int = 2, top: int | None = None, audit: int = 0, workers: int | None = None) -> Study:
         """``sksearch confirm``: train the front's trials (and the near-front ones, ``top`` in
         all, by non-dominated rank) and the completed baselines ``seeds`` times more with new
-        seeds, and ``audit`` trials the scheduler stopped to the full budget; resumable (a
-        stopped confirm continues where it was). The study, read again."""
-        return confirm(self.root, seeds=seeds, top=top, audit=audit)
+        seeds, and ``audit`` trials the scheduler stopped to the full budget, ``workers`` runs
+        at once (default: the space's concurrency, as this machine's cores and GPUs allow);
+        resumable (a stopped confirm continues where it was). The study, read again."""
+        return confirm(self.root, seeds=seeds, top=top, audit=audit, workers=workers)
 
     def confirmations(self) -> dict[str, Any] | None:
         """What the confirmations found (``status --json``'s ``confirm``): runs by kind and
@@ -316,12 +317,12 @@ def open(study_dir: str, storage: str | None = None) -> Study:  # noqa: A001 - s
 
 
 def confirm(study_dir: str, *, seeds: int = 2, top: int | None = None, audit: int = 0,
-            log: Callable[[str], Any] = print) -> Study:
+            log: Callable[[str], Any] = print, workers: int | None = None) -> Study:
     """``sksearch confirm``: see ``Study.confirm``; ``log`` gets a progress line per run."""
     from .search.confirm import confirm as run_confirm
 
     with sigterm_stops():
-        return _study(run_confirm(study_dir, seeds=seeds, top=top, audit=audit, log=log))
+        return _study(run_confirm(study_dir, seeds=seeds, top=top, audit=audit, log=log, workers=workers))
 
 
 def _study(folder: StudyFolder) -> Study:

@@ -281,7 +281,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     try:
         study = api.confirm(args.folder, seeds=args.seeds, top=args.top, audit=args.audit,
-                            log=lambda m: print(m, flush=True))
+                            log=lambda m: print(m, flush=True), workers=args.workers)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see sksearch.signals)
         print(f"sksearch: confirm stopped; run the same command again to continue it (finished runs are kept, an "
               f"interrupted one resumes from its last epoch): sksearch confirm {args.folder}", file=sys.stderr)
@@ -481,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit", type=int, default=0, metavar="K",
                    help="trials the scheduler stopped early, drawn at random (seeded), to train to the full budget "
                         "(default: 0)")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="runs trained at once, each in a process of its own with the space's resources.cpu threads "
+                        "(default: the space's concurrency, as many as this machine's cores and GPUs hold)")
     p.set_defaults(handler=cmd_confirm)
 
     p = sub.add_parser("report", help="write DIR/report.html: fronts, hypervolume, parameters (offline)")

@@ -2,10 +2,11 @@
 seeds, and trials the scheduler stopped trained to the full budget (the audit).
 
 Each run goes through the search's own trainer (``train.loop.run_trial``) on the study's
-data and recipe, at the full budget (``scheduler.max_epochs``), one after the other in this
-process with a progress line per run. Not through Ray Tune: a run needs no scheduler and no
-searcher, and running them in turn keeps the bookkeeping plain (a Ray experiment per
-confirmation would add a second resume path for the same guarantee).
+data and recipe, at the full budget (``scheduler.max_epochs``), with a progress line per run:
+as many at once as the space's ``concurrency`` and this machine allow, each in a process of
+its own (``confirm_workers``), or one after the other in this process. Not through Ray Tune: a
+run needs no scheduler and no searcher (a Ray experiment per confirmation would add a second
+resume path for the same guarantee).
 
 Truthful and resumable like every phase: each run's (trial, seed, kind) is an Optuna trial of
 the study ``NAME:confirm`` (``store.confirm_study``), added RUNNING with those user
@@ -117,15 +118,18 @@ def _latest_checkpoint(run_dir: str) -> str | None:
 
 
 def confirm(root: str, seeds: int = 2, top: int | None = None, audit: int = 0,
-            log: Callable[[str], Any] = print) -> StudyFolder:
-    """Train the runs ``plan`` asks for that the confirmation study does not hold finished yet;
-    the study folder, read again, when they have ended."""
+            log: Callable[[str], Any] = print, workers: int | None = None) -> StudyFolder:
+    """Train the runs ``plan`` asks for that the confirmation study does not hold finished yet,
+    ``workers`` at a time (default: ``max_workers``); the study folder, read again, when they
+    have ended."""
     if seeds < 0 or audit < 0 or (top is not None and top < 1):
         raise UserError("confirm: --seeds and --audit take 0 or more, --top 1 or more")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UserError(f"confirm: --workers takes a whole number of 1 or more, not {workers!r}")
     if not seeds and not audit:
         raise UserError("confirm: nothing to do: give --seeds K (K >= 1) or --audit K (K >= 1)")
     with FolderLock(root):
-        return confirm_locked(root, seeds, top, audit, log)
+        return confirm_locked(root, seeds, top, audit, log, workers)
 
 
 def confirm_phase(root: str) -> StudyFolder:
@@ -146,7 +150,8 @@ def confirm_phase(root: str) -> StudyFolder:
         return StudyFolder.open(root)
 
 
-def confirm_locked(root: str, seeds: int, top: int | None, audit: int, log: Callable[[str], Any]) -> StudyFolder:
+def confirm_locked(root: str, seeds: int, top: int | None, audit: int, log: Callable[[str], Any],
+                   workers: int | None = None) -> StudyFolder:
     """``confirm``'s work, for a caller that holds the folder's lock."""
     folder = StudyFolder.open(root)
     jobs = plan(folder, seeds, top, audit)
@@ -157,72 +162,138 @@ def confirm_locked(root: str, seeds: int, top: int | None, audit: int, log: Call
         f"seeds, {sum(j.kind == AUDIT for j in jobs)} audited stopped trials), {len(jobs) - len(todo)} already "
         f"done, {len(todo)} to train at {folder.space.scheduler.max_epochs} epochs")
     if todo:
-        _train_all(folder, todo, {k: int(r.number) for k, r in recorded.items()}, log)
+        _train_all(folder, todo, {k: int(r.number) for k, r in recorded.items()}, log,
+                   max_workers(folder.space, workers, len(todo)))
     return StudyFolder.open(root)
 
 
 def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, int, str], int],
-               log: Callable[[str], Any]) -> None:
+               log: Callable[[str], Any], workers: int) -> None:
+    """The runs of ``todo`` in turn in this process (one worker) or ``workers`` at a time, each
+    in a process of its own: a study searched two trials at a time would otherwise confirm
+    on half the machine."""
+    import optuna
+
+    from ..scoped import optuna_warnings_only
+
+    with optuna_warnings_only():
+        study = open_for_search(folder.storage_url, confirm_study(folder.name), folder.space)
+    if workers <= 1:
+        data = None
+        for i, job in enumerate(todo, 1):
+            if data is None:
+                data = _load(folder, log)
+            number = _recorded(study, job, numbers.get(job.key), folder.run.run_id, optuna)
+            _train_one(folder, study, data, job, number, _device(folder.space, 0), f"{i}/{len(todo)}", log)
+        return
+    log(f"{workers} runs at a time, each in a process of its own")
+    from .confirm_workers import run_parallel
+
+    def start(job: Job) -> int:  # the record comes first: a kill from here on resumes the run
+        return _recorded(study, job, numbers.get(job.key), folder.run.run_id, optuna)
+
+    run_parallel(folder, todo, start, workers, log)
+
+
+def _recorded(study: Any, job: Job, number: int | None, run_id: str, optuna: Any) -> int:
+    """The confirmation study's trial number for ``job``: the one recorded before (a resumed
+    run), or a RUNNING trial added now with the job's (trial, seed, kind)."""
+    if number is not None:
+        return number
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.RUNNING,
+        user_attrs={"trial_id": job.trial_id, "seed": job.seed, "kind": job.kind, "run_id": run_id}))
+    return max(t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+               if (t.user_attrs.get("trial_id"), t.user_attrs.get("seed"), t.user_attrs.get("kind")) == job.key)
+
+
+def _load(folder: StudyFolder, log: Callable[[str], Any] | None) -> Any:
+    import torch
+
+    from ..data.load import load_data
+
+    if log is not None:
+        log(f"loading data: {folder.space.data.name}")
+    torch.set_num_threads(max(1, int(folder.space.resources.cpu)))
+    return load_data(folder.space.data, test=False)
+
+
+def _device(space: Any, slot: int) -> str:
+    """The device of the ``slot``-th concurrent run: the CPU, or the GPU that the space's
+    fraction per trial (``resources.gpu``) gives that slot."""
+    import torch
+
+    if not (space.resources.gpu > 0 and torch.cuda.is_available()):
+        return "cpu"
+    return f"cuda:{int(slot * space.resources.gpu) % torch.cuda.device_count()}"
+
+
+def max_workers(space: Any, wanted: int | None, runs: int) -> int:
+    """How many runs ``confirm`` trains at once: ``wanted``, or else the space's
+    ``concurrency``, at most as many as this machine's cores (``resources.cpu`` each) and GPUs
+    (``resources.gpu`` each) hold, and at most ``runs``."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    fit = int(cores // space.resources.cpu) if space.resources.cpu > 0 else cores
+    if space.resources.gpu > 0 and torch.cuda.is_available():
+        fit = min(fit, int(torch.cuda.device_count() // space.resources.gpu))
+    if wanted is not None:
+        return max(1, min(wanted, runs))
+    return max(1, min(space.concurrency or fit, fit, runs))
+
+
+def _train_one(folder: StudyFolder, study: Any, data: Any, job: Job, number: int, device_name: str, tag: str,
+               log: Callable[[str], Any], parent: int | None = None) -> None:
+    """One run to the full budget, resumed from its newest good checkpoint, its curve and
+    metrics written to the confirmation study as it goes (a failed run is told FAIL with
+    its reason). ``parent``: in a worker process, the pid whose death ends the run."""
     import optuna
     import torch
 
-    from ..data.load import FolderData, load_data, make_batches
+    from ..data.load import FolderData, make_batches
     from ..model.spec import ArchSpec
-    from ..scoped import optuna_warnings_only
     from ..train.loop import run_trial
     from ..train.spec import TrainSpec
 
     space = folder.space
-    with optuna_warnings_only():
-        study = open_for_search(folder.storage_url, confirm_study(folder.name), space)
-    log(f"loading data: {space.data.name}")
-    data = load_data(space.data, test=False)
-    device = torch.device("cuda" if torch.cuda.is_available() and space.resources.gpu > 0 else "cpu")
-    torch.set_num_threads(max(1, int(space.resources.cpu)))
+    device = torch.device(device_name)
     workers = min(space.data.workers, max(0, int(space.resources.cpu) - 1)) if isinstance(data, FolderData) else 0
-    for i, job in enumerate(todo, 1):
-        run_dir = os.path.join(folder.root, CONFIRM_DIR, job.dirname)
-        number = numbers.get(job.key)
-        if number is None:  # recorded before its first epoch: a kill from here on resumes it
-            study.add_trial(optuna.trial.create_trial(
-                state=optuna.trial.TrialState.RUNNING,
-                user_attrs={"trial_id": job.trial_id, "seed": job.seed, "kind": job.kind,
-                            "run_id": folder.run.run_id}))
-            number = max(t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                         if (t.user_attrs.get("trial_id"), t.user_attrs.get("seed"),
-                             t.user_attrs.get("kind")) == job.key)
-        resume_from = _latest_checkpoint(run_dir)
-        curve = [p for p in frozen_trial(study, number).user_attrs.get(CURVE) or []
-                 if resume_from is None or p["epoch"] <= int(os.path.basename(resume_from)[len("epoch_"):])]
-        train = TrainSpec(**{**job.config["train"], "seed": job.seed, "max_epochs": space.scheduler.max_epochs})
-        arch = ArchSpec.from_dict(job.config["arch"])
-        started = time.time()
+    run_dir = os.path.join(folder.root, CONFIRM_DIR, job.dirname)
+    resume_from = _latest_checkpoint(run_dir)
+    curve = [p for p in frozen_trial(study, number).user_attrs.get(CURVE) or []
+             if resume_from is None or p["epoch"] <= int(os.path.basename(resume_from)[len("epoch_"):])]
+    train = TrainSpec(**{**job.config["train"], "seed": job.seed, "max_epochs": space.scheduler.max_epochs})
+    arch = ArchSpec.from_dict(job.config["arch"])
+    started = time.time()
 
-        report = _reporter(study, number, curve, run_dir)
-        what = f"trial {job.trial_id} seed {job.seed} ({'repeat' if job.kind == REPEAT else 'audit to full budget'})"
-        log(f"confirm {i}/{len(todo)}: {what}" + (f", resuming after {os.path.basename(resume_from)}"
-                                                  if resume_from else ""))
-        try:
-            batches = make_batches(data, device, train.batch_size, seed=train.seed,
-                                   channels_last=train.uses_channels_last, workers=workers)
-            init = _inherited(folder, job.config)
-            metrics = run_trial(arch, train, batches, device, report, checkpoint_dir=run_dir, resume_from=resume_from,
-                                cost=job.config.get("cost"), latency="latency" in space.metric_names,
-                                init_weights=init)
-        except (RuntimeError, ValueError) as exc:  # a diverged or failed run ends alone, its reason kept
-            set_user_attrs(study, number, {"reason": f"{type(exc).__name__}: {exc}"[:2000]})
-            study.tell(number, state=optuna.trial.TrialState.FAIL)
-            log(f"confirm {i}/{len(todo)}: {what} failed: {type(exc).__name__}: {exc}")
-            continue
-        set_user_attrs(study, number, {"epochs" if key == "epoch" else key: metrics.get(key)
-                                       for key in (*OBJECTIVES, "epoch", "train_time")})
-        study.tell(number, [float(metrics[m]) for m in space.metric_names])
-        log(f"confirm {i}/{len(todo)}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
+    report = _reporter(study, number, curve, run_dir, parent)
+    what = f"trial {job.trial_id} seed {job.seed} ({'repeat' if job.kind == REPEAT else 'audit to full budget'})"
+    log(f"confirm {tag}: {what}" + (f", resuming after {os.path.basename(resume_from)}" if resume_from else ""))
+    try:
+        batches = make_batches(data, device, train.batch_size, seed=train.seed,
+                               channels_last=train.uses_channels_last, workers=workers)
+        init = _inherited(folder, job.config)
+        metrics = run_trial(arch, train, batches, device, report, checkpoint_dir=run_dir, resume_from=resume_from,
+                            cost=job.config.get("cost"), latency="latency" in space.metric_names,
+                            init_weights=init)
+    except (RuntimeError, ValueError) as exc:  # a diverged or failed run ends alone, its reason kept
+        set_user_attrs(study, number, {"reason": f"{type(exc).__name__}: {exc}"[:2000]})
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+        log(f"confirm {tag}: {what} failed: {type(exc).__name__}: {exc}")
+        return
+    set_user_attrs(study, number, {"epochs" if key == "epoch" else key: metrics.get(key)
+                                   for key in (*OBJECTIVES, "epoch", "train_time")})
+    study.tell(number, [float(metrics[m]) for m in space.metric_names])
+    log(f"confirm {tag}: {what}: accuracy {metrics['accuracy']:.2%} in {clock(time.time() - started)}")
 
 
-def _reporter(study: Any, number: int, curve: list[dict[str, Any]], run_dir: str) -> Callable[..., None]:
+def _reporter(study: Any, number: int, curve: list[dict[str, Any]], run_dir: str,
+              parent: int | None = None) -> Callable[..., None]:
     """``run_trial``'s reporter for one run: each epoch's record added to the run's ``curve``
-    in the study, and only the newest checkpoint kept in ``run_dir``."""
+    in the study, and only the newest checkpoint kept in ``run_dir``. In a worker whose
+    ``parent`` has gone (killed where the OS cannot end its children with it), the worker
+    ends here, at an epoch's end, before a new confirm could train the same run beside it."""
 
     def report(metrics: dict[str, Any], checkpoint: str | None) -> None:
         if not curve or curve[-1]["epoch"] < metrics["epoch"]:
@@ -232,6 +303,9 @@ def _reporter(study: Any, number: int, curve: list[dict[str, Any]], run_dir: str
             for name in os.listdir(run_dir):
                 if name.startswith("epoch_") and os.path.join(run_dir, name) != checkpoint:
                     shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
+
+        if parent is not None and os.getppid() != parent:
+            os._exit(1)
 
     return report
 
