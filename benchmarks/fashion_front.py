@@ -15,7 +15,8 @@ epoch, a finished training is not redone):
    where it has them, exported and trained from scratch for ``--epochs`` with ``--seeds``
    seeds, on the training split and (``--refit``, the default) the val hold-out too: nothing
    is chosen on val any more. Each seed's test accuracy is read once, at its end
-   (``sksearch evaluate --split test``);
+   (``sksearch evaluate --split test``). A training takes its trial's one CPU thread, so
+   ``--workers`` of them (default: one per core) train at once, each in a process of its own;
 4. ``twins``: each winner's twin with the other branch count (M=2 -> M=1, M=1 -> M=2 with a 3x3
    dilation-2 second branch), its stage widths scaled by one factor to the winner's params, trained
    alike with the same seeds: does SK pay on this front?
@@ -209,11 +210,11 @@ def twin_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     return best[0], best[1], target
 
 
-def train_seeds(export: Path, folder: Path, seeds: list[int], epochs: int, refit: bool, quick: bool,
-                spec: dict[str, Any] | None = None) -> None:
-    """``export`` (or ``spec`` on ``export``'s recipe and data) trained from scratch once per
-    seed into ``folder/seed_K``, each seed's record in ``folder/seed_K.json`` (test accuracy
-    read once, at its end; its wall time summed over resumes)."""
+def train_seed(export: Path, folder: Path, seed: int, epochs: int, refit: bool, quick: bool,
+               spec: dict[str, Any] | None = None) -> None:
+    """``export`` (or ``spec`` on ``export``'s recipe and data) trained from scratch with
+    ``seed`` into ``folder/seed_K``, its record in ``folder/seed_K.json`` (test accuracy read
+    once, at its end; its wall time summed over resumes)."""
     from dataclasses import replace
 
     from sksearch.fulltrain import plan, train_job
@@ -221,34 +222,81 @@ def train_seeds(export: Path, folder: Path, seeds: list[int], epochs: int, refit
     from sksearch.model.spec import ArchSpec
 
     limit = {"data.train_limit": 1000 if quick else None, "data.val_limit": None}
-    for seed in seeds:
-        record = folder / f"seed_{seed}.json"
-        if record.exists():
-            print(f"{folder.name} seed {seed}: trained before", flush=True)
-            continue
-        out = folder / f"seed_{seed}"
-        part = folder / f"seed_{seed}.wall"
-        t0 = time.time()
-        try:
-            job = plan(str(export), 1 if quick else epochs, None, None, {**limit, "train.seed": seed}, True, refit)
-            if spec is not None:
-                job = replace(job, spec=ArchSpec.from_dict(spec))
-            tag = f"  {folder.parent.name} {folder.name} seed {seed}:"
-            train_job(job, str(out), log=lambda m, tag=tag: print(tag, m, flush=True))
-        finally:  # the wall time of an interrupted training is kept for its resume
-            spent = (float(part.read_text()) if part.exists() else 0.0) + time.time() - t0
-            part.write_text(f"{spent:.1f}")
-        test = json.loads(sksearch("evaluate", str(out), "--split", "test", "--json", echo=False).stdout)
-        params = params_and_macs(job.spec)[0]
-        record.write_text(json.dumps({"seed": seed, "params": params, "test": test, "train_wall_s": spent,
-                                      "epochs": 1 if quick else epochs, "refit": refit,
-                                      "load_after": [round(v, 2) for v in os.getloadavg()]}, indent=2))
-        print(f"{folder.name} seed {seed}: test {test['accuracy']:.2%} in {spent / 60:.1f} min", flush=True)
+    record = folder / f"seed_{seed}.json"
+    out = folder / f"seed_{seed}"
+    part = folder / f"seed_{seed}.wall"
+    t0 = time.time()
+    try:
+        job = plan(str(export), 1 if quick else epochs, None, None, {**limit, "train.seed": seed}, True, refit)
+        if spec is not None:
+            job = replace(job, spec=ArchSpec.from_dict(spec))
+        tag = f"  {folder.parent.name} {folder.name} seed {seed}:"
+        train_job(job, str(out), log=lambda m, tag=tag: print(tag, m, flush=True))
+    finally:  # the wall time of an interrupted training is kept for its resume
+        spent = (float(part.read_text()) if part.exists() else 0.0) + time.time() - t0
+        part.write_text(f"{spent:.1f}")
+    test = json.loads(sksearch("evaluate", str(out), "--split", "test", "--json", echo=False).stdout)
+    params = params_and_macs(job.spec)[0]
+    record.write_text(json.dumps({"seed": seed, "params": params, "test": test, "train_wall_s": spent,
+                                  "epochs": 1 if quick else epochs, "refit": refit, "threads": job.threads,
+                                  "load_after": [round(v, 2) for v in os.getloadavg()]}, indent=2))
+    print(f"{folder.parent.name} {folder.name} seed {seed}: test {test['accuracy']:.2%} in {spent / 60:.1f} min",
+          flush=True)
 
 
-def train_winners(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool) -> None:
+def _seed_process(*args: Any) -> None:
+    try:
+        train_seed(*args)
+    except KeyboardInterrupt:  # the parent saw the same Ctrl-C and says how to resume
+        sys.exit(130)
+
+
+def train_all(jobs: list[tuple[Path, Path, int, dict[str, Any] | None]], epochs: int, refit: bool, quick: bool,
+              workers: int) -> None:
+    """Each (export, folder, seed, spec) trained by ``train_seed`` unless its record exists,
+    ``workers`` at a time, each in a process of its own: a training takes its trial's one CPU
+    thread (``fulltrain.trial_threads``), so one after the other would leave a core idle."""
+    import multiprocessing
+
+    todo = []
+    for export, folder, seed, spec in jobs:
+        if (folder / f"seed_{seed}.json").exists():
+            print(f"{folder.parent.name} {folder.name} seed {seed}: trained before", flush=True)
+        else:
+            todo.append((export, folder, seed, epochs, refit, quick, spec))
+    if workers <= 1 or len(todo) <= 1:
+        for args in todo:
+            train_seed(*args)
+        return
+    print(f"{len(todo)} trainings, {workers} at a time", flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    running: list[tuple[Any, tuple[Any, ...]]] = []
+    try:
+        while todo or running:
+            while todo and len(running) < workers:
+                args = todo.pop(0)
+                proc = ctx.Process(target=_seed_process, args=args)
+                proc.start()
+                running.append((proc, args))
+            time.sleep(1)
+            for proc, args in list(running):
+                if proc.exitcode is None:
+                    continue
+                running.remove((proc, args))
+                if proc.exitcode != 0:
+                    raise SystemExit(f"training {args[1].parent.name} {args[1].name} seed {args[2]} exited "
+                                     f"{proc.exitcode}; run this script again to resume")
+    finally:  # a stop or a failure: the others keep their last epoch's checkpoint
+        for proc, _ in running:
+            proc.terminate()
+            proc.join()
+
+
+def train_winners(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool,
+                  workers: int) -> None:
     chosen = winners(candidates(out), caps)
     (out / "winners.json").write_text(json.dumps(chosen, indent=2))
+    jobs: list[tuple[Path, Path, int, dict[str, Any] | None]] = []
     for name, row in chosen.items():
         if row is None:
             print(f"{name}: no completed trial under the cap", flush=True)
@@ -256,10 +304,13 @@ def train_winners(out: Path, caps: list[str], seeds: list[int], epochs: int, ref
         export = out / name / "export"
         if not (export / "spec.json").exists():
             sksearch("export", str(out / "study"), "--trial", str(row["trial_id"]), "--to", str(export), "--force")
-        train_seeds(export, out / name / "trained", seeds, epochs, refit, quick)
+        jobs += [(export, out / name / "trained", seed, None) for seed in seeds]
+    train_all(jobs, epochs, refit, quick, workers)
 
 
-def train_twins(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool) -> None:
+def train_twins(out: Path, caps: list[str], seeds: list[int], epochs: int, refit: bool, quick: bool,
+                workers: int) -> None:
+    jobs: list[tuple[Path, Path, int, dict[str, Any] | None]] = []
     for name in caps:
         export = out / name / "export"
         if not (export / "spec.json").exists():
@@ -270,7 +321,8 @@ def train_twins(out: Path, caps: list[str], seeds: list[int], epochs: int, refit
         (folder / "spec.json").write_text(json.dumps(twin, indent=2))
         print(f"{name} twin: {len(twin['sk']['branches'])} branches, {params:,} params (the winner {target:,})",
               flush=True)
-        train_seeds(export, folder, seeds, epochs, refit, quick, spec=twin)
+        jobs += [(export, folder, seed, twin) for seed in seeds]
+    train_all(jobs, epochs, refit, quick, workers)
 
 
 def ship(out: Path, caps: list[str], to: Path) -> None:
@@ -413,6 +465,9 @@ def main() -> int:
     parser.add_argument("--audit", type=int, default=8, help="stopped trials trained to the full budget (default 8)")
     parser.add_argument("--ship", metavar="DIR", default=str(ROOT / "results" / "fashion_mnist"),
                         help="where the winners are shipped (default: results/fashion_mnist; --quick: OUT/shipped)")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="trainings at once in the train and twins phases, each of one CPU thread (default: "
+                             "this machine's cores)")
     parser.add_argument("--quick", action="store_true", help="a toy run that proves the pipeline (figures meaningless)")
     args = parser.parse_args()
     if args.quick:
@@ -424,8 +479,10 @@ def main() -> int:
     ledger = Ledger(out)
     steps = {"search": lambda: search(out, args.quick),
              "confirm": lambda: confirm(out, args.confirm_seeds, args.confirm_top, args.audit),
-             "train": lambda: train_winners(out, args.caps, args.seeds, args.epochs, args.refit, args.quick),
-             "twins": lambda: train_twins(out, args.caps, args.seeds, args.epochs, args.refit, args.quick),
+             "train": lambda: train_winners(out, args.caps, args.seeds, args.epochs, args.refit, args.quick,
+                                            args.workers),
+             "twins": lambda: train_twins(out, args.caps, args.seeds, args.epochs, args.refit, args.quick,
+                                          args.workers),
              "ship": lambda: ship(out, args.caps, Path(args.ship))}
     for name, work in steps.items():
         if args.phase in (name, "all"):
