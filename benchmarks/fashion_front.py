@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -244,10 +245,23 @@ def train_seed(export: Path, folder: Path, seed: int, epochs: int, refit: bool, 
           flush=True)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def stoppable() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt here, so that a stop still runs the
+    ``finally`` blocks that keep a phase's and a training's wall time. Also where a shell
+    started this script in the background: it starts background jobs with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
+
+
 def _seed_process(*args: Any) -> None:
+    stoppable()
     try:
         train_seed(*args)
-    except KeyboardInterrupt:  # the parent saw the same Ctrl-C and says how to resume
+    except KeyboardInterrupt:  # the parent, stopped too, says how to resume
         sys.exit(130)
 
 
@@ -484,9 +498,15 @@ def main() -> int:
              "twins": lambda: train_twins(out, args.caps, args.seeds, args.epochs, args.refit, args.quick,
                                           args.workers),
              "ship": lambda: ship(out, args.caps, Path(args.ship))}
-    for name, work in steps.items():
-        if args.phase in (name, "all"):
-            ledger.run(name, work)
+    stoppable()
+    try:
+        for name, work in steps.items():
+            if args.phase in (name, "all"):
+                ledger.run(name, work)
+    except KeyboardInterrupt:
+        print("stopped; run the same command again to resume (finished work is kept, a training continues from "
+              "its last epoch)", file=sys.stderr, flush=True)
+        return 130
     if args.phase in ("report", "all"):
         print(report(out, args.caps, args.quick), flush=True)
     return 0
