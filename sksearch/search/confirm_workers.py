@@ -25,17 +25,16 @@ from typing import Any, Callable
 
 from ..errors import UserError
 from ..study.folder import StudyFolder
+from .confirm_run import load_run_data, run_device, train_run
 
 POLL_S = 0.5  # how often the parent looks at its workers between their messages
 
 
 def run_parallel(folder: StudyFolder, todo: list[Any], start: Callable[[Any], int], workers: int,
                  log: Callable[[str], Any]) -> None:
-    """Train ``todo`` (``confirm.Job``s) ``workers`` at a time; ``start(job)`` records a run
+    """Train ``todo`` (``confirm_run.Job``s) ``workers`` at a time; ``start(job)`` records a run
     in the study and gives its trial number, in this process, before the run's process starts."""
     import multiprocessing
-
-    from .confirm import _device
 
     ctx = multiprocessing.get_context("spawn")  # a fork would copy the parent's torch threads and locks
     messages = ctx.Queue()
@@ -49,7 +48,7 @@ def run_parallel(folder: StudyFolder, todo: list[Any], start: Callable[[Any], in
                 i, job = pending.pop(0)
                 number = start(job)
                 proc = ctx.Process(target=_worker, name=f"sksearch-confirm-{job.dirname}",
-                                   args=(folder.root, job, number, _device(folder.space, slot), f"{i}/{len(todo)}",
+                                   args=(folder.root, job, number, run_device(folder.space, slot), f"{i}/{len(todo)}",
                                          os.getpid(), messages))
                 _start_without_sigint(proc)
                 running[slot] = (proc, job)
@@ -122,13 +121,12 @@ def _die_with(parent: int) -> None:
 
 def _worker(root: str, job: Any, number: int, device: str, tag: str, parent: int, messages: Any) -> None:
     """One run, in its own process: the study folder and data opened here, the run trained
-    through ``confirm._train_one``; its lines and any input error go back through ``messages``."""
+    through ``confirm_run.train_run``; its lines and any input error go back through ``messages``."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from ..scoped import optuna_warnings_only
     from ..study.store import confirm_study, open_for_search
-    from .confirm import _load, _train_one
 
     def log(text: str) -> None:
         messages.put(("log", text))
@@ -137,8 +135,8 @@ def _worker(root: str, job: Any, number: int, device: str, tag: str, parent: int
         folder = StudyFolder.open(root)
         with optuna_warnings_only():
             study = open_for_search(folder.storage_url, confirm_study(folder.name), folder.space)
-        data = _load(folder, None)
-        _train_one(folder, study, data, job, number, device, tag, log, parent)
+        data = load_run_data(folder, None)
+        train_run(folder, study, data, job, number, device, tag, log, parent)
     except UserError as exc:
         messages.put(("error", str(exc)))
         messages.close()
