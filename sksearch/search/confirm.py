@@ -137,24 +137,20 @@ def _train_all(folder: StudyFolder, todo: list[Job], numbers: dict[tuple[int, in
     """The runs of ``todo`` in turn in this process (one worker) or ``workers`` at a time, each
     in a process of its own: a study searched two trials at a time would otherwise confirm
     on half the machine."""
-    import optuna
-
     from ..scoped import optuna_warnings_only
 
     with optuna_warnings_only():
         study = open_for_search(folder.storage_url, confirm_study(folder.name), folder.space)
     if workers <= 1:
-        data = None
+        data = load_run_data(folder, log)
         for i, job in enumerate(todo, 1):
-            if data is None:
-                data = load_run_data(folder, log)
-            number = record_run(study, job, numbers.get(job.key), folder.run.run_id, optuna)
+            number = record_run(study, job, numbers.get(job.key), folder.run.run_id)
             train_run(folder, study, data, job, number, run_device(folder.space, 0), f"{i}/{len(todo)}", log)
         return
     log(f"{workers} runs at a time, each in a process of its own")
 
     def start(job: Job) -> int:  # the record comes first: a kill from here on resumes the run
-        return record_run(study, job, numbers.get(job.key), folder.run.run_id, optuna)
+        return record_run(study, job, numbers.get(job.key), folder.run.run_id)
 
     run_parallel(folder, todo, start, workers, log)
 

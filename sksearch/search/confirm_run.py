@@ -50,9 +50,11 @@ def latest_checkpoint(run_dir: str) -> str | None:
     return None
 
 
-def record_run(study: Any, job: Job, number: int | None, run_id: str, optuna: Any) -> int:
+def record_run(study: Any, job: Job, number: int | None, run_id: str) -> int:
     """The confirmation study's trial number for ``job``: the one recorded before (a resumed
     run), or a RUNNING trial added now with the job's (trial, seed, kind)."""
+    import optuna
+
     if number is not None:
         return number
     study.add_trial(optuna.trial.create_trial(
