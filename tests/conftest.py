@@ -31,6 +31,21 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_as_from_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt in the suite and in the processes it starts, as in a
+    terminal, even when the suite itself was started in the background (``nohup ... &``), where
+    the shell leaves SIGINT ignored and every child would inherit that: the tests of what a
+    Ctrl-C does would then test an ignored signal."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 # What the suite's processes (and Ray's workers) once left in the temporary folder: wandb
 # stages media and artifacts in tempfile folders that it removes only at a clean interpreter
 # exit, which a Ray worker never has.
