@@ -20,9 +20,12 @@ epoch, a finished training is not redone):
 4. ``twins``: each winner's twin with the other branch count (M=2 -> M=1, M=1 -> M=2 with a 3x3
    dilation-2 second branch), its stage widths scaled by one factor to the winner's params, trained
    alike with the same seeds: does SK pay on this front?
-5. ``ship``: each winner's export (its seed with the median test accuracy, every seed's figures
-   in ``seeds.json`` beside it) copied to ``--ship`` (``results/fashion_mnist/``), where
-   ``sksearch evaluate results/fashion_mnist/NAME --split test`` gives its recorded figure again;
+5. ``ship``: each winner whose seeds have all trained: its export (the seed with the median
+   test accuracy, every seed's figures and its twin's in ``seeds.json`` beside it) copied to
+   ``--ship`` (``results/fashion_mnist/``), where ``sksearch evaluate
+   results/fashion_mnist/NAME --split test`` gives its recorded figure again. Seconds, and
+   redone at every call: ``--phase ship`` ships the winners while their twins still train, and
+   the twins' figures join them at the end;
 6. ``report``: ``OUT/results.md`` (ready for benchmarks/RESULTS.md: the published table, the
    front on val, the confirmation's findings, the winners and twins on test over their seeds,
    wall times and load averages) and ``OUT/results.json`` (``benchmarks/fashion_figure.py OUT``
@@ -100,23 +103,33 @@ class Ledger:
 
     def __init__(self, out: Path) -> None:
         self.path = out / "phases.json"
-        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def run(self, name: str, work: Callable[[], None]) -> None:
-        if self.data.get(name, {}).get("done"):
-            print(f"phase {name}: done before ({self.data[name]['wall_s']:.0f} s), skipped", flush=True)
+    def read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def run(self, name: str, work: Callable[[], None], again: bool = False) -> None:
+        """``work`` unless the ledger says it was done (``again``: every time, for a cheap phase
+        whose inputs may have grown since, as ``ship`` after the twins)."""
+        entry = self.read().get(name, {})
+        if entry.get("done") and not again:
+            print(f"phase {name}: done before ({entry['wall_s']:.0f} s), skipped", flush=True)
             return
         before, t0, done = os.getloadavg(), time.time(), False
         try:
             work()
             done = True
         finally:
-            entry = self.data.get(name, {})
-            entry.update(done=done, wall_s=entry.get("wall_s", 0.0) + time.time() - t0,
-                         load_before=[round(v, 2) for v in before],
+            # Read again before the write: a second process (``--phase ship`` while the twins
+            # train) may have recorded its own phase since, and only this one is ours.
+            data = self.read()
+            entry = data.get(name, {})
+            spent = time.time() - t0 + (0.0 if again else entry.get("wall_s", 0.0))
+            entry.update(done=done, wall_s=spent, load_before=[round(v, 2) for v in before],
                          load_after=[round(v, 2) for v in os.getloadavg()])
-            self.data[name] = entry
-            self.path.write_text(json.dumps(self.data, indent=2))
+            data[name] = entry
+            part = self.path.with_name(self.path.name + ".partial")
+            part.write_text(json.dumps(data, indent=2))
+            part.replace(self.path)
 
 
 def search(out: Path, quick: bool) -> None:
@@ -339,16 +352,20 @@ def train_twins(out: Path, caps: list[str], seeds: list[int], epochs: int, refit
     train_all(jobs, epochs, refit, quick, workers)
 
 
-def ship(out: Path, caps: list[str], to: Path) -> None:
-    """Each cap's winner into ``to/NAME`` (NAME: the cap and the params): the export of its seed
-    with the median test accuracy (weights, spec, recipe, training log, README), and beside it
-    ``seeds.json`` with every seed's test accuracy, wall time and load, so that ``sksearch
-    evaluate to/NAME --split test`` gives the figure that seed recorded."""
+def ship(out: Path, caps: list[str], to: Path, seeds: list[int]) -> None:
+    """Each cap's winner into ``to/NAME`` (NAME: the cap and the params) once all ``seeds`` have
+    trained: the export of its seed with the median test accuracy (weights, spec, recipe,
+    training log, README), and beside it ``seeds.json`` with every seed's test accuracy, wall
+    time and load (its twin's too, those trained so far), so that ``sksearch evaluate
+    to/NAME --split test`` gives the figure that seed recorded."""
     import shutil
 
     for name in caps:
         recs = seed_records(out / name / "trained")
-        if not recs:
+        waiting = sorted(set(seeds) - {r["seed"] for r in recs})
+        if waiting:
+            if (out / name / "export").exists():
+                print(f"{name}: not shipped, seeds {' '.join(map(str, waiting))} still to train", flush=True)
             continue
         ranked = sorted(recs, key=lambda r: r["test"]["accuracy"])
         median = ranked[(len(ranked) - 1) // 2]
@@ -468,8 +485,8 @@ def main() -> int:
     parser.add_argument("--caps", nargs="+", choices=sorted(CAPS), default=["under_100k", "under_300k"],
                         help="the parameter caps whose winners are trained (default: under_100k under_300k)")
     parser.add_argument("--epochs", type=int, default=30, help="the winners' full schedule (default: 30)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="the seeds each winner and twin trains with (default: 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="the seeds each winner and twin trains with (default: 0 1 2; --quick: 0)")
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="train the winners on the training split less val (default: train + val)")
     parser.add_argument("--confirm-seeds", type=int, default=2,
@@ -485,7 +502,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a toy run that proves the pipeline (figures meaningless)")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.confirm_seeds, args.confirm_top, args.audit = args.seeds[:1], 1, 2, 1
+        args.confirm_seeds, args.confirm_top, args.audit = 1, 2, 1
+    if args.seeds is None:
+        args.seeds = [0] if args.quick else [0, 1, 2]
     out = Path(args.out)
     if args.quick and args.ship == str(ROOT / "results" / "fashion_mnist"):
         args.ship = str(out / "shipped")  # a toy run never lands in the repository's results
@@ -497,12 +516,12 @@ def main() -> int:
                                             args.workers),
              "twins": lambda: train_twins(out, args.caps, args.seeds, args.epochs, args.refit, args.quick,
                                           args.workers),
-             "ship": lambda: ship(out, args.caps, Path(args.ship))}
+             "ship": lambda: ship(out, args.caps, Path(args.ship), args.seeds)}
     stoppable()
     try:
         for name, work in steps.items():
             if args.phase in (name, "all"):
-                ledger.run(name, work)
+                ledger.run(name, work, again=name == "ship")
     except KeyboardInterrupt:
         print("stopped; run the same command again to resume (finished work is kept, a training continues from "
               "its last epoch)", file=sys.stderr, flush=True)

@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason="needs `apt-get install dataset-fashion-mnist`")]
 
 
-def run(out):
-    proc = subprocess.run([sys.executable, "benchmarks/fashion_front.py", "--out", str(out), "--quick"],
+def run(out, *args):
+    proc = subprocess.run([sys.executable, "benchmarks/fashion_front.py", "--out", str(out), "--quick", *args],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -46,5 +46,12 @@ def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
         assert len(shipped) == 1 and (shipped[0] / "weights.safetensors").exists()
         assert json.loads((shipped[0] / "seeds.json").read_text())["shipped_seed"] == 0
     assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
-    again = run(out)  # everything done: each phase skipped, nothing trained again
-    assert again.count("done before") == 5 and "$ sksearch run" not in again and "seed 0:" not in again
+    again = run(out)  # everything done: each phase skipped, nothing trained again; ship redone (seconds)
+    assert again.count("done before") == 4 and "$ sksearch run" not in again and "seed 0:" not in again
+    assert again.count("shipped ") == len(trained)
+    # a winner with a seed still to train is not shipped, and what was shipped stays as it was
+    before = {p: p.read_bytes() for p in (out / "shipped").rglob("*") if p.is_file()}
+    partial = run(out, "--phase", "ship", "--seeds", "0", "1")
+    assert partial.count("not shipped, seeds 1 still to train") == len(trained) and "shipped " not in partial
+    assert {p: p.read_bytes() for p in (out / "shipped").rglob("*") if p.is_file()} == before
+    assert json.loads((out / "phases.json").read_text()).keys() == phases.keys()
