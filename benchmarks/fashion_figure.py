@@ -31,6 +31,8 @@ from sksearch.study.page import json_block, render  # noqa: E402
 TARGET = ROOT / "docs" / "fashion_front.png"
 CAP_NAMES = {"under_100k": "< 100K", "under_300k": "< 300K", "under_1m": "< 1M"}
 M_COLOURS = {1: "#1f77b4", 2: "#d62728"}
+# What issue 29 aimed for: a mean test accuracy over 3 seeds under each cap.
+TARGETS = {"under_100k": (100_000, 93.5), "under_300k": (300_000, 94.0)}
 
 
 def trained_points(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,7 +57,9 @@ def figure(results: dict[str, Any]) -> go.Figure:
     published = results.get("published", [])
     fig.add_trace(go.Scatter(
         x=[p[2] for p in published], y=[100 * p[3] for p in published], mode="markers+text", name="published",
-        text=[p[0] for p in published], textposition="top center", textfont={"size": 10, "color": "#555"},
+        text=[p[0] for p in published], textfont={"size": 10, "color": "#555"},
+        # below a point that a searched network may cover (the small nets share its corner)
+        textposition=["bottom center" if p[2] < 200_000 else "top center" for p in published],
         marker={"symbol": "diamond", "size": 9, "color": "#888"},
         hovertemplate="%{text}<br>%{x:,} params<br>%{y:.2f}% test<extra></extra>"))
     for kind, symbol in (("winner", "circle"), ("twin", "circle-open")):
@@ -64,7 +68,9 @@ def figure(results: dict[str, Any]) -> go.Figure:
             if not pts:
                 continue
             fig.add_trace(go.Scatter(
-                x=[p["params"] for p in pts], y=[100 * p["mean"] for p in pts], mode="markers",
+                x=[p["params"] for p in pts], y=[100 * p["mean"] for p in pts], mode="markers+text",
+                texttemplate=f"{kind}, M={m}: %{{y:.2f}}%", textposition="middle right",
+                textfont={"size": 11, "color": M_COLOURS[m]},
                 name=f"searched {kind}, M={m}" if kind == "winner" else f"its twin, M={m}",
                 error_y={"type": "data", "array": [100 * p["sd"] for p in pts], "visible": True},
                 marker={"symbol": symbol, "size": 12, "color": M_COLOURS[m], "line": {"width": 2}},
@@ -73,6 +79,12 @@ def figure(results: dict[str, Any]) -> go.Figure:
                 hovertemplate="%{text}<br>%{x:,} params<br>%{y:.2f}% test (mean, sd bars)<extra></extra>"))
     xs = [p[2] for p in published] + [p["params"] for p in trained_points(results)]
     span = [math.log10(min(xs, default=1e4)) - 0.25, math.log10(max(xs, default=1e7)) + 0.15]
+    for cap in sorted({p["cap"] for p in trained_points(results)} & TARGETS.keys()):
+        cap_params, target = TARGETS[cap]
+        fig.add_shape(type="line", x0=10 ** span[0], x1=cap_params, y0=target, y1=target,
+                      line={"dash": "dot", "width": 1, "color": "#999"})
+        fig.add_annotation(x=math.log10(cap_params), y=target, text=f"aimed for {CAP_NAMES[cap]}: {target}%",
+                           showarrow=False, xanchor="right", yanchor="bottom", font={"size": 10, "color": "#777"})
     fig.update_layout(
         height=560, width=1000, margin={"t": 20}, template="plotly_white",
         xaxis={"type": "log", "title": "parameters (log scale)", "range": span},

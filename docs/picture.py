@@ -23,6 +23,8 @@ def screenshot(page: str, target: Path, size: tuple[int, int] = (1100, 1100)) ->
     found = browser()
     if found is None:
         raise RuntimeError("needs Chromium (apt-get install chromium)")
+    # A picture cannot be clicked: plotly's toolbar, which a headless browser draws, is left out.
+    page = page.replace("</head>", "<style>.modebar-container { display: none !important; }</style></head>", 1)
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp, "page.html")
         html.write_text(page)

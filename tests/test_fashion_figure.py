@@ -41,6 +41,9 @@ def test_each_trained_network_is_one_point_at_its_mean_with_its_seeds_spread():
     assert list(traces["searched winner, M=2"].error_y.array) == pytest.approx([0.2])
     assert list(traces["searched winner, M=1"].x) == [250_000] and list(traces["its twin, M=1"].x) == [87_500]
     assert fig.layout.xaxis.type == "log"
+    # each trained cap's target, a dotted line that ends at the cap
+    assert sorted((sh.x1, sh.y0, sh.y1) for sh in fig.layout.shapes) == [(100_000, 93.5, 93.5), (300_000, 94.0, 94.0)]
+    assert {a.text for a in fig.layout.annotations} == {"aimed for < 100K: 93.5%", "aimed for < 300K: 94.0%"}
 
 
 def test_without_results_it_says_what_to_run_and_exits_2(tmp_path):
