@@ -360,6 +360,8 @@ def ship(out: Path, caps: list[str], to: Path, seeds: list[int]) -> None:
     to/NAME --split test`` gives the figure that seed recorded."""
     import shutil
 
+    from sksearch.study.lock import LOCK_FILE
+
     for name in caps:
         recs = seed_records(out / name / "trained")
         waiting = sorted(set(seeds) - {r["seed"] for r in recs})
@@ -372,15 +374,40 @@ def ship(out: Path, caps: list[str], to: Path, seeds: list[int]) -> None:
         dest = to / f"{name}_{round(median['params'] / 1000)}k"
         part = dest.with_name(dest.name + ".partial")
         shutil.rmtree(part, ignore_errors=True)
-        shutil.copytree(out / name / "trained" / f"seed_{median['seed']}", part)
+        shutil.copytree(out / name / "trained" / f"seed_{median['seed']}", part,
+                        ignore=shutil.ignore_patterns(LOCK_FILE))
         twin = seed_records(out / name / "twin")
+        trial = json.loads((out / "winners.json").read_text()).get(name)
         (part / "seeds.json").write_text(json.dumps({
-            "shipped_seed": median["seed"], "seeds": recs, "twin": twin,
-            "trial": json.loads((out / "winners.json").read_text()).get(name)}, indent=2))
+            "shipped_seed": median["seed"], "seeds": recs, "twin": twin, "trial": trial}, indent=2))
+        with open(part / "README.md", "a") as fh:
+            fh.write(shipped_section(trial, median["seed"], recs, twin))
         if dest.exists():
             shutil.rmtree(dest)
         part.rename(dest)  # whole or not at all: a kill leaves the .partial copy, redone next time
         print(f"shipped {dest} (seed {median['seed']}, test {median['test']['accuracy']:.2%})", flush=True)
+
+
+def shipped_section(trial: dict[str, Any] | None, shipped: int, recs: list[dict[str, Any]],
+                    twin: list[dict[str, Any]]) -> str:
+    """The shipped README's last section: where the network comes from and every seed's figures."""
+    def rows(records: list[dict[str, Any]]) -> list[str]:
+        out = [f"| {r['seed']} | {r['params']:,} | {pct(r['test']['accuracy'])} | {r['train_wall_s'] / 60:.1f} min | "
+               f"{' '.join(map(str, r.get('load_after', [])))} |" for r in records]
+        return out + [f"| mean +- sd | | {mean_sd([r['test']['accuracy'] for r in records])} | | |"]
+
+    head = ["| seed | params | test accuracy | wall | load after (1, 5, 15 min) |", "| --- | --- | --- | --- | --- |"]
+    origin = (f"trial {trial['trial_id']} of the `fashion_mnist` search ({pct(trial['mean'])} mean val over "
+              f"{trial['runs']} runs of its budget, M={trial['M']})" if trial else "a winner of the search")
+    text = ["", "## Shipped by `benchmarks/fashion_front.py`", "",
+            f"This network is {origin}, trained from scratch with {len(recs)} seeds; this folder is seed "
+            f"{shipped}, the median on test. Each seed's test accuracy was read once, at its end; "
+            "`sksearch evaluate . --split test` gives this seed's figure again. `seeds.json` holds the same figures.",
+            "", *head, *rows(recs)]
+    if twin:
+        text += ["", "Its twin, the other branch count at about the same params, trained alike with the same seeds "
+                 "(does SK pay?):", "", *head, *rows(twin)]
+    return "\n".join(text) + "\n"
 
 
 def pct(v: float | None) -> str:

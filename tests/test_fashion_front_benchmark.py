@@ -45,6 +45,9 @@ def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
         shipped = list((out / "shipped").glob(f"{name}_*k"))
         assert len(shipped) == 1 and (shipped[0] / "weights.safetensors").exists()
         assert json.loads((shipped[0] / "seeds.json").read_text())["shipped_seed"] == 0
+        assert not (shipped[0] / ".sksearch.lock").exists()  # a training's lock is not shipped
+        readme = (shipped[0] / "README.md").read_text()
+        assert "## Shipped by `benchmarks/fashion_front.py`" in readme and f"| {record['params']:,} | " in readme
     assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
     again = run(out)  # everything done: each phase skipped, nothing trained again; ship redone (seconds)
     assert again.count("done before") == 4 and "$ sksearch run" not in again and "seed 0:" not in again
