@@ -386,6 +386,42 @@ def ship(out: Path, caps: list[str], to: Path, seeds: list[int]) -> None:
             shutil.rmtree(dest)
         part.rename(dest)  # whole or not at all: a kill leaves the .partial copy, redone next time
         print(f"shipped {dest} (seed {median['seed']}, test {median['test']['accuracy']:.2%})", flush=True)
+    if to.is_dir():
+        index = to / "README.md"
+        index.with_name("README.md.partial").write_text(shipped_index(to))
+        index.with_name("README.md.partial").replace(index)
+
+
+def shipped_index(to: Path) -> str:
+    """``to/README.md``: what the shipped folders are, one row each, and how to use them."""
+    rows = []
+    for folder in sorted(p for p in to.iterdir() if (p / "seeds.json").is_file()):
+        info = json.loads((folder / "seeds.json").read_text())
+        trial, recs, twin = info.get("trial") or {}, info["seeds"], info.get("twin") or []
+        shipped = next(r for r in recs if r["seed"] == info["shipped_seed"])
+        twin_cell = (f"{mean_sd([r['test']['accuracy'] for r in twin])} (M={2 if trial.get('M') == 1 else 1}, "
+                     f"{twin[0]['params']:,} params, {len(twin)} seeds)" if twin else "not trained yet")
+        rows.append(f"| [`{folder.name}`]({folder.name}/) | {trial.get('trial_id', '-')} | {recs[0]['params']:,} | "
+                    f"{trial.get('M', '-')} | {mean_sd([r['test']['accuracy'] for r in recs])} ({len(recs)} seeds) | "
+                    f"{pct(shipped['test']['accuracy'])} (seed {shipped['seed']}) | {twin_cell} |")
+    return "\n".join([
+        "# Fashion-MNIST winners, shipped", "",
+        "Written by `python benchmarks/fashion_front.py` (its ship phase): under each parameter cap, the most accurate "
+        "network of the `search_spaces/fashion_mnist.yaml` search on its mean val accuracy, trained from scratch on "
+        "train + val with 3 seeds, the test split read once per seed at its end. Each folder is an export: the seed "
+        "with the median test accuracy (weights, `spec.json`, `train.json` with the recipe, `train_log.csv`), "
+        "`seeds.json` with every seed's figures, wall time and load, and its twin's (the other branch count at about "
+        "the same params, trained alike). benchmarks/RESULTS.md, \"Fashion-MNIST front\", tells the whole run.", "",
+        "| folder | trial | params | M | test, mean +- sd | shipped seed's test | twin's test |",
+        "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+        "```python", "import sksearch", "net = sksearch.load_model(\"results/fashion_mnist/NAME\")   # eval mode, CPU",
+        "```", "",
+        "`sksearch evaluate results/fashion_mnist/NAME --split test` gives the shipped seed's test accuracy again "
+        "(it reads Fashion-MNIST's test split: `apt-get install dataset-fashion-mnist`, or `--data-root DIR` where "
+        "its IDX files lie).", "",
+        "A search of `search_spaces/fashion_mnist.yaml` run from a checkout would default to this folder: give it its "
+        "own, `sksearch run search_spaces/fashion_mnist.yaml --out results/my_fashion` (sksearch refuses to write a "
+        "study into a folder that holds other files).", ""])
 
 
 def shipped_section(trial: dict[str, Any] | None, shipped: int, recs: list[dict[str, Any]],

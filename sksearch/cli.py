@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="accuracy and loss of a trained model on its data's val or test split")
     p.add_argument("target", metavar="EXPORT_OR_STUDY:TRIAL",
-                   help="an export folder, or STUDY_DIR:TRIAL_ID (e.g. results/fashion_mnist:3)")
+                   help="an export folder, or STUDY_DIR:TRIAL_ID (e.g. results/quickstart:3)")
     p.add_argument("--split", choices=("val", "test"), default="test", help="the split to measure (default: test)")
     p.add_argument("--data-root", metavar="DIR", help="where the data lie now, if not where it was trained")
     p.add_argument("--json", action="store_true", help="print one JSON object: split, accuracy, loss, samples")

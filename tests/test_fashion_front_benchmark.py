@@ -48,6 +48,7 @@ def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
         assert not (shipped[0] / ".sksearch.lock").exists()  # a training's lock is not shipped
         readme = (shipped[0] / "README.md").read_text()
         assert "## Shipped by `benchmarks/fashion_front.py`" in readme and f"| {record['params']:,} | " in readme
+        assert f"| [`{shipped[0].name}`]({shipped[0].name}/) |" in (out / "shipped" / "README.md").read_text()
     assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
     again = run(out)  # everything done: each phase skipped, nothing trained again; ship redone (seconds)
     assert again.count("done before") == 4 and "$ sksearch run" not in again and "seed 0:" not in again
