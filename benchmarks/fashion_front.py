@@ -56,6 +56,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sksearch.study.nofollow import atomic_write  # noqa: E402  (light: no torch, no Ray)
+
 SPACE = ROOT / "search_spaces" / "fashion_mnist.yaml"
 CAPS = {"under_100k": 100_000, "under_300k": 300_000, "under_1m": 1_000_000}
 # Published Fashion-MNIST test accuracies: the zalandoresearch/fashion-mnist benchmark table, as
@@ -127,9 +129,7 @@ class Ledger:
             entry.update(done=done, wall_s=spent, load_before=[round(v, 2) for v in before],
                          load_after=[round(v, 2) for v in os.getloadavg()])
             data[name] = entry
-            part = self.path.with_name(self.path.name + ".partial")
-            part.write_text(json.dumps(data, indent=2))
-            part.replace(self.path)
+            atomic_write(str(self.path), json.dumps(data, indent=2))
 
 
 def search(out: Path, quick: bool) -> None:
@@ -387,9 +387,7 @@ def ship(out: Path, caps: list[str], to: Path, seeds: list[int]) -> None:
         part.rename(dest)  # whole or not at all: a kill leaves the .partial copy, redone next time
         print(f"shipped {dest} (seed {median['seed']}, test {median['test']['accuracy']:.2%})", flush=True)
     if to.is_dir():
-        index = to / "README.md"
-        index.with_name("README.md.partial").write_text(shipped_index(to))
-        index.with_name("README.md.partial").replace(index)
+        atomic_write(str(to / "README.md"), shipped_index(to))
 
 
 def shipped_index(to: Path) -> str:
