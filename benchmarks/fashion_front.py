@@ -28,7 +28,7 @@ epoch, a finished training is not redone):
    the twins' figures join them at the end;
 6. ``report``: ``OUT/results.md`` (ready for benchmarks/RESULTS.md: the published table, the
    front on val, the confirmation's findings, the winners and twins on test over their seeds,
-   wall times and load averages) and ``OUT/results.json`` (``benchmarks/fashion_figure.py OUT``
+   the M=2 net less its M=1 twin seed by seed, wall times and load averages) and ``OUT/results.json`` (``benchmarks/fashion_figure.py OUT``
    draws the README's picture from it).
 
     nohup python benchmarks/fashion_front.py --out bench/fashion > bench/fashion.log 2>&1 &
@@ -460,6 +460,31 @@ def mean_sd(values: list[float]) -> str:
     return f"{pct(statistics.mean(values))} +- {100 * statistics.stdev(values):.2f}"
 
 
+def sk_paired(winner: list[dict[str, Any]], twin: list[dict[str, Any]], winner_m: int) -> dict[str, Any] | None:
+    """Does SK pay? The M=2 net's test accuracy less its M=1 twin's, seed by seed (the same seed
+    draws the same data order and augmentation for both), on the seeds both have trained.
+
+    Paired, because the seeds' spread (0.1-0.3 points) is as large as the effect asked about; the
+    verdict uses the same rule as the front's (beyond noise when the mean difference is more than
+    2 standard errors from zero)."""
+    twin_by_seed = {r["seed"]: r["test"]["accuracy"] for r in twin}
+    pairs = [(r["seed"], r["test"]["accuracy"], twin_by_seed[r["seed"]]) for r in winner if r["seed"] in twin_by_seed]
+    if not pairs:
+        return None
+    sign = 1 if winner_m == 2 else -1
+    diffs = [sign * (w - t) for _, w, t in pairs]
+    mean = statistics.mean(diffs)
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+    if se is None:
+        verdict = "one seed: no verdict"
+    elif abs(mean) > 2 * se:
+        verdict = f"M={2 if mean > 0 else 1} ahead, beyond noise"
+    else:
+        verdict = "within noise"
+    return {"seeds": [s for s, _, _ in pairs], "diffs": diffs, "mean": mean, "se": se,
+            "m2_ahead": sum(d > 0 for d in diffs), "verdict": verdict}
+
+
 def status_lines(out: Path) -> list[str]:
     """``sksearch status``'s lines on the confirmation (noise, audit, rung taus)."""
     text = sksearch("status", str(out / "study"), echo=False, check=False).stdout
@@ -526,6 +551,19 @@ def report(out: Path, caps: list[str], quick: bool) -> str:
             lines.append(f"| < {CAPS[name]:,} | {kind} | {row['trial_id']} | {int(recs[0]['params'] or 0):,} | {m} | "
                          f"{pct(row['mean']) if kind == 'winner' else '-'} | {len(recs)} | **{mean_sd(tests)}** | "
                          f"{walls:.0f} min |")
+    answers = {name: sk_paired(recs.get("winner", []), recs.get("twin", []), chosen[name]["M"])
+               for name, recs in results.items()}
+    if any(answers.values()):
+        lines += ["", "Does SK pay? The M=2 net's test accuracy less its M=1 twin's, seed by seed (points; beyond "
+                  "noise when the mean is more than 2 standard errors from zero):", "",
+                  "| cap | seeds | M=2 - M=1 per seed | mean +- se | M=2 ahead on | verdict |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for name, a in answers.items():
+            if a:
+                per_seed = ", ".join(f"{100 * d:+.2f}" for d in a["diffs"])
+                spread = f" +- {100 * a['se']:.2f}" if a["se"] is not None else ""
+                lines.append(f"| < {CAPS[name]:,} | {', '.join(map(str, a['seeds']))} | {per_seed} | "
+                             f"{100 * a['mean']:+.2f}{spread} | {a['m2_ahead']} of {len(a['diffs'])} | {a['verdict']} |")
     lines += ["", "Wall time and load average (1, 5, 15 min) before and after each phase:", "",
               "| phase | wall | load before | load after |", "| --- | --- | --- | --- |"]
     lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |"
@@ -533,7 +571,8 @@ def report(out: Path, caps: list[str], quick: bool) -> str:
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps({"front": single, "front_on_means": on_means, "winners": chosen,
-                                                  "trained": results, "phases": phases, "published": PUBLISHED,
+                                                  "trained": results, "sk_paired": answers, "phases": phases,
+                                                  "published": PUBLISHED,
                                                   "quick": quick}, indent=2, default=str))
     return text
 

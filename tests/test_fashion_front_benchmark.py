@@ -50,6 +50,10 @@ def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
         assert "## Shipped by `benchmarks/fashion_front.py`" in readme and f"| {record['params']:,} | " in readme
         assert f"| [`{shipped[0].name}`]({shipped[0].name}/) |" in (out / "shipped" / "README.md").read_text()
     assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
+    # one seed each in a toy run: the paired answer is there, with no verdict on one pair
+    assert "Does SK pay?" in first and "one seed: no verdict" in first
+    answers = json.loads((out / "results.json").read_text())["sk_paired"]
+    assert {name for name, a in answers.items() if a} == set(trained)
     again = run(out)  # everything done: each phase skipped, nothing trained again; ship redone (seconds)
     assert again.count("done before") == 4 and "$ sksearch run" not in again and "seed 0:" not in again
     assert again.count("shipped ") == len(trained)
