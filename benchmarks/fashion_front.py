@@ -441,6 +441,12 @@ def shipped_section(trial: dict[str, Any] | None, shipped: int, recs: list[dict[
     if twin:
         text += ["", "Its twin, the other branch count at about the same params, trained alike with the same seeds "
                  "(does SK pay?):", "", *head, *rows(twin)]
+        answer = sk_paired(recs, twin, trial["M"]) if trial else None
+        if answer:
+            spread = f" +- {100 * answer['se']:.2f}" if answer["se"] is not None else ""
+            text += ["", f"The M=2 net less the M=1 net, seed by seed (seeds {', '.join(map(str, answer['seeds']))}): "
+                     f"{', '.join(f'{100 * d:+.2f}' for d in answer['diffs'])} points, mean "
+                     f"{100 * answer['mean']:+.2f}{spread} (standard error): {answer['verdict']}."]
     return "\n".join(text) + "\n"
 
 

@@ -48,6 +48,7 @@ def test_the_fashion_front_pipeline_runs_ships_and_resumes(tmp_path):
         assert not (shipped[0] / ".sksearch.lock").exists()  # a training's lock is not shipped
         readme = (shipped[0] / "README.md").read_text()
         assert "## Shipped by `benchmarks/fashion_front.py`" in readme and f"| {record['params']:,} | " in readme
+        assert "The M=2 net less the M=1 net, seed by seed (seeds 0): " in readme
         assert f"| [`{shipped[0].name}`]({shipped[0].name}/) |" in (out / "shipped" / "README.md").read_text()
     assert "| winner |" in first and "| twin |" in first and "TOY RUN" in first
     # one seed each in a toy run: the paired answer is there, with no verdict on one pair

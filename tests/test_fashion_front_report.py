@@ -39,3 +39,18 @@ def test_one_seed_gives_no_verdict_and_no_shared_seed_gives_no_answer():
     assert sk_paired(recs(0.93), recs(0.92), winner_m=1)["verdict"] == "one seed: no verdict"
     assert sk_paired(recs(0.93), recs(0.92, seeds=[5]), winner_m=1) is None
     assert sk_paired(recs(0.93), [], winner_m=1) is None
+
+
+def test_the_shipped_readme_states_the_paired_answer_under_the_twins_table():
+    from fashion_front import shipped_section
+
+    def rec(seed, accuracy, params):
+        return {"seed": seed, "params": params, "test": {"accuracy": accuracy}, "train_wall_s": 60.0,
+                "load_after": [2.0, 2.1, 2.2]}
+
+    trial = {"trial_id": 9, "mean": 0.9058, "runs": 3, "M": 1}
+    winner = [rec(0, 0.9278, 58_706), rec(1, 0.9285, 58_706)]
+    text = shipped_section(trial, 0, winner, [rec(0, 0.9283, 55_794), rec(1, 0.9273, 55_794)])
+    assert "| 0 | 55,794 | 92.83% |" in text
+    assert "seed by seed (seeds 0, 1): +0.05, -0.12 points, mean -0.03 +- 0.09 (standard error): within noise." in text
+    assert "seed by seed" not in shipped_section(trial, 0, winner, [])
