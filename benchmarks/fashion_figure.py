@@ -89,7 +89,7 @@ def figure(results: dict[str, Any]) -> go.Figure:
         height=560, width=1000, margin={"t": 20}, template="plotly_white",
         xaxis={"type": "log", "title": "parameters (log scale)", "range": span},
         yaxis={"title": "test accuracy (%)"},
-        legend={"x": 0.45, "y": 0.03, "xanchor": "left", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"})
+        legend={"x": 0.99, "y": 0.03, "xanchor": "right", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"})
     return fig
 
 
