@@ -28,8 +28,8 @@ epoch, a finished training is not redone):
    the twins' figures join them at the end;
 6. ``report``: ``OUT/results.md`` (ready for benchmarks/RESULTS.md: the published table, the
    front on val, the confirmation's findings, the winners and twins on test over their seeds,
-   the M=2 net less its M=1 twin seed by seed, wall times and load averages) and ``OUT/results.json`` (``benchmarks/fashion_figure.py OUT``
-   draws the README's picture from it).
+   the M=2 net less its M=1 twin seed by seed, wall times and load averages) and
+   ``OUT/results.json`` (``benchmarks/fashion_figure.py OUT`` draws the README's picture from it).
 
     nohup python benchmarks/fashion_front.py --out bench/fashion > bench/fashion.log 2>&1 &
     python benchmarks/fashion_front.py --out bench/fashion --phase confirm       # one phase alone
@@ -569,7 +569,8 @@ def report(out: Path, caps: list[str], quick: bool) -> str:
                 per_seed = ", ".join(f"{100 * d:+.2f}" for d in a["diffs"])
                 spread = f" +- {100 * a['se']:.2f}" if a["se"] is not None else ""
                 lines.append(f"| < {CAPS[name]:,} | {', '.join(map(str, a['seeds']))} | {per_seed} | "
-                             f"{100 * a['mean']:+.2f}{spread} | {a['m2_ahead']} of {len(a['diffs'])} | {a['verdict']} |")
+                             f"{100 * a['mean']:+.2f}{spread} | {a['m2_ahead']} of {len(a['diffs'])} | "
+                             f"{a['verdict']} |")
     lines += ["", "Wall time and load average (1, 5, 15 min) before and after each phase:", "",
               "| phase | wall | load before | load after |", "| --- | --- | --- | --- |"]
     lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |"
