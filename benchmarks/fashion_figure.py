@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "docs")]
 
+from fashion_front import twin_m  # noqa: E402
 from picture import browser, screenshot  # noqa: E402
 
 from sksearch.study.page import json_block, render  # noqa: E402
@@ -45,7 +46,7 @@ def trained_points(results: dict[str, Any]) -> list[dict[str, Any]]:
             if not records:
                 continue
             tests = [r["test"]["accuracy"] for r in records]
-            m = winner.get("M") if kind == "winner" else (1 if winner.get("M") == 2 else 2)
+            m = winner.get("M") if kind == "winner" else twin_m(winner.get("M"))
             points.append({"cap": cap, "kind": kind, "M": m, "params": int(records[0]["params"]),
                            "mean": statistics.mean(tests), "sd": statistics.stdev(tests) if len(tests) > 1 else 0.0,
                            "seeds": len(tests), "trial_id": winner.get("trial_id")})

@@ -56,6 +56,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sksearch.study.confirmations import mean_se  # noqa: E402  (no torch, no Ray)
 from sksearch.study.nofollow import atomic_write  # noqa: E402  (light: no torch, no Ray)
 
 SPACE = ROOT / "search_spaces" / "fashion_mnist.yaml"
@@ -397,7 +398,7 @@ def shipped_index(to: Path) -> str:
         info = json.loads((folder / "seeds.json").read_text())
         trial, recs, twin = info.get("trial") or {}, info["seeds"], info.get("twin") or []
         shipped = next(r for r in recs if r["seed"] == info["shipped_seed"])
-        twin_cell = (f"{mean_sd([r['test']['accuracy'] for r in twin])} (M={2 if trial.get('M') == 1 else 1}, "
+        twin_cell = (f"{mean_sd([r['test']['accuracy'] for r in twin])} (M={twin_m(trial.get('M'))}, "
                      f"{twin[0]['params']:,} params, {len(twin)} seeds)" if twin else "not trained yet")
         rows.append(f"| [`{folder.name}`]({folder.name}/) | {trial.get('trial_id', '-')} | {recs[0]['params']:,} | "
                     f"{trial.get('M', '-')} | {mean_sd([r['test']['accuracy'] for r in recs])} ({len(recs)} seeds) | "
@@ -443,10 +444,9 @@ def shipped_section(trial: dict[str, Any] | None, shipped: int, recs: list[dict[
                  "(does SK pay?):", "", *head, *rows(twin)]
         answer = sk_paired(recs, twin, trial["M"]) if trial else None
         if answer:
-            spread = f" +- {100 * answer['se']:.2f}" if answer["se"] is not None else ""
+            per_seed, mean = paired_cells(answer)
             text += ["", f"The M=2 net less the M=1 net, seed by seed (seeds {', '.join(map(str, answer['seeds']))}): "
-                     f"{', '.join(f'{100 * d:+.2f}' for d in answer['diffs'])} points, mean "
-                     f"{100 * answer['mean']:+.2f}{spread} (standard error): {answer['verdict']}."]
+                     f"{per_seed} points, mean {mean} (standard error): {answer['verdict']}."]
     return "\n".join(text) + "\n"
 
 
@@ -479,8 +479,7 @@ def sk_paired(winner: list[dict[str, Any]], twin: list[dict[str, Any]], winner_m
         return None
     sign = 1 if winner_m == 2 else -1
     diffs = [sign * (w - t) for _, w, t in pairs]
-    mean = statistics.mean(diffs)
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+    mean, se = mean_se(diffs)
     if se is None:
         verdict = "one seed: no verdict"
     elif abs(mean) > 2 * se:
@@ -489,6 +488,17 @@ def sk_paired(winner: list[dict[str, Any]], twin: list[dict[str, Any]], winner_m
         verdict = "within noise"
     return {"seeds": [s for s, _, _ in pairs], "diffs": diffs, "mean": mean, "se": se,
             "m2_ahead": sum(d > 0 for d in diffs), "verdict": verdict}
+
+
+def paired_cells(answer: dict[str, Any]) -> tuple[str, str]:
+    """``sk_paired``'s figures as text, in points: the per-seed differences and the mean (+- se)."""
+    spread = f" +- {100 * answer['se']:.2f}" if answer["se"] is not None else ""
+    return ", ".join(f"{100 * d:+.2f}" for d in answer["diffs"]), f"{100 * answer['mean']:+.2f}{spread}"
+
+
+def twin_m(m: int | None) -> int:
+    """The branch count of a winner's twin: M=2 -> 1, M=1 -> 2."""
+    return 1 if m == 2 else 2
 
 
 def status_lines(out: Path) -> list[str]:
@@ -552,7 +562,7 @@ def report(out: Path, caps: list[str], quick: bool) -> str:
             if not recs:
                 continue
             tests = [r["test"]["accuracy"] for r in recs]
-            m = row["M"] if kind == "winner" else (1 if row["M"] == 2 else 2)
+            m = row["M"] if kind == "winner" else twin_m(row["M"])
             walls = statistics.mean(r["train_wall_s"] for r in recs) / 60
             lines.append(f"| < {CAPS[name]:,} | {kind} | {row['trial_id']} | {int(recs[0]['params'] or 0):,} | {m} | "
                          f"{pct(row['mean']) if kind == 'winner' else '-'} | {len(recs)} | **{mean_sd(tests)}** | "
@@ -566,11 +576,9 @@ def report(out: Path, caps: list[str], quick: bool) -> str:
                   "| --- | --- | --- | --- | --- | --- |"]
         for name, a in answers.items():
             if a:
-                per_seed = ", ".join(f"{100 * d:+.2f}" for d in a["diffs"])
-                spread = f" +- {100 * a['se']:.2f}" if a["se"] is not None else ""
-                lines.append(f"| < {CAPS[name]:,} | {', '.join(map(str, a['seeds']))} | {per_seed} | "
-                             f"{100 * a['mean']:+.2f}{spread} | {a['m2_ahead']} of {len(a['diffs'])} | "
-                             f"{a['verdict']} |")
+                per_seed, mean = paired_cells(a)
+                lines.append(f"| < {CAPS[name]:,} | {', '.join(map(str, a['seeds']))} | {per_seed} | {mean} | "
+                             f"{a['m2_ahead']} of {len(a['diffs'])} | {a['verdict']} |")
     lines += ["", "Wall time and load average (1, 5, 15 min) before and after each phase:", "",
               "| phase | wall | load before | load after |", "| --- | --- | --- | --- |"]
     lines += [f"| {p} | {v['wall_s'] / 60:.1f} min | {v['load_before']} | {v['load_after']} |"
